@@ -1,0 +1,295 @@
+#include "model/config.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace dsv3 {
+
+using nlohmann::json;
+
+namespace {
+
+// Keys that real DeepSeek-family config.json files carry but that change nothing here.
+const std::set<std::string> kIgnoredKeys = {
+    "architectures", "attention_bias", "attention_dropout", "auto_map", "aux_loss_alpha",
+    "ep_size", "hidden_act", "initializer_range", "num_key_value_heads", "pretraining_tp",
+    "seq_aux", "torch_dtype", "dtype", "transformers_version", "use_cache", "pad_token_id",
+    "_name_or_path", "rope_interleave", "head_dim", "id2label", "label2id", "model_name",
+    "output_router_logits", "router_aux_loss_coef", "use_sliding_window", "sliding_window",
+    "max_window_layers", "tokenizer_class", "return_dict", "output_hidden_states",
+    "output_attentions", "torchscript", "is_encoder_decoder", "use_return_dict", "name"};
+
+// Collects every problem so the user sees them all at once.
+class Reader {
+ public:
+  Reader(const json& j, std::string origin) : j_(j), origin_(std::move(origin)) {}
+
+  template <typename T>
+  void get(const char* key, T& out, bool required = true) {
+    seen_.insert(key);
+    if (!j_.contains(key) || j_[key].is_null()) {
+      if (required) problem(std::string("missing key '") + key + "'");
+      return;
+    }
+    const json& v = j_[key];
+    bool ok = false;
+    if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
+    else if constexpr (std::is_integral_v<T>) ok = v.is_number_integer();
+    else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
+    else ok = v.is_string();
+    if (!ok) {
+      problem(std::string("key '") + key + "' = " + v.dump() + " has the wrong type");
+      return;
+    }
+    out = v.get<T>();
+  }
+  void mark_seen(const char* key) { seen_.insert(key); }
+  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+  const json& at(const char* key) const { return j_[key]; }
+  void problem(const std::string& p) { problems_.push_back(p); }
+  void check_unknown_keys() {
+    for (const auto& [k, v] : j_.items()) {
+      if (!seen_.count(k) && !kIgnoredKeys.count(k)) {
+        problem("unknown key '" + k + "' = " + v.dump() + " (not a DeepSeek-V2/V3 config key)");
+      }
+    }
+  }
+  Status status() const {
+    if (problems_.empty()) return OkStatus();
+    std::string msg = origin_ + ": invalid model config:";
+    for (const auto& p : problems_) msg += "\n  - " + p;
+    return Error{msg};
+  }
+
+ private:
+  const json& j_;
+  std::string origin_;
+  std::set<std::string> seen_;
+  std::vector<std::string> problems_;
+};
+
+void read_rope_scaling(Reader& r, ModelConfig& c) {
+  r.mark_seen("rope_scaling");
+  if (!r.has("rope_scaling")) return;
+  const json& rs = r.at("rope_scaling");
+  if (!rs.is_object()) {
+    r.problem("rope_scaling = " + rs.dump() + " is not an object");
+    return;
+  }
+  Reader sub(rs, "rope_scaling");
+  std::string type;
+  if (rs.contains("type")) sub.get("type", type);
+  if (rs.contains("rope_type")) sub.get("rope_type", type);
+  if (type != "yarn") {
+    r.problem("rope_scaling type '" + type + "' is not supported (expected 'yarn')");
+    return;
+  }
+  YarnConfig& y = c.rope_scaling;
+  y.enabled = true;
+  sub.get("factor", y.factor);
+  sub.get("original_max_position_embeddings", y.original_max_position_embeddings);
+  sub.get("beta_fast", y.beta_fast, false);
+  sub.get("beta_slow", y.beta_slow, false);
+  sub.get("mscale", y.mscale, false);
+  sub.get("mscale_all_dim", y.mscale_all_dim, false);
+  sub.check_unknown_keys();
+  if (!sub.status().ok()) r.problem(sub.status().error().message);
+  if (y.factor < 1.0) r.problem("rope_scaling.factor must be >= 1");
+}
+
+void read_quantization(Reader& r, ModelConfig& c) {
+  r.mark_seen("quantization_config");
+  if (!r.has("quantization_config")) return;
+  const json& q = r.at("quantization_config");
+  const std::string method = q.value("quant_method", "");
+  const std::string fmt = q.value("fmt", "e4m3");
+  if (method != "fp8" || fmt != "e4m3") {
+    r.problem("quantization_config " + q.dump() +
+              " is not supported (expected quant_method 'fp8', fmt 'e4m3')");
+    return;
+  }
+  const json block = q.value("weight_block_size", json::array({128, 128}));
+  if (!block.is_array() || block.size() != 2 || block[0] != block[1] ||
+      !block[0].is_number_integer() || block[0].get<int64_t>() <= 0) {
+    r.problem("quantization_config.weight_block_size " + block.dump() +
+              " is not supported (expected a square block such as [128, 128])");
+    return;
+  }
+  c.fp8_block_quantized = true;
+  c.fp8_block_size = block[0];
+}
+
+template <typename E>
+void read_enum(Reader& r, const char* key, E& out, const std::vector<std::pair<std::string, E>>& values,
+               bool required) {
+  std::string s;
+  r.get(key, s, required);
+  if (s.empty()) return;
+  std::string expected;
+  for (const auto& [name, v] : values) {
+    if (s == name) {
+      out = v;
+      return;
+    }
+    expected += (expected.empty() ? "'" : ", '") + name + "'";
+  }
+  r.problem(std::string("key '") + key + "' = '" + s + "' is not supported (expected " +
+            expected + ")");
+}
+
+void check_values(Reader& r, const ModelConfig& c) {
+  auto positive = [&r](const char* key, int64_t v) {
+    if (v <= 0) r.problem(std::string("key '") + key + "' = " + std::to_string(v) + " must be > 0");
+  };
+  positive("vocab_size", c.vocab_size);
+  positive("hidden_size", c.hidden_size);
+  positive("num_hidden_layers", c.num_hidden_layers);
+  positive("num_attention_heads", c.num_attention_heads);
+  positive("kv_lora_rank", c.kv_lora_rank);
+  positive("qk_nope_head_dim", c.qk_nope_head_dim);
+  positive("v_head_dim", c.v_head_dim);
+  positive("moe_layer_freq", c.moe_layer_freq);
+  if (c.qk_rope_head_dim <= 0 || c.qk_rope_head_dim % 2) {
+    r.problem("qk_rope_head_dim must be a positive even number (RoPE works on pairs)");
+  }
+  if (c.q_lora_rank < 0) r.problem("q_lora_rank must be >= 0 or null");
+  if (c.n_routed_experts > 0) {
+    positive("moe_intermediate_size", c.moe_intermediate_size);
+    if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.n_routed_experts) {
+      r.problem("num_experts_per_tok must be in [1, n_routed_experts]");
+    }
+    if (c.n_group <= 0 || c.n_routed_experts % c.n_group) {
+      r.problem("n_group = " + std::to_string(c.n_group) + " must divide n_routed_experts = " +
+                std::to_string(c.n_routed_experts));
+    } else if (c.topk_group <= 0 || c.topk_group > c.n_group) {
+      r.problem("topk_group must be in [1, n_group]");
+    } else if (c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok) {
+      r.problem("topk_group groups hold fewer experts than num_experts_per_tok");
+    }
+    if (c.topk_method == TopkMethod::kNoauxTc && c.n_routed_experts / c.n_group < 2) {
+      r.problem("noaux_tc needs at least 2 experts per group (group score = top-2 sum)");
+    }
+  }
+  if (c.first_k_dense_replace > 0 || c.n_routed_experts == 0) {
+    positive("intermediate_size", c.intermediate_size);
+  }
+  if (c.num_nextn_predict_layers < 0) r.problem("num_nextn_predict_layers must be >= 0");
+  if (c.num_nextn_predict_layers > 0 && c.n_routed_experts == 0) {
+    r.problem("MTP layers (num_nextn_predict_layers) need a MoE model");
+  }
+  if (!(c.rms_norm_eps > 0)) r.problem("rms_norm_eps must be > 0");
+  if (!(c.rope_theta > 0)) r.problem("rope_theta must be > 0");
+}
+
+}  // namespace
+
+double ModelConfig::softmax_scale() const {
+  double scale = 1.0 / std::sqrt(double(qk_head_dim()));
+  if (rope_scaling.enabled && rope_scaling.factor > 1.0) {
+    const double m = 0.1 * rope_scaling.mscale_all_dim * std::log(rope_scaling.factor) + 1.0;
+    scale *= m * m;
+  }
+  return scale;
+}
+
+Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& origin) {
+  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Err(origin, ": not a valid JSON object");
+  Reader r(j, origin);
+  ModelConfig c;
+  r.get("model_type", c.model_type);
+  if (!c.model_type.empty() && c.model_type != "deepseek_v3" && c.model_type != "deepseek_v2") {
+    r.problem("model_type '" + c.model_type + "' is not supported (expected 'deepseek_v3' or " +
+              "'deepseek_v2')");
+  }
+  const bool v3 = c.model_type == "deepseek_v3";
+  c.scoring_func = v3 ? ScoringFunc::kSigmoid : ScoringFunc::kSoftmax;
+  c.topk_method = v3 ? TopkMethod::kNoauxTc : TopkMethod::kGreedy;
+  r.get("vocab_size", c.vocab_size);
+  r.get("hidden_size", c.hidden_size);
+  r.get("intermediate_size", c.intermediate_size);
+  r.get("moe_intermediate_size", c.moe_intermediate_size, false);
+  r.get("num_hidden_layers", c.num_hidden_layers);
+  r.get("first_k_dense_replace", c.first_k_dense_replace, false);
+  r.get("moe_layer_freq", c.moe_layer_freq, false);
+  r.get("num_attention_heads", c.num_attention_heads);
+  r.get("n_routed_experts", c.n_routed_experts, false);
+  r.get("num_experts_per_tok", c.num_experts_per_tok, false);
+  r.get("n_shared_experts", c.n_shared_experts, false);
+  r.get("n_group", c.n_group, false);
+  r.get("topk_group", c.topk_group, false);
+  read_enum(r, "topk_method", c.topk_method,
+            {{"noaux_tc", TopkMethod::kNoauxTc},
+             {"group_limited_greedy", TopkMethod::kGroupLimitedGreedy},
+             {"greedy", TopkMethod::kGreedy}},
+            false);
+  read_enum(r, "scoring_func", c.scoring_func,
+            {{"sigmoid", ScoringFunc::kSigmoid}, {"softmax", ScoringFunc::kSoftmax}}, false);
+  r.get("norm_topk_prob", c.norm_topk_prob, false);
+  r.get("routed_scaling_factor", c.routed_scaling_factor, false);
+  r.get("q_lora_rank", c.q_lora_rank, false);
+  r.get("kv_lora_rank", c.kv_lora_rank);
+  r.get("qk_nope_head_dim", c.qk_nope_head_dim);
+  r.get("qk_rope_head_dim", c.qk_rope_head_dim);
+  r.get("v_head_dim", c.v_head_dim);
+  r.get("num_nextn_predict_layers", c.num_nextn_predict_layers, false);
+  r.get("rms_norm_eps", c.rms_norm_eps, false);
+  r.get("rope_theta", c.rope_theta, false);
+  r.get("max_position_embeddings", c.max_position_embeddings, false);
+  r.get("tie_word_embeddings", c.tie_word_embeddings, false);
+  r.get("bos_token_id", c.bos_token_id, false);
+  r.get("eos_token_id", c.eos_token_id, false);
+  read_rope_scaling(r, c);
+  read_quantization(r, c);
+  r.check_unknown_keys();
+  if (r.status().ok()) check_values(r, c);
+  DSV3_TRY(r.status());
+  return c;
+}
+
+Result<ModelConfig> load_model_config(const std::string& model_dir) {
+  const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
+  std::ifstream in(path);
+  if (!in) return Err("cannot read ", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_model_config(ss.str(), path);
+}
+
+std::string describe(const ModelConfig& c) {
+  std::ostringstream o;
+  const char* scoring = c.scoring_func == ScoringFunc::kSigmoid ? "sigmoid" : "softmax";
+  const char* method = c.topk_method == TopkMethod::kNoauxTc              ? "noaux_tc"
+                       : c.topk_method == TopkMethod::kGroupLimitedGreedy ? "group_limited_greedy"
+                                                                          : "greedy";
+  o << "model_type            " << c.model_type << "\n"
+    << "vocab / hidden        " << c.vocab_size << " / " << c.hidden_size << "\n"
+    << "layers                " << c.num_hidden_layers << " (" << c.first_k_dense_replace
+    << " dense, FFN " << c.intermediate_size << ")\n"
+    << "attention (MLA)       " << c.num_attention_heads << " heads, q_lora "
+    << (c.q_lora_rank ? std::to_string(c.q_lora_rank) : std::string("none (q_proj)"))
+    << ", kv_lora " << c.kv_lora_rank << ", nope/rope/v " << c.qk_nope_head_dim << "/"
+    << c.qk_rope_head_dim << "/" << c.v_head_dim << "\n"
+    << "experts               " << c.n_routed_experts << " routed (width "
+    << c.moe_intermediate_size << "), top-" << c.num_experts_per_tok << ", "
+    << c.n_shared_experts << " shared; " << scoring << ", " << method << ", groups "
+    << c.n_group << "/" << c.topk_group << ", norm_topk_prob "
+    << (c.norm_topk_prob ? "true" : "false") << ", scale " << c.routed_scaling_factor << "\n"
+    << "MTP layers            " << c.num_nextn_predict_layers << "\n"
+    << "RoPE                  theta " << c.rope_theta;
+  if (c.rope_scaling.enabled) {
+    o << ", YaRN factor " << c.rope_scaling.factor << " (original "
+      << c.rope_scaling.original_max_position_embeddings << ", mscale " << c.rope_scaling.mscale
+      << "/" << c.rope_scaling.mscale_all_dim << ")";
+  }
+  o << "\ncontext               " << c.max_position_embeddings << " positions\n"
+    << "weights               " << (c.fp8_block_quantized ? "FP8 e4m3, block scales" : "as stored")
+    << "\n";
+  return o.str();
+}
+
+}  // namespace dsv3

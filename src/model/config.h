@@ -1,0 +1,80 @@
+// config.json of a DeepSeek-V2/V3-family checkpoint, parsed once into a validated struct.
+// Names follow the Hugging Face keys; behaviour comes from these values, never from sizes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+
+namespace dsv3 {
+
+enum class ScoringFunc { kSigmoid, kSoftmax };
+// noaux_tc: group score = sum of top-2 biased scores (V3); group_limited_greedy: max (V2);
+// greedy: no group limit (V2-Lite).
+enum class TopkMethod { kNoauxTc, kGroupLimitedGreedy, kGreedy };
+
+struct YarnConfig {
+  bool enabled = false;
+  double factor = 1.0;
+  int64_t original_max_position_embeddings = 4096;
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  double mscale = 1.0;
+  double mscale_all_dim = 0.0;
+};
+
+struct ModelConfig {
+  std::string model_type;  // deepseek_v3 or deepseek_v2
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;      // dense FFN width
+  int64_t moe_intermediate_size = 0;  // routed / shared expert width
+  int64_t num_hidden_layers = 0;
+  int64_t first_k_dense_replace = 0;
+  int64_t moe_layer_freq = 1;
+  int64_t num_attention_heads = 0;
+  int64_t n_routed_experts = 0;
+  int64_t num_experts_per_tok = 0;
+  int64_t n_shared_experts = 0;
+  int64_t n_group = 1;
+  int64_t topk_group = 1;
+  TopkMethod topk_method = TopkMethod::kGreedy;
+  ScoringFunc scoring_func = ScoringFunc::kSoftmax;
+  bool norm_topk_prob = false;
+  double routed_scaling_factor = 1.0;
+  int64_t q_lora_rank = 0;  // 0: no query compression (q_proj)
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0;
+  int64_t qk_rope_head_dim = 0;
+  int64_t v_head_dim = 0;
+  int64_t num_nextn_predict_layers = 0;  // MTP depth
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  YarnConfig rope_scaling;
+  int64_t max_position_embeddings = 4096;
+  bool tie_word_embeddings = false;
+  int64_t bos_token_id = 0;
+  int64_t eos_token_id = 1;
+  bool fp8_block_quantized = false;  // quantization_config: fp8 e4m3, [128, 128] blocks
+  int64_t fp8_block_size = 128;
+
+  int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
+  bool is_moe_layer(int64_t layer) const {
+    return n_routed_experts > 0 && layer >= first_k_dense_replace &&
+           layer % moe_layer_freq == 0;
+  }
+  // Latent KV cache values per token per layer: c_kv plus the shared RoPE key.
+  int64_t kv_cache_width() const { return kv_lora_rank + qk_rope_head_dim; }
+  // softmax scale of MLA: (nope+rope)^-0.5, times m^2 under YaRN (m from mscale_all_dim).
+  double softmax_scale() const;
+};
+
+// Parses and validates; the error lists every problem found, one per line.
+Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& origin);
+Result<ModelConfig> load_model_config(const std::string& model_dir);
+
+// A one-line-per-field summary for `dsv3 info`.
+std::string describe(const ModelConfig& c);
+
+}  // namespace dsv3

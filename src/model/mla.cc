@@ -1,0 +1,143 @@
+#include "model/mla.h"
+
+#include <algorithm>
+
+#include "kernels/kernels.h"
+
+namespace dsv3 {
+
+namespace {
+
+struct Dims {
+  int64_t heads, nope, rope, v, lora, qk, width;
+  explicit Dims(const ModelConfig& c)
+      : heads(c.num_attention_heads), nope(c.qk_nope_head_dim), rope(c.qk_rope_head_dim),
+        v(c.v_head_dim), lora(c.kv_lora_rank), qk(c.qk_head_dim()), width(c.kv_cache_width()) {}
+};
+
+// q [T, H*(nope+rope)] with RoPE applied to each head's rope part.
+void project_queries(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
+                     const float* x, int64_t T, int64_t start_pos, float* q) {
+  const ModelConfig& c = *ctx.config;
+  if (w.wq_a.empty()) {
+    kernels::matmul(w.wq, x, T, q);
+  } else {
+    Arena::Mark mark(*ctx.arena);
+    float* qa = ctx.arena->floats(T * c.q_lora_rank);
+    kernels::matmul(w.wq_a, x, T, qa);
+    for (int64_t t = 0; t < T; ++t) {
+      float* row = qa + t * c.q_lora_rank;
+      kernels::rmsnorm(row, w.q_norm.data(), c.q_lora_rank, float(c.rms_norm_eps), row);
+    }
+    kernels::matmul(w.wq_b, qa, T, q);
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    const float* cs = ctx.rope->at(start_pos + t);
+    for (int64_t h = 0; h < d.heads; ++h) {
+      kernels::rope_interleaved(q + (t * d.heads + h) * d.qk + d.nope, cs, d.rope);
+    }
+  }
+}
+
+// Appends [kv_norm(c_kv) ; rope(k_pe)] of each new token to the cache.
+void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
+                   const float* x, int64_t T, int64_t start_pos, KvCache& cache) {
+  Arena::Mark mark(*ctx.arena);
+  float* kv = ctx.arena->floats(T * d.width);
+  kernels::matmul(w.wkv_a, x, T, kv);
+  for (int64_t t = 0; t < T; ++t) {
+    float* row = cache.at(ctx.layer, start_pos + t);
+    const float* src = kv + t * d.width;
+    kernels::rmsnorm(src, w.kv_norm.data(), d.lora, float(ctx.config->rms_norm_eps), row);
+    std::copy_n(src + d.lora, d.rope, row + d.lora);
+    kernels::rope_interleaved(row + d.lora, ctx.rope->at(start_pos + t), d.rope);
+  }
+}
+
+// Absorbed form: q_c = W_uk^T q_nope per head, scores against the latent, o = W_uv (P c_kv).
+void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
+                     const float* q, int64_t T, int64_t start_pos, KvCache& cache, float* o) {
+  const float scale = float(ctx.config->softmax_scale());
+  const int64_t end = start_pos + T;
+  Arena::Mark mark(*ctx.arena);
+  float* q_nope = ctx.arena->floats(T * d.nope);
+  float* q_c = ctx.arena->floats(T * d.lora);
+  float* o_c = ctx.arena->floats(T * d.lora);
+  float* head_out = ctx.arena->floats(T * d.v);
+  float* scores = ctx.arena->floats(end);
+  const float* latent = cache.layer(ctx.layer);
+  for (int64_t h = 0; h < d.heads; ++h) {
+    const Matrix w_uk = w.wkv_b.row_slice(h * (d.nope + d.v), d.nope);
+    const Matrix w_uv = w.wkv_b.row_slice(h * (d.nope + d.v) + d.nope, d.v);
+    for (int64_t t = 0; t < T; ++t) std::copy_n(q + (t * d.heads + h) * d.qk, d.nope, q_nope + t * d.nope);
+    kernels::matmul_transposed(w_uk, q_nope, T, q_c);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* qc = q_c + t * d.lora;
+      const float* q_pe = q + (t * d.heads + h) * d.qk + d.nope;
+      const int64_t n = start_pos + t + 1;  // causal: positions [0, start_pos + t]
+      for (int64_t s = 0; s < n; ++s) {
+        const float* row = latent + s * d.width;
+        scores[s] = (kernels::dot(qc, row, d.lora) + kernels::dot(q_pe, row + d.lora, d.rope)) * scale;
+      }
+      kernels::softmax(scores, n);
+      float* oc = o_c + t * d.lora;
+      std::fill_n(oc, d.lora, 0.0f);
+      for (int64_t s = 0; s < n; ++s) kernels::axpy(scores[s], latent + s * d.width, oc, d.lora);
+    }
+    kernels::matmul(w_uv, o_c, T, head_out);
+    for (int64_t t = 0; t < T; ++t) std::copy_n(head_out + t * d.v, d.v, o + (t * d.heads + h) * d.v);
+  }
+}
+
+// Naive form: expand every cached latent into per-head k_nope and v with kv_b.
+void attend_naive(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
+                  const float* q, int64_t T, int64_t start_pos, KvCache& cache, float* o) {
+  const float scale = float(ctx.config->softmax_scale());
+  const int64_t end = start_pos + T;
+  const int64_t kv_width = d.heads * (d.nope + d.v);
+  Arena::Mark mark(*ctx.arena);
+  float* c_kv = ctx.arena->floats(end * d.lora);
+  float* kv = ctx.arena->floats(end * kv_width);
+  float* scores = ctx.arena->floats(end);
+  for (int64_t s = 0; s < end; ++s) std::copy_n(cache.at(ctx.layer, s), d.lora, c_kv + s * d.lora);
+  kernels::matmul(w.wkv_b, c_kv, end, kv);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t n = start_pos + t + 1;
+    for (int64_t h = 0; h < d.heads; ++h) {
+      const float* qh = q + (t * d.heads + h) * d.qk;
+      for (int64_t s = 0; s < n; ++s) {
+        const float* k_nope = kv + s * kv_width + h * (d.nope + d.v);
+        const float* k_pe = cache.at(ctx.layer, s) + d.lora;
+        scores[s] = (kernels::dot(qh, k_nope, d.nope) + kernels::dot(qh + d.nope, k_pe, d.rope)) * scale;
+      }
+      kernels::softmax(scores, n);
+      float* oh = o + (t * d.heads + h) * d.v;
+      std::fill_n(oh, d.v, 0.0f);
+      for (int64_t s = 0; s < n; ++s) {
+        kernels::axpy(scores[s], kv + s * kv_width + h * (d.nope + d.v) + d.nope, oh, d.v);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float* x, int64_t T,
+                 int64_t start_pos, KvCache& cache, float* out) {
+  const Dims d(*ctx.config);
+  DSV3_CHECK(start_pos + T <= cache.capacity(), "KV cache of %ld positions is full",
+             long(cache.capacity()));
+  Arena::Mark mark(*ctx.arena);
+  float* q = ctx.arena->floats(T * d.heads * d.qk);
+  float* o = ctx.arena->floats(T * d.heads * d.v);
+  project_queries(ctx, w, d, x, T, start_pos, q);
+  write_latents(ctx, w, d, x, T, start_pos, cache);
+  if (ctx.attention == AttentionImpl::kAbsorbed) {
+    attend_absorbed(ctx, w, d, q, T, start_pos, cache, o);
+  } else {
+    attend_naive(ctx, w, d, q, T, start_pos, cache, o);
+  }
+  kernels::matmul(w.wo, o, T, out);
+}
+
+}  // namespace dsv3

@@ -1,0 +1,141 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+
+#include "kernels/kernels.h"
+#include "model/block.h"
+
+namespace dsv3 {
+
+Model::Model(ModelConfig config, Checkpoint ck, int64_t max_positions)
+    : config_(std::move(config)), checkpoint_(std::move(ck)), rope_(config_, max_positions) {}
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOptions& options) {
+  DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
+  DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir));
+  if (options.max_positions <= 0) return Err("context length must be > 0");
+  if (options.mlock) DSV3_TRY(ck.lock_all());
+  std::unique_ptr<Model> m(new Model(std::move(config), std::move(ck), options.max_positions));
+  const bool with_mtp = options.load_mtp && m->config_.num_nextn_predict_layers > 0;
+  DSV3_ASSIGN_OR_RETURN(m->weights_, load_weights(m->checkpoint_, m->config_, with_mtp));
+  return m;
+}
+
+KvCache Model::new_cache(int64_t capacity) const {
+  if (capacity <= 0 || capacity > max_positions()) capacity = max_positions();
+  return KvCache(config_.num_hidden_layers, config_.kv_cache_width(), capacity);
+}
+
+KvCache Model::new_mtp_cache(int64_t capacity) const {
+  if (capacity <= 0 || capacity > max_positions()) capacity = max_positions();
+  return KvCache(std::max<int64_t>(mtp_depth(), 1), config_.kv_cache_width(), capacity);
+}
+
+Status check_tokens(const ModelConfig& c, std::span<const int32_t> tokens) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
+      return Err("token id ", tokens[i], " at index ", i, " is outside the vocabulary [0, ",
+                 c.vocab_size, ")");
+    }
+  }
+  return OkStatus();
+}
+
+namespace {
+
+// Normalises rows [first, T) of x and applies the head: logits [T - first, vocab].
+void head_logits(const ModelConfig& c, const std::vector<float>& norm, const Matrix& head,
+                 const float* x, int64_t T, int64_t first, Arena& arena, float* hidden_out,
+                 float* logits_out) {
+  const int64_t d = c.hidden_size;
+  Arena::Mark mark(arena);
+  float* h = arena.floats(T * d);
+  for (int64_t t = 0; t < T; ++t) {
+    kernels::rmsnorm(x + t * d, norm.data(), d, float(c.rms_norm_eps), h + t * d);
+  }
+  if (hidden_out) std::copy_n(h, T * d, hidden_out);
+  if (logits_out) kernels::matmul(head, h + first * d, T - first, logits_out);
+}
+
+void trace_ints(const LayerContext& ctx, const char* name, const int32_t* v, int64_t n) {
+  if (!ctx.trace || !*ctx.trace) return;
+  std::vector<float> f(v, v + n);
+  ctx.emit(name, f);
+}
+
+}  // namespace
+
+void Model::forward(const ForwardArgs& a) const {
+  const int64_t T = int64_t(a.tokens.size()), d = config_.hidden_size;
+  const int64_t k = config_.num_experts_per_tok;
+  const int64_t start = a.cache->length();
+  DSV3_CHECK(T > 0 && start + T <= a.cache->capacity(), "%ld tokens at %ld, capacity %ld",
+             long(T), long(start), long(a.cache->capacity()));
+  Arena& arena = *a.arena;
+  Arena::Mark mark(arena);
+  float* x = arena.floats(T * d);
+  for (int64_t t = 0; t < T; ++t) kernels::dequantize_row(weights_.embed, a.tokens[t], x + t * d);
+
+  LayerContext ctx{.config = &config_, .rope = &rope_, .attention = a.attention,
+                   .arena = &arena, .trace = a.trace, .layer = 0};
+  const bool tracing = a.trace && *a.trace;
+  int32_t* ids = tracing ? arena.ints(T * k) : nullptr;
+  float* route_w = tracing ? arena.floats(T * k) : nullptr;
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    ctx.layer = l;
+    const BlockWeights& bw = weights_.layers[l];
+    block_forward(ctx, bw, x, T, start, *a.cache, ids, route_w);
+    if (tracing) {
+      ctx.emit("layer_out", {x, size_t(T * d)});
+      if (bw.is_moe) {
+        trace_ints(ctx, "route_ids", ids, T * k);
+        ctx.emit("route_weights", {route_w, size_t(T * k)});
+      }
+    }
+  }
+  a.cache->set_length(start + T);
+  ctx.layer = -1;
+  ctx.emit("hidden_prenorm", {x, size_t(T * d)});
+  head_logits(config_, weights_.norm, weights_.head, x, T, a.last_logits_only ? T - 1 : 0, arena,
+              a.hidden_out, a.logits_out);
+}
+
+void Model::mtp_forward(const MtpArgs& a) const {
+  DSV3_CHECK(a.depth >= 0 && a.depth < mtp_depth(), "MTP depth %ld of %ld", long(a.depth),
+             long(mtp_depth()));
+  const MtpWeights& w = weights_.mtp[a.depth];
+  const int64_t T = int64_t(a.tokens.size()), d = config_.hidden_size;
+  const int64_t start = a.cache->length();
+  const float eps = float(config_.rms_norm_eps);
+  Arena& arena = *a.arena;
+  Arena::Mark mark(arena);
+  // eh_proj input per slot: [enorm(Emb(t_{i+1})) ; hnorm(h_i)] (embedding first, as the
+  // released weights are used; see spec/mtp.md).
+  float* cat = arena.floats(T * 2 * d);
+  for (int64_t t = 0; t < T; ++t) {
+    float* e = cat + t * 2 * d;
+    kernels::dequantize_row(w.embed, a.tokens[t], e);
+    if (a.mask_first_embedding && start + t == 0) std::fill_n(e, d, 0.0f);
+    kernels::rmsnorm(e, w.enorm.data(), d, eps, e);
+    kernels::rmsnorm(a.hidden + t * d, w.hnorm.data(), d, eps, e + d);
+  }
+  float* x = arena.floats(T * d);
+  kernels::matmul(w.eh_proj, cat, T, x);
+
+  // The MTP layer's block runs as layer 0 of its own one-layer cache, at index N for traces.
+  LayerContext ctx{.config = &config_, .rope = &rope_, .attention = a.attention,
+                   .arena = &arena, .trace = a.trace, .layer = a.depth};
+  const int64_t k = config_.num_experts_per_tok;
+  const bool tracing = a.trace && *a.trace;
+  int32_t* ids = tracing ? arena.ints(T * k) : nullptr;
+  float* route_w = tracing ? arena.floats(T * k) : nullptr;
+  block_forward(ctx, w.block, x, T, start, *a.cache, ids, route_w);
+  if (tracing) {
+    trace_ints(ctx, "mtp_route_ids", ids, T * k);
+    ctx.emit("mtp_route_weights", {route_w, size_t(T * k)});
+  }
+  a.cache->set_length(start + T);
+  head_logits(config_, w.head_norm, w.head, x, T, 0, arena, a.hidden_out, a.logits_out);
+}
+
+}  // namespace dsv3

@@ -1,0 +1,85 @@
+// The model's weights as typed views into the mapped checkpoint. Field names follow the
+// official inference/model.py (wq_a, wkv_b, ...); the table in weights.cc maps them to the
+// Hugging Face tensor names. Small vectors (norm weights, router bias) are converted to
+// float32 once at load: they are a few KiB and every token reads them.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "model/config.h"
+#include "tensor/matrix.h"
+
+namespace dsv3 {
+
+struct AttentionWeights {
+  Matrix wq;    // [H*(nope+rope), hidden], only when q_lora_rank == 0
+  Matrix wq_a;  // [q_lora, hidden]
+  std::vector<float> q_norm;  // [q_lora]
+  Matrix wq_b;  // [H*(nope+rope), q_lora]
+  Matrix wkv_a;  // [kv_lora + rope, hidden]
+  std::vector<float> kv_norm;  // [kv_lora]
+  Matrix wkv_b;  // [H*(nope+v), kv_lora], rows per head [k_nope | v]
+  Matrix wo;     // [hidden, H*v]
+};
+
+struct MlpWeights {  // SwiGLU: w2(silu(w1 x) * w3 x)
+  Matrix w1;  // gate_proj [inter, hidden]
+  Matrix w3;  // up_proj   [inter, hidden]
+  Matrix w2;  // down_proj [hidden, inter]
+};
+
+struct GateWeights {
+  Matrix weight;            // [n_routed_experts, hidden]
+  std::vector<float> bias;  // e_score_correction_bias [n_routed_experts], may be empty
+};
+
+struct MoeWeights {
+  GateWeights gate;
+  std::vector<MlpWeights> experts;  // n_routed_experts
+  MlpWeights shared;                // width n_shared_experts * moe_intermediate_size
+  bool has_shared = false;
+};
+
+struct BlockWeights {
+  std::vector<float> attn_norm;  // input_layernorm
+  std::vector<float> ffn_norm;   // post_attention_layernorm
+  AttentionWeights attn;
+  bool is_moe = false;
+  MlpWeights mlp;  // dense layers
+  MoeWeights moe;  // MoE layers
+};
+
+struct MtpWeights {
+  Matrix embed;  // embed_tokens (same values as the main embedding)
+  std::vector<float> enorm, hnorm;
+  Matrix eh_proj;  // [hidden, 2*hidden], input [embedding ; hidden]
+  BlockWeights block;
+  std::vector<float> head_norm;  // shared_head.norm
+  Matrix head;                   // shared_head.head (same values as lm_head)
+};
+
+struct ModelWeights {
+  Matrix embed;  // [vocab, hidden]
+  std::vector<BlockWeights> layers;
+  std::vector<float> norm;
+  Matrix head;  // lm_head [vocab, hidden]
+  std::vector<MtpWeights> mtp;
+  std::string format_summary;  // e.g. "fp8 (120), bf16 (23)"
+};
+
+// Binds every tensor the config calls for, checking shapes and dtypes; the error names the
+// tensor, what was found and what was expected. `with_mtp` loads the MTP layer(s) too.
+Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& config, bool with_mtp);
+
+// Parameter counts, for `dsv3 info` and the benchmark's bytes-per-token.
+struct ParameterCounts {
+  int64_t total = 0;         // main model + MTP
+  int64_t mtp = 0;
+  int64_t active_per_token = 0;  // main model: attention, dense, shared + top-k experts, head
+  int64_t embedding = 0;
+};
+ParameterCounts count_parameters(const ModelConfig& c);
+
+}  // namespace dsv3

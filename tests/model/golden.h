@@ -1,0 +1,39 @@
+// Reads the golden reference arrays of ../shared/golden/<case>/golden (arrays.txt format).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace dsv3::testing {
+
+struct GoldenArray {
+  std::vector<int64_t> shape;
+  std::vector<float> f32;
+  std::vector<int32_t> i32;
+};
+
+class GoldenCase {
+ public:
+  explicit GoldenCase(const std::string& name);
+  std::string checkpoint_dir() const;
+  const GoldenArray& array(const std::string& name) const;
+  bool has(const std::string& name) const { return arrays_.count(name) != 0; }
+  const nlohmann::json& manifest() const { return manifest_; }
+  int num_prompts() const { return int(manifest_["prompts"].size()); }
+
+ private:
+  std::string dir_;
+  nlohmann::json manifest_;
+  std::map<std::string, GoldenArray> arrays_;
+};
+
+inline std::string shared_dir() { return DSV3_SHARED_DIR; }
+
+// Largest |a - b| over all elements.
+float max_abs_diff(const float* a, const float* b, size_t n);
+
+}  // namespace dsv3::testing
