@@ -1,0 +1,38 @@
+#include "command.h"
+
+#include <charconv>
+
+namespace dsv3::cli {
+
+std::vector<int32_t> parse_token_list(const std::string& text, const std::string& flag) {
+  std::vector<int32_t> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t end = std::min(text.find(',', pos), text.size());
+    int32_t v = 0;
+    const char* first = text.data() + pos;
+    const char* last = text.data() + end;
+    auto [ptr, ec] = std::from_chars(first, last, v);
+    if (first == last || ec != std::errc() || ptr != last || v < 0) {
+      throw CommandError(flag + " '" + text + "': expected comma-separated non-negative token ids");
+    }
+    out.push_back(v);
+    pos = end + 1;
+  }
+  return out;
+}
+
+void ModelFlags::add_to(CLI::App* cmd, bool model_required) {
+  auto* opt = cmd->add_option("--model,-m", model_dir, "checkpoint directory (Hugging Face layout)");
+  if (model_required) opt->required();
+  cmd->add_option("--ctx,-c", context, "context length in tokens (KV cache and RoPE table size)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
+  cmd->add_flag("--mlock", mlock, "pin the mapped weights in RAM");
+}
+
+std::unique_ptr<Model> ModelFlags::load(bool with_mtp) const {
+  return unwrap(Model::load(model_dir, ModelOptions{.max_positions = context,
+                                                    .load_mtp = with_mtp, .mlock = mlock}));
+}
+
+}  // namespace dsv3::cli

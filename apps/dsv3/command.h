@@ -1,0 +1,47 @@
+// Shared pieces of the dsv3 subcommands. Each subcommand lives in its own cmd_*.cc and adds
+// itself to the root CLI11 app; failures are reported by throwing CommandError, which main()
+// prints to stderr with a non-zero exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model/transformer.h"
+#include "util/result.h"
+
+namespace dsv3::cli {
+
+struct CommandError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Unwraps a Result or throws its message.
+template <typename T>
+T unwrap(Result<T> r) {
+  if (!r.ok()) throw CommandError(r.error().message);
+  return std::move(r).value();
+}
+inline void unwrap(const Status& s) {
+  if (!s.ok()) throw CommandError(s.error().message);
+}
+
+// "0,5,17" -> {0, 5, 17}; refuses anything that is not a comma-separated integer list.
+std::vector<int32_t> parse_token_list(const std::string& text, const std::string& flag);
+
+// Options every model-running command shares.
+struct ModelFlags {
+  std::string model_dir;
+  int64_t context = 4096;
+  bool mlock = false;
+  void add_to(CLI::App* cmd, bool model_required = true);
+  std::unique_ptr<Model> load(bool with_mtp = true) const;
+};
+
+void add_logits_command(CLI::App& root);
+void add_generate_command(CLI::App& root);
+void add_info_command(CLI::App& root);
+
+}  // namespace dsv3::cli
