@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
-  libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev
+  libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libopenblas-dev
 )
 
 missing=()
