@@ -1,5 +1,6 @@
 // dsv3: one binary, one subcommand per task.
 #include <cstdio>
+#include <string>
 
 #include "command.h"
 
@@ -10,6 +11,20 @@ int main(int argc, char** argv) {
   dsv3::cli::add_info_command(app);
   dsv3::cli::add_logits_command(app);
   dsv3::cli::add_generate_command(app);
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string name = argv[1];
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known |= sub->get_name() == name;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "dsv3: error: unknown command '%s' (commands: %s)\n", name.c_str(),
+                   names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -252,6 +252,9 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
 }
 
 Result<ModelConfig> load_model_config(const std::string& model_dir) {
+  if (!std::filesystem::is_directory(model_dir)) {
+    return Err("model directory ", model_dir, " does not exist");
+  }
   const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
   std::ifstream in(path);
   if (!in) return Err("cannot read ", path);

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <set>
 
-#include "model/golden.h"
+#include "support/golden.h"
 #include "model/transformer.h"
 
 namespace dsv3 {

@@ -3,7 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "model/golden.h"
+#include "support/golden.h"
 
 namespace dsv3::testing {
 

@@ -1,0 +1,145 @@
+// The dsv3 binary driven as a user would: the command-line contract of issue #2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/golden.h"
+
+namespace dsv3 {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::GoldenCase;
+
+struct RunResult {
+  int exit_code;
+  std::string out, err;
+};
+
+// Runs `dsv3 <args>` through the shell, capturing stdout and stderr.
+RunResult run_dsv3(const std::string& args, const std::string& stdin_text = "") {
+  const fs::path dir = fs::temp_directory_path() / ("dsv3_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string in = (dir / "in").string(), out = (dir / "out").string(), err = (dir / "err").string();
+  std::ofstream(in) << stdin_text;
+  const std::string cmd = std::string(DSV3_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+std::string join(const std::vector<int32_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+class CliGolden : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CliGolden, LogitsReproduceTheGoldens) {
+  GoldenCase g(GetParam());
+  const std::string out = (fs::temp_directory_path() / "dsv3_cli_logits.bin").string();
+  for (int p = 0; p < g.num_prompts(); ++p) {
+    const auto& tokens = g.array("p" + std::to_string(p) + ".tokens").i32;
+    const auto& want = g.array("p" + std::to_string(p) + ".logits_prefill").f32;
+    for (const char* mode : {"prefill", "decode"}) {
+      auto r = run_dsv3("logits --model " + g.checkpoint_dir() + " --tokens " + join(tokens) +
+                        " --mode " + mode + " --out " + out);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      auto got = read_floats(out);
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_LT(testing::max_abs_diff(got.data(), want.data(), want.size()), 1e-3f) << mode;
+    }
+  }
+}
+
+TEST_P(CliGolden, GenerateMatchesTheGreedyGoldens) {
+  GoldenCase g(GetParam());
+  const auto& tokens = g.array("p2.tokens").i32;
+  const auto& want = g.array("p2.gen_tokens").i32;
+  const auto& margin = g.array("p2.gen_margin").f32;
+  auto r = run_dsv3("generate --model " + g.checkpoint_dir() + " --tokens " + join(tokens) +
+                    " --max-new-tokens 16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Compare up to the first near-tie, after which either path is right.
+  size_t n = 0;
+  while (n < want.size() && margin[n] > 1e-2f) ++n;
+  std::vector<int32_t> prefix(want.begin(), want.begin() + n);
+  EXPECT_EQ(r.out.substr(0, join(prefix).size()), join(prefix));
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), ','), 15);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::Values("v3-tiny", "v2lite-tiny"));
+
+TEST(Cli, MtpLogits) {
+  GoldenCase g("v3-tiny");
+  const std::string out = (fs::temp_directory_path() / "dsv3_cli_mtp.bin").string();
+  const auto& tokens = g.array("p2.tokens").i32;
+  auto r = run_dsv3("logits --mtp --model " + g.checkpoint_dir() + " --tokens " + join(tokens) + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto& want = g.array("p2.mtp_logits").f32;
+  auto got = read_floats(out);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(testing::max_abs_diff(got.data(), want.data(), want.size()), 1e-3f);
+}
+
+TEST(Cli, InfoDescribesTheModel) {
+  GoldenCase g("v3-tiny");
+  auto r = run_dsv3("info --model " + g.checkpoint_dir());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"deepseek_v3", "noaux_tc", "active per token", "144 values per token",
+                        "memory to run", "MTP layers            1"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  }
+}
+
+TEST(Cli, HelpOnEveryCommand) {
+  for (const char* cmd : {"", "logits", "generate", "info"}) {
+    auto r = run_dsv3(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << cmd;
+  }
+}
+
+TEST(Cli, ErrorsGoToStderrWithNonZeroExit) {
+  GoldenCase g("v3-tiny");
+  const std::string m = g.checkpoint_dir();
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"logits --model /nonexistent --tokens 1 --out /tmp/x", "does not exist"},
+      {"logits --model " + m + " --tokens 1,x --out /tmp/x", "--tokens '1,x'"},
+      {"logits --model " + m + " --tokens 1,99999 --out /tmp/x", "token id 99999 at index 1"},
+      {"logits --model " + m + " --tokens 1 --mode sideways --out /tmp/x", "--mode"},
+      {"logits --mtp --model " + g.checkpoint_dir() + "/../../v2lite-tiny/checkpoint --tokens 1,2 --out /tmp/x",
+       "no MTP layer"},
+      {"generate --model " + m + " --tokens '' -n 2", "--tokens"},
+      {"frobnicate", "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_dsv3(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.args << "\nstderr: " << r.err;
+    EXPECT_EQ(r.err.find("check failed"), std::string::npos) << c.args;
+  }
+}
+
+}  // namespace
+}  // namespace dsv3
