@@ -4,7 +4,6 @@
 #include <bit>
 #include <climits>
 #include <mutex>
-#include <queue>
 
 #include "util/check.h"
 
@@ -89,15 +88,15 @@ struct HeapSymbol {
   bool alive;
 };
 
+// Ordered by (rank, pos) packed into one integer: a single compare per heap step.
 struct Candidate {
-  int32_t rank;
-  int32_t pos;  // index of the left symbol
+  uint64_t order;  // rank << 32 | pos, pos = index of the left symbol
   int32_t merged;
-  // std::priority_queue pops the greatest, so "greater" is lower rank, then lower pos.
-  bool operator<(const Candidate& o) const {
-    return rank != o.rank ? rank > o.rank : pos > o.pos;
-  }
+  int32_t pos() const { return int32_t(uint32_t(order)); }
 };
+
+// std::push_heap keeps the greatest on top; "greater" here is the lowest (rank, pos).
+bool lower_priority(const Candidate& a, const Candidate& b) { return a.order > b.order; }
 
 }  // namespace
 
@@ -106,17 +105,30 @@ void bpe_merge_heap(const MergeTable& merges, std::vector<int32_t>& symbols) {
   std::vector<HeapSymbol> sym(static_cast<size_t>(n));
   for (int32_t i = 0; i < n; ++i) sym[size_t(i)] = {symbols[size_t(i)], i - 1, i + 1, true};
   if (n > 0) sym[size_t(n - 1)].next = -1;
-  std::priority_queue<Candidate> queue;
-  auto push_pair = [&](int32_t pos) {
-    if (pos < 0 || sym[size_t(pos)].next < 0) return;
+  std::vector<Candidate> heap;
+  heap.reserve(size_t(n) * 2);
+  auto candidate = [&](int32_t pos, Candidate& out) {
+    if (pos < 0 || sym[size_t(pos)].next < 0) return false;
     const auto* e = merges.find(sym[size_t(pos)].id, sym[size_t(sym[size_t(pos)].next)].id);
-    if (e != nullptr) queue.push({e->rank, pos, e->merged});
+    if (e == nullptr) return false;
+    out = {(uint64_t(uint32_t(e->rank)) << 32) | uint32_t(pos), e->merged};
+    return true;
   };
-  for (int32_t i = 0; i + 1 < n; ++i) push_pair(i);
-  while (!queue.empty()) {
-    const Candidate top = queue.top();
-    queue.pop();
-    HeapSymbol& left = sym[size_t(top.pos)];
+  auto push = [&](int32_t pos) {
+    Candidate c;
+    if (!candidate(pos, c)) return;
+    heap.push_back(c);
+    std::push_heap(heap.begin(), heap.end(), lower_priority);
+  };
+  for (int32_t i = 0; i + 1 < n; ++i) {
+    if (Candidate c; candidate(i, c)) heap.push_back(c);
+  }
+  std::make_heap(heap.begin(), heap.end(), lower_priority);  // O(n), not n pushes
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), lower_priority);
+    const Candidate top = heap.back();
+    heap.pop_back();
+    HeapSymbol& left = sym[size_t(top.pos())];
     if (!left.alive || left.next < 0) continue;
     HeapSymbol& right = sym[size_t(left.next)];
     // An entry is stale once either symbol has changed; the merged id then differs,
@@ -126,9 +138,9 @@ void bpe_merge_heap(const MergeTable& merges, std::vector<int32_t>& symbols) {
     left.id = top.merged;
     right.alive = false;
     left.next = right.next;
-    if (right.next >= 0) sym[size_t(right.next)].prev = top.pos;
-    push_pair(left.prev);
-    push_pair(top.pos);
+    if (right.next >= 0) sym[size_t(right.next)].prev = top.pos();
+    push(left.prev);
+    push(top.pos());
   }
   symbols.clear();
   for (int32_t i = 0; i >= 0 && i < n; i = sym[size_t(i)].next) {
@@ -143,7 +155,8 @@ struct BpeModel::Cache {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   static constexpr size_t kMaxEntries = size_t{1} << 16;
-  static constexpr size_t kMaxPieceBytes = 64;
+  // HF tokenizers caches words up to 256 characters; longer pieces are rare and unique.
+  static constexpr size_t kMaxPieceBytes = 256;
 
   std::mutex mu;
   std::unordered_map<std::string, std::vector<int32_t>, Hash, std::equal_to<>> map;

@@ -75,6 +75,8 @@ Result<std::string> Tokenizer::decode_checked(std::span<const int32_t> ids,
 }
 
 std::vector<std::string> Tokenizer::pieces(std::string_view text) const {
+  // The regexes skip UTF-8 checks, so invalid input is repaired first, as in encode().
+  if (utf8_first_invalid(text).has_value()) return pieces(utf8_lossy(text));
   std::vector<std::string> out;
   std::vector<TextSegment> segments;
   added_.split(text, segments);

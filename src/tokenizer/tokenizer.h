@@ -47,8 +47,8 @@ class Tokenizer {
   Result<std::string> decode_checked(std::span<const int32_t> ids,
                                      bool skip_special = false) const;
 
-  // The pre-tokenizer's pieces of `text` (valid UTF-8), added tokens included, in order.
-  // For tests and debugging: encode() is BPE over exactly these pieces.
+  // The pre-tokenizer's pieces of `text`, added tokens included, in order (invalid UTF-8
+  // replaced as in encode). For tests and debugging: encode() is BPE over these pieces.
   std::vector<std::string> pieces(std::string_view text) const;
 
   // Id of a token given as in tokenizer.json: byte-level form for the vocabulary

@@ -1,7 +1,11 @@
 // Shared fixtures for the tokenizer tests: the DeepSeek-V3 tokenizer (loaded once per
-// binary) and the golden JSON Lines files beside it.
+// binary) and the golden JSON Lines files beside it. Header-only: the test binary is
+// built from *_test.cc files alone.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -11,10 +15,30 @@
 namespace dsv3::testing {
 
 // DSV3_SHARED_DIR/tokenizer/deepseek-v3
-std::string deepseek_dir();
-// Aborts the test binary with a message if the shared tokenizer does not load.
-const Tokenizer& deepseek_tokenizer();
+inline std::string deepseek_dir() {
+  return std::string(DSV3_SHARED_DIR) + "/tokenizer/deepseek-v3";
+}
+
+// Aborts the test binary with the load error if the shared tokenizer does not load.
+inline const Tokenizer& deepseek_tokenizer() {
+  static const Tokenizer* tokenizer = [] {
+    Result<Tokenizer> t = Tokenizer::load(deepseek_dir());
+    DSV3_CHECK(t.ok(), "%s", t.error().message.c_str());
+    return new Tokenizer(std::move(t).value());
+  }();
+  return *tokenizer;
+}
+
 // One JSON object per line of `path`; fails the current test if it cannot be read.
-std::vector<nlohmann::json> read_jsonl(const std::string& path);
+inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "cannot open " << path;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  }
+  return rows;
+}
 
 }  // namespace dsv3::testing
