@@ -1,0 +1,52 @@
+#include "template/chat_template.h"
+
+#include "template/ast.h"
+#include "template/evaluator.h"
+#include "template/json_value.h"
+#include "template/lexer.h"
+#include "template/parser.h"
+
+namespace dsv3 {
+
+Result<ChatTemplate> ChatTemplate::parse(std::string_view source, const TemplateOptions& options) {
+  DSV3_ASSIGN_OR_RETURN(std::vector<jinja::Token> tokens, jinja::tokenize(source, options));
+  DSV3_ASSIGN_OR_RETURN(jinja::Template tmpl, jinja::parse_template(std::move(tokens)));
+  return ChatTemplate(std::make_shared<const jinja::Template>(std::move(tmpl)));
+}
+
+Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context) const {
+  if (!context.is_object() && !context.is_null()) {
+    return Err("chat template context must be a JSON object, got ", context.type_name());
+  }
+  // Globals sit below the context, so a context variable named like a global shadows it.
+  auto globals = std::make_shared<jinja::Scope>();
+  jinja::add_globals(*globals);
+  auto scope = std::make_shared<jinja::Scope>(globals);
+  if (context.is_object()) {
+    for (const auto& [key, value] : context.items()) scope->set(key, jinja::from_json(value));
+  }
+  jinja::Evaluator evaluator;
+  return evaluator.render(*template_, scope);
+}
+
+Result<std::string> render_chat(const ChatTemplate& tmpl, const nlohmann::ordered_json& messages,
+                                std::optional<bool> add_generation_prompt, const std::string& bos_token,
+                                const std::string& eos_token, const nlohmann::ordered_json& extra) {
+  if (!extra.is_object() && !extra.is_null()) {
+    return Err("render_chat: extra variables must be a JSON object, got ", extra.type_name());
+  }
+  nlohmann::ordered_json context = nlohmann::ordered_json::object();
+  context["messages"] = messages;
+  context["tools"] = nullptr;  // transformers always passes tools= and documents=, None by default
+  context["documents"] = nullptr;
+  if (add_generation_prompt.has_value()) context["add_generation_prompt"] = *add_generation_prompt;
+  context["bos_token"] = bos_token;
+  context["eos_token"] = eos_token;
+  context["pad_token"] = eos_token;
+  if (extra.is_object()) {
+    for (const auto& [key, value] : extra.items()) context[key] = value;
+  }
+  return tmpl.render(context);
+}
+
+}  // namespace dsv3
