@@ -473,7 +473,12 @@ Result<Value> filter_format(const Value& input, const CallArgs& call) {
 Result<Value> filter_attr(const Value& input, const CallArgs& call) {
   DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'attr'", call, {"name"}));
   DSV3_ASSIGN_OR_RETURN(std::string name, string_arg(args, 0, "", "filter 'attr'"));
-  return get_attribute(input, name);
+  // Python getattr only: methods and namespace attributes, never dict keys.
+  if (std::optional<Value> method = find_method(input, name)) return *method;
+  if (input.is_namespace()) {
+    if (const Value* v = input.as_namespace().attributes.find(name)) return *v;
+  }
+  return Value::undefined("'" + type_name(input) + " object' has no attribute '" + name + "'");
 }
 
 Result<Value> filter_batch(const Value& input, const CallArgs& call) {

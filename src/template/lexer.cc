@@ -221,7 +221,7 @@ bool Lexer::try_raw(size_t tag_start, size_t body_start, Status* status) {
   char modifier = 0;
   if (!match_tag(body_start, "raw", &end, &modifier)) return false;
   pos_ = end;
-  skip_after_end(modifier, true);
+  skip_after_end(modifier, false);  // Jinja2 applies trim_blocks after endraw, not after raw
   for (size_t search = pos_;;) {
     const size_t open = src_.find("{%", search);
     if (open == std::string::npos) {
