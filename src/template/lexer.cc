@@ -9,9 +9,11 @@
 
 namespace dsv3::jinja {
 
-std::string at(Location loc) {
-  return "line " + std::to_string(loc.line) + ", column " + std::to_string(loc.column) + ": ";
+std::string where(Location loc) {
+  return "line " + std::to_string(loc.line) + ", column " + std::to_string(loc.column);
 }
+
+std::string at(Location loc) { return where(loc) + ": "; }
 
 std::string describe(const Token& token) {
   switch (token.kind) {
@@ -131,7 +133,7 @@ class Lexer {
   Status lex_comment(size_t tag_start, size_t body_start);
   bool try_raw(size_t tag_start, size_t body_start, Status* status);
   Status lex_tag(TagKind kind, size_t tag_start, size_t body_start);
-  Status lex_token(TagKind kind, int* depth);
+  Status lex_token(TagKind kind, std::vector<std::pair<char, size_t>>* open);
   Status lex_number();
   Status lex_string();
 
@@ -295,9 +297,10 @@ Status Lexer::lex_string() {
   return OkStatus();
 }
 
-// One token inside a tag. `depth` counts open brackets so that "}}" closing a dict literal
-// is not taken for the end of {{ ... }}.
-Status Lexer::lex_token(TagKind kind, int* depth) {
+// One token inside a tag. `open` holds the unclosed brackets and where they opened, so that
+// "}}" closing a dict literal is not taken for the end of {{ ... }} and a mismatched bracket
+// is reported where it went wrong.
+Status Lexer::lex_token(TagKind kind, std::vector<std::pair<char, size_t>>* open) {
   const char c = src_[pos_];
   if (is_name_start(c)) {
     const size_t start = pos_;
@@ -309,10 +312,16 @@ Status Lexer::lex_token(TagKind kind, int* depth) {
   if (c == '"' || c == '\'') return lex_string();
   for (std::string_view op : kOperators) {
     if (src_.compare(pos_, op.size(), op) != 0) continue;
-    if (op == "(" || op == "[" || op == "{") ++*depth;
+    if (op == "(" || op == "[" || op == "{") open->emplace_back(op[0], pos_);
     if (op == ")" || op == "]" || op == "}") {
-      if (*depth == 0) return Err(at(location(pos_)), "unexpected '", std::string(op), "'");
-      --*depth;
+      if (open->empty()) return Err(at(location(pos_)), "unexpected '", std::string(op), "'");
+      const auto [opener, opened_at] = open->back();
+      const char expected = opener == '(' ? ')' : opener == '[' ? ']' : '}';
+      if (op[0] != expected) {
+        return Err(at(location(pos_)), "unexpected '", std::string(op), "': expected '", std::string(1, expected),
+                   "' to close the '", std::string(1, opener), "' at ", where(location(opened_at)));
+      }
+      open->pop_back();
     }
     out_.push_back(make(TokenKind::kOperator, pos_, std::string(op)));
     pos_ += op.size();
@@ -327,7 +336,7 @@ Status Lexer::lex_tag(TagKind kind, size_t tag_start, size_t body_start) {
   out_.push_back(make(is_block ? TokenKind::kBlockBegin : TokenKind::kVariableBegin, tag_start));
   const std::string_view close = is_block ? "%}" : "}}";
   pos_ = body_start;
-  int depth = 0;
+  std::vector<std::pair<char, size_t>> open;
   while (true) {
     while (pos_ < src_.size() && is_tag_space(src_[pos_])) ++pos_;
     if (pos_ >= src_.size()) {
@@ -336,14 +345,18 @@ Status Lexer::lex_tag(TagKind kind, size_t tag_start, size_t body_start) {
     }
     const char modifier = src_[pos_] == '-' || (is_block && src_[pos_] == '+') ? src_[pos_] : 0;
     const size_t close_at = pos_ + (modifier != 0 ? 1 : 0);
-    if (src_.compare(close_at, 2, close) == 0 && (depth == 0 || is_block)) {
-      if (depth != 0) return Err(at(location(close_at)), "unclosed bracket before '%}'");
+    if (src_.compare(close_at, 2, close) == 0 && (open.empty() || is_block)) {
+      if (!open.empty()) {
+        return Err(at(location(close_at)), "'", std::string(1, open.back().first), "' opened at ",
+                   where(location(open.back().second)),
+                   " is never closed");
+      }
       out_.push_back(make(is_block ? TokenKind::kBlockEnd : TokenKind::kVariableEnd, close_at));
       pos_ = close_at + 2;
       skip_after_end(modifier, is_block);
       return OkStatus();
     }
-    DSV3_TRY(lex_token(kind, &depth));
+    DSV3_TRY(lex_token(kind, &open));
   }
 }
 

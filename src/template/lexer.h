@@ -18,6 +18,8 @@ struct Location {
   int column = 1;  // in code points, from 1
 };
 
+// "line 3, column 7".
+std::string where(Location loc);
 // "line 3, column 7: " — the prefix of every template error.
 std::string at(Location loc);
 

@@ -300,7 +300,7 @@ Result<ExprPtr> Parser::parse_postfix(ExprPtr node) {
     if (at_op(".") || at_op("[")) {
       DSV3_ASSIGN_OR_RETURN(node, parse_subscript(std::move(node)));
     } else if (at_op("(")) {
-      ExprPtr call = make_expr(ExprKind::kCall, peek().loc);
+      ExprPtr call = make_expr(ExprKind::kCall, node->loc);  // errors point at the callee
       call->args.push_back(std::move(node));
       DSV3_TRY(parse_call_args(*call));
       node = std::move(call);
@@ -317,7 +317,7 @@ Result<ExprPtr> Parser::parse_filter_expr(ExprPtr node) {
     } else if (at_name("is")) {
       DSV3_ASSIGN_OR_RETURN(node, parse_test(std::move(node)));
     } else if (at_op("(")) {
-      ExprPtr call = make_expr(ExprKind::kCall, peek().loc);
+      ExprPtr call = make_expr(ExprKind::kCall, node->loc);  // errors point at the callee
       call->args.push_back(std::move(node));
       DSV3_TRY(parse_call_args(*call));
       node = std::move(call);
