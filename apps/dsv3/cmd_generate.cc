@@ -1,39 +1,79 @@
-// dsv3 generate: continue a prompt of token ids (greedy).
+// dsv3 generate: continue a prompt. With --tokens (ids), prints the greedy continuation as
+// comma-separated ids; with --prompt (text), streams the sampled completion as text.
 #include <cstdio>
 
-#include "command.h"
+#include "engine/generation.h"
 #include "engine/session.h"
+#include "text_flags.h"
 
 namespace dsv3::cli {
 
 namespace {
 
 struct GenerateFlags {
-  ModelFlags model;
-  std::string tokens;
-  int64_t max_new_tokens = 16;
+  TextModelFlags text;
+  SamplingFlags sampling;
+  std::string tokens, prompt;
+  bool chat = false;
+  bool quiet_stats = false;
 };
 
-void run(const GenerateFlags& flags) {
-  const auto prompt = parse_token_list(flags.tokens, "--tokens");
-  auto model = flags.model.load(/*with_mtp=*/false);
-  Session session(*model, flags.model.context);
-  const auto out = unwrap(generate_greedy(session, prompt, flags.max_new_tokens));
+void run_tokens(const GenerateFlags& f) {
+  const auto prompt = parse_token_list(f.tokens, "--tokens");
+  auto model = f.text.model.load(/*with_mtp=*/false);
+  Session session(*model, f.text.model.context);
+  const auto out = unwrap(generate_greedy(session, prompt, f.sampling.max_new_tokens));
   std::string line;
   for (size_t i = 0; i < out.size(); ++i) line += (i ? "," : "") + std::to_string(out[i]);
   std::printf("%s\n", line.c_str());
 }
 
+void run_text(const GenerateFlags& f) {
+  auto tm = f.text.load(/*with_mtp=*/false);
+  GenerationRequest req;
+  if (f.chat) {
+    nlohmann::ordered_json messages = {{{"role", "user"}, {"content", f.prompt}}};
+    req.prompt = unwrap(tm->encode_chat(messages, true));
+  } else {
+    req.prompt = unwrap(tm->encode_prompt(f.prompt));
+  }
+  req.max_new_tokens = f.sampling.max_new_tokens;
+  req.sampling = f.sampling.params;
+  req.stop = f.sampling.stop;
+  req.stop_at_eos = !f.sampling.ignore_eos;
+  unwrap(validate(req.sampling));
+  Session session(tm->model(), f.text.model.context);
+  auto result = unwrap(generate_text(session, tm->tokenizer(), req, {.on_text = [](std::string_view t) {
+    std::fwrite(t.data(), 1, t.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  }}));
+  std::printf("\n");
+  if (!f.quiet_stats) {
+    std::fprintf(stderr, "[%zu tokens, %.2f tok/s decode, prompt %ld tokens in %.2f s, finish: %s]\n",
+                 result.tokens.size(), result.decode_tok_s(), long(result.prompt_tokens),
+                 result.prefill_seconds, finish_reason_name(result.finish));
+  }
+}
+
 }  // namespace
 
 void add_generate_command(CLI::App& root) {
-  auto flags = std::make_shared<GenerateFlags>();
-  CLI::App* cmd = root.add_subcommand("generate", "greedy continuation of a prompt");
-  flags->model.add_to(cmd);
-  cmd->add_option("--tokens", flags->tokens, "prompt as comma-separated token ids")->required();
-  cmd->add_option("--max-new-tokens,-n", flags->max_new_tokens, "tokens to generate")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
-  cmd->callback([flags] { run(*flags); });
+  auto f = std::make_shared<GenerateFlags>();
+  CLI::App* cmd = root.add_subcommand("generate", "continue a prompt (token ids or text)");
+  f->text.add_to(cmd);
+  f->sampling.add_to(cmd, /*default_temperature=*/0.8f);
+  auto* tokens = cmd->add_option("--tokens", f->tokens,
+                                 "prompt as comma-separated token ids; prints greedy ids");
+  auto* prompt = cmd->add_option("--prompt,-p", f->prompt, "prompt text; streams the completion");
+  tokens->excludes(prompt);
+  cmd->add_flag("--chat", f->chat, "wrap --prompt as one user message with the chat template");
+  cmd->add_flag("--no-stats", f->quiet_stats, "do not print the speed line on stderr");
+  cmd->callback([f, tokens, prompt] {
+    if (*tokens) return run_tokens(*f);
+    if (*prompt) return run_text(*f);
+    throw CommandError("pass --tokens IDS or --prompt TEXT");
+  });
 }
 
 }  // namespace dsv3::cli

@@ -43,5 +43,9 @@ struct ModelFlags {
 void add_logits_command(CLI::App& root);
 void add_generate_command(CLI::App& root);
 void add_info_command(CLI::App& root);
+void add_tokenize_commands(CLI::App& root);
+void add_chat_command(CLI::App& root);
+void add_synth_command(CLI::App& root);
+void add_bench_command(CLI::App& root);
 
 }  // namespace dsv3::cli

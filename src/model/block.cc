@@ -8,7 +8,7 @@
 namespace dsv3 {
 
 void block_forward(const LayerContext& ctx, const BlockWeights& w, float* x, int64_t T,
-                   int64_t start_pos, KvCache& cache, int32_t* route_ids, float* route_weights) {
+                   std::span<const SequenceSlice> seqs, int32_t* route_ids, float* route_weights) {
   const ModelConfig& c = *ctx.config;
   const int64_t d = c.hidden_size;
   const float eps = float(c.rms_norm_eps);
@@ -17,7 +17,7 @@ void block_forward(const LayerContext& ctx, const BlockWeights& w, float* x, int
   float* y = ctx.arena->floats(T * d);
 
   for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(x + t * d, w.attn_norm.data(), d, eps, h + t * d);
-  mla_forward(ctx, w.attn, h, T, start_pos, cache, y);
+  mla_forward(ctx, w.attn, h, T, seqs, y);
   kernels::axpy(1.0f, y, x, T * d);
 
   for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(x + t * d, w.ffn_norm.data(), d, eps, h + t * d);

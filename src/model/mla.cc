@@ -15,9 +15,9 @@ struct Dims {
         v(c.v_head_dim), lora(c.kv_lora_rank), qk(c.qk_head_dim()), width(c.kv_cache_width()) {}
 };
 
-// q [T, H*(nope+rope)] with RoPE applied to each head's rope part.
-void project_queries(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
-                     const float* x, int64_t T, int64_t start_pos, float* q) {
+// q [T, H*(nope+rope)], before RoPE.
+void project_queries(const LayerContext& ctx, const AttentionWeights& w, const float* x,
+                     int64_t T, float* q) {
   const ModelConfig& c = *ctx.config;
   if (w.wq_a.empty()) {
     kernels::matmul(w.wq, x, T, q);
@@ -31,6 +31,10 @@ void project_queries(const LayerContext& ctx, const AttentionWeights& w, const D
     }
     kernels::matmul(w.wq_b, qa, T, q);
   }
+}
+
+// RoPE on each head's rope part of q [T, H*(nope+rope)] at positions start_pos + t.
+void rope_queries(const LayerContext& ctx, const Dims& d, float* q, int64_t T, int64_t start_pos) {
   for (int64_t t = 0; t < T; ++t) {
     const float* cs = ctx.rope->at(start_pos + t);
     for (int64_t h = 0; h < d.heads; ++h) {
@@ -39,12 +43,10 @@ void project_queries(const LayerContext& ctx, const AttentionWeights& w, const D
   }
 }
 
-// Appends [kv_norm(c_kv) ; rope(k_pe)] of each new token to the cache.
+// Appends [kv_norm(c_kv) ; rope(k_pe)] of each new token to the cache; kv [T, width] is
+// the kv_a projection of the tokens.
 void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
-                   const float* x, int64_t T, int64_t start_pos, KvCache& cache) {
-  Arena::Mark mark(*ctx.arena);
-  float* kv = ctx.arena->floats(T * d.width);
-  kernels::matmul(w.wkv_a, x, T, kv);
+                   const float* kv, int64_t T, int64_t start_pos, KvCache& cache) {
   for (int64_t t = 0; t < T; ++t) {
     float* row = cache.at(ctx.layer, start_pos + t);
     const float* src = kv + t * d.width;
@@ -122,22 +124,29 @@ void attend_naive(const LayerContext& ctx, const AttentionWeights& w, const Dims
 
 }  // namespace
 
-void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float* x, int64_t T,
-                 int64_t start_pos, KvCache& cache, float* out) {
+void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float* x, int64_t rows,
+                 std::span<const SequenceSlice> seqs, float* out) {
   const Dims d(*ctx.config);
-  DSV3_CHECK(start_pos + T <= cache.capacity(), "KV cache of %ld positions is full",
-             long(cache.capacity()));
   Arena::Mark mark(*ctx.arena);
-  float* q = ctx.arena->floats(T * d.heads * d.qk);
-  float* o = ctx.arena->floats(T * d.heads * d.v);
-  project_queries(ctx, w, d, x, T, start_pos, q);
-  write_latents(ctx, w, d, x, T, start_pos, cache);
-  if (ctx.attention == AttentionImpl::kAbsorbed) {
-    attend_absorbed(ctx, w, d, q, T, start_pos, cache, o);
-  } else {
-    attend_naive(ctx, w, d, q, T, start_pos, cache, o);
+  float* q = ctx.arena->floats(rows * d.heads * d.qk);
+  float* o = ctx.arena->floats(rows * d.heads * d.v);
+  float* kv = ctx.arena->floats(rows * d.width);
+  project_queries(ctx, w, x, rows, q);
+  kernels::matmul(w.wkv_a, x, rows, kv);
+  for (const SequenceSlice& s : seqs) {
+    DSV3_CHECK(s.start_pos + s.count <= s.cache->capacity(), "KV cache of %ld positions is full",
+               long(s.cache->capacity()));
+    rope_queries(ctx, d, q + s.row * d.heads * d.qk, s.count, s.start_pos);
+    write_latents(ctx, w, d, kv + s.row * d.width, s.count, s.start_pos, *s.cache);
+    float* qs = q + s.row * d.heads * d.qk;
+    float* os = o + s.row * d.heads * d.v;
+    if (ctx.attention == AttentionImpl::kAbsorbed) {
+      attend_absorbed(ctx, w, d, qs, s.count, s.start_pos, *s.cache, os);
+    } else {
+      attend_naive(ctx, w, d, qs, s.count, s.start_pos, *s.cache, os);
+    }
   }
-  kernels::matmul(w.wo, o, T, out);
+  kernels::matmul(w.wo, o, rows, out);
 }
 
 }  // namespace dsv3

@@ -1,16 +1,28 @@
 // Multi-head Latent Attention (DeepSeek-V2 report section 2.1; DeepSeek-V3 section 2.1.1).
 #pragma once
 
+#include <span>
+
 #include "model/kv_cache.h"
 #include "model/layer_context.h"
 #include "model/weights.h"
 
 namespace dsv3 {
 
-// Attention over T new tokens at positions [start_pos, start_pos + T), causal over the cache.
-// Writes the new tokens' latent entries into `cache` (layer ctx.layer) before attending.
-// x [T, hidden] is the normalised input; out [T, hidden].
-void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float* x, int64_t T,
-                 int64_t start_pos, KvCache& cache, float* out);
+// Rows [row, row + count) of a batch are new tokens of one sequence at positions
+// [start_pos, start_pos + count), attending causally over that sequence's own cache.
+struct SequenceSlice {
+  int64_t row = 0;
+  int64_t count = 0;
+  int64_t start_pos = 0;
+  KvCache* cache = nullptr;
+};
+
+// Attention for a batch of `rows` new tokens from one or more sequences. Projections run on
+// all rows at once (each weight read once per batch); attention runs per sequence. Writes the
+// new tokens' latent entries into each cache (layer ctx.layer) before attending.
+// x [rows, hidden] is the normalised input; out [rows, hidden].
+void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float* x, int64_t rows,
+                 std::span<const SequenceSlice> seqs, float* out);
 
 }  // namespace dsv3

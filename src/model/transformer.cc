@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "model/block.h"
@@ -66,38 +67,78 @@ void trace_ints(const LayerContext& ctx, const char* name, const int32_t* v, int
 }  // namespace
 
 void Model::forward(const ForwardArgs& a) const {
-  const int64_t T = int64_t(a.tokens.size()), d = config_.hidden_size;
-  const int64_t k = config_.num_experts_per_tok;
-  const int64_t start = a.cache->length();
-  DSV3_CHECK(T > 0 && start + T <= a.cache->capacity(), "%ld tokens at %ld, capacity %ld",
-             long(T), long(start), long(a.cache->capacity()));
-  Arena& arena = *a.arena;
-  Arena::Mark mark(arena);
-  float* x = arena.floats(T * d);
-  for (int64_t t = 0; t < T; ++t) kernels::dequantize_row(weights_.embed, a.tokens[t], x + t * d);
+  const BatchItem item{.tokens = a.tokens, .cache = a.cache, .hidden_out = a.hidden_out,
+                       .logits_out = a.logits_out, .last_logits_only = a.last_logits_only};
+  forward_batch(std::span(&item, 1), *a.arena, a.attention, a.trace);
+}
 
-  LayerContext ctx{.config = &config_, .rope = &rope_, .attention = a.attention,
-                   .arena = &arena, .trace = a.trace, .layer = 0};
-  const bool tracing = a.trace && *a.trace;
-  int32_t* ids = tracing ? arena.ints(T * k) : nullptr;
-  float* route_w = tracing ? arena.floats(T * k) : nullptr;
+void Model::forward_batch(std::span<const BatchItem> items, Arena& arena, AttentionImpl attention,
+                          const TraceFn* trace) const {
+  const int64_t d = config_.hidden_size, V = config_.vocab_size;
+  const int64_t k = config_.num_experts_per_tok;
+  Arena::Mark mark(arena);
+  std::vector<SequenceSlice> seqs;
+  int64_t rows = 0;
+  for (const BatchItem& it : items) {
+    const int64_t T = int64_t(it.tokens.size()), start = it.cache->length();
+    DSV3_CHECK(T > 0 && start + T <= it.cache->capacity(), "%ld tokens at %ld, capacity %ld",
+               long(T), long(start), long(it.cache->capacity()));
+    seqs.push_back({.row = rows, .count = T, .start_pos = start, .cache = it.cache});
+    rows += T;
+  }
+  float* x = arena.floats(rows * d);
+  for (size_t i = 0; i < items.size(); ++i) {
+    for (int64_t t = 0; t < seqs[i].count; ++t) {
+      kernels::dequantize_row(weights_.embed, items[i].tokens[t], x + (seqs[i].row + t) * d);
+    }
+  }
+
+  LayerContext ctx{.config = &config_, .rope = &rope_, .attention = attention, .arena = &arena,
+                   .trace = trace, .layer = 0};
+  const bool tracing = trace && *trace;
+  int32_t* ids = tracing ? arena.ints(rows * k) : nullptr;
+  float* route_w = tracing ? arena.floats(rows * k) : nullptr;
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     ctx.layer = l;
     const BlockWeights& bw = weights_.layers[l];
-    block_forward(ctx, bw, x, T, start, *a.cache, ids, route_w);
+    block_forward(ctx, bw, x, rows, seqs, ids, route_w);
     if (tracing) {
-      ctx.emit("layer_out", {x, size_t(T * d)});
+      ctx.emit("layer_out", {x, size_t(rows * d)});
       if (bw.is_moe) {
-        trace_ints(ctx, "route_ids", ids, T * k);
-        ctx.emit("route_weights", {route_w, size_t(T * k)});
+        trace_ints(ctx, "route_ids", ids, rows * k);
+        ctx.emit("route_weights", {route_w, size_t(rows * k)});
       }
     }
   }
-  a.cache->set_length(start + T);
+  for (const SequenceSlice& s : seqs) s.cache->set_length(s.start_pos + s.count);
   ctx.layer = -1;
-  ctx.emit("hidden_prenorm", {x, size_t(T * d)});
-  head_logits(config_, weights_.norm, weights_.head, x, T, a.last_logits_only ? T - 1 : 0, arena,
-              a.hidden_out, a.logits_out);
+  ctx.emit("hidden_prenorm", {x, size_t(rows * d)});
+
+  // Final norm on every row; the head on just the rows whose logits are wanted, in one product.
+  float* h = arena.floats(rows * d);
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::rmsnorm(x + r * d, weights_.norm.data(), d, float(config_.rms_norm_eps), h + r * d);
+  }
+  std::vector<int64_t> wanted;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].hidden_out) std::copy_n(h + seqs[i].row * d, seqs[i].count * d, items[i].hidden_out);
+    if (!items[i].logits_out) continue;
+    for (int64_t t = items[i].last_logits_only ? seqs[i].count - 1 : 0; t < seqs[i].count; ++t) {
+      wanted.push_back(seqs[i].row + t);
+    }
+  }
+  if (wanted.empty()) return;
+  float* hw = arena.floats(wanted.size() * d);
+  float* logits = arena.floats(wanted.size() * V);
+  for (size_t j = 0; j < wanted.size(); ++j) std::copy_n(h + wanted[j] * d, d, hw + j * d);
+  kernels::matmul(weights_.head, hw, int64_t(wanted.size()), logits);
+  size_t j = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].logits_out) continue;
+    const int64_t n = items[i].last_logits_only ? 1 : seqs[i].count;
+    std::copy_n(logits + j * V, n * V, items[i].logits_out);
+    j += size_t(n);
+  }
 }
 
 void Model::mtp_forward(const MtpArgs& a) const {
@@ -129,7 +170,8 @@ void Model::mtp_forward(const MtpArgs& a) const {
   const bool tracing = a.trace && *a.trace;
   int32_t* ids = tracing ? arena.ints(T * k) : nullptr;
   float* route_w = tracing ? arena.floats(T * k) : nullptr;
-  block_forward(ctx, w.block, x, T, start, *a.cache, ids, route_w);
+  const SequenceSlice seq{.row = 0, .count = T, .start_pos = start, .cache = a.cache};
+  block_forward(ctx, w.block, x, T, std::span(&seq, 1), ids, route_w);
   if (tracing) {
     trace_ints(ctx, "mtp_route_ids", ids, T * k);
     ctx.emit("mtp_route_weights", {route_w, size_t(T * k)});

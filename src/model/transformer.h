@@ -48,6 +48,15 @@ struct MtpArgs {
   const TraceFn* trace = nullptr;
 };
 
+// One sequence's part of a batched forward: its new tokens, its cache and its outputs.
+struct BatchItem {
+  std::span<const int32_t> tokens;  // positions [cache.length(), + size)
+  KvCache* cache = nullptr;         // appended to
+  float* hidden_out = nullptr;      // [size, hidden] after model.norm (optional)
+  float* logits_out = nullptr;      // [size, vocab], or [1, vocab] with last_logits_only
+  bool last_logits_only = false;
+};
+
 class Model {
  public:
   static Result<std::unique_ptr<Model>> load(const std::string& dir, const ModelOptions& options);
@@ -62,6 +71,11 @@ class Model {
   KvCache new_mtp_cache(int64_t capacity = 0) const;
 
   void forward(const ForwardArgs& args) const;
+  // Several sequences in one pass (continuous batching): every weight is read once for all of
+  // their tokens; attention stays within each sequence's own cache.
+  void forward_batch(std::span<const BatchItem> items, Arena& arena,
+                     AttentionImpl attention = AttentionImpl::kAbsorbed,
+                     const TraceFn* trace = nullptr) const;
   void mtp_forward(const MtpArgs& args) const;
 
  private:

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/run_dsv3.h"
 #include "support/golden.h"
 
 namespace dsv3 {
@@ -15,27 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::GoldenCase;
 
-struct RunResult {
-  int exit_code;
-  std::string out, err;
-};
-
-// Runs `dsv3 <args>` through the shell, capturing stdout and stderr.
-RunResult run_dsv3(const std::string& args, const std::string& stdin_text = "") {
-  const fs::path dir = fs::temp_directory_path() / ("dsv3_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string in = (dir / "in").string(), out = (dir / "out").string(), err = (dir / "err").string();
-  std::ofstream(in) << stdin_text;
-  const std::string cmd = std::string(DSV3_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+using testing::run_dsv3;
 
 std::string join(const std::vector<int32_t>& v) {
   std::string s;

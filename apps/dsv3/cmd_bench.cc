@@ -1,0 +1,126 @@
+// dsv3 bench: prefill and decode speed, bytes read per decoded token, and decode speed as a
+// share of the memory-bandwidth roofline.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "command.h"
+#include "engine/bench.h"
+
+namespace dsv3::cli {
+
+namespace {
+
+struct BenchFlags {
+  ModelFlags model;
+  BenchOptions options;
+  int64_t probe_mib = 1024;
+  bool json = false;
+};
+
+void print_json(const BenchResult& r, const std::string& model_dir, const std::string& weights,
+                const BenchOptions& o) {
+  const DecodeBytes& b = r.bytes_per_token;
+  nlohmann::ordered_json j;
+  j["model"] = model_dir;
+  j["weights"] = weights;
+  j["threads"] = r.threads;
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["gen_tokens"] = r.gen_tokens;
+  j["repeats"] = r.repeats;
+  j["prefill_tok_s"] = r.prefill_tok_s.median;
+  j["prefill_tok_s_min"] = r.prefill_tok_s.min;
+  j["prefill_tok_s_max"] = r.prefill_tok_s.max;
+  j["decode_tok_s"] = r.decode_tok_s.median;
+  j["decode_tok_s_min"] = r.decode_tok_s.min;
+  j["decode_tok_s_max"] = r.decode_tok_s.max;
+  j["bytes_per_token"] = b.total();
+  j["bytes_per_token_detail"] = {{"embedding", b.embedding},
+                                 {"attention", b.attention},
+                                 {"dense_ffn", b.dense_ffn},
+                                 {"router", b.router},
+                                 {"shared_experts", b.shared_experts},
+                                 {"routed_experts", b.routed_experts},
+                                 {"head", b.head},
+                                 {"kv_cache", b.kv_cache}};
+  j["experts_per_moe_layer"] = r.experts_per_moe_layer;
+  j["bandwidth_gb_s"] = r.bandwidth_bytes_s / 1e9;
+  j["bandwidth_probe_bytes"] = o.probe.bytes;
+  j["roofline_tok_s"] = r.roofline_tok_s;
+  j["roofline_pct"] = r.roofline_pct;
+  std::printf("%s\n", j.dump().c_str());
+}
+
+void print_table(const BenchResult& r, const std::string& model_dir, const std::string& weights,
+                 const BenchOptions& o) {
+  const DecodeBytes& b = r.bytes_per_token;
+  const double mb = 1e6;
+  std::printf("model          %s\n", model_dir.c_str());
+  std::printf("weights        %s\n", weights.c_str());
+  std::printf("threads        %d\n", r.threads);
+  std::printf("%-14s %8s %12s %12s %12s\n", "", "tokens", "tok/s", "min", "max");
+  std::printf("%-14s %8ld %12.2f %12.2f %12.2f\n", "prefill", long(r.prompt_tokens),
+              r.prefill_tok_s.median, r.prefill_tok_s.min, r.prefill_tok_s.max);
+  std::printf("%-14s %8ld %12.2f %12.2f %12.2f\n", "decode", long(r.gen_tokens),
+              r.decode_tok_s.median, r.decode_tok_s.min, r.decode_tok_s.max);
+  std::printf("(median of %d repeats)\n", r.repeats);
+  std::printf("bytes/token    %.1f MB: attention %.1f, dense FFN %.1f, router %.1f, shared %.1f, "
+              "routed experts %.1f (%.1f per MoE layer), head %.1f, embedding %.3f, KV cache "
+              "%.2f\n",
+              b.total() / mb, b.attention / mb, b.dense_ffn / mb, b.router / mb,
+              b.shared_experts / mb, b.routed_experts / mb, r.experts_per_moe_layer, b.head / mb,
+              b.embedding / mb, b.kv_cache / mb);
+  if (o.probe.bytes == 0) {
+    std::printf("bandwidth      not measured (--probe-mib 0)\n");
+    return;
+  }
+  std::printf("bandwidth      %.1f GB/s (read probe, %d threads, %zu MiB, best of %d)\n",
+              r.bandwidth_bytes_s / 1e9, std::max(1, r.threads), o.probe.bytes >> 20,
+              o.probe.runs);
+  std::printf("roofline       %.2f tok/s; decode reaches %.1f%%\n", r.roofline_tok_s,
+              r.roofline_pct);
+}
+
+void run(BenchFlags& flags) {
+  BenchOptions& o = flags.options;
+  o.probe.bytes = size_t(flags.probe_mib) << 20;
+  // TODO(kernels): pass o.threads to kernels::set_num_threads once the thread pool lands;
+  // until then the kernels run on one thread and -t sizes only the bandwidth probe.
+  flags.model.context = std::max(flags.model.context, o.prompt_tokens + o.gen_tokens);
+  auto model = flags.model.load(/*with_mtp=*/false);
+  touch_weights(*model);
+  const BenchResult r = unwrap(run_bench(*model, o));
+  const std::string& weights = model->weights().format_summary;
+  if (flags.json) {
+    print_json(r, flags.model.model_dir, weights, o);
+  } else {
+    print_table(r, flags.model.model_dir, weights, o);
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& root) {
+  auto flags = std::make_shared<BenchFlags>();
+  flags->options.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  CLI::App* cmd = root.add_subcommand(
+      "bench", "prefill/decode speed, bytes per token and the memory-bandwidth roofline");
+  flags->model.add_to(cmd);
+  BenchOptions& o = flags->options;
+  cmd->add_option("-p,--prompt", o.prompt_tokens, "prefill length in tokens")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  cmd->add_option("-n,--gen", o.gen_tokens, "decode steps")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  cmd->add_option("-t,--threads", o.threads, "threads (default: every core)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--repeats,-r", o.repeats, "runs; the median is reported with min/max")
+      ->check(CLI::Range(1, 10000));
+  cmd->add_option("--seed", o.seed, "seed of the random prompt");
+  cmd->add_option("--probe-mib", flags->probe_mib,
+                  "bandwidth probe buffer in MiB (0: skip the probe)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  cmd->add_flag("--json", flags->json, "print one JSON object");
+  cmd->callback([flags] { run(*flags); });
+}
+
+}  // namespace dsv3::cli

@@ -1,0 +1,97 @@
+// dsv3 tokenize / detokenize / template: the text pipeline on its own, without a model.
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "text_flags.h"
+
+namespace dsv3::cli {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw CommandError("cannot read " + path);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+struct TokenizeFlags {
+  TokenizerSourceFlags source;
+  bool bos = false;
+  std::string text, file;
+  bool text_given = false;
+};
+
+void run_tokenize(const TokenizeFlags& f) {
+  const Tokenizer tok = unwrap(load_tokenizer(f.source.dir()));
+  const std::string text = f.file.empty() ? f.text : read_file(f.file);
+  const auto ids = unwrap(tok.encode_checked(text, f.bos));
+  std::printf("%s\n", nlohmann::json(ids).dump().c_str());
+}
+
+struct DetokenizeFlags {
+  TokenizerSourceFlags source;
+  std::string ids;
+  bool skip_special = false;
+};
+
+void run_detokenize(const DetokenizeFlags& f) {
+  const Tokenizer tok = unwrap(load_tokenizer(f.source.dir()));
+  const auto ids = f.ids.empty() ? std::vector<int32_t>{} : parse_token_list(f.ids, "--ids");
+  const std::string text = unwrap(tok.decode_checked(ids, f.skip_special));
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::printf("\n");
+}
+
+struct TemplateFlags {
+  TokenizerSourceFlags source;
+  std::string messages_file;
+  bool generation_prompt = false;
+};
+
+void run_template(const TemplateFlags& f) {
+  const std::string dir = f.source.dir();
+  const Tokenizer tok = unwrap(load_tokenizer(dir));
+  const ChatTemplate tmpl = unwrap(load_chat_template(tok, dir));
+  auto messages = nlohmann::ordered_json::parse(read_file(f.messages_file), nullptr, false);
+  if (messages.is_discarded() || !messages.is_array()) {
+    throw CommandError(f.messages_file + ": expected a JSON array of messages");
+  }
+  const std::string text = unwrap(
+      render_chat(tmpl, messages, f.generation_prompt, tok.bos_token(), tok.eos_token()));
+  std::fwrite(text.data(), 1, text.size(), stdout);  // exactly, no newline added
+}
+
+}  // namespace
+
+void add_tokenize_commands(CLI::App& root) {
+  auto tf = std::make_shared<TokenizeFlags>();
+  CLI::App* t = root.add_subcommand("tokenize", "print the token ids of a text as a JSON array");
+  tf->source.add_to(t);
+  t->add_flag("--bos", tf->bos, "prepend the BOS token");
+  auto* text = t->add_option("--text,-p", tf->text, "the text");
+  auto* file = t->add_option("--file,-f", tf->file, "read the text from a file");
+  text->excludes(file);
+  t->callback([tf, text, file] {
+    if (!*text && !*file) throw CommandError("pass --text STR or --file F");
+    run_tokenize(*tf);
+  });
+
+  auto df = std::make_shared<DetokenizeFlags>();
+  CLI::App* d = root.add_subcommand("detokenize", "print the text of comma-separated token ids");
+  df->source.add_to(d);
+  d->add_option("--ids", df->ids, "comma-separated token ids")->required();
+  d->add_flag("--skip-special", df->skip_special, "leave special tokens out");
+  d->callback([df] { run_detokenize(*df); });
+
+  auto mf = std::make_shared<TemplateFlags>();
+  CLI::App* m = root.add_subcommand("template", "render OpenAI-style messages with the chat template");
+  mf->source.add_to(m);
+  m->add_option("--messages", mf->messages_file, "JSON file: an array of {role, content} messages")
+      ->required();
+  m->add_flag("--generation-prompt", mf->generation_prompt, "end with the assistant prompt");
+  m->callback([mf] { run_template(*mf); });
+}
+
+}  // namespace dsv3::cli

@@ -1,0 +1,48 @@
+#include "text_flags.h"
+
+namespace dsv3::cli {
+
+void TextModelFlags::add_to(CLI::App* cmd, bool model_required) {
+  model.add_to(cmd, model_required);
+  cmd->add_option("--tokenizer", tokenizer_dir,
+                  "directory with tokenizer.json and tokenizer_config.json (default: --model)");
+}
+
+std::unique_ptr<TextModel> TextModelFlags::load(bool with_mtp) const {
+  return unwrap(TextModel::load(model.model_dir, tokenizer_dir,
+                                ModelOptions{.max_positions = model.context,
+                                             .load_mtp = with_mtp, .mlock = model.mlock}));
+}
+
+void SamplingFlags::add_to(CLI::App* cmd, float default_temperature) {
+  params.temperature = default_temperature;
+  cmd->add_option("-n,--n-predict,--max-new-tokens", max_new_tokens, "tokens to generate at most")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 24));
+  cmd->add_option("--temp", params.temperature, "temperature; 0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", params.top_k, "keep the k most likely tokens; 0 = off")->capture_default_str();
+  cmd->add_option("--top-p", params.top_p, "nucleus sampling; 1 = off")->capture_default_str();
+  cmd->add_option("--min-p", params.min_p, "drop tokens below min-p x p(best); 0 = off")->capture_default_str();
+  cmd->add_option("--repeat-penalty", params.repeat_penalty, "1 = off")->capture_default_str();
+  cmd->add_option("--repeat-last-n", params.repeat_last_n, "tokens the penalties look back; -1 = all")
+      ->capture_default_str();
+  cmd->add_option("--presence-penalty", params.presence_penalty, "OpenAI-style, -2..2");
+  cmd->add_option("--frequency-penalty", params.frequency_penalty, "OpenAI-style, -2..2");
+  cmd->add_option("-s,--seed", params.seed, "random seed for reproducible sampling");
+  cmd->add_option("--stop", stop, "stop string (repeatable); not included in the output");
+  cmd->add_flag("--ignore-eos", ignore_eos, "keep generating after the end-of-sequence token");
+}
+
+void TokenizerSourceFlags::add_to(CLI::App* cmd) {
+  auto* m = cmd->add_option("--model,-m", model_dir, "model directory holding the tokenizer files");
+  auto* t = cmd->add_option("--tokenizer", tokenizer_dir,
+                            "directory with tokenizer.json and tokenizer_config.json");
+  m->excludes(t);
+}
+
+std::string TokenizerSourceFlags::dir() const {
+  if (!tokenizer_dir.empty()) return tokenizer_dir;
+  if (!model_dir.empty()) return model_dir;
+  throw CommandError("pass --model DIR or --tokenizer DIR");
+}
+
+}  // namespace dsv3::cli

@@ -1,0 +1,185 @@
+#include "engine/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <vector>
+
+#include "engine/session.h"
+
+namespace dsv3 {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+Spread spread_of(std::vector<double> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  const double median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return {.median = median, .min = v.front(), .max = v.back()};
+}
+
+double mlp_bytes(const MlpWeights& m) { return double(m.w1.bytes() + m.w2.bytes() + m.w3.bytes()); }
+double floats_bytes(const std::vector<float>& v) { return double(v.size() * sizeof(float)); }
+
+// What a decode step reads apart from the routed experts and the cache, plus each routed
+// expert's size so the trace of a step can add the ones it chose.
+struct WeightBytes {
+  DecodeBytes fixed;
+  std::vector<std::vector<double>> expert;  // [layer][expert], empty for dense layers
+};
+
+WeightBytes weight_bytes(const Model& model) {
+  const ModelWeights& w = model.weights();
+  WeightBytes b;
+  b.fixed.embedding = double(format_row_bytes(w.embed.format, w.embed.cols));
+  b.expert.resize(w.layers.size());
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const BlockWeights& bw = w.layers[l];
+    const AttentionWeights& a = bw.attn;
+    b.fixed.attention += double(a.wq.bytes() + a.wq_a.bytes() + a.wq_b.bytes() + a.wkv_a.bytes() +
+                                a.wkv_b.bytes() + a.wo.bytes()) +
+                         floats_bytes(a.q_norm) + floats_bytes(a.kv_norm) +
+                         floats_bytes(bw.attn_norm) + floats_bytes(bw.ffn_norm);
+    if (!bw.is_moe) {
+      b.fixed.dense_ffn += mlp_bytes(bw.mlp);
+      continue;
+    }
+    b.fixed.router += double(bw.moe.gate.weight.bytes()) + floats_bytes(bw.moe.gate.bias);
+    if (bw.moe.has_shared) b.fixed.shared_experts += mlp_bytes(bw.moe.shared);
+    for (const MlpWeights& e : bw.moe.experts) b.expert[l].push_back(mlp_bytes(e));
+  }
+  b.fixed.head = double(w.head.bytes()) + floats_bytes(w.norm);
+  return b;
+}
+
+// Adds up, over decode steps, the routed experts each MoE layer reads: the distinct ids of the
+// step's route_ids trace (one token per step reads k experts; a batch may share some).
+class ExpertCounter {
+ public:
+  explicit ExpertCounter(const WeightBytes& wb) : wb_(wb) {
+    size_t n = 0;
+    for (const auto& l : wb.expert) n = std::max(n, l.size());
+    seen_.assign(n, 0);
+  }
+
+  TraceFn trace_fn() {
+    return [this](const std::string& name, int64_t layer, std::span<const float> ids) {
+      if (name != "route_ids" || layer < 0 || size_t(layer) >= wb_.expert.size()) return;
+      const auto& sizes = wb_.expert[size_t(layer)];
+      for (float f : ids) {
+        const size_t e = size_t(f);
+        if (e < sizes.size() && !seen_[e]) {
+          seen_[e] = 1;
+          bytes_ += sizes[e];
+          ++experts_;
+        }
+      }
+      for (float f : ids) {
+        if (size_t(f) < seen_.size()) seen_[size_t(f)] = 0;
+      }
+      ++layer_steps_;
+    };
+  }
+
+  double bytes() const { return bytes_; }
+  double experts_per_layer_step() const {
+    return layer_steps_ ? double(experts_) / double(layer_steps_) : 0;
+  }
+
+ private:
+  const WeightBytes& wb_;
+  std::vector<char> seen_;
+  double bytes_ = 0;
+  int64_t experts_ = 0, layer_steps_ = 0;
+};
+
+}  // namespace
+
+size_t touch_weights(const Model& model) {
+  size_t total = 0;
+  volatile uint8_t sink = 0;
+  for (const auto& [name, t] : model.checkpoint().tensors()) {
+    for (size_t i = 0; i < t.nbytes; i += 4096) sink = sink ^ t.data[i];
+    total += t.nbytes;
+  }
+  return total;
+}
+
+Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
+  const ModelConfig& c = model.config();
+  const int64_t p = o.prompt_tokens, n = o.gen_tokens;
+  if (p < 1 || n < 1 || o.repeats < 1) {
+    return Err("bench needs at least 1 prompt token, 1 generated token and 1 repeat");
+  }
+  if (p + n > model.max_positions()) {
+    return Err(p, " prompt + ", n, " generated tokens exceed the context of ",
+               model.max_positions(), " (raise --ctx)");
+  }
+  BenchResult r;
+  r.prompt_tokens = p;
+  r.gen_tokens = n;
+  r.repeats = o.repeats;
+  r.threads = o.threads;
+  const WeightBytes wb = weight_bytes(model);
+  ExpertCounter experts(wb);
+  const TraceFn trace = experts.trace_fn();
+
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<int32_t> token(0, int32_t(c.vocab_size - 1));
+  std::vector<int32_t> prompt(static_cast<size_t>(p));
+  for (auto& t : prompt) t = token(rng);
+
+  KvCache cache = model.new_cache(p + n);
+  Arena arena;
+  std::vector<float> logits(size_t(c.vocab_size));
+  std::vector<double> prefill, decode;
+  double kv_bytes = 0;
+  for (int rep = 0; rep < o.repeats; ++rep) {
+    cache.truncate(0);
+    auto start = Clock::now();
+    for (int64_t pos = 0; pos < p; pos += o.prefill_chunk) {
+      const int64_t len = std::min(o.prefill_chunk, p - pos);
+      model.forward({.tokens = std::span(prompt).subspan(size_t(pos), size_t(len)),
+                     .cache = &cache, .arena = &arena,
+                     .logits_out = pos + len == p ? logits.data() : nullptr,
+                     .last_logits_only = true});
+    }
+    prefill.push_back(double(p) / seconds_since(start));
+
+    int32_t next = argmax(logits);
+    start = Clock::now();
+    for (int64_t i = 0; i < n; ++i) {
+      // The step attends over every cached position plus its own.
+      kv_bytes += double(cache.length() + 1) * double(cache.bytes_per_token());
+      model.forward({.tokens = std::span(&next, 1), .cache = &cache, .arena = &arena,
+                     .logits_out = logits.data(), .last_logits_only = true, .trace = &trace});
+      next = argmax(logits);
+    }
+    decode.push_back(double(n) / seconds_since(start));
+  }
+  r.prefill_tok_s = spread_of(prefill);
+  r.decode_tok_s = spread_of(decode);
+
+  const double steps = double(n) * o.repeats;
+  r.bytes_per_token = wb.fixed;
+  r.bytes_per_token.routed_experts = experts.bytes() / steps;
+  r.bytes_per_token.kv_cache = kv_bytes / steps;
+  r.experts_per_moe_layer = experts.experts_per_layer_step();
+  if (o.probe.bytes > 0) {
+    BandwidthProbe probe = o.probe;
+    probe.threads = std::max(1, o.threads);
+    r.bandwidth_bytes_s = measure_read_bandwidth(probe);
+    r.roofline_tok_s = r.bandwidth_bytes_s / r.bytes_per_token.total();
+    r.roofline_pct = 100.0 * r.decode_tok_s.median / r.roofline_tok_s;
+  }
+  return r;
+}
+
+}  // namespace dsv3

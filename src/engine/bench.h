@@ -1,0 +1,63 @@
+// `dsv3 bench`: prefill and decode speed of a model, the bytes a decoded token reads, and how
+// close decoding comes to the memory-bandwidth roofline (bandwidth / bytes per token).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/memory_bandwidth.h"
+#include "model/transformer.h"
+
+namespace dsv3 {
+
+struct BenchOptions {
+  int64_t prompt_tokens = 512;  // prefill length (random tokens from the vocabulary)
+  int64_t gen_tokens = 128;     // decode steps after it, one token each (greedy)
+  int repeats = 3;
+  uint64_t seed = 1234;
+  int64_t prefill_chunk = 512;
+  int threads = 1;          // reported, and the probe's thread count
+  BandwidthProbe probe;     // probe.bytes == 0: skip the probe
+};
+
+// Median over the repeats with the spread around it.
+struct Spread {
+  double median = 0, min = 0, max = 0;
+};
+
+// Bytes one decode step reads, averaged over the steps: weights as stored (scales included)
+// for the parts of the model a token touches, plus the latent KV cache it attends over.
+struct DecodeBytes {
+  double embedding = 0;  // one row
+  double attention = 0;  // all layers' MLA projections and norms
+  double dense_ffn = 0;  // dense layers
+  double router = 0;     // MoE gate weights and bias
+  double shared_experts = 0;
+  double routed_experts = 0;  // distinct experts chosen in the step, each read once
+  double head = 0;            // final norm and lm_head
+  double kv_cache = 0;        // every layer's cache up to the current position
+  double total() const {
+    return embedding + attention + dense_ffn + router + shared_experts + routed_experts + head +
+           kv_cache;
+  }
+};
+
+struct BenchResult {
+  int64_t prompt_tokens = 0, gen_tokens = 0;
+  int repeats = 0, threads = 0;
+  Spread prefill_tok_s, decode_tok_s;
+  DecodeBytes bytes_per_token;
+  double experts_per_moe_layer = 0;  // distinct routed experts read per layer per step
+  double bandwidth_bytes_s = 0;      // measured by the probe
+  double roofline_tok_s = 0;         // bandwidth / bytes per token
+  double roofline_pct = 0;           // median decode speed as a share of it
+};
+
+// Runs the benchmark. Errors: prompt plus generation exceed the model's context.
+Result<BenchResult> run_bench(const Model& model, const BenchOptions& options);
+
+// Reads one byte of every page of the mapped weights so the first timed run does not pay for
+// page faults. Returns the bytes walked.
+size_t touch_weights(const Model& model);
+
+}  // namespace dsv3

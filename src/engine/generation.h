@@ -1,0 +1,55 @@
+// Text generation on a Session: feed the prompt (reusing the cached prefix the session
+// already holds, so a chat keeps its KV cache between turns), then sample token by token,
+// streaming text, until EOS, a stop string, the token limit, the context end or a cancel.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "engine/session.h"
+#include "tokenizer/tokenizer.h"
+
+namespace dsv3 {
+
+enum class FinishReason { kStop, kLength, kCancelled, kContextFull };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", ...
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  int64_t max_new_tokens = 256;
+  SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  bool stop_at_eos = true;
+  bool skip_special_in_text = false;  // leave special tokens out of the streamed text
+};
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated ids (EOS / stop tokens included)
+  std::string text;             // streamed text (stop string excluded)
+  FinishReason finish = FinishReason::kStop;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prefix reused from the session's cache
+  double prefill_seconds = 0, decode_seconds = 0;
+  double decode_tok_s() const { return decode_seconds > 0 ? double(tokens.size()) / decode_seconds : 0; }
+};
+
+struct GenerationCallbacks {
+  // Receives each piece of text as it becomes final; return false to stop.
+  std::function<bool(std::string_view)> on_text;
+  // Receives each generated id with the text it completed (may be empty).
+  std::function<void(int32_t, std::string_view)> on_token;
+  const std::atomic<bool>* cancel = nullptr;  // set (e.g. by Ctrl-C) to stop early
+};
+
+Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokenizer,
+                                       const GenerationRequest& request,
+                                       const GenerationCallbacks& callbacks = {});
+
+// Brings the session to exactly `prompt`, reusing the longest common prefix it already holds.
+// Returns how many prompt tokens were reused.
+Result<int64_t> sync_prompt(Session& session, std::span<const int32_t> prompt);
+
+}  // namespace dsv3

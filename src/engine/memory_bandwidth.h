@@ -1,0 +1,19 @@
+// The machine's memory read bandwidth, measured: the denominator of the decode roofline
+// (a token cannot be faster than reading its weights once at this rate).
+#pragma once
+
+#include <cstddef>
+
+namespace dsv3 {
+
+struct BandwidthProbe {
+  int threads = 1;
+  size_t bytes = size_t(1) << 30;  // buffer size: far beyond the last-level cache
+  int runs = 3;                    // the best run counts (others are disturbed by neighbours)
+};
+
+// Bytes per second that `threads` threads reach reading disjoint parts of one buffer with
+// plain vectorisable loads (a floor on what a tuned kernel reaches, not a ceiling).
+double measure_read_bandwidth(const BandwidthProbe& probe);
+
+}  // namespace dsv3

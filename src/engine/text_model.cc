@@ -1,0 +1,61 @@
+#include "engine/text_model.h"
+
+#include <filesystem>
+
+namespace dsv3 {
+
+Result<Tokenizer> load_tokenizer(const std::string& dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json")) {
+    return Err(dir, " has no tokenizer.json (pass --tokenizer DIR with tokenizer.json and ",
+               "tokenizer_config.json)");
+  }
+  return Tokenizer::load(dir);
+}
+
+Result<ChatTemplate> load_chat_template(const Tokenizer& tokenizer, const std::string& dir) {
+  if (tokenizer.chat_template().empty()) {
+    return Err(dir, "/tokenizer_config.json has no chat_template");
+  }
+  auto t = ChatTemplate::parse(tokenizer.chat_template());
+  if (!t.ok()) return Err(dir, "/tokenizer_config.json: chat_template: ", t.error().message);
+  return t;
+}
+
+Result<std::unique_ptr<TextModel>> TextModel::load(const std::string& model_dir,
+                                                   const std::string& tokenizer_dir,
+                                                   const ModelOptions& options) {
+  DSV3_ASSIGN_OR_RETURN(auto model, Model::load(model_dir, options));
+  const std::string tdir = tokenizer_dir.empty() ? model_dir : tokenizer_dir;
+  DSV3_ASSIGN_OR_RETURN(Tokenizer tok, load_tokenizer(tdir));
+  const int64_t vocab = model->config().vocab_size;
+  if (tok.eos_id() >= vocab || tok.bos_id() >= vocab) {
+    return Err("tokenizer in ", tdir, " has BOS/EOS ids ", tok.bos_id(), "/", tok.eos_id(),
+               " outside the model's vocab_size ", vocab);
+  }
+  std::unique_ptr<TextModel> tm(new TextModel(std::move(model), std::move(tok)));
+  if (!tm->tokenizer_.chat_template().empty()) {
+    DSV3_ASSIGN_OR_RETURN(tm->chat_template_, load_chat_template(tm->tokenizer_, tdir));
+  }
+  return tm;
+}
+
+Result<std::string> TextModel::render(const nlohmann::ordered_json& messages,
+                                      bool add_generation_prompt,
+                                      const nlohmann::ordered_json& extra) const {
+  if (!chat_template_) return Err("the tokenizer has no chat_template; use a plain prompt");
+  return render_chat(*chat_template_, messages, add_generation_prompt, tokenizer_.bos_token(),
+                     tokenizer_.eos_token(), extra);
+}
+
+Result<std::vector<int32_t>> TextModel::encode_chat(const nlohmann::ordered_json& messages,
+                                                    bool add_generation_prompt,
+                                                    const nlohmann::ordered_json& extra) const {
+  DSV3_ASSIGN_OR_RETURN(std::string text, render(messages, add_generation_prompt, extra));
+  return tokenizer_.encode_checked(text, /*add_bos=*/false);
+}
+
+Result<std::vector<int32_t>> TextModel::encode_prompt(const std::string& text) const {
+  return tokenizer_.encode_checked(text, tokenizer_.add_bos_token());
+}
+
+}  // namespace dsv3

@@ -1,0 +1,270 @@
+#include "model/presets.h"
+
+#include <nlohmann/json.hpp>
+
+namespace dsv3 {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+// YaRN as the V3 release (and V2) configure it: 40x the 4096 positions of pre-training.
+YarnConfig v3_yarn(double mscale) {
+  return {.enabled = true, .factor = 40.0, .original_max_position_embeddings = 4096,
+          .beta_fast = 32.0, .beta_slow = 1.0, .mscale = mscale, .mscale_all_dim = mscale};
+}
+
+// Routing, norms and RoPE of DeepSeek-V3: sigmoid scores with the aux-loss-free bias
+// (noaux_tc), normalised top-k weights scaled by 2.5, YaRN factor 40.
+ModelConfig v3_family() {
+  ModelConfig c;
+  c.model_type = "deepseek_v3";
+  c.topk_method = TopkMethod::kNoauxTc;
+  c.scoring_func = ScoringFunc::kSigmoid;
+  c.norm_topk_prob = true;
+  c.routed_scaling_factor = 2.5;
+  c.qk_nope_head_dim = 128;
+  c.qk_rope_head_dim = 64;
+  c.v_head_dim = 128;
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 10000.0;
+  c.rope_scaling = v3_yarn(1.0);
+  c.max_position_embeddings = 163840;
+  c.num_nextn_predict_layers = 1;
+  c.moe_layer_freq = 1;
+  c.bos_token_id = 0;
+  c.eos_token_id = 1;
+  return c;
+}
+
+// The shape of ../shared/golden/v3-tiny (without its FP8 quantization_config).
+ModelConfig tiny() {
+  ModelConfig c = v3_family();
+  c.vocab_size = 2048;
+  c.hidden_size = 256;
+  c.intermediate_size = 512;
+  c.moe_intermediate_size = 96;
+  c.num_hidden_layers = 2;
+  c.first_k_dense_replace = 1;
+  c.num_attention_heads = 4;
+  c.n_routed_experts = 16;
+  c.num_experts_per_tok = 4;
+  c.n_shared_experts = 1;
+  c.n_group = 4;
+  c.topk_group = 2;
+  c.q_lora_rank = 192;
+  c.kv_lora_rank = 128;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 16;
+  c.v_head_dim = 32;
+  return c;
+}
+
+ModelConfig train_small() {
+  ModelConfig c = v3_family();
+  c.vocab_size = 4096;
+  c.hidden_size = 256;
+  c.intermediate_size = 768;
+  c.moe_intermediate_size = 128;
+  c.num_hidden_layers = 4;
+  c.first_k_dense_replace = 1;
+  c.num_attention_heads = 4;
+  c.n_routed_experts = 16;
+  c.num_experts_per_tok = 4;
+  c.n_shared_experts = 1;
+  c.n_group = 4;
+  c.topk_group = 2;
+  c.q_lora_rank = 128;
+  c.kv_lora_rank = 64;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 16;
+  c.v_head_dim = 32;
+  return c;
+}
+
+// The benchmark model of issue 4: 1.69 B parameters (2.04 B with the MTP layer), ~390 M
+// active per token, 781 MB read per decoded token in BF16.
+ModelConfig bench_moe() {
+  ModelConfig c = v3_family();
+  c.vocab_size = 32000;
+  c.hidden_size = 2048;
+  c.intermediate_size = 5632;
+  c.moe_intermediate_size = 512;
+  c.num_hidden_layers = 8;
+  c.first_k_dense_replace = 1;
+  c.num_attention_heads = 16;
+  c.n_routed_experts = 64;
+  c.num_experts_per_tok = 8;
+  c.n_shared_experts = 1;
+  c.n_group = 8;
+  c.topk_group = 4;
+  c.q_lora_rank = 768;
+  c.kv_lora_rank = 512;
+  return c;
+}
+
+// deepseek-ai/DeepSeek-V2-Lite (spec/deepseek-v3.md, section 1).
+ModelConfig v2_lite() {
+  ModelConfig c;
+  c.model_type = "deepseek_v2";
+  c.vocab_size = 102400;
+  c.hidden_size = 2048;
+  c.intermediate_size = 10944;
+  c.moe_intermediate_size = 1408;
+  c.num_hidden_layers = 27;
+  c.first_k_dense_replace = 1;
+  c.moe_layer_freq = 1;
+  c.num_attention_heads = 16;
+  c.n_routed_experts = 64;
+  c.num_experts_per_tok = 6;
+  c.n_shared_experts = 2;
+  c.n_group = 1;
+  c.topk_group = 1;
+  c.topk_method = TopkMethod::kGreedy;
+  c.scoring_func = ScoringFunc::kSoftmax;
+  c.norm_topk_prob = false;
+  c.routed_scaling_factor = 1.0;
+  c.q_lora_rank = 0;
+  c.kv_lora_rank = 512;
+  c.qk_nope_head_dim = 128;
+  c.qk_rope_head_dim = 64;
+  c.v_head_dim = 128;
+  c.num_nextn_predict_layers = 0;
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 10000.0;
+  c.rope_scaling = v3_yarn(0.707);
+  c.max_position_embeddings = 163840;
+  c.bos_token_id = 100000;
+  c.eos_token_id = 100001;
+  return c;
+}
+
+// deepseek-ai/DeepSeek-V3 (671 B total, 37 B active).
+ModelConfig v3_671b() {
+  ModelConfig c = v3_family();
+  c.vocab_size = 129280;
+  c.hidden_size = 7168;
+  c.intermediate_size = 18432;
+  c.moe_intermediate_size = 2048;
+  c.num_hidden_layers = 61;
+  c.first_k_dense_replace = 3;
+  c.num_attention_heads = 128;
+  c.n_routed_experts = 256;
+  c.num_experts_per_tok = 8;
+  c.n_shared_experts = 1;
+  c.n_group = 8;
+  c.topk_group = 4;
+  c.q_lora_rank = 1536;
+  c.kv_lora_rank = 512;
+  return c;
+}
+
+struct Preset {
+  const char* name;
+  const char* description;
+  ModelConfig (*make)();
+};
+
+constexpr Preset kPresets[] = {
+    {"tiny", "2 layers, hidden 256, 16 experts: the shape of the v3-tiny goldens", tiny},
+    {"train-small", "4 layers, hidden 256, vocab 4096, 16 experts: for training runs",
+     train_small},
+    {"bench-moe", "8 layers, hidden 2048, 64 experts top-8: 1.69 B params, the benchmark model",
+     bench_moe},
+    {"v2-lite", "DeepSeek-V2-Lite sizes: 27 layers, 64 experts top-6, no q_lora (15.7 B)",
+     v2_lite},
+    {"v3-671b", "DeepSeek-V3 sizes: 61 layers, 256 experts top-8 (use --layers to cut it)",
+     v3_671b},
+};
+
+const char* topk_method_name(TopkMethod m) {
+  switch (m) {
+    case TopkMethod::kNoauxTc: return "noaux_tc";
+    case TopkMethod::kGroupLimitedGreedy: return "group_limited_greedy";
+    case TopkMethod::kGreedy: return "greedy";
+  }
+  return "greedy";
+}
+
+}  // namespace
+
+std::vector<PresetInfo> list_presets() {
+  std::vector<PresetInfo> out;
+  for (const Preset& p : kPresets) out.push_back({p.name, p.description});
+  return out;
+}
+
+Result<ModelConfig> preset_config(std::string_view name) {
+  std::string known;
+  for (const Preset& p : kPresets) {
+    if (name == p.name) return p.make();
+    known += (known.empty() ? "" : ", ") + std::string(p.name);
+  }
+  return Err("unknown preset '", std::string(name), "' (expected one of: ", known, ")");
+}
+
+Result<std::string> preset_config_json(std::string_view name) {
+  DSV3_ASSIGN_OR_RETURN(ModelConfig c, preset_config(name));
+  return model_config_json(c);
+}
+
+std::string model_config_json(const ModelConfig& c) {
+  const bool v3 = c.model_type == "deepseek_v3";
+  ordered_json j;
+  j["architectures"] = {v3 ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM"};
+  j["attention_bias"] = false;
+  j["bos_token_id"] = c.bos_token_id;
+  j["eos_token_id"] = c.eos_token_id;
+  j["first_k_dense_replace"] = c.first_k_dense_replace;
+  j["hidden_act"] = "silu";
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["kv_lora_rank"] = c.kv_lora_rank;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["model_type"] = c.model_type;
+  j["moe_intermediate_size"] = c.moe_intermediate_size;
+  j["moe_layer_freq"] = c.moe_layer_freq;
+  j["n_group"] = c.n_group;
+  j["n_routed_experts"] = c.n_routed_experts;
+  j["n_shared_experts"] = c.n_shared_experts;
+  j["norm_topk_prob"] = c.norm_topk_prob;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_experts_per_tok"] = c.num_experts_per_tok;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_key_value_heads"] = c.num_attention_heads;
+  j["num_nextn_predict_layers"] = c.num_nextn_predict_layers;
+  j["q_lora_rank"] = c.q_lora_rank > 0 ? ordered_json(c.q_lora_rank) : ordered_json(nullptr);
+  j["qk_nope_head_dim"] = c.qk_nope_head_dim;
+  j["qk_rope_head_dim"] = c.qk_rope_head_dim;
+  if (c.fp8_block_quantized) {
+    j["quantization_config"] = {{"activation_scheme", "dynamic"},
+                                {"fmt", "e4m3"},
+                                {"quant_method", "fp8"},
+                                {"weight_block_size", {c.fp8_block_size, c.fp8_block_size}}};
+  }
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  if (c.rope_scaling.enabled) {
+    const YarnConfig& y = c.rope_scaling;
+    j["rope_scaling"] = {{"beta_fast", y.beta_fast},
+                         {"beta_slow", y.beta_slow},
+                         {"factor", y.factor},
+                         {"mscale", y.mscale},
+                         {"mscale_all_dim", y.mscale_all_dim},
+                         {"original_max_position_embeddings", y.original_max_position_embeddings},
+                         {"type", "yarn"}};
+  } else {
+    j["rope_scaling"] = nullptr;
+  }
+  j["rope_theta"] = c.rope_theta;
+  j["routed_scaling_factor"] = c.routed_scaling_factor;
+  j["scoring_func"] = c.scoring_func == ScoringFunc::kSigmoid ? "sigmoid" : "softmax";
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j["topk_group"] = c.topk_group;
+  j["topk_method"] = topk_method_name(c.topk_method);
+  j["torch_dtype"] = "bfloat16";
+  j["v_head_dim"] = c.v_head_dim;
+  j["vocab_size"] = c.vocab_size;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace dsv3

@@ -1,0 +1,350 @@
+#include "model/synth.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <numbers>
+#include <thread>
+
+namespace dsv3 {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+// --- Counter-based random numbers: value i of a tensor depends only on (key, i).
+
+// splitmix64 (Steele, Lea, Flood 2014): a strong 64-bit mix of a counter.
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// FNV-1a of the name, mixed with the seed.
+uint64_t tensor_key(uint64_t seed, const std::string& name) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : name) h = (h ^ ch) * 0x100000001b3ull;
+  return splitmix64(splitmix64(seed) ^ h);
+}
+
+// Values [first, first + n) of the tensor keyed `key`, N(0, stddev): elements 2j and 2j+1 are
+// the Box-Muller pair of counter j (24-bit uniforms, so |value| < 5.8 stddev).
+void normal_values(uint64_t key, uint64_t first, uint64_t n, float stddev, float* out) {
+  constexpr float kTwoPi = 2.0f * std::numbers::pi_v<float>;
+  constexpr float kInv24 = 1.0f / 16777216.0f;
+  const uint64_t end = first + n;
+  for (uint64_t j = first >> 1; 2 * j < end; ++j) {
+    const uint64_t z = splitmix64(key + j);
+    const float u1 = float((z >> 40) + 1) * kInv24;  // (0, 1]
+    const float u2 = float(z & 0xffffff) * kInv24;   // [0, 1)
+    const float r = stddev * std::sqrt(-2.0f * std::log(u1));
+    const float a = kTwoPi * u2;
+    const float c = std::cos(a), s = std::sin(a);  // one sincos call
+    const uint64_t i = 2 * j;
+    if (i >= first) out[i - first] = r * c;
+    if (i + 1 < end) out[i + 1 - first] = r * s;
+  }
+}
+
+// Runs fn(begin, end) over [0, n) split into `threads` contiguous parts.
+template <typename Fn>
+void parallel_for(int threads, int64_t n, const Fn& fn) {
+  const int64_t parts = std::clamp<int64_t>(threads, 1, std::max<int64_t>(n, 1));
+  std::vector<std::thread> pool;
+  for (int64_t p = 1; p < parts; ++p) {
+    pool.emplace_back([&fn, p, parts, n] { fn(n * p / parts, n * (p + 1) / parts); });
+  }
+  fn(0, n / parts);
+  for (auto& t : pool) t.join();
+}
+
+// --- The tensor list.
+
+class Planner {
+ public:
+  explicit Planner(const ModelConfig& c) : c_(c), fp8_(c.fp8_block_quantized) {}
+
+  std::vector<SynthTensor> plan() {
+    const int64_t d = c_.hidden_size;
+    matrix("model.embed_tokens", c_.vocab_size, d, /*fp8=*/false);
+    for (int64_t l = 0; l < c_.num_hidden_layers; ++l) block(l, c_.is_moe_layer(l));
+    ones("model.norm.weight", d);
+    if (!c_.tie_word_embeddings) matrix("lm_head", c_.vocab_size, d, false);
+    for (int64_t k = 0; k < c_.num_nextn_predict_layers; ++k) mtp(c_.num_hidden_layers + k);
+    return std::move(out_);
+  }
+
+ private:
+  void matrix(const std::string& name, int64_t rows, int64_t cols, bool fp8,
+              const std::string& same_values_as = "") {
+    if (fp8 && fp8_) {
+      const int64_t b = c_.fp8_block_size;
+      add({name + ".weight", DType::kF8E4M3, {rows, cols}}, SynthFill::kNormalFP8);
+      add({name + ".weight_scale_inv", DType::kF32, {(rows + b - 1) / b, (cols + b - 1) / b}},
+          SynthFill::kScaleInv);
+    } else {
+      add({name + ".weight", DType::kBF16, {rows, cols}}, SynthFill::kNormal, same_values_as);
+    }
+  }
+  void ones(const std::string& name, int64_t n) {
+    add({name, DType::kBF16, {n}}, SynthFill::kOnes);
+  }
+  void add(TensorSpec spec, SynthFill fill, const std::string& same_values_as = "") {
+    out_.push_back({.spec = std::move(spec), .fill = fill, .same_values_as = same_values_as});
+  }
+  void mlp(const std::string& p, int64_t inter) {
+    matrix(p + "gate_proj", inter, c_.hidden_size, true);
+    matrix(p + "up_proj", inter, c_.hidden_size, true);
+    matrix(p + "down_proj", c_.hidden_size, inter, true);
+  }
+  void attention(const std::string& p) {
+    const int64_t d = c_.hidden_size, h = c_.num_attention_heads;
+    if (c_.q_lora_rank > 0) {
+      matrix(p + "q_a_proj", c_.q_lora_rank, d, true);
+      ones(p + "q_a_layernorm.weight", c_.q_lora_rank);
+      matrix(p + "q_b_proj", h * c_.qk_head_dim(), c_.q_lora_rank, true);
+    } else {
+      matrix(p + "q_proj", h * c_.qk_head_dim(), d, true);
+    }
+    matrix(p + "kv_a_proj_with_mqa", c_.kv_cache_width(), d, true);
+    ones(p + "kv_a_layernorm.weight", c_.kv_lora_rank);
+    matrix(p + "kv_b_proj", h * (c_.qk_nope_head_dim + c_.v_head_dim), c_.kv_lora_rank, true);
+    matrix(p + "o_proj", d, h * c_.v_head_dim, true);
+  }
+  void block(int64_t layer, bool moe) {
+    const std::string p = "model.layers." + std::to_string(layer) + ".";
+    ones(p + "input_layernorm.weight", c_.hidden_size);
+    attention(p + "self_attn.");
+    ones(p + "post_attention_layernorm.weight", c_.hidden_size);
+    if (!moe) return mlp(p + "mlp.", c_.intermediate_size);
+    matrix(p + "mlp.gate", c_.n_routed_experts, c_.hidden_size, false);
+    if (c_.topk_method == TopkMethod::kNoauxTc) {
+      add({p + "mlp.gate.e_score_correction_bias", DType::kF32, {c_.n_routed_experts}},
+          SynthFill::kBias);
+    }
+    for (int64_t e = 0; e < c_.n_routed_experts; ++e) {
+      mlp(p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size);
+    }
+    if (c_.n_shared_experts > 0) {
+      mlp(p + "mlp.shared_experts.", c_.n_shared_experts * c_.moe_intermediate_size);
+    }
+  }
+  // DeepSeek-V3's MTP module (spec section 4): its own embedding and head are copies of the
+  // main ones in the release; eh_proj stays BF16 there (as in ../shared/golden/v3-tiny).
+  void mtp(int64_t layer) {
+    const std::string p = "model.layers." + std::to_string(layer) + ".";
+    const int64_t d = c_.hidden_size;
+    matrix(p + "embed_tokens", c_.vocab_size, d, false, "model.embed_tokens.weight");
+    ones(p + "enorm.weight", d);
+    ones(p + "hnorm.weight", d);
+    matrix(p + "eh_proj", d, 2 * d, false);
+    block(layer, /*moe=*/true);
+    ones(p + "shared_head.norm.weight", d);
+    matrix(p + "shared_head.head", c_.vocab_size, d, false,
+           c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  }
+
+  const ModelConfig& c_;
+  const bool fp8_;
+  std::vector<SynthTensor> out_;
+};
+
+// --- Filling tensors, chunk by chunk.
+
+class Generator {
+ public:
+  Generator(const SynthOptions& o, int64_t block)
+      : seed_(o.seed), stddev_(o.stddev), block_(block),
+        threads_(o.threads > 0 ? o.threads
+                               : int(std::max(1u, std::thread::hardware_concurrency()))) {}
+
+  Status produce(const SynthTensor& t, SafetensorsStreamWriter& out) {
+    const std::string& values = t.same_values_as.empty() ? t.spec.name : t.same_values_as;
+    const uint64_t key = tensor_key(seed_, values);
+    switch (t.fill) {
+      case SynthFill::kNormal: return normal_bf16(key, t.spec.numel(), out);
+      case SynthFill::kNormalFP8: return normal_fp8(t, key, out);
+      case SynthFill::kScaleInv: return scales(t, out);
+      case SynthFill::kOnes: {
+        const std::vector<uint16_t> ones(t.spec.numel(), f32_to_bf16(1.0f));
+        return out.append(ones.data(), ones.size() * 2);
+      }
+      case SynthFill::kBias: {
+        std::vector<float> bias(t.spec.numel());
+        normal_values(key, 0, bias.size(), stddev_ * 0.5f, bias.data());
+        return out.append(bias.data(), bias.size() * 4);
+      }
+    }
+    return Err("tensor '", t.spec.name, "': unknown fill");
+  }
+
+  // Every FP8 tensor's scales must be consumed by the tensor right after it.
+  Status finish() const {
+    if (!pending_name_.empty()) return Err("scales '", pending_name_, "' were never written");
+    return OkStatus();
+  }
+
+ private:
+  static constexpr uint64_t kChunkElements = uint64_t(1) << 22;
+
+  Status normal_bf16(uint64_t key, uint64_t numel, SafetensorsStreamWriter& out) {
+    for (uint64_t first = 0; first < numel; first += kChunkElements) {
+      const uint64_t n = std::min(kChunkElements, numel - first);
+      bf16_.resize(n);
+      parallel_for(threads_, int64_t(n), [&](int64_t begin, int64_t end) {
+        float tmp[4096];
+        for (int64_t i = begin; i < end; i += 4096) {
+          const int64_t m = std::min<int64_t>(4096, end - i);
+          normal_values(key, first + uint64_t(i), uint64_t(m), stddev_, tmp);
+          for (int64_t j = 0; j < m; ++j) bf16_[i + j] = f32_to_bf16(tmp[j]);
+        }
+      });
+      DSV3_TRY(out.append(bf16_.data(), n * 2));
+    }
+    return OkStatus();
+  }
+
+  // Rows are quantized a band of whole block rows at a time; each thread takes whole tiles,
+  // so a tile's amax and its codes are computed together.
+  Status normal_fp8(const SynthTensor& t, uint64_t key, SafetensorsStreamWriter& out) {
+    if (!pending_name_.empty()) return Err("scales '", pending_name_, "' were never written");
+    const int64_t rows = t.spec.shape[0], cols = t.spec.shape[1], b = block_;
+    const int64_t tile_cols = (cols + b - 1) / b;
+    pending_name_ = t.spec.name + "_scale_inv";
+    pending_scales_.assign(size_t(((rows + b - 1) / b) * tile_cols), 1.0f);
+    const int64_t band_rows = std::max<int64_t>(1, int64_t(kChunkElements) / (b * cols)) * b;
+    for (int64_t r0 = 0; r0 < rows; r0 += band_rows) {
+      const int64_t r1 = std::min(rows, r0 + band_rows);
+      const int64_t tiles = ((r1 - r0 + b - 1) / b) * tile_cols;
+      fp8_.resize(size_t((r1 - r0) * cols));
+      parallel_for(threads_, tiles, [&](int64_t begin, int64_t end) {
+        std::vector<float> tile(size_t(b * b));
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t tr = r0 / b + i / tile_cols, tc = i % tile_cols;
+          const int64_t rs = tr * b, re = std::min(rows, rs + b);
+          const int64_t cs = tc * b, w = std::min(cols, cs + b) - cs;
+          float amax = 0.0f;
+          for (int64_t r = rs; r < re; ++r) {
+            float* v = tile.data() + (r - rs) * b;
+            normal_values(key, uint64_t(r * cols + cs), uint64_t(w), stddev_, v);
+            for (int64_t j = 0; j < w; ++j) amax = std::max(amax, std::fabs(v[j]));
+          }
+          // weight_scale_inv: real weight = fp8 code * scale (DeepSeek-V3 weight_dequant).
+          const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+          pending_scales_[size_t(tr * tile_cols + tc)] = scale;
+          for (int64_t r = rs; r < re; ++r) {
+            const float* v = tile.data() + (r - rs) * b;
+            uint8_t* q = fp8_.data() + (r - r0) * cols + cs;
+            for (int64_t j = 0; j < w; ++j) q[j] = fast_f32_to_fp8_e4m3(v[j] / scale);
+          }
+        }
+      });
+      DSV3_TRY(out.append(fp8_.data(), fp8_.size()));
+    }
+    return OkStatus();
+  }
+
+  Status scales(const SynthTensor& t, SafetensorsStreamWriter& out) {
+    if (pending_name_ != t.spec.name || pending_scales_.size() != t.spec.numel()) {
+      return Err("tensor '", t.spec.name, "' does not follow the FP8 weight it scales");
+    }
+    pending_name_.clear();
+    return out.append(pending_scales_.data(), pending_scales_.size() * 4);
+  }
+
+  uint64_t seed_;
+  float stddev_;
+  int64_t block_;
+  int threads_;
+  std::vector<uint16_t> bf16_;
+  std::vector<uint8_t> fp8_;
+  std::string pending_name_;
+  std::vector<float> pending_scales_;
+};
+
+bool is_fp8_quantization(const ordered_json& q) {
+  return q.is_object() && q.value("quant_method", "") == "fp8" && q.value("fmt", "e4m3") == "e4m3";
+}
+
+}  // namespace
+
+Result<SynthDType> parse_synth_dtype(std::string_view name) {
+  if (name == "bf16") return SynthDType::kBF16;
+  if (name == "fp8") return SynthDType::kFP8;
+  return Err("unknown dtype '", std::string(name), "' (expected bf16 or fp8)");
+}
+
+uint8_t fast_f32_to_fp8_e4m3(float f) {
+  if (std::isnan(f)) return 0x7f;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fmin(std::fabs(f), 448.0f);
+  if (a < 0.015625f) {
+    // Subnormal range (below 2^-6): codes 0..8 are multiples of 2^-9; code 8 is 2^-6, the
+    // smallest normal, so rounding up into it needs no special case. Scaling by 2^9 is exact.
+    return sign | uint8_t(std::nearbyint(a * 512.0f));
+  }
+  // Normal: exponent 1..15 (bias 7), 3 mantissa bits, round to nearest even on the 20
+  // dropped bits; a carry out of the mantissa moves to the next exponent as it should.
+  const uint32_t bits = std::bit_cast<uint32_t>(a);
+  uint32_t code = ((((bits >> 23) & 0xff) - 127 + 7) << 3) | ((bits >> 20) & 0x7);
+  const uint32_t rest = bits & 0xfffff;
+  if (rest > 0x80000 || (rest == 0x80000 && (code & 1))) ++code;
+  return sign | uint8_t(code);
+}
+
+std::vector<SynthTensor> synth_tensors(const ModelConfig& c) { return Planner(c).plan(); }
+
+Result<std::string> synth_config_json(const std::string& config_json, const std::string& origin,
+                                      const SynthOptions& options) {
+  ordered_json j = ordered_json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Err(origin, ": not a valid JSON object");
+  if (options.layers > 0) j["num_hidden_layers"] = options.layers;
+  const bool has_fp8 =
+      j.contains("quantization_config") && is_fp8_quantization(j["quantization_config"]);
+  const SynthDType dtype = options.dtype.value_or(has_fp8 ? SynthDType::kFP8 : SynthDType::kBF16);
+  if (dtype == SynthDType::kBF16) {
+    j.erase("quantization_config");
+  } else if (!has_fp8) {
+    // As the V3 release writes it.
+    j["quantization_config"] = {{"activation_scheme", "dynamic"},
+                                {"fmt", "e4m3"},
+                                {"quant_method", "fp8"},
+                                {"weight_block_size", {128, 128}}};
+  }
+  std::string text = j.dump(2) + "\n";
+  DSV3_TRY(parse_model_config(text, origin));
+  return text;
+}
+
+Result<SynthSummary> synthesize_checkpoint(const std::string& config_json,
+                                           const std::string& origin,
+                                           const SynthOptions& options) {
+  if (options.out_dir.empty()) return Err("no output directory given");
+  SynthSummary s;
+  DSV3_ASSIGN_OR_RETURN(s.config_json, synth_config_json(config_json, origin, options));
+  DSV3_ASSIGN_OR_RETURN(s.config, parse_model_config(s.config_json, origin));
+  const std::vector<SynthTensor> tensors = synth_tensors(s.config);
+  std::vector<TensorSpec> specs;
+  for (const auto& t : tensors) {
+    specs.push_back(t.spec);
+    s.bytes += t.spec.bytes();
+    if (t.fill != SynthFill::kScaleInv) s.parameters += int64_t(t.spec.numel());
+  }
+  s.tensors = int64_t(tensors.size());
+  Generator gen(options, s.config.fp8_block_size);
+  const TensorProducer produce = [&](size_t i, SafetensorsStreamWriter& out) {
+    return gen.produce(tensors[i], out);
+  };
+  const size_t shard_bytes = size_t(std::max<uint64_t>(options.max_shard_bytes, 1));
+  DSV3_ASSIGN_OR_RETURN(
+      const size_t shards,
+      write_checkpoint_streaming(options.out_dir, s.config_json, specs, shard_bytes, produce));
+  DSV3_TRY(gen.finish());
+  s.shards = int64_t(shards);
+  return s;
+}
+
+}  // namespace dsv3

@@ -1,0 +1,39 @@
+// Runs the dsv3 binary like a user would and captures what it printed.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace dsv3::testing {
+
+struct RunResult {
+  int exit_code;
+  std::string out, err;
+};
+
+// `dsv3 <args>` through the shell with `stdin_text` piped in.
+inline RunResult run_dsv3(const std::string& args, const std::string& stdin_text = "") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("dsv3_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string in = (dir / "in").string(), out = (dir / "out").string(),
+                    err = (dir / "err").string();
+  std::ofstream(in) << stdin_text;
+  const std::string cmd = std::string(DSV3_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+}  // namespace dsv3::testing

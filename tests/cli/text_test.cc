@@ -1,0 +1,93 @@
+// The text commands driven through pipes, on the golden checkpoints (random weights: the
+// text is noise, but every path runs) with a byte-level tokenizer that fits their vocabulary.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "cli/run_dsv3.h"
+#include "support/golden.h"
+#include "support/tiny_tokenizer.h"
+
+namespace dsv3 {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TextCommands : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tok_dir_ = (fs::temp_directory_path() / ("dsv3_tiny_tok_" + std::to_string(::getpid()))).string();
+    testing::write_tiny_tokenizer(tok_dir_);
+  }
+  static std::string model() { return testing::shared_dir() + "/golden/v3-tiny/checkpoint"; }
+  static inline std::string tok_dir_;
+  const std::string ds_tok = testing::shared_dir() + "/tokenizer/deepseek-v3";
+};
+
+TEST_F(TextCommands, TokenizeAndDetokenizeRoundTrip) {
+  auto r = testing::run_dsv3("tokenize --tokenizer " + ds_tok + " --bos --text 'Hello, world!'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ids = nlohmann::json::parse(r.out);
+  ASSERT_GE(ids.size(), 3u);
+  EXPECT_EQ(ids[0], 0);
+  std::string list;
+  for (size_t i = 1; i < ids.size(); ++i) list += (i > 1 ? "," : "") + ids[i].dump();
+  r = testing::run_dsv3("detokenize --tokenizer " + ds_tok + " --ids " + list);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hello, world!\n");
+}
+
+TEST_F(TextCommands, TemplateRendersExactly) {
+  const std::string file = (fs::temp_directory_path() / "dsv3_msgs.json").string();
+  std::ofstream(file) << R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}])";
+  auto r = testing::run_dsv3("template --tokenizer " + ds_tok + " --messages " + file + " --generation-prompt");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜>");
+}
+
+TEST_F(TextCommands, GenerateStreamsTextAndIsReproducibleWithASeed) {
+  const std::string cmd = "generate --model " + model() + " --tokenizer " + tok_dir_ +
+                          " --prompt 'the cat' -n 12 --temp 0.9 --seed 7 --ignore-eos";
+  auto a = testing::run_dsv3(cmd);
+  auto b = testing::run_dsv3(cmd);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.err.find("12 tokens"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("tok/s"), std::string::npos);
+}
+
+TEST_F(TextCommands, ChatThroughAPipeKeepsTheCacheAndResets) {
+  auto r = testing::run_dsv3("chat --model " + model() + " --tokenizer " + tok_dir_ +
+                                 " -n 6 --system 'You are terse.' --seed 3",
+                             "Hello there\nAnd again\n/reset\nFresh start\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[conversation cleared]"), std::string::npos) << r.out;
+  // One speed line per answer; the second turn reuses the first turn's prompt from the cache.
+  std::regex line(R"(\[(\d+) tokens, [0-9.]+ tok/s, prompt (\d+) tokens \((\d+) cached\))");
+  std::vector<std::smatch> turns;
+  for (auto it = std::sregex_iterator(r.err.begin(), r.err.end(), line); it != std::sregex_iterator(); ++it) {
+    turns.push_back(*it);
+  }
+  ASSERT_EQ(turns.size(), 3u) << r.err;
+  EXPECT_EQ(std::stoi(turns[0][3]), 0);
+  EXPECT_GT(std::stoi(turns[1][3]), std::stoi(turns[0][2]) / 2) << r.err;
+  EXPECT_EQ(std::stoi(turns[2][3]), 0) << "after /reset nothing is cached";
+}
+
+TEST_F(TextCommands, ClearErrors) {
+  auto r = testing::run_dsv3("chat --model " + model());  // golden dir has no tokenizer
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("no tokenizer.json"), std::string::npos) << r.err;
+  r = testing::run_dsv3("generate --model " + model() + " --tokenizer " + tok_dir_ + " --prompt hi --temp -3");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("temperature"), std::string::npos) << r.err;
+  r = testing::run_dsv3("tokenize --tokenizer " + ds_tok + " --file /nonexistent");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("/nonexistent"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace dsv3
