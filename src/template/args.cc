@@ -41,9 +41,11 @@ Result<int64_t> int_arg(const BoundArgs& args, size_t i, int64_t fallback, std::
   return args[i].as_int();
 }
 
-Result<std::string> string_arg(const BoundArgs& args, size_t i, std::string fallback, std::string_view what) {
+Result<std::string> string_arg(const BoundArgs& args, size_t i, std::string fallback,
+                               std::string_view what) {
   if (!args.given(i) || args[i].is_none()) return fallback;
-  if (!args[i].is_string()) return Err(std::string(what), " expects a string, got ", type_name(args[i]));
+  if (!args[i].is_string())
+    return Err(std::string(what), " expects a string, got ", type_name(args[i]));
   return args[i].as_string();
 }
 

@@ -30,7 +30,8 @@ class BoundArgs {
 
 // Typed accessors with defaults; they fail with a message naming the callee and parameter.
 Result<int64_t> int_arg(const BoundArgs& args, size_t i, int64_t fallback, std::string_view what);
-Result<std::string> string_arg(const BoundArgs& args, size_t i, std::string fallback, std::string_view what);
+Result<std::string> string_arg(const BoundArgs& args, size_t i, std::string fallback,
+                               std::string_view what);
 bool bool_arg(const BoundArgs& args, size_t i, bool fallback);
 
 }  // namespace dsv3::jinja

@@ -30,8 +30,9 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context) 
 }
 
 Result<std::string> render_chat(const ChatTemplate& tmpl, const nlohmann::ordered_json& messages,
-                                std::optional<bool> add_generation_prompt, const std::string& bos_token,
-                                const std::string& eos_token, const nlohmann::ordered_json& extra) {
+                                std::optional<bool> add_generation_prompt,
+                                const std::string& bos_token, const std::string& eos_token,
+                                const nlohmann::ordered_json& extra) {
   if (!extra.is_object() && !extra.is_null()) {
     return Err("render_chat: extra variables must be a JSON object, got ", extra.type_name());
   }

@@ -11,11 +11,10 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "template/options.h"
 #include "util/result.h"
@@ -48,8 +47,8 @@ class ChatTemplate {
 // `eos_token` and `pad_token` (= eos_token, as in DeepSeek's config), then every key of `extra`
 // (a JSON object, or null), which may override any of these.
 Result<std::string> render_chat(const ChatTemplate& tmpl, const nlohmann::ordered_json& messages,
-                                std::optional<bool> add_generation_prompt, const std::string& bos_token,
-                                const std::string& eos_token,
+                                std::optional<bool> add_generation_prompt,
+                                const std::string& bos_token, const std::string& eos_token,
                                 const nlohmann::ordered_json& extra = nlohmann::ordered_json());
 
 }  // namespace dsv3

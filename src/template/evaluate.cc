@@ -43,7 +43,8 @@ Result<Value> Evaluator::eval(const Expr& e, const ScopePtr& scope) {
         DSV3_ASSIGN_OR_RETURN(Value v, eval(*item, scope));
         items.push_back(std::move(v));
       }
-      return e.kind == ExprKind::kList ? Value::list(std::move(items)) : Value::tuple(std::move(items));
+      return e.kind == ExprKind::kList ? Value::list(std::move(items))
+                                       : Value::tuple(std::move(items));
     }
     case ExprKind::kDict:
       return eval_dict(e, scope);
@@ -96,7 +97,8 @@ Result<Value> Evaluator::eval_compare(const Expr& e, const ScopePtr& scope) {
   DSV3_ASSIGN_OR_RETURN(Value left, eval(*e.args[0], scope));
   for (size_t i = 0; i < e.ops.size(); ++i) {
     DSV3_ASSIGN_OR_RETURN(Value right, eval(*e.args[i + 1], scope));
-    DSV3_ASSIGN_OR_RETURN(bool holds, locate(e.args[i + 1]->loc, compare_op(e.ops[i], left, right)));
+    DSV3_ASSIGN_OR_RETURN(bool holds,
+                          locate(e.args[i + 1]->loc, compare_op(e.ops[i], left, right)));
     if (!holds) return Value::boolean(false);  // a < b < c stops at the first false link
     left = std::move(right);
   }
@@ -115,7 +117,8 @@ Result<Value> Evaluator::eval_dict(const Expr& e, const ScopePtr& scope) {
   Dict dict;
   for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
     DSV3_ASSIGN_OR_RETURN(Value key, eval(*e.args[i], scope));
-    if (!is_hashable(key)) return Err(at(e.args[i]->loc), "unhashable type: '", type_name(key), "'");
+    if (!is_hashable(key))
+      return Err(at(e.args[i]->loc), "unhashable type: '", type_name(key), "'");
     DSV3_ASSIGN_OR_RETURN(Value value, eval(*e.args[i + 1], scope));
     dict.set(std::move(key), std::move(value));
   }
@@ -150,7 +153,8 @@ Result<CallArgs> Evaluator::eval_args(const Expr& e, const ScopePtr& scope) {
 Result<Value> Evaluator::eval_call(const Expr& e, const ScopePtr& scope) {
   DSV3_ASSIGN_OR_RETURN(Value callee, eval(*e.args[0], scope));
   if (callee.is_undefined()) return located(e.loc, undefined_error(callee));
-  if (!callee.is_callable()) return Err(at(e.loc), "'", type_name(callee), "' object is not callable");
+  if (!callee.is_callable())
+    return Err(at(e.loc), "'", type_name(callee), "' object is not callable");
   DSV3_ASSIGN_OR_RETURN(CallArgs args, eval_args(e, scope));
   return locate(e.loc, callee.as_callable().call(args));
 }
@@ -159,8 +163,9 @@ Result<Value> Evaluator::eval_filter(const Expr& e, const ScopePtr& scope, const
   Value subject;
   if (e.args[0]) {
     // Chained filters ({% filter a|b %}) pass the block text down to the innermost one.
-    DSV3_ASSIGN_OR_RETURN(subject, e.args[0]->kind == ExprKind::kFilter ? eval_filter(*e.args[0], scope, input)
-                                                                         : eval(*e.args[0], scope));
+    DSV3_ASSIGN_OR_RETURN(subject, e.args[0]->kind == ExprKind::kFilter
+                                       ? eval_filter(*e.args[0], scope, input)
+                                       : eval(*e.args[0], scope));
   } else if (input != nullptr) {
     subject = *input;
   }

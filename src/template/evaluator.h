@@ -53,7 +53,8 @@ class Evaluator {
   Status exec_filter_block(const FilterBlockStmt& s, const ScopePtr& scope, std::string& out);
   Result<Flow> exec_with(const WithStmt& s, const ScopePtr& scope, std::string& out);
   void define_macro(const MacroStmt& s, const ScopePtr& scope);
-  Result<Value> call_macro(const MacroStmt& macro, const std::weak_ptr<Scope>& defined_in, const CallArgs& args);
+  Result<Value> call_macro(const MacroStmt& macro, const std::weak_ptr<Scope>& defined_in,
+                           const CallArgs& args);
   Status assign(const AssignTarget& target, Value value, Location loc, const ScopePtr& scope);
   Result<std::vector<Value>> loop_items(const ForStmt& s, Location loc, const ScopePtr& scope);
 

@@ -28,7 +28,8 @@ Value make_loop(const std::vector<Value>& items, size_t i) {
   loop.set(Value::string("depth0"), Value::integer(0));
   if (i > 0) loop.set(Value::string("previtem"), items[i - 1]);
   if (index0 + 1 < n) loop.set(Value::string("nextitem"), items[i + 1]);
-  loop.set(Value::string("cycle"), Value::callable("cycle", [index0](const CallArgs& args) -> Result<Value> {
+  loop.set(Value::string("cycle"),
+           Value::callable("cycle", [index0](const CallArgs& args) -> Result<Value> {
              if (args.positional.empty()) return Err("loop.cycle() needs at least one value");
              return args.positional[static_cast<size_t>(index0) % args.positional.size()];
            }));
@@ -51,7 +52,8 @@ Result<std::string> Evaluator::render(const Template& tmpl, const ScopePtr& scop
   return out;
 }
 
-Result<Evaluator::Flow> Evaluator::exec_body(const Body& body, const ScopePtr& scope, std::string& out) {
+Result<Evaluator::Flow> Evaluator::exec_body(const Body& body, const ScopePtr& scope,
+                                             std::string& out) {
   for (const Stmt& stmt : body) {
     DSV3_ASSIGN_OR_RETURN(Flow flow, exec(stmt, scope, out));
     if (flow != Flow::kNormal) return flow;
@@ -88,7 +90,8 @@ Result<Evaluator::Flow> Evaluator::exec(const Stmt& stmt, const ScopePtr& scope,
   return Flow::kNormal;
 }
 
-Result<Evaluator::Flow> Evaluator::exec_if(const IfStmt& s, const ScopePtr& scope, std::string& out) {
+Result<Evaluator::Flow> Evaluator::exec_if(const IfStmt& s, const ScopePtr& scope,
+                                           std::string& out) {
   for (const IfBranch& branch : s.branches) {
     DSV3_ASSIGN_OR_RETURN(Value condition, eval(*branch.condition, scope));
     if (truthy(condition)) return exec_body(branch.body, scope, out);
@@ -98,7 +101,8 @@ Result<Evaluator::Flow> Evaluator::exec_if(const IfStmt& s, const ScopePtr& scop
 
 // The iterated items, after the `if` filter of `for x in xs if cond` (which Jinja2 applies
 // before computing loop.length and friends).
-Result<std::vector<Value>> Evaluator::loop_items(const ForStmt& s, Location loc, const ScopePtr& scope) {
+Result<std::vector<Value>> Evaluator::loop_items(const ForStmt& s, Location loc,
+                                                 const ScopePtr& scope) {
   DSV3_ASSIGN_OR_RETURN(Value iterable, eval(*s.iterable, scope));
   auto items = iterate(iterable);
   if (!items.ok()) return located(s.iterable->loc, items.error());
@@ -113,7 +117,8 @@ Result<std::vector<Value>> Evaluator::loop_items(const ForStmt& s, Location loc,
   return kept;
 }
 
-Result<Evaluator::Flow> Evaluator::exec_for(const ForStmt& s, Location loc, const ScopePtr& scope, std::string& out) {
+Result<Evaluator::Flow> Evaluator::exec_for(const ForStmt& s, Location loc, const ScopePtr& scope,
+                                            std::string& out) {
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, loop_items(s, loc, scope));
   if (items.empty()) {
     DSV3_TRY(exec_body(s.else_body, std::make_shared<Scope>(scope), out));
@@ -129,7 +134,8 @@ Result<Evaluator::Flow> Evaluator::exec_for(const ForStmt& s, Location loc, cons
   return Flow::kNormal;  // break/continue never leave the loop they belong to
 }
 
-Status Evaluator::assign(const AssignTarget& target, Value value, Location loc, const ScopePtr& scope) {
+Status Evaluator::assign(const AssignTarget& target, Value value, Location loc,
+                         const ScopePtr& scope) {
   if (!target.attribute.empty()) {
     const Value* ns = scope->find(target.names[0]);
     if (ns == nullptr || !ns->is_namespace()) {
@@ -150,7 +156,8 @@ Status Evaluator::assign(const AssignTarget& target, Value value, Location loc, 
     return Err(at(loc), parts->size() < target.names.size() ? "not enough" : "too many",
                " values to unpack (expected ", target.names.size(), ", got ", parts->size(), ")");
   }
-  for (size_t i = 0; i < target.names.size(); ++i) scope->set(target.names[i], std::move((*parts)[i]));
+  for (size_t i = 0; i < target.names.size(); ++i)
+    scope->set(target.names[i], std::move((*parts)[i]));
   return OkStatus();
 }
 
@@ -169,7 +176,8 @@ Status Evaluator::exec_set_block(const SetBlockStmt& s, Location loc, const Scop
   return assign(s.target, std::move(value), loc, scope);
 }
 
-Status Evaluator::exec_filter_block(const FilterBlockStmt& s, const ScopePtr& scope, std::string& out) {
+Status Evaluator::exec_filter_block(const FilterBlockStmt& s, const ScopePtr& scope,
+                                    std::string& out) {
   std::string captured;
   DSV3_TRY(exec_body(s.body, scope, captured));
   const Value input = Value::string(std::move(captured));
@@ -178,7 +186,8 @@ Status Evaluator::exec_filter_block(const FilterBlockStmt& s, const ScopePtr& sc
   return OkStatus();
 }
 
-Result<Evaluator::Flow> Evaluator::exec_with(const WithStmt& s, const ScopePtr& scope, std::string& out) {
+Result<Evaluator::Flow> Evaluator::exec_with(const WithStmt& s, const ScopePtr& scope,
+                                             std::string& out) {
   auto inner = std::make_shared<Scope>(scope);
   for (const auto& [name, expr] : s.assignments) {
     DSV3_ASSIGN_OR_RETURN(Value v, eval(*expr, scope));  // right sides see the outer scope
@@ -199,7 +208,8 @@ void Evaluator::define_macro(const MacroStmt& s, const ScopePtr& scope) {
 Result<Value> Evaluator::call_macro(const MacroStmt& macro, const std::weak_ptr<Scope>& defined_in,
                                     const CallArgs& args) {
   ScopePtr parent = defined_in.lock();
-  if (!parent) return Err("macro '", macro.name, "' is called after the scope it was defined in ended");
+  if (!parent)
+    return Err("macro '", macro.name, "' is called after the scope it was defined in ended");
   if (call_depth_ >= kMaxCallDepth) return Err("macro '", macro.name, "' recursion is too deep");
   auto scope = std::make_shared<Scope>(parent);
   std::vector<bool> bound(macro.params.size(), false);
@@ -220,7 +230,8 @@ Result<Value> Evaluator::call_macro(const MacroStmt& macro, const std::weak_ptr<
       kwargs.set(Value::string(name), value);
       continue;
     }
-    if (bound[i]) return Err("macro '", macro.name, "' got multiple values for argument '", name, "'");
+    if (bound[i])
+      return Err("macro '", macro.name, "' got multiple values for argument '", name, "'");
     scope->set(name, value);
     bound[i] = true;
   }
@@ -233,7 +244,8 @@ Result<Value> Evaluator::call_macro(const MacroStmt& macro, const std::weak_ptr<
       scope->set(p.name, Value::undefined("parameter '" + p.name + "' was not provided"));
       continue;
     }
-    DSV3_ASSIGN_OR_RETURN(Value v, eval(*p.default_value, scope));  // defaults may use earlier parameters
+    DSV3_ASSIGN_OR_RETURN(Value v,
+                          eval(*p.default_value, scope));  // defaults may use earlier parameters
     scope->set(p.name, std::move(v));
   }
   std::string out;

@@ -29,8 +29,10 @@ Result<Value> get_path(const Value& item, const Value& attribute) {
   Value current = item;
   const std::string& path = attribute.as_string();
   for (const std::string& part : python_split(path, ".", -1, false)) {
-    const bool is_index = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-    DSV3_ASSIGN_OR_RETURN(current, get_item(current, is_index ? Value::integer(std::stoll(part)) : Value::string(part)));
+    const bool is_index = !part.empty() && std::all_of(part.begin(), part.end(),
+                                                       [](char c) { return c >= '0' && c <= '9'; });
+    DSV3_ASSIGN_OR_RETURN(current, get_item(current, is_index ? Value::integer(std::stoll(part))
+                                                              : Value::string(part)));
   }
   return current;
 }
@@ -103,13 +105,15 @@ Result<Value> filter_trim(const Value& input, const CallArgs& call) {
 }
 
 Result<Value> filter_tojson(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'tojson'", call,
-                                                        {"ensure_ascii", "indent", "separators", "sort_keys"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'tojson'", call,
+                                        {"ensure_ascii", "indent", "separators", "sort_keys"}));
   JsonDumpOptions options;
   options.ensure_ascii = bool_arg(args, 0, false);
   if (args.given(1) && !args[1].is_none()) {
     if (args[1].is_integral()) {
-      options.indent = std::string(static_cast<size_t>(std::max<int64_t>(args[1].as_int(), 0)), ' ');
+      options.indent =
+          std::string(static_cast<size_t>(std::max<int64_t>(args[1].as_int(), 0)), ' ');
     } else if (args[1].is_string()) {
       options.indent = args[1].as_string();
     } else {
@@ -134,7 +138,9 @@ Result<Value> filter_tojson(const Value& input, const CallArgs& call) {
 Result<Value> filter_first_last(const Value& input, const CallArgs& call, bool first) {
   DSV3_TRY(BoundArgs::bind(first ? "filter 'first'" : "filter 'last'", call, {}));
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
-  if (items.empty()) return Value::undefined(first ? "No first item, sequence was empty." : "No last item, sequence was empty.");
+  if (items.empty())
+    return Value::undefined(first ? "No first item, sequence was empty."
+                                  : "No last item, sequence was empty.");
   return first ? items.front() : items.back();
 }
 
@@ -155,14 +161,16 @@ Result<Value> filter_join(const Value& input, const CallArgs& call) {
 }
 
 Result<Value> filter_default(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'default'", call, {"default_value", "boolean"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'default'", call, {"default_value", "boolean"}));
   const bool use_default = input.is_undefined() || (bool_arg(args, 1, false) && !truthy(input));
   if (!use_default) return input;
   return args.given(0) ? args[0] : Value::string("");
 }
 
 Result<Value> filter_replace(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'replace'", call, {"old", "new", "count"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'replace'", call, {"old", "new", "count"}));
   std::optional<Value> method = find_method(Value::string(to_str(input)), "replace");
   CallArgs forwarded;
   forwarded.positional = {Value::string(to_str(args[0])), Value::string(to_str(args[1]))};
@@ -187,12 +195,14 @@ std::optional<int64_t> parse_python_int(std::string_view text, int base) {
     }
   }
   if (base == 0) base = 10;
-  if (s.empty() || s.front() == '_' || s.back() == '_' || s.find("__") != std::string::npos) return std::nullopt;
+  if (s.empty() || s.front() == '_' || s.back() == '_' || s.find("__") != std::string::npos)
+    return std::nullopt;
   s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(s.c_str(), &end, base);
-  if (errno != 0 || end != s.c_str() + s.size() || s[0] == '+' || s[0] == '-' || s[0] == ' ') return std::nullopt;
+  if (errno != 0 || end != s.c_str() + s.size() || s[0] == '+' || s[0] == '-' || s[0] == ' ')
+    return std::nullopt;
   return negative ? -v : v;
 }
 
@@ -217,7 +227,8 @@ Result<Value> filter_int(const Value& input, const CallArgs& call) {
     return Value::integer(static_cast<int64_t>(input.as_float()));
   }
   if (!input.is_string()) return fallback;
-  if (auto v = parse_python_int(input.as_string(), static_cast<int>(base))) return Value::integer(*v);
+  if (auto v = parse_python_int(input.as_string(), static_cast<int>(base)))
+    return Value::integer(*v);
   // Jinja2's quirk: "42.23"|int is 42, via float.
   if (auto f = parse_python_float(input.as_string()); f && std::isfinite(*f)) {
     return Value::integer(static_cast<int64_t>(*f));
@@ -253,16 +264,20 @@ Result<Value> filter_items(const Value& input, const CallArgs& call) {
 // result equals `keep`. With no test name, the test is truthiness.
 Result<Value> select_items(const Value& input, const CallArgs& call, bool by_attribute, bool keep) {
   const size_t first_test_arg = by_attribute ? 2 : 1;
-  if (by_attribute && call.positional.empty()) return Err("selectattr/rejectattr need an attribute name");
-  const Value test_name = call.positional.size() >= first_test_arg ? call.positional[first_test_arg - 1] : Value();
+  if (by_attribute && call.positional.empty())
+    return Err("selectattr/rejectattr need an attribute name");
+  const Value test_name =
+      call.positional.size() >= first_test_arg ? call.positional[first_test_arg - 1] : Value();
   PredicateFn test = nullptr;
   if (!test_name.is_undefined()) {
-    if (!test_name.is_string()) return Err("the test name must be a string, got ", type_name(test_name));
+    if (!test_name.is_string())
+      return Err("the test name must be a string, got ", type_name(test_name));
     test = find_predicate(test_name.as_string());
     if (test == nullptr) return Err("no test named '", test_name.as_string(), "'");
   }
   CallArgs test_args;
-  for (size_t i = first_test_arg; i < call.positional.size(); ++i) test_args.positional.push_back(call.positional[i]);
+  for (size_t i = first_test_arg; i < call.positional.size(); ++i)
+    test_args.positional.push_back(call.positional[i]);
   test_args.keyword = call.keyword;
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
   std::vector<Value> out;
@@ -284,7 +299,8 @@ Result<Value> filter_map(const Value& input, const CallArgs& call) {
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
   std::vector<Value> out;
   if (call.positional.empty()) {  // map(attribute='x', default=...)
-    DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'map'", call, {"attribute", "default"}));
+    DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                          BoundArgs::bind("filter 'map'", call, {"attribute", "default"}));
     if (!args.given(0)) return Err("filter 'map' needs a filter name or attribute=");
     for (const Value& item : items) {
       DSV3_ASSIGN_OR_RETURN(Value v, get_path(item, args[0]));
@@ -295,7 +311,8 @@ Result<Value> filter_map(const Value& input, const CallArgs& call) {
   if (!call.positional[0].is_string()) return Err("filter 'map' expects a filter name");
   FilterFn filter = find_filter(call.positional[0].as_string());
   if (filter == nullptr) return Err("no filter named '", call.positional[0].as_string(), "'");
-  CallArgs rest{std::vector<Value>(call.positional.begin() + 1, call.positional.end()), call.keyword};
+  CallArgs rest{std::vector<Value>(call.positional.begin() + 1, call.positional.end()),
+                call.keyword};
   for (const Value& item : items) {
     DSV3_ASSIGN_OR_RETURN(Value v, filter(item, rest));
     out.push_back(std::move(v));
@@ -303,7 +320,8 @@ Result<Value> filter_map(const Value& input, const CallArgs& call) {
   return Value::list(std::move(out));
 }
 
-Result<std::vector<Value>> sorted(std::vector<Value> items, const Value& attribute, bool case_sensitive, bool reverse) {
+Result<std::vector<Value>> sorted(std::vector<Value> items, const Value& attribute,
+                                  bool case_sensitive, bool reverse) {
   std::vector<std::pair<Value, Value>> keyed;
   for (Value& item : items) {
     DSV3_ASSIGN_OR_RETURN(Value key, sort_key(item, attribute, case_sensitive));
@@ -322,30 +340,37 @@ Result<std::vector<Value>> sorted(std::vector<Value> items, const Value& attribu
 }
 
 Result<Value> filter_sort(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'sort'", call, {"reverse", "case_sensitive", "attribute"}));
+  DSV3_ASSIGN_OR_RETURN(
+      BoundArgs args,
+      BoundArgs::bind("filter 'sort'", call, {"reverse", "case_sensitive", "attribute"}));
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
-  DSV3_ASSIGN_OR_RETURN(items, sorted(std::move(items), args[2], bool_arg(args, 1, false), bool_arg(args, 0, false)));
+  DSV3_ASSIGN_OR_RETURN(
+      items, sorted(std::move(items), args[2], bool_arg(args, 1, false), bool_arg(args, 0, false)));
   return Value::list(std::move(items));
 }
 
 Result<Value> filter_dictsort(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'dictsort'", call, {"case_sensitive", "by", "reverse"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'dictsort'", call,
+                                                        {"case_sensitive", "by", "reverse"}));
   if (!input.is_dict()) return Err("filter 'dictsort' expects a mapping, got ", type_name(input));
   DSV3_ASSIGN_OR_RETURN(std::string by, string_arg(args, 1, "key", "filter 'dictsort'"));
   if (by != "key" && by != "value") return Err("filter 'dictsort': by must be 'key' or 'value'");
   std::vector<Value> pairs;
   for (const auto& [k, v] : input.as_dict().entries) pairs.push_back(Value::tuple({k, v}));
-  DSV3_ASSIGN_OR_RETURN(pairs, sorted(std::move(pairs), Value::integer(by == "key" ? 0 : 1), bool_arg(args, 0, false), bool_arg(args, 2, false)));
+  DSV3_ASSIGN_OR_RETURN(pairs, sorted(std::move(pairs), Value::integer(by == "key" ? 0 : 1),
+                                      bool_arg(args, 0, false), bool_arg(args, 2, false)));
   return Value::list(std::move(pairs));
 }
 
 Result<Value> filter_unique(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'unique'", call, {"case_sensitive", "attribute"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'unique'", call, {"case_sensitive", "attribute"}));
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
   std::vector<Value> seen, out;
   for (const Value& item : items) {
     DSV3_ASSIGN_OR_RETURN(Value key, sort_key(item, args[1], bool_arg(args, 0, false)));
-    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, key); })) continue;
+    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, key); }))
+      continue;
     seen.push_back(key);
     out.push_back(item);
   }
@@ -353,15 +378,19 @@ Result<Value> filter_unique(const Value& input, const CallArgs& call) {
 }
 
 Result<Value> filter_min_max(const Value& input, const CallArgs& call, bool want_max) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(want_max ? "filter 'max'" : "filter 'min'", call, {"case_sensitive", "attribute"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(want_max ? "filter 'max'" : "filter 'min'",
+                                                        call, {"case_sensitive", "attribute"}));
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
-  if (items.empty()) return Value::undefined(want_max ? "No aggregated item, sequence was empty." : "No aggregated item, sequence was empty.");
+  if (items.empty())
+    return Value::undefined(want_max ? "No aggregated item, sequence was empty."
+                                     : "No aggregated item, sequence was empty.");
   DSV3_ASSIGN_OR_RETURN(items, sorted(std::move(items), args[1], bool_arg(args, 0, false), false));
   return want_max ? items.back() : items.front();
 }
 
 Result<Value> filter_sum(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'sum'", call, {"attribute", "start"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'sum'", call, {"attribute", "start"}));
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
   Value total = args.given(1) ? args[1] : Value::integer(0);
   for (const Value& item : items) {
@@ -392,7 +421,8 @@ Result<Value> filter_abs(const Value& input, const CallArgs& call) {
 }
 
 Result<Value> filter_round(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'round'", call, {"precision", "method"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'round'", call, {"precision", "method"}));
   DSV3_ASSIGN_OR_RETURN(int64_t precision, int_arg(args, 0, 0, "filter 'round' precision"));
   DSV3_ASSIGN_OR_RETURN(std::string method, string_arg(args, 1, "common", "filter 'round' method"));
   if (!input.is_number()) return Err("filter 'round' expects a number, got ", type_name(input));
@@ -404,14 +434,16 @@ Result<Value> filter_round(const Value& input, const CallArgs& call) {
   if (method != "common") return Err("filter 'round': method must be 'common', 'ceil' or 'floor'");
   // Python's round() rounds the exact binary value, ties to even; printf does the same.
   char buf[512];
-  std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::clamp<int64_t>(precision, 0, 300)), x);
+  std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::clamp<int64_t>(precision, 0, 300)),
+                x);
   return Value::number(std::strtod(buf, nullptr));
 }
 
 // jinja2's do_indent: indents every line but the first (unless first=True), skipping blank
 // lines unless blank=True.
 Result<Value> filter_indent(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'indent'", call, {"width", "first", "blank"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'indent'", call, {"width", "first", "blank"}));
   std::string pad = "    ";
   if (args.given(0)) {
     if (args[0].is_string()) {
@@ -441,12 +473,23 @@ Result<Value> filter_escape(const Value& input, const CallArgs& call) {
   std::string out;
   for (char c : to_str(input)) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return Value::string(std::move(out));
@@ -457,8 +500,9 @@ Result<Value> filter_wordcount(const Value& input, const CallArgs& call) {
   int64_t words = 0;
   bool in_word = false;
   for (char c : to_str(input)) {
-    const bool word_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                           c == '_' || (static_cast<unsigned char>(c) >= 0x80);
+    const bool word_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '_' ||
+                           (static_cast<unsigned char>(c) >= 0x80);
     if (word_char && !in_word) ++words;
     in_word = word_char;
   }
@@ -482,14 +526,16 @@ Result<Value> filter_attr(const Value& input, const CallArgs& call) {
 }
 
 Result<Value> filter_batch(const Value& input, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind("filter 'batch'", call, {"linecount", "fill_with"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind("filter 'batch'", call, {"linecount", "fill_with"}));
   DSV3_ASSIGN_OR_RETURN(int64_t size, int_arg(args, 0, 1, "filter 'batch' linecount"));
   if (size <= 0) return Err("filter 'batch': linecount must be positive");
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(input));
   std::vector<Value> out, batch;
   for (const Value& item : items) {
     batch.push_back(item);
-    if (static_cast<int64_t>(batch.size()) == size) out.push_back(Value::list(std::exchange(batch, {})));
+    if (static_cast<int64_t>(batch.size()) == size)
+      out.push_back(Value::list(std::exchange(batch, {})));
   }
   if (!batch.empty()) {
     while (args.given(1) && static_cast<int64_t>(batch.size()) < size) batch.push_back(args[1]);
@@ -507,7 +553,8 @@ Result<Value> filter_center(const Value& input, const CallArgs& call) {
   // Python's str.center puts the odd extra space on the left when the string length is odd.
   const int64_t total = width - n;
   const int64_t left = total / 2 + (total & width & 1);
-  return Value::string(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
+  return Value::string(std::string(static_cast<size_t>(left), ' ') + s +
+                       std::string(static_cast<size_t>(total - left), ' '));
 }
 
 const FilterTable& filters() {
@@ -537,14 +584,17 @@ const FilterTable& filters() {
       {"map", filter_map},
       {"max", [](const Value& v, const CallArgs& a) { return filter_min_max(v, a, true); }},
       {"min", [](const Value& v, const CallArgs& a) { return filter_min_max(v, a, false); }},
-      {"reject", [](const Value& v, const CallArgs& a) { return select_items(v, a, false, false); }},
-      {"rejectattr", [](const Value& v, const CallArgs& a) { return select_items(v, a, true, false); }},
+      {"reject",
+       [](const Value& v, const CallArgs& a) { return select_items(v, a, false, false); }},
+      {"rejectattr",
+       [](const Value& v, const CallArgs& a) { return select_items(v, a, true, false); }},
       {"replace", filter_replace},
       {"reverse", filter_reverse},
       {"round", filter_round},
       {"safe", filter_safe},
       {"select", [](const Value& v, const CallArgs& a) { return select_items(v, a, false, true); }},
-      {"selectattr", [](const Value& v, const CallArgs& a) { return select_items(v, a, true, true); }},
+      {"selectattr",
+       [](const Value& v, const CallArgs& a) { return select_items(v, a, true, true); }},
       {"sort", filter_sort},
       {"string", filter_string},
       {"sum", filter_sum},

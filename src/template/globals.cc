@@ -17,7 +17,8 @@ Result<Value> range_fn(const CallArgs& call) {
   const auto& a = call.positional;
   if (a.empty() || a.size() > 3) return Err("range expected 1 to 3 arguments, got ", a.size());
   for (const Value& v : a) {
-    if (!v.is_integral()) return Err("'", type_name(v), "' object cannot be interpreted as an integer");
+    if (!v.is_integral())
+      return Err("'", type_name(v), "' object cannot be interpreted as an integer");
   }
   const int64_t start = a.size() == 1 ? 0 : a[0].as_int();
   const int64_t stop = a.size() == 1 ? a[0].as_int() : a[1].as_int();
@@ -58,7 +59,8 @@ Result<Value> strftime_now_fn(const CallArgs& call) {
   localtime_r(&now, &local);  // transformers uses datetime.now(): local time
   char buf[256];
   const size_t n = std::strftime(buf, sizeof(buf), format.c_str(), &local);
-  if (n == 0 && !format.empty()) return Err("strftime_now: format '", format, "' gives an empty or too long result");
+  if (n == 0 && !format.empty())
+    return Err("strftime_now: format '", format, "' gives an empty or too long result");
   return Value::string(std::string(buf, n));
 }
 

@@ -33,7 +33,8 @@ Value from_json(const nlohmann::ordered_json& json) {
     case Type::object: {
       Dict dict;
       dict.entries.reserve(json.size());
-      for (const auto& [key, item] : json.items()) dict.entries.emplace_back(Value::string(key), from_json(item));
+      for (const auto& [key, item] : json.items())
+        dict.entries.emplace_back(Value::string(key), from_json(item));
       return Value::dict(std::move(dict));
     }
     case Type::binary:
@@ -50,14 +51,29 @@ void append_escaped(std::string& out, const std::string& s, bool ensure_ascii) {
     const uint32_t cp = next_code_point(s, &pos);
     char buf[16];
     switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     if (cp < 0x20 || (ensure_ascii && cp >= 0x7F)) {
       if (cp >= 0x10000) {  // UTF-16 surrogate pair, as json.dumps writes it
@@ -83,12 +99,18 @@ std::string float_json(double d) {
 // json.dumps turns non-string keys into strings: 1 -> "1", True -> "true", None -> "null".
 Result<std::string> key_text(const Value& key) {
   switch (key.kind()) {
-    case Value::Kind::kString: return key.as_string();
-    case Value::Kind::kInt: return std::to_string(key.as_int());
-    case Value::Kind::kBool: return std::string(key.as_bool() ? "true" : "false");
-    case Value::Kind::kNone: return std::string("null");
-    case Value::Kind::kFloat: return float_json(key.as_float());
-    default: return Err("keys must be str, int, float, bool or None, not ", type_name(key));
+    case Value::Kind::kString:
+      return key.as_string();
+    case Value::Kind::kInt:
+      return std::to_string(key.as_int());
+    case Value::Kind::kBool:
+      return std::string(key.as_bool() ? "true" : "false");
+    case Value::Kind::kNone:
+      return std::string("null");
+    case Value::Kind::kFloat:
+      return float_json(key.as_float());
+    default:
+      return Err("keys must be str, int, float, bool or None, not ", type_name(key));
   }
 }
 
@@ -139,7 +161,8 @@ Status JsonWriter::write_dict(const Dict& d, int depth) {
     entries.emplace_back(std::move(key), &v);
   }
   if (options_.sort_keys) {
-    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
   }
   out_ += '{';
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -157,14 +180,27 @@ Status JsonWriter::write_dict(const Dict& d, int depth) {
 Status JsonWriter::write(const Value& v, int depth) {
   if (depth > 256) return Err("value is nested too deeply to convert to JSON");
   switch (v.kind()) {
-    case Value::Kind::kNone: out_ += "null"; break;
-    case Value::Kind::kBool: out_ += v.as_bool() ? "true" : "false"; break;
-    case Value::Kind::kInt: out_ += std::to_string(v.as_int()); break;
-    case Value::Kind::kFloat: out_ += float_json(v.as_float()); break;
-    case Value::Kind::kString: append_escaped(out_, v.as_string(), options_.ensure_ascii); break;
-    case Value::Kind::kList: return write_list(v.as_list(), depth);
-    case Value::Kind::kDict: return write_dict(v.as_dict(), depth);
-    default: return Err("Object of type ", type_name(v), " is not JSON serializable");
+    case Value::Kind::kNone:
+      out_ += "null";
+      break;
+    case Value::Kind::kBool:
+      out_ += v.as_bool() ? "true" : "false";
+      break;
+    case Value::Kind::kInt:
+      out_ += std::to_string(v.as_int());
+      break;
+    case Value::Kind::kFloat:
+      out_ += float_json(v.as_float());
+      break;
+    case Value::Kind::kString:
+      append_escaped(out_, v.as_string(), options_.ensure_ascii);
+      break;
+    case Value::Kind::kList:
+      return write_list(v.as_list(), depth);
+    case Value::Kind::kDict:
+      return write_dict(v.as_dict(), depth);
+    default:
+      return Err("Object of type ", type_name(v), " is not JSON serializable");
   }
   return OkStatus();
 }

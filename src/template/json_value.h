@@ -2,10 +2,9 @@
 // the tojson filter writes JSON exactly as Python's json.dumps does (transformers' tojson).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "template/value.h"
 #include "util/result.h"

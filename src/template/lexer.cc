@@ -41,7 +41,9 @@ namespace {
 bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
-bool is_tag_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_tag_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 // Jinja2 first rewrites every \r\n and \r as \n, then drops one trailing newline unless
 // keep_trailing_newline is set.
@@ -72,27 +74,56 @@ std::string decode_escapes(std::string_view raw) {
     auto hex = [&](size_t digits) -> bool {
       if (i + digits >= raw.size()) return false;
       std::string h(raw.substr(i + 1, digits));
-      auto is_hex = [](char d) { return is_digit(d) || (d >= 'a' && d <= 'f') || (d >= 'A' && d <= 'F'); };
+      auto is_hex = [](char d) {
+        return is_digit(d) || (d >= 'a' && d <= 'f') || (d >= 'A' && d <= 'F');
+      };
       if (!std::all_of(h.begin(), h.end(), is_hex)) return false;
       append_utf8(out, static_cast<uint32_t>(std::strtoul(h.c_str(), nullptr, 16)));
       i += digits;
       return true;
     };
     switch (c) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'v': out += '\v'; break;
-      case '\n': break;  // backslash-newline continues the line
-      case 'x': if (!hex(2)) out += "\\x"; break;
-      case 'u': if (!hex(4)) out += "\\u"; break;
-      case 'U': if (!hex(8)) out += "\\U"; break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'v':
+        out += '\v';
+        break;
+      case '\n':
+        break;  // backslash-newline continues the line
+      case 'x':
+        if (!hex(2)) out += "\\x";
+        break;
+      case 'u':
+        if (!hex(4)) out += "\\u";
+        break;
+      case 'U':
+        if (!hex(8)) out += "\\U";
+        break;
       default:
         if (c >= '0' && c <= '7') {  // up to three octal digits
           uint32_t v = 0;
@@ -147,7 +178,8 @@ class Lexer {
 Location Lexer::location(size_t offset) const {
   auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
   const size_t line_start = *(it - 1);
-  const int column = static_cast<int>(utf8_length(std::string_view(src_).substr(line_start, offset - line_start)));
+  const int column =
+      static_cast<int>(utf8_length(std::string_view(src_).substr(line_start, offset - line_start)));
   return Location{static_cast<int>(it - line_starts_.begin()), column + 1};
 }
 
@@ -169,16 +201,19 @@ void Lexer::emit_text(std::string text) {
 
 // The text before a tag, after the tag's '-' (strip all whitespace) or lstrip_blocks (strip
 // spaces and tabs that start the tag's line) has been applied.
-std::string Lexer::strip_before_tag(size_t text_start, size_t tag_start, TagKind kind, char modifier) {
+std::string Lexer::strip_before_tag(size_t text_start, size_t tag_start, TagKind kind,
+                                    char modifier) {
   std::string_view text = std::string_view(src_).substr(text_start, tag_start - text_start);
   if (modifier == '-') return std::string(strip_space(text, false, true));
-  if (modifier == '+' || !options_.lstrip_blocks || kind == TagKind::kVariable) return std::string(text);
+  if (modifier == '+' || !options_.lstrip_blocks || kind == TagKind::kVariable)
+    return std::string(text);
   const size_t newline = text.rfind('\n');
   const size_t line_begin = newline == std::string_view::npos ? 0 : newline + 1;
   const bool line_starting = text_start == 0 || src_[text_start - 1] == '\n';
   if (line_begin == 0 && !line_starting) return std::string(text);
-  const bool blank = std::all_of(text.begin() + static_cast<std::ptrdiff_t>(line_begin), text.end(),
-                                 [](char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v'; });
+  const bool blank =
+      std::all_of(text.begin() + static_cast<std::ptrdiff_t>(line_begin), text.end(),
+                  [](char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v'; });
   return std::string(blank ? text.substr(0, line_begin) : text);
 }
 
@@ -227,7 +262,8 @@ bool Lexer::try_raw(size_t tag_start, size_t body_start, Status* status) {
   for (size_t search = pos_;;) {
     const size_t open = src_.find("{%", search);
     if (open == std::string::npos) {
-      *status = Err(at(location(tag_start)), "'{% raw %}' is never closed (expected '{% endraw %}')");
+      *status =
+          Err(at(location(tag_start)), "'{% raw %}' is never closed (expected '{% endraw %}')");
       return true;
     }
     const char open_modifier = open + 2 < src_.size() ? src_[open + 2] : 0;
@@ -247,7 +283,10 @@ bool Lexer::try_raw(size_t tag_start, size_t body_start, Status* status) {
 Status Lexer::lex_number() {
   const size_t start = pos_;
   auto digits = [&] {
-    while (pos_ < src_.size() && (is_digit(src_[pos_]) || (src_[pos_] == '_' && pos_ + 1 < src_.size() && is_digit(src_[pos_ + 1])))) ++pos_;
+    while (pos_ < src_.size() &&
+           (is_digit(src_[pos_]) ||
+            (src_[pos_] == '_' && pos_ + 1 < src_.size() && is_digit(src_[pos_ + 1]))))
+      ++pos_;
   };
   digits();
   bool is_float = false;
@@ -276,7 +315,8 @@ Status Lexer::lex_number() {
   } else {
     errno = 0;
     t.integer = std::strtoll(clean.c_str(), nullptr, 10);
-    if (errno == ERANGE) return Err(at(t.loc), "integer literal ", text, " does not fit in 64 bits");
+    if (errno == ERANGE)
+      return Err(at(t.loc), "integer literal ", text, " does not fit in 64 bits");
   }
   out_.push_back(std::move(t));
   return OkStatus();
@@ -289,7 +329,8 @@ Status Lexer::lex_string() {
     pos_ += src_[pos_] == '\\' ? 2 : 1;
   }
   if (pos_ >= src_.size()) {
-    return Err(at(location(start)), "string literal is never closed (expected ", std::string(1, quote), ")");
+    return Err(at(location(start)), "string literal is never closed (expected ",
+               std::string(1, quote), ")");
   }
   std::string raw = src_.substr(start + 1, pos_ - start - 1);
   ++pos_;
@@ -318,8 +359,9 @@ Status Lexer::lex_token(TagKind kind, std::vector<std::pair<char, size_t>>* open
       const auto [opener, opened_at] = open->back();
       const char expected = opener == '(' ? ')' : opener == '[' ? ']' : '}';
       if (op[0] != expected) {
-        return Err(at(location(pos_)), "unexpected '", std::string(op), "': expected '", std::string(1, expected),
-                   "' to close the '", std::string(1, opener), "' at ", where(location(opened_at)));
+        return Err(at(location(pos_)), "unexpected '", std::string(op), "': expected '",
+                   std::string(1, expected), "' to close the '", std::string(1, opener), "' at ",
+                   where(location(opened_at)));
       }
       open->pop_back();
     }
@@ -340,16 +382,15 @@ Status Lexer::lex_tag(TagKind kind, size_t tag_start, size_t body_start) {
   while (true) {
     while (pos_ < src_.size() && is_tag_space(src_[pos_])) ++pos_;
     if (pos_ >= src_.size()) {
-      return Err(at(location(tag_start)), "'", is_block ? "{%" : "{{", "' is never closed (expected '",
-                 std::string(close), "')");
+      return Err(at(location(tag_start)), "'", is_block ? "{%" : "{{",
+                 "' is never closed (expected '", std::string(close), "')");
     }
     const char modifier = src_[pos_] == '-' || (is_block && src_[pos_] == '+') ? src_[pos_] : 0;
     const size_t close_at = pos_ + (modifier != 0 ? 1 : 0);
     if (src_.compare(close_at, 2, close) == 0 && (open.empty() || is_block)) {
       if (!open.empty()) {
         return Err(at(location(close_at)), "'", std::string(1, open.back().first), "' opened at ",
-                   where(location(open.back().second)),
-                   " is never closed");
+                   where(location(open.back().second)), " is never closed");
       }
       out_.push_back(make(is_block ? TokenKind::kBlockEnd : TokenKind::kVariableEnd, close_at));
       pos_ = close_at + 2;
@@ -375,10 +416,11 @@ Result<std::vector<Token>> Lexer::run() {
       emit_text(src_.substr(pos_));
       break;
     }
-    const TagKind kind = src_[tag + 1] == '{' ? TagKind::kVariable
+    const TagKind kind = src_[tag + 1] == '{'   ? TagKind::kVariable
                          : src_[tag + 1] == '%' ? TagKind::kBlock
                                                 : TagKind::kComment;
-    const char modifier = tag + 2 < src_.size() && (src_[tag + 2] == '-' || src_[tag + 2] == '+') ? src_[tag + 2] : 0;
+    const char modifier =
+        tag + 2 < src_.size() && (src_[tag + 2] == '-' || src_[tag + 2] == '+') ? src_[tag + 2] : 0;
     emit_text(strip_before_tag(pos_, tag, kind, modifier));
     const size_t body_start = tag + 2 + (modifier != 0 ? 1 : 0);
     Status status = OkStatus();

@@ -30,10 +30,10 @@ enum class TokenKind {
   kBlockBegin,     // {%
   kBlockEnd,       // %}
   kName,
-  kString,         // text holds the decoded value
+  kString,  // text holds the decoded value
   kInteger,
   kFloat,
-  kOperator,       // text holds the operator: "==", "(", "|", ...
+  kOperator,  // text holds the operator: "==", "(", "|", ...
   kEnd,
 };
 

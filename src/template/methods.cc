@@ -31,7 +31,9 @@ Result<Value> string_list(std::vector<std::string> parts) {
 
 // startswith / endswith accept one string or a tuple of them.
 Result<Value> affix_test(const Value& self, const CallArgs& call, bool at_start) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, at_start ? "startswith" : "endswith"), call, {"affix"}));
+  DSV3_ASSIGN_OR_RETURN(
+      BoundArgs args,
+      BoundArgs::bind(method_name(self, at_start ? "startswith" : "endswith"), call, {"affix"}));
   std::vector<Value> options;
   if (args[0].is_list()) {
     options = args[0].as_list().items;
@@ -40,26 +42,32 @@ Result<Value> affix_test(const Value& self, const CallArgs& call, bool at_start)
   }
   const std::string& s = self.as_string();
   for (const Value& o : options) {
-    if (!o.is_string()) return Err("startswith/endswith argument must be str or a tuple of str, not ", type_name(o));
+    if (!o.is_string())
+      return Err("startswith/endswith argument must be str or a tuple of str, not ", type_name(o));
     const std::string& a = o.as_string();
-    const bool hit = a.size() <= s.size() &&
-                     (at_start ? s.compare(0, a.size(), a) == 0 : s.compare(s.size() - a.size(), a.size(), a) == 0);
+    const bool hit =
+        a.size() <= s.size() && (at_start ? s.compare(0, a.size(), a) == 0
+                                          : s.compare(s.size() - a.size(), a.size(), a) == 0);
     if (hit) return Value::boolean(true);
   }
   return Value::boolean(false);
 }
 
 Result<Value> strip_method(const Value& self, const CallArgs& call, bool left, bool right) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, "strip"), call, {"chars"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind(method_name(self, "strip"), call, {"chars"}));
   if (args.given(0) && !args[0].is_none()) {
     if (!args[0].is_string()) return Err("strip arg must be None or str");
-    return Value::string(std::string(strip_chars(self.as_string(), args[0].as_string(), left, right)));
+    return Value::string(
+        std::string(strip_chars(self.as_string(), args[0].as_string(), left, right)));
   }
   return Value::string(std::string(strip_space(self.as_string(), left, right)));
 }
 
 Result<Value> split_method(const Value& self, const CallArgs& call, bool from_right) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, from_right ? "rsplit" : "split"), call, {"sep", "maxsplit"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind(method_name(self, from_right ? "rsplit" : "split"), call,
+                                        {"sep", "maxsplit"}));
   DSV3_ASSIGN_OR_RETURN(int64_t maxsplit, int_arg(args, 1, -1, "split maxsplit"));
   std::string sep;
   if (args.given(0) && !args[0].is_none()) {
@@ -71,7 +79,8 @@ Result<Value> split_method(const Value& self, const CallArgs& call, bool from_ri
 }
 
 Result<Value> replace_method(const Value& self, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, "replace"), call, {"old", "new", "count"}));
+  DSV3_ASSIGN_OR_RETURN(
+      BoundArgs args, BoundArgs::bind(method_name(self, "replace"), call, {"old", "new", "count"}));
   if (!args[0].is_string() || !args[1].is_string()) return Err("replace() arguments must be str");
   DSV3_ASSIGN_OR_RETURN(int64_t count, int_arg(args, 2, -1, "replace count"));
   const std::string& s = self.as_string();
@@ -97,7 +106,8 @@ Result<Value> replace_method(const Value& self, const CallArgs& call) {
   return Value::string(std::move(out));
 }
 
-Result<Value> find_method_impl(const Value& self, const CallArgs& call, bool reverse, bool must_exist) {
+Result<Value> find_method_impl(const Value& self, const CallArgs& call, bool reverse,
+                               bool must_exist) {
   DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, "find"), call, {"sub"}));
   if (!args[0].is_string()) return Err("find() argument must be str, not ", type_name(args[0]));
   const std::string& s = self.as_string();
@@ -125,7 +135,8 @@ Result<Value> count_method(const Value& self, const CallArgs& call) {
 }
 
 Result<Value> join_method(const Value& self, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, "join"), call, {"iterable"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind(method_name(self, "join"), call, {"iterable"}));
   DSV3_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(args[0]));
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -151,7 +162,9 @@ Result<Value> char_class(const Value& self, const CallArgs& call, Pred pred) {
 }
 
 bool is_digit_cp(uint32_t c) { return c >= '0' && c <= '9'; }
-bool is_alpha_cp(uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= 0x80 && !is_python_space(c)); }
+bool is_alpha_cp(uint32_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= 0x80 && !is_python_space(c));
+}
 
 Result<Value> case_check(const Value& self, const CallArgs& call, bool upper) {
   DSV3_TRY(BoundArgs::bind(method_name(self, upper ? "isupper" : "islower"), call, {}));
@@ -166,7 +179,8 @@ Result<Value> case_check(const Value& self, const CallArgs& call, bool upper) {
 }
 
 Result<Value> splitlines_method(const Value& self, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, "splitlines"), call, {"keepends"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind(method_name(self, "splitlines"), call, {"keepends"}));
   const bool keep = bool_arg(args, 0, false);
   const std::string& s = self.as_string();
   std::vector<std::string> lines;
@@ -183,17 +197,21 @@ Result<Value> splitlines_method(const Value& self, const CallArgs& call) {
 }
 
 Result<Value> affix_remove(const Value& self, const CallArgs& call, bool prefix) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, prefix ? "removeprefix" : "removesuffix"), call, {"affix"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind(method_name(self, prefix ? "removeprefix" : "removesuffix"),
+                                        call, {"affix"}));
   if (!args[0].is_string()) return Err("removeprefix/removesuffix argument must be str");
   const std::string& s = self.as_string();
   const std::string& a = args[0].as_string();
   if (a.size() > s.size()) return self;
   if (prefix && s.compare(0, a.size(), a) == 0) return Value::string(s.substr(a.size()));
-  if (!prefix && s.compare(s.size() - a.size(), a.size(), a) == 0) return Value::string(s.substr(0, s.size() - a.size()));
+  if (!prefix && s.compare(s.size() - a.size(), a.size(), a) == 0)
+    return Value::string(s.substr(0, s.size() - a.size()));
   return self;
 }
 
-Result<Value> no_arg_string(const Value& self, const CallArgs& call, std::string (*fn)(std::string_view)) {
+Result<Value> no_arg_string(const Value& self, const CallArgs& call,
+                            std::string (*fn)(std::string_view)) {
   DSV3_TRY(BoundArgs::bind(method_name(self, "method"), call, {}));
   return Value::string(fn(self.as_string()));
 }
@@ -208,26 +226,34 @@ const MethodTable& string_methods() {
       {"split", [](const Value& s, const CallArgs& a) { return split_method(s, a, false); }},
       {"rsplit", [](const Value& s, const CallArgs& a) { return split_method(s, a, true); }},
       {"replace", replace_method},
-      {"find", [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, false, false); }},
-      {"rfind", [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, true, false); }},
-      {"index", [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, false, true); }},
-      {"rindex", [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, true, true); }},
+      {"find",
+       [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, false, false); }},
+      {"rfind",
+       [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, true, false); }},
+      {"index",
+       [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, false, true); }},
+      {"rindex",
+       [](const Value& s, const CallArgs& a) { return find_method_impl(s, a, true, true); }},
       {"count", count_method},
       {"join", join_method},
       {"upper", [](const Value& s, const CallArgs& a) { return no_arg_string(s, a, ascii_upper); }},
       {"lower", [](const Value& s, const CallArgs& a) { return no_arg_string(s, a, ascii_lower); }},
-      {"title", [](const Value& s, const CallArgs& a) { return no_arg_string(s, a, python_title); }},
-      {"capitalize", [](const Value& s, const CallArgs& a) { return no_arg_string(s, a, capitalize); }},
+      {"title",
+       [](const Value& s, const CallArgs& a) { return no_arg_string(s, a, python_title); }},
+      {"capitalize",
+       [](const Value& s, const CallArgs& a) { return no_arg_string(s, a, capitalize); }},
       {"format", [](const Value& s, const CallArgs& a) { return python_format(s.as_string(), a); }},
       {"splitlines", splitlines_method},
       {"removeprefix", [](const Value& s, const CallArgs& a) { return affix_remove(s, a, true); }},
       {"removesuffix", [](const Value& s, const CallArgs& a) { return affix_remove(s, a, false); }},
       {"isdigit", [](const Value& s, const CallArgs& a) { return char_class(s, a, is_digit_cp); }},
       {"isalpha", [](const Value& s, const CallArgs& a) { return char_class(s, a, is_alpha_cp); }},
-      {"isalnum", [](const Value& s, const CallArgs& a) {
+      {"isalnum",
+       [](const Value& s, const CallArgs& a) {
          return char_class(s, a, [](uint32_t c) { return is_alpha_cp(c) || is_digit_cp(c); });
        }},
-      {"isspace", [](const Value& s, const CallArgs& a) { return char_class(s, a, is_python_space); }},
+      {"isspace",
+       [](const Value& s, const CallArgs& a) { return char_class(s, a, is_python_space); }},
       {"isupper", [](const Value& s, const CallArgs& a) { return case_check(s, a, true); }},
       {"islower", [](const Value& s, const CallArgs& a) { return case_check(s, a, false); }},
   };
@@ -235,13 +261,17 @@ const MethodTable& string_methods() {
 }
 
 Result<Value> dict_get(const Value& self, const CallArgs& call) {
-  DSV3_ASSIGN_OR_RETURN(BoundArgs args, BoundArgs::bind(method_name(self, "get"), call, {"key", "default"}));
+  DSV3_ASSIGN_OR_RETURN(BoundArgs args,
+                        BoundArgs::bind(method_name(self, "get"), call, {"key", "default"}));
   if (const Value* v = self.as_dict().find(args[0])) return *v;
   return args.given(1) ? args[1] : Value::none();
 }
 
 Result<Value> dict_view(const Value& self, const CallArgs& call, int which) {
-  DSV3_TRY(BoundArgs::bind(method_name(self, which == 0 ? "keys" : which == 1 ? "values" : "items"), call, {}));
+  DSV3_TRY(BoundArgs::bind(method_name(self, which == 0   ? "keys"
+                                             : which == 1 ? "values"
+                                                          : "items"),
+                           call, {}));
   std::vector<Value> out;
   for (const auto& [k, v] : self.as_dict().entries) {
     out.push_back(which == 0 ? k : which == 1 ? v : Value::tuple({k, v}));
@@ -275,8 +305,10 @@ const MethodTable& list_methods() {
 }
 
 bool is_mutating(const Value& obj, std::string_view name) {
-  static const std::vector<std::string_view> list_ops = {"append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear"};
-  static const std::vector<std::string_view> dict_ops = {"pop", "popitem", "setdefault", "update", "clear"};
+  static const std::vector<std::string_view> list_ops = {"append", "extend",  "insert", "pop",
+                                                         "remove", "reverse", "sort",   "clear"};
+  static const std::vector<std::string_view> dict_ops = {"pop", "popitem", "setdefault", "update",
+                                                         "clear"};
   const auto& ops = obj.is_list() ? list_ops : dict_ops;
   return (obj.is_list() || obj.is_dict()) && std::find(ops.begin(), ops.end(), name) != ops.end();
 }
@@ -287,7 +319,8 @@ std::optional<Value> find_method(const Value& obj, const std::string& name) {
   if (is_mutating(obj, name)) {
     std::string message = "access to attribute '" + name + "' of '" + type_name(obj) +
                           "' object is unsafe (templates cannot modify lists or dicts)";
-    return Value::callable(name, [message](const CallArgs&) -> Result<Value> { return Err(message); });
+    return Value::callable(name,
+                           [message](const CallArgs&) -> Result<Value> { return Err(message); });
   }
   const MethodTable* table = obj.is_string() ? &string_methods()
                              : obj.is_dict() ? &dict_methods()
@@ -305,7 +338,8 @@ namespace {
 // The value for one replacement field name: "" (next positional), "0", or a keyword.
 Result<Value> format_field(const std::string& field, const CallArgs& args, size_t* next_auto) {
   if (field.empty()) {
-    if (*next_auto >= args.positional.size()) return Err("Replacement index ", *next_auto, " out of range");
+    if (*next_auto >= args.positional.size())
+      return Err("Replacement index ", *next_auto, " out of range");
     return args.positional[(*next_auto)++];
   }
   if (std::all_of(field.begin(), field.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -340,7 +374,8 @@ Result<Value> python_format(const std::string& fmt, const CallArgs& args) {
     if (close == std::string::npos) return Err("Single '{' encountered in format string");
     const std::string field = fmt.substr(i + 1, close - i - 1);
     if (field.find_first_of(":!.[") != std::string::npos) {
-      return Err("str.format field '{", field, "}' uses a format spec or attribute, which is not supported");
+      return Err("str.format field '{", field,
+                 "}' uses a format spec or attribute, which is not supported");
     }
     DSV3_ASSIGN_OR_RETURN(Value v, format_field(field, args, &next_auto));
     out += to_str(v);

@@ -33,7 +33,8 @@ Result<Value> repeat(const Value& seq, int64_t times) {
     return Value::string(std::move(out));
   }
   const List& l = seq.as_list();
-  if (n > 0 && l.items.size() * static_cast<uint64_t>(n) > (1u << 24)) return Err("list repetition result is too large");
+  if (n > 0 && l.items.size() * static_cast<uint64_t>(n) > (1u << 24))
+    return Err("list repetition result is too large");
   std::vector<Value> out;
   for (int64_t i = 0; i < n; ++i) out.insert(out.end(), l.items.begin(), l.items.end());
   return l.is_tuple ? Value::tuple(std::move(out)) : Value::list(std::move(out));
@@ -83,7 +84,8 @@ Result<Value> divide(std::string_view op, const Value& a, const Value& b) {
   }
   if (ints) {
     if (b.as_int() == 0) return Err("integer division or modulo by zero");
-    if (b.as_int() == -1 && a.as_int() == INT64_MIN) return Err("integer overflow (values are limited to 64 bits)");
+    if (b.as_int() == -1 && a.as_int() == INT64_MIN)
+      return Err("integer overflow (values are limited to 64 bits)");
     const int64_t q = floor_div(a.as_int(), b.as_int());
     return Value::integer(op == "//" ? q : a.as_int() - q * b.as_int());
   }
@@ -156,7 +158,8 @@ Result<Value> percent_format(const std::string& fmt, const Value& args) {
 
 Result<Value> unary_op(std::string_view op, const Value& v) {
   if (v.is_undefined()) return undefined_error(v);
-  if (!v.is_number()) return Err("bad operand type for unary ", std::string(op), ": '", type_name(v), "'");
+  if (!v.is_number())
+    return Err("bad operand type for unary ", std::string(op), ": '", type_name(v), "'");
   if (op == "+") return v.is_bool() ? Value::integer(v.as_int()) : v;
   if (v.is_float()) return Value::number(-v.as_float());
   if (v.as_int() == INT64_MIN) return checked_int(true, 0);
@@ -191,7 +194,8 @@ Result<bool> less_than(const Value& a, const Value& b) {
     if (a.is_integral() && b.is_integral()) return a.as_int() < b.as_int();
     return a.as_float() < b.as_float();
   }
-  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();  // UTF-8 order = code point order
+  if (a.is_string() && b.is_string())
+    return a.as_string() < b.as_string();  // UTF-8 order = code point order
   if (a.is_list() && b.is_list()) {
     const auto& x = a.as_list().items;
     const auto& y = b.as_list().items;
@@ -201,7 +205,8 @@ Result<bool> less_than(const Value& a, const Value& b) {
     }
     return x.size() < y.size();
   }
-  return Err("'<' not supported between instances of '", type_name(a), "' and '", type_name(b), "'");
+  return Err("'<' not supported between instances of '", type_name(a), "' and '", type_name(b),
+             "'");
 }
 
 Result<bool> contains(const Value& container, const Value& item) {
@@ -230,14 +235,15 @@ Result<bool> compare_op(std::string_view op, const Value& a, const Value& b) {
   }
   if (op == "<") return less_than(a, b);
   if (op == ">") return less_than(b, a);
-  if ((a.is_number() && b.is_number()) || (a.is_string() && b.is_string()) || (a.is_list() && b.is_list())) {
+  if ((a.is_number() && b.is_number()) || (a.is_string() && b.is_string()) ||
+      (a.is_list() && b.is_list())) {
     DSV3_ASSIGN_OR_RETURN(bool lt, op == "<=" ? less_than(b, a) : less_than(a, b));
     return !lt;  // a <= b is !(b < a); a >= b is !(a < b)
   }
   if (a.is_undefined()) return undefined_error(a);
   if (b.is_undefined()) return undefined_error(b);
-  return Err("'", std::string(op), "' not supported between instances of '", type_name(a), "' and '",
-             type_name(b), "'");
+  return Err("'", std::string(op), "' not supported between instances of '", type_name(a),
+             "' and '", type_name(b), "'");
 }
 
 namespace {
@@ -286,7 +292,8 @@ Result<Value> get_item(const Value& obj, const Value& key) {
 namespace {
 
 // Python's slice.indices(): clamps start/stop for the given length and step.
-Result<std::vector<int64_t>> slice_indices(int64_t n, const Value& start, const Value& stop, const Value& step) {
+Result<std::vector<int64_t>> slice_indices(int64_t n, const Value& start, const Value& stop,
+                                           const Value& step) {
   auto is_omitted = [](const Value& v) { return v.is_undefined() || v.is_none(); };
   for (const Value* v : {&start, &stop, &step}) {
     if (!is_omitted(*v) && !v->is_integral()) return Err("slice indices must be integers or None");
@@ -313,7 +320,8 @@ Result<Value> slice(const Value& obj, const Value& start, const Value& stop, con
   if (obj.is_undefined()) return undefined_error(obj);
   if (obj.is_list()) {
     const auto& items = obj.as_list().items;
-    DSV3_ASSIGN_OR_RETURN(std::vector<int64_t> idx, slice_indices(static_cast<int64_t>(items.size()), start, stop, step));
+    DSV3_ASSIGN_OR_RETURN(std::vector<int64_t> idx,
+                          slice_indices(static_cast<int64_t>(items.size()), start, stop, step));
     std::vector<Value> out;
     for (int64_t i : idx) out.push_back(items[static_cast<size_t>(i)]);
     return obj.as_list().is_tuple ? Value::tuple(std::move(out)) : Value::list(std::move(out));
@@ -321,8 +329,9 @@ Result<Value> slice(const Value& obj, const Value& start, const Value& stop, con
   if (obj.is_string()) {
     const std::string& s = obj.as_string();
     std::vector<size_t> offsets = utf8_offsets(s);
-    DSV3_ASSIGN_OR_RETURN(std::vector<int64_t> idx,
-                          slice_indices(static_cast<int64_t>(offsets.size()) - 1, start, stop, step));
+    DSV3_ASSIGN_OR_RETURN(
+        std::vector<int64_t> idx,
+        slice_indices(static_cast<int64_t>(offsets.size()) - 1, start, stop, step));
     std::string out;
     for (int64_t i : idx) {
       const size_t b = offsets[static_cast<size_t>(i)];

@@ -47,7 +47,8 @@ class NestingGuard {
 // continue a statement.
 bool Parser::at_expression_end() const {
   const Token& t = peek();
-  if (t.kind == TokenKind::kVariableEnd || t.kind == TokenKind::kBlockEnd || t.kind == TokenKind::kEnd) {
+  if (t.kind == TokenKind::kVariableEnd || t.kind == TokenKind::kBlockEnd ||
+      t.kind == TokenKind::kEnd) {
     return true;
   }
   return at_op(")") || at_op("]") || at_op("}") || at_op("=") || at_name("in") || at_name("if") ||
@@ -134,8 +135,8 @@ Result<ExprPtr> Parser::parse_compare() {
   while (true) {
     std::string op;
     const Token& t = peek();
-    if (t.kind == TokenKind::kOperator &&
-        (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == "<=" || t.text == ">" || t.text == ">=")) {
+    if (t.kind == TokenKind::kOperator && (t.text == "==" || t.text == "!=" || t.text == "<" ||
+                                           t.text == "<=" || t.text == ">" || t.text == ">=")) {
       op = next().text;
     } else if (at_name("in")) {
       next();
@@ -247,7 +248,8 @@ Result<ExprPtr> Parser::parse_primary() {
     case TokenKind::kInteger:
     case TokenKind::kFloat: {
       ExprPtr e = make_expr(ExprKind::kLiteral, loc);
-      e->literal = t.kind == TokenKind::kInteger ? Value::integer(t.integer) : Value::number(t.number);
+      e->literal =
+          t.kind == TokenKind::kInteger ? Value::integer(t.integer) : Value::number(t.number);
       next();
       return e;
     }
@@ -391,7 +393,8 @@ Status Parser::parse_call_args(Expr& call) {
       if (at_op(")")) break;
     }
     first = false;
-    if (at_op("*") || at_op("**")) return Err(at(peek().loc), "*args and **kwargs in calls are not supported");
+    if (at_op("*") || at_op("**"))
+      return Err(at(peek().loc), "*args and **kwargs in calls are not supported");
     if (peek().kind == TokenKind::kName && at_op("=", 1)) {
       std::string name = next().text;
       next();
@@ -399,7 +402,8 @@ Status Parser::parse_call_args(Expr& call) {
       call.keywords.push_back(Keyword{std::move(name), std::move(value)});
       continue;
     }
-    if (!call.keywords.empty()) return Err(at(peek().loc), "positional argument follows keyword argument");
+    if (!call.keywords.empty())
+      return Err(at(peek().loc), "positional argument follows keyword argument");
     DSV3_ASSIGN_OR_RETURN(ExprPtr value, parse_expression());
     call.args.push_back(std::move(value));
   }
@@ -448,8 +452,8 @@ Result<ExprPtr> Parser::parse_test(ExprPtr node) {
   const bool starts_primary = t.kind == TokenKind::kString || t.kind == TokenKind::kInteger ||
                               t.kind == TokenKind::kFloat || at_op("[") || at_op("{") ||
                               (t.kind == TokenKind::kName && t.text != "else" && t.text != "or" &&
-                               t.text != "and" && t.text != "if" && t.text != "in" && t.text != "not" &&
-                               t.text != "is" && t.text != "recursive");
+                               t.text != "and" && t.text != "if" && t.text != "in" &&
+                               t.text != "not" && t.text != "is" && t.text != "recursive");
   if (starts_primary) {
     DSV3_ASSIGN_OR_RETURN(ExprPtr arg, parse_primary());
     DSV3_ASSIGN_OR_RETURN(arg, parse_postfix(std::move(arg)));

@@ -10,13 +10,14 @@ namespace dsv3::jinja {
 namespace {
 
 // Tags that only make sense closing or continuing an enclosing block.
-constexpr std::string_view kContinuationTags[] = {"elif", "else", "endif", "endfor", "endset",
-                                                  "endmacro", "endfilter", "endwith", "endgeneration",
-                                                  "endraw", "endcall", "endblock"};
+constexpr std::string_view kContinuationTags[] = {
+    "elif",      "else",    "endif",         "endfor", "endset",  "endmacro",
+    "endfilter", "endwith", "endgeneration", "endraw", "endcall", "endblock"};
 
 // Real Jinja2 tags this engine does not implement; named so the error says so plainly.
-constexpr std::string_view kUnsupportedTags[] = {"include", "import", "from", "extends", "block",
-                                                 "call", "do", "autoescape", "trans", "pluralize"};
+constexpr std::string_view kUnsupportedTags[] = {"include", "import",   "from", "extends",
+                                                 "block",   "call",     "do",   "autoescape",
+                                                 "trans",   "pluralize"};
 
 bool contains(std::initializer_list<std::string_view> list, std::string_view s) {
   return std::find(list.begin(), list.end(), s) != list.end();
@@ -33,7 +34,9 @@ std::string join_tags(std::initializer_list<std::string_view> tags) {
 
 }  // namespace
 
-Result<Template> parse_template(std::vector<Token> tokens) { return Parser(std::move(tokens)).parse(); }
+Result<Template> parse_template(std::vector<Token> tokens) {
+  return Parser(std::move(tokens)).parse();
+}
 
 Result<Template> Parser::parse() {
   Template tmpl;
@@ -101,15 +104,16 @@ Status Parser::expect_block_end(std::string_view tag) {
 
 // --- statements ---
 
-Result<Body> Parser::parse_body(std::initializer_list<std::string_view> end_tags, std::string* found,
-                                const Token& opener) {
+Result<Body> Parser::parse_body(std::initializer_list<std::string_view> end_tags,
+                                std::string* found, const Token& opener) {
   Body body;
   while (true) {
     const Token& t = peek();
     if (t.kind == TokenKind::kEnd) {
       if (end_tags.size() == 0) return body;
-      return Err(at(opener.loc), "'", opener.text, "' tag is never closed: reached the end of the template ",
-                 "looking for ", join_tags(end_tags));
+      return Err(at(opener.loc), "'", opener.text,
+                 "' tag is never closed: reached the end of the template ", "looking for ",
+                 join_tags(end_tags));
     }
     if (t.kind == TokenKind::kText) {
       body.push_back(Stmt{t.loc, TextStmt{next().text}});
@@ -150,7 +154,9 @@ Result<Stmt> Parser::parse_statement() {
   if (name == "generation") return parse_generation(loc);
   if (name == "break" || name == "continue") return parse_loop_control(loc, name == "break");
   for (std::string_view tag : kContinuationTags) {
-    if (name == tag) return Err(at(name_token.loc), "unexpected '{% ", name, " %}': no open block expects it here");
+    if (name == tag)
+      return Err(at(name_token.loc), "unexpected '{% ", name,
+                 " %}': no open block expects it here");
   }
   for (std::string_view tag : kUnsupportedTags) {
     if (name == tag) return Err(at(name_token.loc), "the '{% ", name, " %}' tag is not supported");
@@ -287,7 +293,8 @@ Result<Stmt> Parser::parse_macro(Location loc) {
     if (accept_op("=")) {
       DSV3_ASSIGN_OR_RETURN(param.default_value, parse_expression());
     } else if (!stmt.params.empty() && stmt.params.back().default_value) {
-      return Err(at(peek().loc), "macro parameter '", param.name, "' without a default follows one with a default");
+      return Err(at(peek().loc), "macro parameter '", param.name,
+                 "' without a default follows one with a default");
     }
     stmt.params.push_back(std::move(param));
   }

@@ -80,8 +80,8 @@ class Parser {
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
-  int loop_depth_ = 0;   // break/continue are only allowed inside for loops
-  int nesting_ = 0;      // bounds recursion so hostile templates cannot overflow the stack
+  int loop_depth_ = 0;  // break/continue are only allowed inside for loops
+  int nesting_ = 0;     // bounds recursion so hostile templates cannot overflow the stack
 };
 
 }  // namespace dsv3::jinja

@@ -30,7 +30,9 @@ bool is_number(const Value& v) { return v.is_number(); }
 bool is_string(const Value& v) { return v.is_string(); }
 bool is_mapping(const Value& v) { return v.is_dict(); }
 // Jinja2's Undefined supports iter(), len() and calling (which fails), so these hold for it.
-bool is_iterable(const Value& v) { return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined(); }
+bool is_iterable(const Value& v) {
+  return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
+}
 bool is_callable(const Value& v) { return v.is_callable() || v.is_undefined(); }
 bool is_escaped(const Value&) { return false; }  // no autoescaping, so nothing is Markup
 

@@ -62,7 +62,13 @@ void append_utf8(std::string& out, uint32_t cp) {
 bool is_python_space(uint32_t cp) {
   if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F);
   switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
     case 0x3000:
       return true;
     default:
@@ -160,7 +166,8 @@ std::vector<std::string> split_on_space(std::string_view s, int64_t maxsplit, bo
   // Limited split: the unsplit remainder keeps its whitespace, as in Python.
   const size_t keep = static_cast<size_t>(maxsplit);
   if (!from_right) {
-    for (size_t i = 0; i < keep; ++i) out.emplace_back(s.substr(words[i].first, words[i].second - words[i].first));
+    for (size_t i = 0; i < keep; ++i)
+      out.emplace_back(s.substr(words[i].first, words[i].second - words[i].first));
     out.emplace_back(s.substr(words[keep].first));
   } else {
     const size_t rest_end = words[words.size() - keep - 1].second;
@@ -224,7 +231,8 @@ std::string python_float_repr(double d) {
     std::string mantissa = digits.substr(0, 1);
     if (digits.size() > 1) mantissa += "." + digits.substr(1);
     char exp_buf[16];
-    std::snprintf(exp_buf, sizeof(exp_buf), "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+    std::snprintf(exp_buf, sizeof(exp_buf), "e%c%02d", exponent < 0 ? '-' : '+',
+                  std::abs(exponent));
     return sign + mantissa + exp_buf;
   }
   if (exponent < 0) return sign + "0." + std::string(-exponent - 1, '0') + digits;

@@ -60,7 +60,18 @@ struct Undefined {
 
 class Value {
  public:
-  enum class Kind { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kCallable };
+  enum class Kind {
+    kUndefined,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kDict,
+    kNamespace,
+    kCallable
+  };
 
   Value() : v_(Undefined{}) {}
   static Value undefined(std::string hint) { return Value(Undefined{std::move(hint)}); }
@@ -94,7 +105,7 @@ class Value {
   bool is_integral() const { return is_bool() || is_int(); }
 
   bool as_bool() const { return std::get<bool>(v_); }
-  int64_t as_int() const;  // int or bool
+  int64_t as_int() const;   // int or bool
   double as_float() const;  // any number
   const std::string& as_string() const { return *std::get<kStringIndex>(v_); }
   const List& as_list() const { return *std::get<kListIndex>(v_); }

@@ -165,6 +165,69 @@ LLAMA3_STYLE = """{{- bos_token }}
 {%- endif %}
 """
 
+# Idioms from Qwen3-style templates: reverse scan for the last user query, reasoning split
+# with rstrip/lstrip arguments, content that is a string or a list of parts.
+QWEN3_STYLE = """{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.content is string %}
+        {%- set content = message.content %}
+    {%- else %}
+        {%- set content = message.content|selectattr('type', 'equalto', 'text')|map(attribute='text')|join('') %}
+    {%- endif %}
+    {%- if message.role == "assistant" %}
+        {%- set reasoning_content = '' %}
+        {%- if '</think>' in content %}
+            {%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+            {%- set content = content.split('</think>')[-1].lstrip('\n') %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index and reasoning_content %}
+            {{- '<|im_start|>assistant\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+        {%- else %}
+            {{- '<|im_start|>assistant\n' + content }}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- else %}
+        {{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
+{%- endif %}"""
+QWEN3_MESSAGES = [
+    {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "image"}, {"type": "text", "text": "there"}]},
+    {"role": "assistant", "content": "<think>\nold plan\n</think>\n\nHello"},
+    {"role": "user", "content": "Sum 2 and 3"},
+    {"role": "assistant", "content": "<think>\n\nadd\n\n</think>\n\n5"},
+    {"role": "user", "content": "<tool_response>x</tool_response>"},
+]
+
+# Idioms from Llama-3.1-style tool templates: items over tool arguments, reject('equalto'),
+# popping the first message by slicing, tojson with indent.
+LLAMA31_TOOLS_STYLE = """{%- if builtin_tools is defined %}Tools: {{ builtin_tools | reject('equalto', 'code_interpreter') | join(", ") }}
+{% endif %}
+{%- set first = messages[0] %}{%- set messages = messages[1:] %}
+System: {{ first.content | trim }}
+{% for message in messages %}
+{%- if message.tool_calls is defined %}
+{%- for tc in message.tool_calls %}
+<|python_tag|>{{ tc.function.name }}.call({% for arg_name, arg_val in tc.function.arguments | items %}{{ arg_name }}="{{ arg_val }}"{% if not loop.last %}, {% endif %}{% endfor %})
+{{ tc.function.arguments | tojson(indent=2) }}
+{%- endfor %}
+{%- else %}
+{{ message.role }}: {{ message.content }}
+{%- endif %}
+{% endfor %}"""
+
 ITEMS = [{"name": "a", "n": 3, "tags": ["x"]}, {"name": "B", "n": 1}, {"name": "c", "n": 2, "tags": []}]
 
 CASES = [
@@ -347,5 +410,10 @@ CASES = [
     ("alternating_ok", ALTERNATING, chat([{"role": "user", "content": " hi "}, {"role": "assistant", "content": "hello "}, {"role": "user", "content": "bye"}])),
     ("alternating_error", ALTERNATING, chat([{"role": "user", "content": "hi"}, {"role": "user", "content": "again"}])),
     ("llama3_style", LLAMA3_STYLE, chat([{"role": "system", "content": " Be nice. "}, {"role": "user", "content": "Hi"}], tools=[WEATHER_TOOL], add_generation_prompt=True)),
+    ("qwen3_style", QWEN3_STYLE, chat(QWEN3_MESSAGES, add_generation_prompt=True, enable_thinking=False)),
+    ("llama31_tools_style", LLAMA31_TOOLS_STYLE, chat([
+        {"role": "system", "content": "  Sys  "},
+        {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "search", "arguments": {"query": "x y", "n": 3}}}]},
+        {"role": "user", "content": "ok"}], builtin_tools=["brave_search", "code_interpreter", "wolfram"])),
     ("llama3_style_no_system", LLAMA3_STYLE, chat([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}], date_string="1 Jan 2025")),
 ]

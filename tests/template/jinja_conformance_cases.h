@@ -480,6 +480,100 @@ Be nice.<|eot_id|><|start_header_id|>user<|end_header_id|>
 Hi<|eot_id|><|start_header_id|>assistant<|end_header_id|>
 
 )J", false},
+    {"qwen3_style", R"J({%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.content is string %}
+        {%- set content = message.content %}
+    {%- else %}
+        {%- set content = message.content|selectattr('type', 'equalto', 'text')|map(attribute='text')|join('') %}
+    {%- endif %}
+    {%- if message.role == "assistant" %}
+        {%- set reasoning_content = '' %}
+        {%- if '</think>' in content %}
+            {%- set reasoning_content = content.split('</think>')[0].rstrip('
+').split('<think>')[-1].lstrip('
+') %}
+            {%- set content = content.split('</think>')[-1].lstrip('
+') %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index and reasoning_content %}
+            {{- '<|im_start|>assistant
+<think>
+' + reasoning_content.strip('
+') + '
+</think>
+
+' + content.lstrip('
+') }}
+        {%- else %}
+            {{- '<|im_start|>assistant
+' + content }}
+        {%- endif %}
+        {{- '<|im_end|>
+' }}
+    {%- else %}
+        {{- '<|im_start|>' + message.role + '
+' + content + '<|im_end|>
+' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant
+' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>
+
+</think>
+
+' }}
+    {%- endif %}
+{%- endif %})J", R"J({"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "image"}, {"type": "text", "text": "there"}]}, {"role": "assistant", "content": "<think>\nold plan\n</think>\n\nHello"}, {"role": "user", "content": "Sum 2 and 3"}, {"role": "assistant", "content": "<think>\n\nadd\n\n</think>\n\n5"}, {"role": "user", "content": "<tool_response>x</tool_response>"}], "bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>", "pad_token": "<｜end▁of▁sentence｜>", "tools": null, "documents": null, "add_generation_prompt": true, "enable_thinking": false})J", R"J(<|im_start|>user
+Hi there<|im_end|>
+<|im_start|>assistant
+Hello<|im_end|>
+<|im_start|>user
+Sum 2 and 3<|im_end|>
+<|im_start|>assistant
+<think>
+add
+</think>
+
+5<|im_end|>
+<|im_start|>user
+<tool_response>x</tool_response><|im_end|>
+<|im_start|>assistant
+<think>
+
+</think>
+
+)J", false},
+    {"llama31_tools_style", R"J({%- if builtin_tools is defined %}Tools: {{ builtin_tools | reject('equalto', 'code_interpreter') | join(", ") }}
+{% endif %}
+{%- set first = messages[0] %}{%- set messages = messages[1:] %}
+System: {{ first.content | trim }}
+{% for message in messages %}
+{%- if message.tool_calls is defined %}
+{%- for tc in message.tool_calls %}
+<|python_tag|>{{ tc.function.name }}.call({% for arg_name, arg_val in tc.function.arguments | items %}{{ arg_name }}="{{ arg_val }}"{% if not loop.last %}, {% endif %}{% endfor %})
+{{ tc.function.arguments | tojson(indent=2) }}
+{%- endfor %}
+{%- else %}
+{{ message.role }}: {{ message.content }}
+{%- endif %}
+{% endfor %})J", R"J({"messages": [{"role": "system", "content": "  Sys  "}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "search", "arguments": {"query": "x y", "n": 3}}}]}, {"role": "user", "content": "ok"}], "bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>", "pad_token": "<｜end▁of▁sentence｜>", "tools": null, "documents": null, "builtin_tools": ["brave_search", "code_interpreter", "wolfram"]})J", R"J(Tools: brave_search, wolfram
+System: Sys
+<|python_tag|>search.call(query="x y", n="3")
+{
+  "query": "x y",
+  "n": 3
+}user: ok)J", false},
     {"llama3_style_no_system", R"J({{- bos_token }}
 {%- if not date_string is defined %}
     {%- set date_string = "26 Jul 2024" %}
