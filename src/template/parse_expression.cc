@@ -13,8 +13,6 @@ namespace dsv3::jinja {
 
 namespace {
 
-constexpr int kMaxNesting = 200;
-
 ExprPtr make_expr(ExprKind kind, Location loc) {
   auto e = std::make_unique<Expr>();
   e->kind = kind;
@@ -29,17 +27,6 @@ ExprPtr make_binary(ExprKind kind, std::string op, ExprPtr left, ExprPtr right) 
   e->args.push_back(std::move(right));
   return e;
 }
-
-// Counts nesting for the lifetime of one recursive call.
-class NestingGuard {
- public:
-  explicit NestingGuard(int* depth) : depth_(depth) { ++*depth_; }
-  ~NestingGuard() { --*depth_; }
-  bool too_deep() const { return *depth_ > kMaxNesting; }
-
- private:
-  int* depth_;
-};
 
 }  // namespace
 

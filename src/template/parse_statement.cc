@@ -106,6 +106,8 @@ Status Parser::expect_block_end(std::string_view tag) {
 
 Result<Body> Parser::parse_body(std::initializer_list<std::string_view> end_tags,
                                 std::string* found, const Token& opener) {
+  NestingGuard guard(&nesting_);
+  if (guard.too_deep()) return Err(at(opener.loc), "blocks are nested too deeply");
   Body body;
   while (true) {
     const Token& t = peek();
@@ -144,7 +146,6 @@ Result<Stmt> Parser::parse_statement() {
   const Token& name_token = peek();
   if (name_token.kind != TokenKind::kName) return fail(name_token, "a tag name after '{%'");
   const std::string name = name_token.text;
-  if (nesting_ > 200) return Err(at(loc), "blocks are nested too deeply");
   if (name == "if") return parse_if(loc);
   if (name == "for") return parse_for(loc);
   if (name == "set") return parse_set(loc);
@@ -172,20 +173,12 @@ Result<Stmt> Parser::parse_if(Location loc) {
     IfBranch branch;
     DSV3_ASSIGN_OR_RETURN(branch.condition, parse_tuple(false));
     DSV3_TRY(expect_block_end(found));
-    ++nesting_;
-    auto body = parse_body({"elif", "else", "endif"}, &found, opener);
-    --nesting_;
-    if (!body.ok()) return body.error();
-    branch.body = std::move(body.value());
+    DSV3_ASSIGN_OR_RETURN(branch.body, parse_body({"elif", "else", "endif"}, &found, opener));
     stmt.branches.push_back(std::move(branch));
   }
   if (found == "else") {
     DSV3_TRY(expect_block_end("else"));
-    ++nesting_;
-    auto body = parse_body({"endif"}, &found, opener);
-    --nesting_;
-    if (!body.ok()) return body.error();
-    stmt.else_body = std::move(body.value());
+    DSV3_ASSIGN_OR_RETURN(stmt.else_body, parse_body({"endif"}, &found, opener));
   }
   DSV3_TRY(expect_block_end("endif"));
   return Stmt{loc, std::move(stmt)};
@@ -204,24 +197,14 @@ Result<Stmt> Parser::parse_for(Location loc) {
   DSV3_TRY(expect_block_end("for"));
   std::string found;
   ++loop_depth_;
-  ++nesting_;
   auto body = parse_body({"else", "endfor"}, &found, opener);
   --loop_depth_;
-  if (!body.ok()) {
-    --nesting_;
-    return body.error();
-  }
+  if (!body.ok()) return body.error();
   stmt.body = std::move(body.value());
   if (found == "else") {
     DSV3_TRY(expect_block_end("else"));
-    auto else_body = parse_body({"endfor"}, &found, opener);
-    if (!else_body.ok()) {
-      --nesting_;
-      return else_body.error();
-    }
-    stmt.else_body = std::move(else_body.value());
+    DSV3_ASSIGN_OR_RETURN(stmt.else_body, parse_body({"endfor"}, &found, opener));
   }
-  --nesting_;
   DSV3_TRY(expect_block_end("endfor"));
   return Stmt{loc, std::move(stmt)};
 }
@@ -272,11 +255,7 @@ Result<Stmt> Parser::parse_set(Location loc) {
   if (peek().kind != TokenKind::kBlockEnd) return fail(peek(), "'=' or '%}' in the 'set' tag");
   next();
   std::string found;
-  ++nesting_;
-  auto body = parse_body({"endset"}, &found, opener);
-  --nesting_;
-  if (!body.ok()) return body.error();
-  stmt.body = std::move(body.value());
+  DSV3_ASSIGN_OR_RETURN(stmt.body, parse_body({"endset"}, &found, opener));
   DSV3_TRY(expect_block_end("endset"));
   return Stmt{loc, std::move(stmt)};
 }
@@ -303,9 +282,7 @@ Result<Stmt> Parser::parse_macro(Location loc) {
   std::string found;
   const int saved_loop_depth = loop_depth_;
   loop_depth_ = 0;  // a loop around the definition does not make break legal inside it
-  ++nesting_;
   auto body = parse_body({"endmacro"}, &found, opener);
-  --nesting_;
   loop_depth_ = saved_loop_depth;
   if (!body.ok()) return body.error();
   stmt.body = std::move(body.value());
@@ -321,11 +298,7 @@ Result<Stmt> Parser::parse_filter_block(Location loc) {
   DSV3_ASSIGN_OR_RETURN(stmt.filter, parse_filter_chain(std::move(stmt.filter)));
   DSV3_TRY(expect_block_end("filter"));
   std::string found;
-  ++nesting_;
-  auto body = parse_body({"endfilter"}, &found, opener);
-  --nesting_;
-  if (!body.ok()) return body.error();
-  stmt.body = std::move(body.value());
+  DSV3_ASSIGN_OR_RETURN(stmt.body, parse_body({"endfilter"}, &found, opener));
   DSV3_TRY(expect_block_end("endfilter"));
   return Stmt{loc, std::move(stmt)};
 }
@@ -342,11 +315,7 @@ Result<Stmt> Parser::parse_with(Location loc) {
   }
   next();
   std::string found;
-  ++nesting_;
-  auto body = parse_body({"endwith"}, &found, opener);
-  --nesting_;
-  if (!body.ok()) return body.error();
-  stmt.body = std::move(body.value());
+  DSV3_ASSIGN_OR_RETURN(stmt.body, parse_body({"endwith"}, &found, opener));
   DSV3_TRY(expect_block_end("endwith"));
   return Stmt{loc, std::move(stmt)};
 }
@@ -355,9 +324,7 @@ Result<Stmt> Parser::parse_generation(Location loc) {
   const Token opener = next();  // 'generation'
   DSV3_TRY(expect_block_end("generation"));
   std::string found;
-  ++nesting_;
   auto body = parse_body({"endgeneration"}, &found, opener);
-  --nesting_;
   if (!body.ok()) return body.error();
   DSV3_TRY(expect_block_end("endgeneration"));
   return Stmt{loc, GenerationStmt{std::move(body.value())}};

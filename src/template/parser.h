@@ -16,6 +16,21 @@ namespace dsv3::jinja {
 
 Result<Template> parse_template(std::vector<Token> tokens);
 
+// Counts parser recursion (nested blocks and sub-expressions) for the lifetime of one call,
+// so a hostile template fails with an error instead of overflowing the stack.
+class NestingGuard {
+ public:
+  static constexpr int kMaxNesting = 200;
+  explicit NestingGuard(int* depth) : depth_(depth) { ++*depth_; }
+  ~NestingGuard() { --*depth_; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+  bool too_deep() const { return *depth_ > kMaxNesting; }
+
+ private:
+  int* depth_;
+};
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
@@ -81,7 +96,7 @@ class Parser {
   std::vector<Token> tokens_;
   size_t pos_ = 0;
   int loop_depth_ = 0;  // break/continue are only allowed inside for loops
-  int nesting_ = 0;     // bounds recursion so hostile templates cannot overflow the stack
+  int nesting_ = 0;     // see NestingGuard
 };
 
 }  // namespace dsv3::jinja

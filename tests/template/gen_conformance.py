@@ -13,6 +13,9 @@ Run from anywhere:  python3 tests/template/gen_conformance.py   (needs jinja2 >=
 """
 import json
 import os
+import sys
+
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 
 import jinja2
 from jinja2.ext import loopcontrols
