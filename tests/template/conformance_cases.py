@@ -266,6 +266,13 @@ CASES = [
     ("string_concat_literals", "{{ 'a' 'b' \"c\" }}", {}),
     ("unicode_text", "{{ '你好' }} {{ s }} {{ s|length }}", {"s": "héllo 😀"}),
     ("print_context_types", "{{ i }} {{ f }} {{ b }} {{ n }} {{ l }} {{ d }}", {"i": 3, "f": 2.0, "b": False, "n": None, "l": [1, [2]], "d": {"z": 1, "a": {"b": None}}}),
+    ("print_float_edge", "{{ 0.1 + 0.2 }} {{ -0.0 }} {{ 1e-7 }} {{ 123456789.123456789 }} {{ 3 / 2 * 2 }} {{ 'a' ~ 1.0 }} {{ 1.0 == 1 }} {{ [1, 2] == (1, 2) }}", {}),
+    ("print_nested_repr", "{% for x in {'a': 1}.items() %}{{ x }}{% endfor %} {{ {'a': \"it's\"} }} {{ ['\\\\'] }} {{ '%s' % none }}", {}),
+    ("whitespace_trim_only_newline", "{% if true %}  \nx{% endif %}|{% if true %}\n\ny{% endif %}", {}),
+    ("whitespace_comment_line_start", "a\n  {# c #}  b\n  {#- d #}\ne", {}),
+    ("whitespace_raw_minus", "x  {%- raw -%}  y  {%- endraw -%}  z", {}),
+    ("whitespace_if_else_lines", "{% if false %}\na\n{% else %}\nb\n{% endif %}\nc", {}),
+    ("whitespace_set_lines", "  {% set x = 1 %}\n  {{ x }}\n", {}),
     # --- operators ---
     ("arith_basic", "{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 7 - 10 }} {{ 2 ** 10 }} {{ 2 ** 3 ** 2 }} {{ -2 ** 2 }}", {}),
     ("arith_division", "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 7.5 // 2 }} {{ -7.5 % 2 }}", {}),

@@ -102,6 +102,30 @@ b|	\|éA|\q)J", false},
     {"string_concat_literals", R"J({{ 'a' 'b' "c" }})J", R"J({})J", R"J(abc)J", false},
     {"unicode_text", R"J({{ '你好' }} {{ s }} {{ s|length }})J", R"J({"s": "héllo 😀"})J", R"J(你好 héllo 😀 7)J", false},
     {"print_context_types", R"J({{ i }} {{ f }} {{ b }} {{ n }} {{ l }} {{ d }})J", R"J({"i": 3, "f": 2.0, "b": false, "n": null, "l": [1, [2]], "d": {"z": 1, "a": {"b": null}}})J", R"J(3 2.0 False None [1, [2]] {'z': 1, 'a': {'b': None}})J", false},
+    {"print_float_edge", R"J({{ 0.1 + 0.2 }} {{ -0.0 }} {{ 1e-7 }} {{ 123456789.123456789 }} {{ 3 / 2 * 2 }} {{ 'a' ~ 1.0 }} {{ 1.0 == 1 }} {{ [1, 2] == (1, 2) }})J", R"J({})J", R"J(0.30000000000000004 -0.0 1e-07 123456789.12345679 3.0 a1.0 True False)J", false},
+    {"print_nested_repr", R"J({% for x in {'a': 1}.items() %}{{ x }}{% endfor %} {{ {'a': "it's"} }} {{ ['\\'] }} {{ '%s' % none }})J", R"J({})J", R"J(('a', 1) {'a': "it's"} ['\\'] None)J", false},
+    {"whitespace_trim_only_newline", R"J({% if true %}  
+x{% endif %}|{% if true %}
+
+y{% endif %})J", R"J({})J", R"J(  
+x|
+y)J", false},
+    {"whitespace_comment_line_start", R"J(a
+  {# c #}  b
+  {#- d #}
+e)J", R"J({})J", R"J(a
+  be)J", false},
+    {"whitespace_raw_minus", R"J(x  {%- raw -%}  y  {%- endraw -%}  z)J", R"J({})J", R"J(xyz)J", false},
+    {"whitespace_if_else_lines", R"J({% if false %}
+a
+{% else %}
+b
+{% endif %}
+c)J", R"J({})J", R"J(b
+c)J", false},
+    {"whitespace_set_lines", R"J(  {% set x = 1 %}
+  {{ x }}
+)J", R"J({})J", R"J(  1)J", false},
     {"arith_basic", R"J({{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 7 - 10 }} {{ 2 ** 10 }} {{ 2 ** 3 ** 2 }} {{ -2 ** 2 }})J", R"J({})J", R"J(7 9 -3 1024 64 4)J", false},
     {"arith_division", R"J({{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 7.5 // 2 }} {{ -7.5 % 2 }})J", R"J({})J", R"J(3 -4 1 2 -2 3.0 0.5)J", false},
     {"arith_mixed", R"J({{ 1 + 1.5 }} {{ true + 1 }} {{ 3 * 'ab' }} {{ 'ab' * 2 }} {{ [1] * 3 }} {{ [1] + [2] }} {{ 2 ** -1 }})J", R"J({})J", R"J(2.5 2 ababab abab [1, 1, 1] [1, 2] 0.5)J", false},
