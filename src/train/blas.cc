@@ -1,0 +1,99 @@
+#include "train/blas.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+
+#include "util/check.h"
+
+// OpenBLAS's runtime dispatch (exported by its DYNAMIC_ARCH builds, as Debian's).
+extern "C" void gotoblas_dynamic_init(void);
+extern "C" void gotoblas_dynamic_quit(void);
+
+namespace dsv3::train {
+
+namespace {
+
+// The OpenBLAS kernel family this CPU can run, from its features, or null.
+const char* core_for_this_cpu() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    return "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return nullptr;
+}
+
+// Families OpenBLAS falls back to when it does not recognise a CPU.
+bool is_fallback_core(const std::string& name) {
+  return name == "Prescott" || name == "Core2" || name == "Nehalem" || name == "Penryn" ||
+         name == "Dunnington" || name == "Atom" || name == "Katmai" || name == "Banias";
+}
+
+}  // namespace
+
+void init_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* core = core_for_this_cpu();
+    if (!std::getenv("OPENBLAS_CORETYPE") && core && is_fallback_core(blas_core_name())) {
+      setenv("OPENBLAS_CORETYPE", core, 1);
+      gotoblas_dynamic_quit();
+      gotoblas_dynamic_init();
+    }
+    openblas_set_num_threads(1);
+  });
+}
+
+std::string blas_core_name() {
+  const char* name = openblas_get_corename();
+  return name ? name : "unknown";
+}
+
+void gemm(const Gemm<float>& g) {
+  if (g.m == 0 || g.n == 0) return;
+  cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans,
+              int(g.m), int(g.n), int(g.k), g.alpha, g.a, int(g.lda), g.b, int(g.ldb), g.beta, g.c,
+              int(g.ldc));
+}
+
+void gemm(const Gemm<double>& g) {
+  if (g.m == 0 || g.n == 0) return;
+  cblas_dgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans,
+              int(g.m), int(g.n), int(g.k), g.alpha, g.a, int(g.lda), g.b, int(g.ldb), g.beta, g.c,
+              int(g.ldc));
+}
+
+template <typename T>
+void gemm(ThreadPool* pool, const Gemm<T>& g) {
+  const int threads = pool ? pool->num_threads() : 1;
+  const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
+  if (threads == 1 || flops < 1 << 18 || std::max(g.m, g.n) < 32) return gemm(g);
+  // Parts are multiples of 16 rows/columns so that each call runs full micro-kernel tiles.
+  const bool split_m = g.m >= g.n;
+  const int64_t extent = split_m ? g.m : g.n;
+  const int64_t part = ((extent + threads - 1) / threads + 15) / 16 * 16;
+  const int64_t parts = (extent + part - 1) / part;
+  pool->run(parts, [&](int64_t p) {
+    const int64_t begin = p * part, count = std::min(part, extent - begin);
+    Gemm<T> s = g;
+    if (split_m) {
+      s.m = count;
+      s.a = g.ta ? g.a + begin : g.a + begin * g.lda;
+      s.c = g.c + begin * g.ldc;
+    } else {
+      s.n = count;
+      s.b = g.tb ? g.b + begin * g.ldb : g.b + begin;
+      s.c = g.c + begin;
+    }
+    gemm(s);
+  });
+}
+
+template void gemm<float>(ThreadPool*, const Gemm<float>&);
+template void gemm<double>(ThreadPool*, const Gemm<double>&);
+
+}  // namespace dsv3::train

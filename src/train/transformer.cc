@@ -1,0 +1,128 @@
+#include "train/transformer.h"
+
+#include <algorithm>
+
+#include "train/embedding.h"
+#include "train/loss.h"
+#include "train/norm.h"
+
+namespace dsv3::train {
+
+namespace {
+
+const float* bias_of(const RouterBiases& bias, int64_t layer) {
+  return layer < int64_t(bias.size()) && !bias[layer].empty() ? bias[layer].data() : nullptr;
+}
+
+}  // namespace
+
+template <typename T>
+LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>& w,
+                                  const RouterBiases& bias, const int32_t* windows,
+                                  const LossOptions& opt, ModelActivations<T>& act,
+                                  ModelParams<T>* grad) {
+  const ModelConfig& c = *ctx.config;
+  const int64_t B = ctx.batch, S = ctx.seq, n = ctx.tokens(), d = c.hidden_size;
+  const int64_t L = c.num_hidden_layers, D = c.num_nextn_predict_layers;
+  const int64_t W = window_length(c, S);
+  LossReport report;
+  report.loads.resize(L + D);
+
+  act.inputs.resize(n);
+  act.targets.resize(n);
+  act.mtp_targets.resize(D);
+  act.mtp.resize(D);
+  std::vector<std::vector<int32_t>> mtp_tokens(D);
+  for (int64_t k = 0; k < D; ++k) {
+    act.mtp_targets[k].resize(n);
+    mtp_tokens[k].resize(n);
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < S; ++i) {
+      const int32_t* win = windows + b * W + i;
+      act.inputs[b * S + i] = win[0];
+      act.targets[b * S + i] = win[1];
+      for (int64_t k = 0; k < D; ++k) {
+        mtp_tokens[k][b * S + i] = win[k + 1];
+        act.mtp_targets[k][b * S + i] = win[k + 2];
+      }
+    }
+  }
+
+  // Forward.
+  act.resid.resize(L + 1);
+  for (auto& r : act.resid) r.resize(n * d);
+  act.blocks.resize(L);
+  embedding_forward(ctx, w.embed, act.inputs.data(), n, d, act.resid[0].data());
+  for (int64_t l = 0; l < L; ++l) {
+    report.balance += block_forward(ctx, w.layers[l], bias_of(bias, l), opt.balance_alpha,
+                                    act.resid[l].data(), act.blocks[l], act.resid[l + 1].data());
+    if (w.layers[l].is_moe) report.loads[l] = act.blocks[l].moe.router.load;
+  }
+  act.hn.resize(n * d);
+  act.hn_rstd.resize(n);
+  rmsnorm_forward(ctx, act.resid[L].data(), w.norm, n, d, act.hn.data(), act.hn_rstd.data());
+
+  Arena& arena = *ctx.arena;
+  Arena::Mark mark(arena);
+  T* dhn = grad ? scratch<T>(arena, n * d) : nullptr;
+  report.main = head_cross_entropy<T>(ctx, {.h = act.hn.data(), .head = w.head,
+                                            .targets = act.targets.data(), .rows = n,
+                                            .grad_scale = T(opt.grad_scale / double(n)),
+                                            .dh = dhn, .dhead = grad ? grad->head : nullptr}) /
+                double(n);
+  report.total = report.main;
+  std::vector<T*> dyn(D, nullptr);
+  const T* h = act.hn.data();
+  for (int64_t k = 0; k < D; ++k) {
+    MtpActivations<T>& m = act.mtp[k];
+    report.balance += mtp_forward(ctx, w.mtp[k], w.embed,
+                                  {.tokens = mtp_tokens[k].data(), .bias = bias_of(bias, L + k),
+                                   .balance_alpha = opt.balance_alpha},
+                                  h, m);
+    report.loads[L + k] = m.block.moe.router.load;
+    const double weight = opt.mtp_weight / double(D);
+    if (grad) dyn[k] = scratch<T>(arena, n * d);
+    const double loss =
+        head_cross_entropy<T>(ctx, {.h = m.yn.data(), .head = w.head,
+                                    .targets = act.mtp_targets[k].data(), .rows = n,
+                                    .grad_scale = T(opt.grad_scale * weight / double(n)),
+                                    .dh = dyn[k], .dhead = grad ? grad->head : nullptr}) /
+        double(n);
+    report.mtp.push_back(loss);
+    report.total += weight * loss;
+    h = m.yn.data();
+  }
+  report.total += report.balance;
+  if (!grad) return report;
+
+  // Backward.
+  const double balance_grad = opt.balance_alpha * opt.grad_scale;
+  for (int64_t k = D - 1; k >= 0; --k) {
+    mtp_backward<T>(ctx, {.w = &w.mtp[k], .grad = &grad->mtp[k], .embed_grad = grad->embed,
+                          .h = k == 0 ? act.hn.data() : act.mtp[k - 1].yn.data(),
+                          .act = &act.mtp[k], .balance_alpha = balance_grad, .dyn = dyn[k],
+                          .dh = k == 0 ? dhn : dyn[k - 1]});
+  }
+  T* dx = scratch<T>(arena, n * d);
+  rmsnorm_backward<T>(ctx, {.x = act.resid[L].data(), .w = w.norm, .rstd = act.hn_rstd.data(),
+                            .dy = dhn, .rows = n, .n = d, .dx = dx, .dw = grad->norm});
+  for (int64_t l = L - 1; l >= 0; --l) {
+    block_backward<T>(ctx, {.w = &w.layers[l], .grad = &grad->layers[l],
+                            .x_in = act.resid[l].data(), .act = &act.blocks[l],
+                            .balance_alpha = balance_grad, .dx_out = dx, .dx_in = dx});
+  }
+  embedding_backward(ctx, act.inputs.data(), dx, n, d, grad->embed);
+  return report;
+}
+
+template LossReport model_forward_backward(const TrainContext&, const ModelParams<float>&,
+                                           const RouterBiases&, const int32_t*,
+                                           const LossOptions&, ModelActivations<float>&,
+                                           ModelParams<float>*);
+template LossReport model_forward_backward(const TrainContext&, const ModelParams<double>&,
+                                           const RouterBiases&, const int32_t*,
+                                           const LossOptions&, ModelActivations<double>&,
+                                           ModelParams<double>*);
+
+}  // namespace dsv3::train
