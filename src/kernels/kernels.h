@@ -1,18 +1,43 @@
 // Numeric kernels: the only place that knows how weights are stored and how to go fast.
 // They know nothing about DeepSeek. Shapes are written next to every pointer.
-// Each has a plain scalar reference in kernels/ref.cc that tests compare against.
+// Each has a plain scalar reference in kernels/ref.cc that tests compare against; the fast
+// versions (Highway per-target code in kernels/simd/, AVX-512 VNNI/BF16 intrinsics in
+// kernels/x86/) are chosen once, at first use, by kernels/dispatch.cc.
 #pragma once
 
 #include <cstdint>
 
 #include "tensor/matrix.h"
+#include "util/thread_pool.h"
 
 namespace dsv3::kernels {
 
+// ---- Threads -------------------------------------------------------------------------------
+// Threads the kernels use (the caller counts as one). Default: hardware concurrency. Call it
+// when no kernel is running (at startup, from a -t flag).
+void set_num_threads(int n);
+int num_threads();
+// The kernels' pool, for callers that parallelise their own loops (experts, heads) with the
+// same threads. Kernels called from inside one of its tasks run single-threaded.
+ThreadPool& thread_pool();
+
+// ---- Precision of the matrix products ------------------------------------------------------
+struct MatmulOptions {
+  // q8 / q4 weights: quantize the activations to int8 per group of 32 and use integer dot
+  // products (AVX-512 VNNI) where the CPU has them. About 2x faster prefill; adds the
+  // activations' rounding error (~0.3% of each group's largest value). Off: float32
+  // activations, weights dequantized on the fly.
+  bool int8_activations = true;
+};
+void set_matmul_options(const MatmulOptions& options);
+MatmulOptions matmul_options();
+
+// ---- Kernels -------------------------------------------------------------------------------
 // out[cols] = row r of w as float32.
 void dequantize_row(const Matrix& w, int64_t r, float* out);
 
 // y[n, rows] = x[n, cols] * w^T  (each token's y = W x). x and y must not alias.
+// Float32 activations and accumulation for f32/f16/bf16/fp8 weights.
 void matmul(const Matrix& w, const float* x, int64_t n, float* y);
 
 // y[n, cols] = x[n, rows] * w  (x^T W per token: the absorbed-MLA query projection).
@@ -36,5 +61,17 @@ void axpy(float a, const float* x, float* y, int64_t n);
 
 // Indices of the k largest values of x[n], largest first; ties go to the lower index.
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
+
+// ---- Building block of the int8 path -------------------------------------------------------
+// x[n, cols] as int8 per group of 32 columns: x[t][c] ~= scale[t][c / 32] * q[t][c].
+// Columns are padded with zeros to groups * 32.
+struct QuantizedActivations {
+  int64_t n = 0;
+  int64_t cols = 0;
+  int64_t groups = 0;          // ceil(cols / 32)
+  int8_t* q = nullptr;         // [n, groups * 32]
+  float* scale = nullptr;      // [n, groups]: largest |x| of the group / 127
+  float* scaled_sum = nullptr;  // [n, groups]: scale * sum of the group's q (for offsets)
+};
 
 }  // namespace dsv3::kernels

@@ -1,40 +1,19 @@
 // Scalar reference kernels: plain loops, written to be obviously right. They are the fallback
 // and the yardstick for every optimised kernel.
+#include "kernels/ref.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
-#include "kernels/kernels.h"
 #include "tensor/dtype.h"
+#include "tensor/quant.h"
 #include "util/check.h"
 
-namespace dsv3::kernels {
+namespace dsv3::kernels::ref {
 
-void dequantize_row(const Matrix& w, int64_t r, float* out) {
-  const uint8_t* row = w.row_data(r);
-  switch (w.format) {
-    case WeightFormat::kF32:
-      std::copy_n(reinterpret_cast<const float*>(row), w.cols, out);
-      return;
-    case WeightFormat::kF16: {
-      const auto* h = reinterpret_cast<const uint16_t*>(row);
-      for (int64_t c = 0; c < w.cols; ++c) out[c] = f16_to_f32(h[c]);
-      return;
-    }
-    case WeightFormat::kBF16: {
-      const auto* h = reinterpret_cast<const uint16_t*>(row);
-      for (int64_t c = 0; c < w.cols; ++c) out[c] = bf16_to_f32(h[c]);
-      return;
-    }
-    case WeightFormat::kFP8Block: {
-      const float* scales = w.block_scales + ((w.row0 + r) / w.block) * w.scale_cols;
-      for (int64_t c = 0; c < w.cols; ++c) out[c] = fp8_e4m3_to_f32(row[c]) * scales[c / w.block];
-      return;
-    }
-  }
-  DSV3_CHECK(false, "unknown weight format");
-}
+void dequantize_row(const Matrix& w, int64_t r, float* out) { decode_row(w, r, out); }
 
 void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   std::vector<float> row(w.cols);
@@ -103,4 +82,89 @@ void topk(const float* x, int64_t n, int64_t k, int32_t* indices) {
   std::copy_n(idx.begin(), k, indices);
 }
 
-}  // namespace dsv3::kernels
+void quantize_activations(const float* x, int64_t n, int64_t cols, const QuantizedActivations& out) {
+  DSV3_CHECK(out.n >= n && out.cols == cols && out.groups * kQuantGroup >= cols);
+  const int64_t padded = out.groups * kQuantGroup;
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t g = 0; g < out.groups; ++g) {
+      const int64_t c0 = g * kQuantGroup, len = std::min(kQuantGroup, cols - c0);
+      const float* xg = x + t * cols + c0;
+      int8_t* q = out.q + t * padded + c0;
+      float amax = 0;
+      for (int64_t c = 0; c < len; ++c) amax = std::max(amax, std::fabs(xg[c]));
+      // Multiply by the inverse and round to nearest even, exactly as the SIMD versions do,
+      // so every target produces the same int8 values.
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+      int sum = 0;
+      for (int64_t c = 0; c < kQuantGroup; ++c) {
+        q[c] = c < len ? int8_t(std::nearbyint(xg[c] * inv)) : 0;
+        sum += q[c];
+      }
+      out.scale[t * out.groups + g] = amax / 127.0f;
+      out.scaled_sum[t * out.groups + g] = amax / 127.0f * float(sum);
+    }
+  }
+}
+
+namespace {
+
+// Integer dot product of one group: the stored codes (q8: q - 128 is done by the caller via
+// scaled_sum; q4: u) times the activation's int8 values.
+int32_t group_dot(const Matrix& w, const uint8_t* block, int64_t i, const int8_t* xq) {
+  int32_t s = 0;
+  if (w.format == WeightFormat::kQ8) {
+    const uint8_t* q = block + 2 * kQuantTileRows;
+    for (int64_t c = 0; c < kQuantGroup; ++c) s += int32_t(q[64 * (c / 4) + 4 * i + c % 4]) * xq[c];
+  } else {
+    const uint8_t* q = block + 4 * kQuantTileRows;
+    for (int64_t c = 0; c < kQuantGroup; ++c) {
+      const uint8_t byte = q[64 * ((c % 16) / 4) + 4 * i + c % 4];
+      s += int32_t(c < 16 ? byte & 15 : byte >> 4) * xq[c];
+    }
+  }
+  return s;
+}
+
+float load_f16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | p[1] << 8)); }
+
+}  // namespace
+
+void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y, int64_t r0,
+                      int64_t r1) {
+  const bool q8 = w.format == WeightFormat::kQ8;
+  DSV3_CHECK(is_quantized(w.format) && xq.cols == w.cols);
+  const int64_t tile_bytes = kQuantTileRows * format_row_bytes(w.format, w.cols);
+  const int64_t padded = xq.groups * kQuantGroup;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
+    const int64_t i = r % kQuantTileRows;
+    for (int64_t t = 0; t < xq.n; ++t) {
+      float acc = 0;
+      for (int64_t g = 0; g < xq.groups; ++g) {
+        const uint8_t* block = tile + g * quant_block_bytes(w.format);
+        const float d = load_f16(block + 2 * i);
+        const float sx = xq.scale[t * xq.groups + g], ssum = xq.scaled_sum[t * xq.groups + g];
+        const float dot = float(group_dot(w, block, i, xq.q + t * padded + g * kQuantGroup));
+        // q8: sum d (q - 128) x = d (sx dot - 128 ssum);  q4: sum (d u + m) x = d sx dot + m ssum.
+        if (q8) {
+          acc += d * (sx * dot - 128.0f * ssum);
+        } else {
+          acc += d * (sx * dot) + load_f16(block + 2 * kQuantTileRows + 2 * i) * ssum;
+        }
+      }
+      y[t * w.rows + r] = acc;
+    }
+  }
+}
+
+void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
+  const int64_t groups = (w.cols + kQuantGroup - 1) / kQuantGroup;
+  std::vector<int8_t> q(n * groups * kQuantGroup);
+  std::vector<float> scale(n * groups), ssum(n * groups);
+  const QuantizedActivations xq{.n = n, .cols = w.cols, .groups = groups, .q = q.data(),
+                                .scale = scale.data(), .scaled_sum = ssum.data()};
+  quantize_activations(x, n, w.cols, xq);
+  matmul_int8_rows(w, xq, y, 0, w.rows);
+}
+
+}  // namespace dsv3::kernels::ref

@@ -4,14 +4,31 @@
 
 namespace dsv3 {
 
+namespace {
+int64_t quant_groups(int64_t cols) { return (cols + kQuantGroup - 1) / kQuantGroup; }
+int64_t quant_tiles(int64_t rows) { return (rows + kQuantTileRows - 1) / kQuantTileRows; }
+}  // namespace
+
 std::string_view format_name(WeightFormat f) {
   switch (f) {
     case WeightFormat::kF32: return "f32";
     case WeightFormat::kF16: return "f16";
     case WeightFormat::kBF16: return "bf16";
     case WeightFormat::kFP8Block: return "fp8";
+    case WeightFormat::kQ8: return "q8";
+    case WeightFormat::kQ4: return "q4";
   }
   return "?";
+}
+
+bool is_quantized(WeightFormat f) { return f == WeightFormat::kQ8 || f == WeightFormat::kQ4; }
+
+int64_t quant_block_bytes(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kQ8: return 2 * kQuantTileRows + kQuantTileRows * kQuantGroup;
+    case WeightFormat::kQ4: return 4 * kQuantTileRows + kQuantTileRows * kQuantGroup / 2;
+    default: return 0;
+  }
 }
 
 int64_t format_row_bytes(WeightFormat f, int64_t cols) {
@@ -20,13 +37,23 @@ int64_t format_row_bytes(WeightFormat f, int64_t cols) {
     case WeightFormat::kF16:
     case WeightFormat::kBF16: return cols * 2;
     case WeightFormat::kFP8Block: return cols;
+    case WeightFormat::kQ8:
+    case WeightFormat::kQ4: return quant_groups(cols) * quant_block_bytes(f) / kQuantTileRows;
   }
   return 0;
+}
+
+int64_t format_data_bytes(WeightFormat f, int64_t rows, int64_t cols) {
+  if (is_quantized(f)) rows = quant_tiles(rows) * kQuantTileRows;
+  return rows * format_row_bytes(f, cols);
 }
 
 Matrix Matrix::row_slice(int64_t begin, int64_t count) const {
   DSV3_CHECK(begin >= 0 && count >= 0 && begin + count <= rows, "slice [%ld, +%ld) of %ld rows",
              long(begin), long(count), long(rows));
+  DSV3_CHECK(!is_quantized(format) || begin % kQuantTileRows == 0,
+             "%s slice must start on a 16-row tile, not row %ld", format_name(format).data(),
+             long(begin));
   Matrix m = *this;
   m.rows = count;
   m.data = row_data(begin);
@@ -35,11 +62,20 @@ Matrix Matrix::row_slice(int64_t begin, int64_t count) const {
 }
 
 int64_t Matrix::bytes() const {
-  int64_t n = rows * format_row_bytes(format, cols);
+  int64_t n = format_data_bytes(format, rows, cols);
   if (format == WeightFormat::kFP8Block) {
     n += ((rows + block - 1) / block) * scale_cols * 4;
   }
   return n;
+}
+
+Matrix matrix_view(WeightFormat f, int64_t rows, int64_t cols, const uint8_t* data) {
+  Matrix m;
+  m.format = f;
+  m.rows = rows;
+  m.cols = cols;
+  m.data = data;
+  return m;
 }
 
 }  // namespace dsv3

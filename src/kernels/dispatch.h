@@ -1,0 +1,81 @@
+// The one dispatch point: a table of function pointers, filled once for the best instruction
+// set the CPU has (or the one a test forces), read by every public kernel in kernels.cc.
+// Threading lives in kernels.cc; table entries work on a range of rows or columns.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace dsv3::kernels {
+
+// ---- For tests and benchmarks: run every compiled target -----------------------------------
+// Targets this build compiled and this CPU runs, best first; always ends with "ref" (the
+// scalar reference kernels). Highway targets are named as Highway does ("AVX3", "AVX2",
+// "SSE4", "EMU128", "NEON", ...).
+std::vector<std::string> available_targets();
+// Makes `name` the active target (false if it is not available). "" restores the best.
+bool force_target(std::string_view name);
+// The active target and the intrinsics kernels it uses, e.g. "AVX3 +avx512vnni".
+std::string active_target();
+
+namespace detail {
+
+// Rows [r0, r1) of y[n, w.rows] = x[n, w.cols] w^T. r0 is a multiple of 16.
+using MatmulRowsFn = void (*)(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0,
+                              int64_t r1);
+// Columns [c0, c1) of y[n, w.cols] = x[n, w.rows] w. c0 is a multiple of 128.
+using MatmulColsFn = void (*)(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0,
+                              int64_t c1);
+using DequantizeRowFn = void (*)(const Matrix& w, int64_t r, float* out);
+// Rows [r0, r1) of y[xq.n, w.rows] for q8 / q4 weights. r0 is a multiple of 16.
+using MatmulInt8Fn = void (*)(const Matrix& w, const QuantizedActivations& xq, float* y,
+                              int64_t r0, int64_t r1);
+using QuantizeActivationsFn = void (*)(const float* x, int64_t n, int64_t cols,
+                                       const QuantizedActivations& out);
+
+struct FormatKernels {
+  MatmulRowsFn matmul_rows = nullptr;
+  MatmulColsFn matmul_cols = nullptr;
+  DequantizeRowFn dequantize_row = nullptr;
+};
+
+struct KernelTable {
+  std::string name;
+  std::array<FormatKernels, kNumWeightFormats> formats{};
+  // Null where the CPU has no integer dot products: q8 / q4 then take the float path.
+  std::array<MatmulInt8Fn, 2> matmul_int8{};  // [0] q8, [1] q4
+  QuantizeActivationsFn quantize_activations = nullptr;
+
+  void (*rmsnorm)(const float* x, const float* weight, int64_t n, float eps, float* out) = nullptr;
+  void (*softmax)(float* x, int64_t n) = nullptr;
+  void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out) = nullptr;
+  void (*rope_interleaved)(float* x, const float* cos_sin, int64_t dim) = nullptr;
+  float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
+  void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
+  void (*topk)(const float* x, int64_t n, int64_t k, int32_t* indices) = nullptr;
+};
+
+const KernelTable& active_table();
+
+// Fillers, one per translation unit (kernels/simd/*.cc), for the target Highway chose.
+void fill_simd_ops(KernelTable& t);
+void fill_simd_matmul_f32(KernelTable& t);
+void fill_simd_matmul_f16(KernelTable& t);
+void fill_simd_matmul_bf16(KernelTable& t);
+void fill_simd_matmul_fp8(KernelTable& t);
+void fill_simd_matmul_quant(KernelTable& t);
+// AVX-512 intrinsics (kernels/x86/): adds what the CPU supports to a table built for an
+// AVX-512 Highway target; returns what it added, e.g. " +avx512vnni".
+std::string fill_x86_extensions(KernelTable& t);
+
+// Per-thread scratch of at least n floats, grown once and kept: the decode loop allocates
+// nothing. Slots are independent buffers; a kernel must not call another that uses its slots.
+float* thread_scratch(int slot, size_t n);
+
+}  // namespace detail
+}  // namespace dsv3::kernels

@@ -1,0 +1,148 @@
+// The public kernels: split the work over the thread pool and call the active table
+// (kernels/dispatch.cc). Nothing here knows an instruction set.
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "util/check.h"
+
+namespace dsv3::kernels {
+
+namespace {
+
+using detail::active_table;
+
+// Below this many multiply-adds a product runs on the calling thread: waking a worker costs
+// about a microsecond, as much as ~10k multiply-adds.
+constexpr int64_t kMinParallelWork = 16 * 1024;
+// Tasks per thread: a few, so a thread slowed by another process does not hold up the rest.
+constexpr int64_t kTasksPerThread = 4;
+// Column splits of x^T W are multiples of the FP8 block so a task never splits one.
+constexpr int64_t kColumnGrain = 128;
+
+struct PoolState {
+  std::mutex mu;
+  std::unique_ptr<ThreadPool> pool;
+  std::atomic<ThreadPool*> current{nullptr};
+};
+PoolState& pool_state() {
+  static PoolState s;
+  return s;
+}
+
+std::atomic<bool> g_int8_activations{true};
+
+// Splits [0, count) units of `unit` items into tasks; body gets item ranges. The last range
+// is clipped to `total` items.
+void split(int64_t total, int64_t unit, int64_t work, FunctionRef<void(int64_t, int64_t)> body) {
+  ThreadPool& pool = thread_pool();
+  const int64_t units = (total + unit - 1) / unit;
+  if (pool.num_threads() == 1 || work < kMinParallelWork || units <= 1) return body(0, total);
+  const int64_t tasks = std::min<int64_t>(units, pool.num_threads() * kTasksPerThread);
+  const int64_t grain = (units + tasks - 1) / tasks;
+  pool.parallel_for(units, grain, [&](int64_t b, int64_t e) {
+    body(b * unit, std::min(total, e * unit));
+  });
+}
+
+// The int8 copy of the activations, per calling thread, grown once.
+struct ActivationScratch {
+  std::vector<int8_t> q;
+  std::vector<float> scale, scaled_sum;
+};
+
+QuantizedActivations activation_buffers(int64_t n, int64_t cols) {
+  thread_local ActivationScratch s;
+  const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
+  if (int64_t(s.q.size()) < n * groups * kQuantGroup) s.q.resize(n * groups * kQuantGroup);
+  if (int64_t(s.scale.size()) < n * groups) {
+    s.scale.resize(n * groups);
+    s.scaled_sum.resize(n * groups);
+  }
+  return {.n = n, .cols = cols, .groups = groups, .q = s.q.data(), .scale = s.scale.data(),
+          .scaled_sum = s.scaled_sum.data()};
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+  PoolState& s = pool_state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.current.store(nullptr);
+  s.pool = std::make_unique<ThreadPool>(std::max(1, n));
+  s.current.store(s.pool.get());
+}
+
+ThreadPool& thread_pool() {
+  PoolState& s = pool_state();
+  if (ThreadPool* p = s.current.load(std::memory_order_acquire)) [[likely]] return *p;
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.pool) {
+    s.pool = std::make_unique<ThreadPool>(std::max(1, int(std::thread::hardware_concurrency())));
+    s.current.store(s.pool.get());
+  }
+  return *s.pool;
+}
+
+int num_threads() { return thread_pool().num_threads(); }
+
+void set_matmul_options(const MatmulOptions& options) {
+  g_int8_activations.store(options.int8_activations);
+}
+
+MatmulOptions matmul_options() { return {.int8_activations = g_int8_activations.load()}; }
+
+void dequantize_row(const Matrix& w, int64_t r, float* out) {
+  active_table().formats[int(w.format)].dequantize_row(w, r, out);
+}
+
+void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
+  if (n <= 0 || w.rows <= 0) return;
+  const detail::KernelTable& k = active_table();
+  const int64_t work = n * w.rows * w.cols;
+  if (is_quantized(w.format) && g_int8_activations.load(std::memory_order_relaxed)) {
+    if (auto int8 = k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]) {
+      const QuantizedActivations xq = activation_buffers(n, w.cols);
+      k.quantize_activations(x, n, w.cols, xq);
+      split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { int8(w, xq, y, r0, r1); });
+      return;
+    }
+  }
+  const auto rows = k.formats[int(w.format)].matmul_rows;
+  split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { rows(w, x, n, y, r0, r1); });
+}
+
+void matmul_transposed(const Matrix& w, const float* x, int64_t n, float* y) {
+  if (n <= 0 || w.cols <= 0) return;
+  const auto cols = active_table().formats[int(w.format)].matmul_cols;
+  split(w.cols, kColumnGrain, n * w.rows * w.cols,
+        [&](int64_t c0, int64_t c1) { cols(w, x, n, y, c0, c1); });
+}
+
+void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  active_table().rmsnorm(x, weight, n, eps, out);
+}
+
+void softmax(float* x, int64_t n) { active_table().softmax(x, n); }
+
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+  active_table().silu_mul(gate, up, n, out);
+}
+
+void rope_interleaved(float* x, const float* cos_sin, int64_t dim) {
+  active_table().rope_interleaved(x, cos_sin, dim);
+}
+
+float dot(const float* a, const float* b, int64_t n) { return active_table().dot(a, b, n); }
+
+void axpy(float a, const float* x, float* y, int64_t n) { active_table().axpy(a, x, y, n); }
+
+void topk(const float* x, int64_t n, int64_t k, int32_t* indices) {
+  active_table().topk(x, n, k, indices);
+}
+
+}  // namespace dsv3::kernels

@@ -1,0 +1,31 @@
+// Scalar reference kernels (kernels/ref.cc): plain loops, written to be obviously right. They
+// are the fallback target ("ref") and the yardstick every optimised kernel is tested against.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace dsv3::kernels::ref {
+
+void dequantize_row(const Matrix& w, int64_t r, float* out);
+void matmul(const Matrix& w, const float* x, int64_t n, float* y);
+void matmul_transposed(const Matrix& w, const float* x, int64_t n, float* y);
+void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out);
+void softmax(float* x, int64_t n);
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+void rope_interleaved(float* x, const float* cos_sin, int64_t dim);
+float dot(const float* a, const float* b, int64_t n);
+void axpy(float a, const float* x, float* y, int64_t n);
+void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
+
+// The int8-activation product of q8 / q4 weights (MatmulOptions::int8_activations): activations
+// quantized per group of 32 (QuantizedActivations), integer dot products per group, float
+// scales applied per group. Rows [r0, r1) of y[n, w.rows].
+void quantize_activations(const float* x, int64_t n, int64_t cols, const QuantizedActivations& out);
+void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y, int64_t r0,
+                      int64_t r1);
+// The whole product through the two functions above (allocates; for tests).
+void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y);
+
+}  // namespace dsv3::kernels::ref

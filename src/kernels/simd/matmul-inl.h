@@ -1,0 +1,388 @@
+// Per-target matrix products, included once per Highway target by each per-format translation
+// unit (matmul_f32.cc, matmul_bf16.cc, ...), which instantiates them for its decoder.
+//
+// Three shapes of work:
+//  - Few tokens (decode): DotTile fuses decoding with the dot products, 4 rows x T tokens of
+//    vector accumulators along the columns; the weights are read once, straight from memory.
+//  - Many tokens (prefill): GemmRows, a cache-blocked product. A 16 x 128 panel of weights is
+//    decoded to float32 once and reused by every token; a 128-column slice of the activations
+//    is transposed so tokens are lanes; the micro-kernel broadcasts one weight and multiplies
+//    it with a vector of tokens, so no horizontal sums are needed.
+//  - x^T W (TransposedCols): decode a panel of rows, axpy it into every token's output.
+
+#if defined(DSV3_KERNELS_SIMD_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef DSV3_KERNELS_SIMD_MATMUL_INL_H_
+#undef DSV3_KERNELS_SIMD_MATMUL_INL_H_
+#else
+#define DSV3_KERNELS_SIMD_MATMUL_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "hwy/highway.h"
+#include "kernels/dispatch.h"
+#include "kernels/simd/ops-inl.h"
+#include "tensor/dtype.h"
+#include "tensor/quant.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace dsv3::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Register blocking of the decode tile: rows x tokens accumulators must fit the register file
+// (32 vectors on AVX-512, 16 elsewhere).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+inline constexpr int64_t kDotMaxTokens = 4;
+inline constexpr size_t kGemmTokenVectors = 4;
+#else
+inline constexpr int64_t kDotMaxTokens = 2;
+inline constexpr size_t kGemmTokenVectors = 2;
+#endif
+inline constexpr int64_t kDotRows = 4;
+inline constexpr int64_t kPanelRows = 16;
+// A multiple of the FP8 block (128) and of the q8/q4 group (32), so panels never split one.
+inline constexpr int64_t kKc = 128;
+inline constexpr int64_t kRowChunk = 512;  // rows whose outputs stay in the L2-resident buffer
+inline constexpr int64_t kColsPanel = 512;  // width of a TransposedCols panel
+
+// ---- Decoders of the row-major formats -------------------------------------------------------
+// Load(d, row, c): Lanes(d) weights from column c, times kVecFactor^-1 (see FP8).
+// Scalar(row, c): one weight, exact. Scale(w, r, c): the block scale (1 if none).
+struct F32Dec {
+  static constexpr bool kScaled = false;
+  static constexpr float kVecFactor = 1.0f;
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* row, int64_t c) {
+    return hn::LoadU(d, reinterpret_cast<const float*>(row) + c);
+  }
+  static float Scalar(const uint8_t* row, int64_t c) {
+    float v;
+    std::memcpy(&v, row + 4 * c, 4);
+    return v;
+  }
+};
+
+struct BF16Dec {
+  static constexpr bool kScaled = false;
+  static constexpr float kVecFactor = 1.0f;
+  // bfloat16 is the top half of a float32: widen and shift.
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* row, int64_t c) {
+    const hn::Rebind<uint16_t, D> d16;
+    const hn::RebindToUnsigned<D> d32;
+    const auto bits = hn::PromoteTo(d32, hn::LoadU(d16, reinterpret_cast<const uint16_t*>(row) + c));
+    return hn::BitCast(d, hn::ShiftLeft<16>(bits));
+  }
+  static float Scalar(const uint8_t* row, int64_t c) {
+    return bf16_to_f32(uint16_t(row[2 * c] | row[2 * c + 1] << 8));
+  }
+};
+
+struct F16Dec {
+  static constexpr bool kScaled = false;
+  static constexpr float kVecFactor = 1.0f;
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* row, int64_t c) {
+    const hn::Rebind<hwy::float16_t, D> dh;
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + c));
+  }
+  static float Scalar(const uint8_t* row, int64_t c) {
+    return f16_to_f32(uint16_t(row[2 * c] | row[2 * c + 1] << 8));
+  }
+};
+
+// e4m3fn S.EEEE.MMM placed as the f16 S.0EEEE.MMM0000000 is the same number divided by 2^8
+// (f16 bias 15 vs 7), subnormals included, so the hardware f16 -> f32 conversion decodes it
+// exactly; the 2^8 is folded into the block scale. Only the NaN codes (S.1111.111) need a fix:
+// as f16 they would read 1.875.
+struct FP8Dec {
+  static constexpr bool kScaled = true;
+  static constexpr float kVecFactor = 256.0f;
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* row, int64_t c) {
+    const hn::Rebind<uint8_t, D> d8;
+    const hn::Rebind<uint16_t, D> d16;
+    const hn::Rebind<hwy::float16_t, D> dh;
+    const auto b = hn::PromoteTo(d16, hn::LoadU(d8, row + c));
+    const auto mag = hn::And(b, hn::Set(d16, 0x7f));
+    const auto h = hn::Or(hn::ShiftLeft<8>(hn::And(b, hn::Set(d16, 0x80))), hn::ShiftLeft<7>(mag));
+#if (HWY_ARCH_X86 && HWY_TARGET >= HWY_SSE4) || HWY_TARGET == HWY_EMU128 || HWY_TARGET == HWY_SCALAR
+    // Highway emulates f16 -> f32 here and does not carry NaN through: patch it afterwards.
+    const hn::RebindToUnsigned<D> d32;
+    const auto nan_code = hn::Eq(hn::PromoteTo(d32, mag), hn::Set(d32, 0x7f));
+    const auto nan = hn::Set(d, std::numeric_limits<float>::quiet_NaN());
+    return hn::IfThenElse(hn::RebindMask(d, nan_code), nan, hn::PromoteTo(d, hn::BitCast(dh, h)));
+#else
+    const auto nan_h = hn::Set(d16, 0x7e00);
+    const auto fixed = hn::IfThenElse(hn::Eq(mag, hn::Set(d16, 0x7f)), nan_h, h);
+    return hn::PromoteTo(d, hn::BitCast(dh, fixed));
+#endif
+  }
+  static float Scalar(const uint8_t* row, int64_t c) { return fp8_e4m3_lut(row[c]); }
+};
+
+template <class Dec>
+HWY_INLINE float BlockScale(const Matrix& w, int64_t r, int64_t c) {
+  if constexpr (Dec::kScaled) {
+    return w.block_scales[((w.row0 + r) / w.block) * w.scale_cols + c / w.block];
+  } else {
+    return 1.0f;
+  }
+}
+template <class Dec>
+HWY_INLINE int64_t ScaleBlock(const Matrix& w) {
+  return Dec::kScaled ? w.block : w.cols;
+}
+
+// ---- Few tokens: fused decode + dot ----------------------------------------------------------
+// y[t0 + t][r + i] for i < kR, t < kT.
+template <class Dec, size_t kR, size_t kT>
+HWY_NOINLINE void DotTile(const Matrix& w, int64_t r, const float* x, int64_t t0, float* y) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d)), K = w.cols;
+  const uint8_t* rows[kR];
+  for (size_t i = 0; i < kR; ++i) rows[i] = w.row_data(r + int64_t(i));
+  hn::Vec<decltype(d)> acc[kR][kT];
+  float tail[kR][kT] = {};
+  for (size_t i = 0; i < kR; ++i) {
+    for (size_t t = 0; t < kT; ++t) acc[i][t] = hn::Zero(d);
+  }
+  const int64_t block = ScaleBlock<Dec>(w);
+  for (int64_t c0 = 0; c0 < K; c0 += block) {
+    const int64_t c1 = std::min(K, c0 + block);
+    float scale[kR];
+    hn::Vec<decltype(d)> vscale[kR];
+    for (size_t i = 0; i < kR; ++i) {
+      scale[i] = BlockScale<Dec>(w, r + int64_t(i), c0);
+      vscale[i] = hn::Set(d, scale[i] * Dec::kVecFactor);
+    }
+    int64_t c = c0;
+    for (; c + L <= c1; c += L) {
+      hn::Vec<decltype(d)> xv[kT];
+      for (size_t t = 0; t < kT; ++t) xv[t] = hn::LoadU(d, x + (t0 + int64_t(t)) * K + c);
+      for (size_t i = 0; i < kR; ++i) {
+        auto wv = Dec::Load(d, rows[i], c);
+        if constexpr (Dec::kScaled) wv = hn::Mul(wv, vscale[i]);
+        for (size_t t = 0; t < kT; ++t) acc[i][t] = hn::MulAdd(wv, xv[t], acc[i][t]);
+      }
+    }
+    for (; c < c1; ++c) {
+      for (size_t i = 0; i < kR; ++i) {
+        const float wc = Dec::Scalar(rows[i], c) * scale[i];
+        for (size_t t = 0; t < kT; ++t) tail[i][t] += wc * x[(t0 + int64_t(t)) * K + c];
+      }
+    }
+  }
+  for (size_t i = 0; i < kR; ++i) {
+    for (size_t t = 0; t < kT; ++t) {
+      y[(t0 + int64_t(t)) * w.rows + r + int64_t(i)] =
+          hn::GetLane(hn::SumOfLanes(d, acc[i][t])) + tail[i][t];
+    }
+  }
+}
+
+template <class Dec, size_t kR>
+HWY_INLINE void DotTileTokens(const Matrix& w, int64_t r, const float* x, int64_t n, float* y) {
+  for (int64_t t0 = 0; t0 < n; t0 += kDotMaxTokens) {
+    switch (std::min(kDotMaxTokens, n - t0)) {
+      case 1: DotTile<Dec, kR, 1>(w, r, x, t0, y); break;
+      case 2: DotTile<Dec, kR, 2>(w, r, x, t0, y); break;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+      case 3: DotTile<Dec, kR, 3>(w, r, x, t0, y); break;
+      case 4: DotTile<Dec, kR, 4>(w, r, x, t0, y); break;
+#endif
+      default: break;
+    }
+  }
+}
+
+// ---- Many tokens: cache-blocked product over decoded panels -----------------------------------
+// Decodes rows [r0, r0 + nr) x columns [c0, c0 + nc) of w to panel[i * ld + (c - c0)].
+using DecodePanelFn = void (*)(const Matrix& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
+                               float* panel, int64_t ld);
+
+template <class Dec>
+void DecodePanel(const Matrix& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc, float* panel,
+                 int64_t ld) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d)), block = ScaleBlock<Dec>(w);
+  for (int64_t i = 0; i < nr; ++i) {
+    const uint8_t* row = w.row_data(r0 + i);
+    float* out = panel + i * ld;
+    for (int64_t b0 = c0; b0 < c0 + nc;) {
+      const int64_t b1 = std::min(c0 + nc, (b0 / block + 1) * block);
+      const float scale = BlockScale<Dec>(w, r0 + i, b0);
+      const auto vscale = hn::Set(d, scale * Dec::kVecFactor);
+      int64_t c = b0;
+      for (; c + L <= b1; c += L) {
+        auto v = Dec::Load(d, row, c);
+        if constexpr (Dec::kScaled) v = hn::Mul(v, vscale);
+        hn::StoreU(v, d, out + (c - c0));
+      }
+      for (; c < b1; ++c) out[c - c0] = Dec::Scalar(row, c) * scale;
+      b0 = b1;
+    }
+  }
+}
+
+// ybuf[i][v * L + lane] += sum_k panel[i][k] * xt[k][v * L + lane] for i < 4, v < kV.
+template <size_t kV>
+HWY_NOINLINE void GemmMicro(const float* panel, int64_t kn, const float* xt, int64_t ldx,
+                            float* ybuf) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  hn::Vec<decltype(d)> acc[4][kV];
+  for (int64_t i = 0; i < 4; ++i) {
+    for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::LoadU(d, ybuf + i * ldx + int64_t(v) * L);
+  }
+  for (int64_t k = 0; k < kn; ++k) {
+    hn::Vec<decltype(d)> xv[kV];
+    for (size_t v = 0; v < kV; ++v) xv[v] = hn::LoadU(d, xt + k * ldx + int64_t(v) * L);
+    for (int64_t i = 0; i < 4; ++i) {
+      const auto b = hn::Set(d, panel[i * kKc + k]);
+      for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(b, xv[v], acc[i][v]);
+    }
+  }
+  for (int64_t i = 0; i < 4; ++i) {
+    for (size_t v = 0; v < kV; ++v) hn::StoreU(acc[i][v], d, ybuf + i * ldx + int64_t(v) * L);
+  }
+}
+
+inline void GemmMicroN(size_t nv, const float* panel, int64_t kn, const float* xt, int64_t ldx,
+                       float* ybuf) {
+  switch (nv) {
+    case 1: GemmMicro<1>(panel, kn, xt, ldx, ybuf); break;
+    case 2: GemmMicro<2>(panel, kn, xt, ldx, ybuf); break;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    case 3: GemmMicro<3>(panel, kn, xt, ldx, ybuf); break;
+    case 4: GemmMicro<4>(panel, kn, xt, ldx, ybuf); break;
+#endif
+    default: break;
+  }
+}
+
+// One block of kKc columns for a chunk of rows: decode panels, multiply into ybuf[rows][ldx].
+// With few tokens (dot_mode) the panel rows are dotted with the untransposed tokens instead.
+struct GemmBlock {
+  const Matrix& w;
+  DecodePanelFn decode;
+  int64_t rc, nrc, k0, kn;
+  const float* x;  // untransposed tokens (dot mode)
+  int64_t t0, nt;
+  const float* xt;  // transposed tokens [kn][ldx]
+  int64_t ldx;
+  float* panel;
+  float* ybuf;
+};
+
+inline void GemmColumnBlock(const GemmBlock& b, bool dot_mode) {
+  const hn::ScalableTag<float> d;
+  const size_t nv = size_t(b.ldx) / hn::Lanes(d);
+  for (int64_t p = 0; p < b.nrc; p += kPanelRows) {
+    const int64_t np = std::min(kPanelRows, b.nrc - p);
+    b.decode(b.w, b.rc + p, np, b.k0, b.kn, b.panel, kKc);
+    if (dot_mode) {
+      for (int64_t i = 0; i < np; ++i) {
+        for (int64_t t = 0; t < b.nt; ++t) {
+          b.ybuf[(p + i) * b.ldx + t] +=
+              Dot(b.panel + i * kKc, b.x + (b.t0 + t) * b.w.cols + b.k0, b.kn);
+        }
+      }
+      continue;
+    }
+    const int64_t np4 = (np + 3) / 4 * 4;  // the micro-kernel works on 4 rows: zero the rest
+    std::fill(b.panel + np * kKc, b.panel + np4 * kKc, 0.0f);
+    for (int64_t i = 0; i < np; i += 4) {
+      GemmMicroN(nv, b.panel + i * kKc, b.kn, b.xt, b.ldx, b.ybuf + (p + i) * b.ldx);
+    }
+  }
+}
+
+// Rows [r0, r1) of y[n, rows] = x[n, cols] w^T.
+inline void GemmRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1,
+                     DecodePanelFn decode) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d)), K = w.cols;
+  const int64_t tok_block = L * int64_t(kGemmTokenVectors);
+  const bool dot_mode = n <= kDotMaxTokens;
+  float* xt = detail::thread_scratch(0, size_t(kKc * tok_block));
+  float* panel = detail::thread_scratch(1, size_t(kPanelRows * kKc));
+  float* ybuf = detail::thread_scratch(2, size_t((kRowChunk + 4) * tok_block));
+  for (int64_t rc = r0; rc < r1; rc += kRowChunk) {
+    const int64_t nrc = std::min(kRowChunk, r1 - rc);
+    for (int64_t t0 = 0; t0 < n; t0 += tok_block) {
+      const int64_t nt = std::min(tok_block, n - t0);
+      const int64_t ldx = (nt + L - 1) / L * L;
+      std::fill(ybuf, ybuf + (nrc + 4) * ldx, 0.0f);
+      for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+        const int64_t kn = std::min(kKc, K - k0);
+        if (!dot_mode) {
+          for (int64_t t = 0; t < ldx; ++t) {
+            const float* src = x + (t0 + t) * K + k0;
+            for (int64_t k = 0; k < kn; ++k) xt[k * ldx + t] = t < nt ? src[k] : 0.0f;
+          }
+        }
+        GemmColumnBlock({.w = w, .decode = decode, .rc = rc, .nrc = nrc, .k0 = k0, .kn = kn,
+                         .x = x, .t0 = t0, .nt = nt, .xt = xt, .ldx = ldx, .panel = panel,
+                         .ybuf = ybuf},
+                        dot_mode);
+      }
+      for (int64_t t = 0; t < nt; ++t) {
+        for (int64_t i = 0; i < nrc; ++i) y[(t0 + t) * w.rows + rc + i] = ybuf[i * ldx + t];
+      }
+    }
+  }
+}
+
+// ---- Entry points instantiated per format ----------------------------------------------------
+template <class Dec>
+void MatmulRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  if (n > kDotMaxTokens) return GemmRows(w, x, n, y, r0, r1, &DecodePanel<Dec>);
+  int64_t r = r0;
+  for (; r + kDotRows <= r1; r += kDotRows) DotTileTokens<Dec, kDotRows>(w, r, x, n, y);
+  for (; r < r1; ++r) DotTileTokens<Dec, 1>(w, r, x, n, y);
+}
+
+// Columns [c0, c1) of y[n, cols] = x[n, rows] w, through panels decoded by `decode`.
+inline void TransposedCols(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0,
+                           int64_t c1, DecodePanelFn decode) {
+  for (int64_t t = 0; t < n; ++t) std::fill(y + t * w.cols + c0, y + t * w.cols + c1, 0.0f);
+  float* panel = detail::thread_scratch(1, size_t(kPanelRows * kColsPanel));
+  for (int64_t cc = c0; cc < c1; cc += kColsPanel) {
+    const int64_t nc = std::min(kColsPanel, c1 - cc);
+    for (int64_t p = 0; p < w.rows; p += kPanelRows) {
+      const int64_t np = std::min(kPanelRows, w.rows - p);
+      decode(w, p, np, cc, nc, panel, kColsPanel);
+      for (int64_t i = 0; i < np; ++i) {
+        for (int64_t t = 0; t < n; ++t) {
+          Axpy(x[t * w.rows + p + i], panel + i * kColsPanel, y + t * w.cols + cc, nc);
+        }
+      }
+    }
+  }
+}
+
+template <DecodePanelFn kDecode>
+void MatmulCols(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0, int64_t c1) {
+  TransposedCols(w, x, n, y, c0, c1, kDecode);
+}
+
+template <DecodePanelFn kDecode>
+void DequantizeRow(const Matrix& w, int64_t r, float* out) {
+  kDecode(w, r, 1, 0, w.cols, out, w.cols);
+}
+
+template <class Dec>
+detail::FormatKernels RowFormatKernels() {
+  return {.matmul_rows = &MatmulRows<Dec>,
+          .matmul_cols = &MatmulCols<&DecodePanel<Dec>>,
+          .dequantize_row = &DequantizeRow<&DecodePanel<Dec>>};
+}
+
+}  // namespace dsv3::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // DSV3_KERNELS_SIMD_MATMUL_INL_H_

@@ -1,0 +1,187 @@
+// AVX-512 VNNI kernels of the int8-activation path for our q8 / q4 formats. Highway 1.0.3 has
+// no integer dot-product ops, so these are intrinsics in functions compiled for the
+// instructions they need, installed in the kernel table only when the CPU reports them.
+//
+// The tile layout (tensor/matrix.h) puts 4 columns of 16 rows in each 64-byte vector, so
+// vpdpbusd(acc, weights, broadcast 4 activation bytes) adds 4 products to each of the 16 rows'
+// sums: after a group of 32 columns the 16 int32 lanes are the rows' group dot products,
+// scaled once per group with no horizontal additions. Weights are the unsigned operand (q8 is
+// stored with zero point 128, q4 as 0..15), activations the signed one; the zero point / the
+// group offset enter through the activation's precomputed scale * sum(q).
+#include "kernels/dispatch.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wmaybe-uninitialized
+// once inlined (GCC PR 105593, fixed in 13).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define DSV3_TARGET_AVX512_VNNI \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")))
+
+namespace dsv3::kernels {
+namespace {
+
+constexpr int kMaxTokens = 8;  // tokens per pass over a tile: 8 int + 8 float accumulators
+
+DSV3_TARGET_AVX512_VNNI __mmask16 first_n(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+// Same arithmetic as ref::quantize_activations (multiply by 127 / amax, round to nearest
+// even), so both produce identical int8 values.
+DSV3_TARGET_AVX512_VNNI void quantize_activations_avx512(const float* x, int64_t n, int64_t cols,
+                                                         const QuantizedActivations& out) {
+  const int64_t padded = out.groups * kQuantGroup;
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t g = 0; g < out.groups; ++g) {
+      const int64_t c0 = g * kQuantGroup, len = std::min(kQuantGroup, cols - c0);
+      const float* xg = x + t * cols + c0;
+      const __m512 v0 = _mm512_maskz_loadu_ps(first_n(len), xg);
+      const __m512 v1 = _mm512_maskz_loadu_ps(first_n(len - 16), xg + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+      const __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv));
+      const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
+      int8_t* q = out.q + t * padded + c0;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(q1));
+      const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+      out.scale[t * out.groups + g] = amax / 127.0f;
+      out.scaled_sum[t * out.groups + g] = amax / 127.0f * float(sum);
+    }
+  }
+}
+
+DSV3_TARGET_AVX512_VNNI inline __m512i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Sums of one group for kT tokens: s[t] += q . x over the group's 32 columns. With one or two
+// tokens, even and odd column quads go to separate accumulators so the vpdpbusd latency
+// chain is halved (decode is otherwise latency-bound here).
+template <bool kQ8, int kT>
+DSV3_TARGET_AVX512_VNNI inline void group_dots(const uint8_t* block, const int8_t* const* xg,
+                                               __m512i* s) {
+  constexpr bool kSplit = kT <= 2;
+  __m512i s2[kT];
+  for (int t = 0; t < kT; ++t) s[t] = s2[t] = _mm512_setzero_si512();
+  if constexpr (kQ8) {
+    const uint8_t* q = block + 2 * kQuantTileRows;
+    for (int k = 0; k < 8; ++k) {
+      const __m512i w = _mm512_loadu_si512(q + 64 * k);
+      for (int t = 0; t < kT; ++t) {
+        __m512i& acc = kSplit && (k & 1) ? s2[t] : s[t];
+        acc = _mm512_dpbusd_epi32(acc, w, broadcast4(xg[t] + 4 * k));
+      }
+    }
+  } else {
+    const uint8_t* q = block + 4 * kQuantTileRows;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_loadu_si512(q + 64 * k);
+      const __m512i lo = _mm512_and_si512(v, low4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      for (int t = 0; t < kT; ++t) {
+        s[t] = _mm512_dpbusd_epi32(s[t], lo, broadcast4(xg[t] + 4 * k));
+        __m512i& acc = kSplit ? s2[t] : s[t];
+        acc = _mm512_dpbusd_epi32(acc, hi, broadcast4(xg[t] + 16 + 4 * k));
+      }
+    }
+  }
+  if constexpr (kSplit) {
+    for (int t = 0; t < kT; ++t) s[t] = _mm512_add_epi32(s[t], s2[t]);
+  }
+}
+
+// One tile of 16 rows (starting at row r) times tokens [t0, t0 + kT).
+template <bool kQ8, int kT>
+DSV3_TARGET_AVX512_VNNI void tile_product(const Matrix& w, const uint8_t* tile,
+                                          const QuantizedActivations& xq, int64_t t0, int64_t r,
+                                          float* y) {
+  const int64_t block_bytes = quant_block_bytes(w.format);
+  const int64_t padded = xq.groups * kQuantGroup;
+  __m512 acc[kT];
+  const int8_t* xg[kT];
+  for (int t = 0; t < kT; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    xg[t] = xq.q + (t0 + t) * padded;
+  }
+  for (int64_t g = 0; g < xq.groups; ++g) {
+    const uint8_t* block = tile + g * block_bytes;
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
+    __m512i s[kT];
+    group_dots<kQ8, kT>(block, xg, s);
+    for (int t = 0; t < kT; ++t) {
+      const int64_t i = (t0 + t) * xq.groups + g;
+      const __m512 dot = _mm512_cvtepi32_ps(s[t]);
+      if constexpr (kQ8) {
+        // sum d (q - 128) x = d (sx dot - 128 sx sum(xq))
+        const __m512 c = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[i]),
+                                         _mm512_set1_ps(-128.0f * xq.scaled_sum[i]));
+        acc[t] = _mm512_fmadd_ps(c, d, acc[t]);
+      } else {
+        // sum (d u + m) x = d sx dot + m sx sum(xq)
+        const __m512 m = _mm512_cvtph_ps(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2 * kQuantTileRows)));
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dot, _mm512_set1_ps(xq.scale[i])), d, acc[t]);
+        acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xq.scaled_sum[i]), acc[t]);
+      }
+      xg[t] += kQuantGroup;
+    }
+  }
+  const __mmask16 rows = first_n(w.rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * w.rows + r, rows, acc[t]);
+}
+
+template <bool kQ8>
+DSV3_TARGET_AVX512_VNNI void matmul_int8_avx512(const Matrix& w, const QuantizedActivations& xq,
+                                                float* y, int64_t r0, int64_t r1) {
+  const int64_t tile_bytes = kQuantTileRows * format_row_bytes(w.format, w.cols);
+  for (int64_t r = r0; r < r1; r += kQuantTileRows) {
+    const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
+    for (int64_t t0 = 0; t0 < xq.n; t0 += kMaxTokens) {
+      switch (std::min<int64_t>(kMaxTokens, xq.n - t0)) {
+        case 1: tile_product<kQ8, 1>(w, tile, xq, t0, r, y); break;
+        case 2: tile_product<kQ8, 2>(w, tile, xq, t0, r, y); break;
+        case 3: tile_product<kQ8, 3>(w, tile, xq, t0, r, y); break;
+        case 4: tile_product<kQ8, 4>(w, tile, xq, t0, r, y); break;
+        case 5: tile_product<kQ8, 5>(w, tile, xq, t0, r, y); break;
+        case 6: tile_product<kQ8, 6>(w, tile, xq, t0, r, y); break;
+        case 7: tile_product<kQ8, 7>(w, tile, xq, t0, r, y); break;
+        default: tile_product<kQ8, 8>(w, tile, xq, t0, r, y); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string detail::fill_x86_extensions(KernelTable& t) {
+  std::string added;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512vnni")) {
+    t.matmul_int8 = {&matmul_int8_avx512<true>, &matmul_int8_avx512<false>};
+    t.quantize_activations = &quantize_activations_avx512;
+    added += " +avx512vnni";
+  }
+  return added;
+}
+
+}  // namespace dsv3::kernels
+
+#else  // not x86-64
+
+namespace dsv3::kernels {
+std::string detail::fill_x86_extensions(KernelTable&) { return ""; }
+}  // namespace dsv3::kernels
+
+#endif

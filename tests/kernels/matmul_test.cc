@@ -1,0 +1,212 @@
+// Matrix products of every weight format on every compiled target against the scalar
+// reference, on awkward shapes, several token counts and thread counts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kernels/ref.h"
+#include "test_util.h"
+
+namespace dsv3 {
+namespace {
+
+using testing::expect_close;
+using testing::make_matrix;
+using testing::nan_filled;
+using testing::random_floats;
+
+// Float32 sums in a different order: error relative to sum |w| |x| (about K * 2^-24 worst case).
+constexpr float kMatmulTol = 1e-5f;
+constexpr float kMatmulAbsTol = 1e-6f;
+// Decoding one weight is one rounding at most (FP8 value times its scale).
+constexpr float kDecodeTol = 1e-6f;
+
+struct Shape {
+  int64_t rows, cols;
+};
+// Below, at and above the vector widths (4, 8, 16 lanes), the 16-row tiles, the 32-column
+// groups and the 128-column FP8 blocks.
+const Shape kShapes[] = {{1, 1}, {7, 31}, {16, 33}, {33, 129}, {130, 257}, {300, 127}, {64, 300}};
+const int64_t kTokenCounts[] = {1, 2, 3, 4, 5, 17, 64, 70};
+
+// scale[t][r] = sum_c |W[r][c]| |x[t][c]|: what the rounding error of a dot product scales with.
+std::vector<float> abs_sums(const Matrix& w, const std::vector<float>& x, int64_t n) {
+  std::vector<float> row(w.cols), s(n * w.rows);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    kernels::ref::dequantize_row(w, r, row.data());
+    for (int64_t t = 0; t < n; ++t) {
+      double a = 0;
+      for (int64_t c = 0; c < w.cols; ++c) a += std::fabs(row[c] * x[t * w.cols + c]);
+      s[t * w.rows + r] = float(a);
+    }
+  }
+  return s;
+}
+
+std::string label(const Matrix& w, int64_t n, int threads) {
+  return std::string(format_name(w.format)) + " " + std::to_string(w.rows) + "x" +
+         std::to_string(w.cols) + " n=" + std::to_string(n) + " threads=" + std::to_string(threads);
+}
+
+void check_matmul(const Matrix& w, int64_t n, int threads, bool int8) {
+  const std::vector<float> x = random_floats(n * w.cols, uint32_t(7 * n + w.cols));
+  std::vector<float> y = nan_filled(n * w.rows), want(n * w.rows);
+  kernels::matmul(w, x.data(), n, y.data());
+  const bool int8_path = int8 && is_quantized(w.format) &&
+                         kernels::detail::active_table().matmul_int8[0] != nullptr;
+  if (int8_path) {
+    kernels::ref::matmul_int8(w, x.data(), n, want.data());
+  } else {
+    kernels::ref::matmul(w, x.data(), n, want.data());
+  }
+  expect_close(y, want, abs_sums(w, x, n), kMatmulTol, kMatmulAbsTol,
+               label(w, n, threads) + (int8_path ? " int8" : ""));
+}
+
+class MatmulTest : public testing::PerTarget {};
+
+TEST_P(MatmulTest, EveryFormatShapeTokenCountAndThreadCount) {
+  kernels::set_matmul_options({.int8_activations = false});
+  for (int threads : {1, 2, 3}) {
+    kernels::set_num_threads(threads);
+    for (WeightFormat f : testing::all_formats()) {
+      for (const Shape& s : kShapes) {
+        const auto w = make_matrix(f, s.rows, s.cols, uint32_t(s.rows * 1000 + s.cols));
+        for (int64_t n : kTokenCounts) check_matmul(w.m, n, threads, false);
+      }
+    }
+  }
+}
+
+TEST_P(MatmulTest, Int8ActivationsMatchTheirReference) {
+  kernels::set_matmul_options({.int8_activations = true});
+  for (int threads : {1, 2, 3}) {
+    kernels::set_num_threads(threads);
+    for (WeightFormat f : {WeightFormat::kQ8, WeightFormat::kQ4}) {
+      for (const Shape& s : kShapes) {
+        const auto w = make_matrix(f, s.rows, s.cols, uint32_t(s.rows * 1000 + s.cols));
+        for (int64_t n : kTokenCounts) check_matmul(w.m, n, threads, true);
+      }
+    }
+  }
+}
+
+TEST_P(MatmulTest, TransposedEveryFormat) {
+  for (int threads : {1, 2, 3}) {
+    kernels::set_num_threads(threads);
+    for (WeightFormat f : testing::all_formats()) {
+      for (const Shape& s : kShapes) {
+        const auto w = make_matrix(f, s.rows, s.cols, uint32_t(s.rows + s.cols));
+        for (int64_t n : {1, 2, 5}) {
+          const std::vector<float> x = random_floats(n * s.rows, uint32_t(n + 3));
+          std::vector<float> y = nan_filled(n * s.cols), want(n * s.cols);
+          kernels::matmul_transposed(w.m, x.data(), n, y.data());
+          kernels::ref::matmul_transposed(w.m, x.data(), n, want.data());
+          // Column sums of |W| |x| bound the error here.
+          std::vector<float> scale(n * s.cols, 0.0f), row(s.cols);
+          for (int64_t r = 0; r < s.rows; ++r) {
+            kernels::ref::dequantize_row(w.m, r, row.data());
+            for (int64_t t = 0; t < n; ++t) {
+              for (int64_t c = 0; c < s.cols; ++c) {
+                scale[t * s.cols + c] += std::fabs(row[c] * x[t * s.rows + r]);
+              }
+            }
+          }
+          expect_close(y, want, scale, kMatmulTol, kMatmulAbsTol,
+                       "transposed " + label(w.m, n, threads));
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MatmulTest, DequantizeRowEveryFormat) {
+  for (WeightFormat f : testing::all_formats()) {
+    for (const Shape& s : kShapes) {
+      const auto w = make_matrix(f, s.rows, s.cols, uint32_t(s.rows + 3 * s.cols));
+      for (int64_t r = 0; r < s.rows; ++r) {
+        std::vector<float> got = nan_filled(s.cols), want(s.cols);
+        kernels::dequantize_row(w.m, r, got.data());
+        kernels::ref::dequantize_row(w.m, r, want.data());
+        expect_close(got, want, {}, kDecodeTol, 0.0f,
+                     std::string(format_name(f)) + " row " + std::to_string(r));
+      }
+    }
+  }
+}
+
+// Partial edge blocks (300 x 257 with 128-blocks), a block size that is not a multiple of any
+// vector width, and a row slice whose first row is not on a block boundary.
+TEST_P(MatmulTest, Fp8EdgeBlocksAndRowSlices) {
+  for (int64_t block : {128, 48}) {
+    const auto w = make_matrix(WeightFormat::kFP8Block, 300, 257, 11, block);
+    for (int64_t n : {1, 3, 64}) check_matmul(w.m, n, kernels::num_threads(), false);
+    const Matrix slice = w.m.row_slice(100, 150);
+    EXPECT_EQ(slice.row0, 100);
+    for (int64_t n : {1, 4, 20}) check_matmul(slice, n, kernels::num_threads(), false);
+    const Matrix tail = w.m.row_slice(250, 50);
+    for (int64_t n : {1, 17}) check_matmul(tail, n, kernels::num_threads(), false);
+  }
+}
+
+TEST_P(MatmulTest, Fp8NanCodesDecodeToNan) {
+  auto w = make_matrix(WeightFormat::kFP8Block, 2, 40, 5);
+  w.bytes[3] = 0x7f;
+  w.bytes[40 + 17] = 0xff;
+  std::vector<float> row(40);
+  kernels::dequantize_row(w.m, 0, row.data());
+  EXPECT_TRUE(std::isnan(row[3]));
+  EXPECT_FALSE(std::isnan(row[4]));
+  kernels::dequantize_row(w.m, 1, row.data());
+  EXPECT_TRUE(std::isnan(row[17]));
+  std::vector<float> x(40, 1.0f), y = nan_filled(2);
+  y[0] = y[1] = 0;
+  kernels::matmul(w.m, x.data(), 1, y.data());
+  EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[1]));
+}
+
+TEST_P(MatmulTest, QuantizedRowSlices) {
+  for (WeightFormat f : {WeightFormat::kQ8, WeightFormat::kQ4}) {
+    const auto w = make_matrix(f, 100, 96, 3);
+    for (bool int8 : {false, true}) {
+      kernels::set_matmul_options({.int8_activations = int8});
+      for (int64_t n : {1, 9}) {
+        check_matmul(w.m.row_slice(16, 33), n, 2, int8);
+        check_matmul(w.m.row_slice(96, 4), n, 2, int8);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, MatmulTest, ::testing::ValuesIn(kernels::available_targets()),
+                         testing::target_test_name);
+
+// The int8 path against float32: the activations' rounding moves each product by at most
+// half a step of its group, so |y_int8 - y| <= sum_g (sum_{c in g} |W[r][c]|) amax_g / 254.
+TEST(Int8Reference, ErrorWithinActivationRoundingBound) {
+  for (WeightFormat f : {WeightFormat::kQ8, WeightFormat::kQ4}) {
+    const auto w = make_matrix(f, 48, 200, 9);
+    const int64_t n = 3;
+    const std::vector<float> x = random_floats(n * 200, 4);
+    std::vector<float> y8(n * 48), y(n * 48), bound(n * 48, 0.0f), row(200);
+    kernels::ref::matmul_int8(w.m, x.data(), n, y8.data());
+    kernels::ref::matmul(w.m, x.data(), n, y.data());
+    for (int64_t r = 0; r < 48; ++r) {
+      kernels::ref::dequantize_row(w.m, r, row.data());
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t g = 0; g < 200; g += 32) {
+          float amax = 0, wsum = 0;
+          for (int64_t c = g; c < std::min<int64_t>(200, g + 32); ++c) {
+            amax = std::max(amax, std::fabs(x[t * 200 + c]));
+            wsum += std::fabs(row[c]);
+          }
+          bound[t * 48 + r] += wsum * amax / 254.0f;
+        }
+      }
+    }
+    expect_close(y8, y, bound, 1.0f, 1e-4f, std::string(format_name(f)) + " int8 vs float");
+  }
+}
+
+}  // namespace
+}  // namespace dsv3

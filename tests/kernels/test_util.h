@@ -1,0 +1,128 @@
+// Helpers shared by the kernel tests: random inputs, weight matrices in every format (owning
+// their bytes), NaN-filled outputs, and tolerance checks that name what they compare.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "tensor/dtype.h"
+#include "tensor/quant.h"
+
+namespace dsv3::testing {
+
+inline std::vector<float> random_floats(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+inline std::vector<float> nan_filled(int64_t n) {
+  return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+// A weight matrix that owns its bytes (and FP8 scales).
+struct TestMatrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  Matrix m;
+};
+
+// rows x cols in `format`, from N(0, 1) values (FP8: uniformly random codes, NaN codes
+// excluded so every finite code, subnormals included, is exercised, and random block scales).
+inline TestMatrix make_matrix(WeightFormat format, int64_t rows, int64_t cols, uint32_t seed,
+                              int64_t block = 128) {
+  TestMatrix t;
+  const std::vector<float> v = random_floats(rows * cols, seed);
+  const Matrix f32 = matrix_view(WeightFormat::kF32, rows, cols,
+                                 reinterpret_cast<const uint8_t*>(v.data()));
+  switch (format) {
+    case WeightFormat::kF32:
+      t.bytes.assign(f32.data, f32.data + rows * cols * 4);
+      break;
+    case WeightFormat::kF16:
+    case WeightFormat::kBF16:
+      t.bytes.resize(rows * cols * 2);
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        const uint16_t h = format == WeightFormat::kF16 ? f32_to_f16(v[i]) : f32_to_bf16(v[i]);
+        t.bytes[2 * i] = uint8_t(h);
+        t.bytes[2 * i + 1] = uint8_t(h >> 8);
+      }
+      break;
+    case WeightFormat::kFP8Block: {
+      std::mt19937 rng(seed);
+      t.bytes.resize(rows * cols);
+      for (auto& b : t.bytes) {
+        do b = uint8_t(rng()); while ((b & 0x7f) == 0x7f);
+      }
+      const int64_t srows = (rows + block - 1) / block, scols = (cols + block - 1) / block;
+      t.scales = random_floats(srows * scols, seed + 1, 0.01f);
+      break;
+    }
+    case WeightFormat::kQ8:
+    case WeightFormat::kQ4: {
+      t.bytes.resize(quantized_size(format, rows, cols));
+      quantize_matrix(f32, format, t.bytes);
+      break;
+    }
+  }
+  t.m = matrix_view(format, rows, cols, t.bytes.data());
+  if (format == WeightFormat::kFP8Block) {
+    t.m.block_scales = t.scales.data();
+    t.m.block = block;
+    t.m.scale_cols = (cols + block - 1) / block;
+  }
+  return t;
+}
+
+inline std::vector<WeightFormat> all_formats() {
+  return {WeightFormat::kF32, WeightFormat::kF16,  WeightFormat::kBF16,
+          WeightFormat::kFP8Block, WeightFormat::kQ8, WeightFormat::kQ4};
+}
+
+// |got - want| <= rel * scale + abs for every element, where scale[i] is the magnitude the
+// error is relative to (e.g. sum |w| |x| of a dot product). Reports the first few failures.
+inline void expect_close(const std::vector<float>& got, const std::vector<float>& want,
+                         const std::vector<float>& scale, float rel, float abs,
+                         const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  int failures = 0;
+  for (size_t i = 0; i < got.size() && failures < 5; ++i) {
+    const float tol = rel * (scale.empty() ? std::fabs(want[i]) : scale[i]) + abs;
+    if (!(std::fabs(got[i] - want[i]) <= tol)) {  // NaN fails
+      ADD_FAILURE() << what << ": element " << i << " got " << got[i] << " want " << want[i]
+                    << " (tolerance " << tol << ")";
+      ++failures;
+    }
+  }
+}
+
+// Runs the test once per target; restores the best target and the defaults afterwards.
+class PerTarget : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(kernels::force_target(GetParam())) << GetParam(); }
+  void TearDown() override {
+    kernels::force_target("");
+    kernels::set_num_threads(2);
+    kernels::set_matmul_options({});
+  }
+};
+
+inline std::string target_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string s = info.param;
+  for (char& c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return s;
+}
+
+}  // namespace dsv3::testing
