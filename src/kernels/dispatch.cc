@@ -43,7 +43,10 @@ void ref_matmul_cols(const Matrix& w, const float* x, int64_t n, float* y, int64
 std::unique_ptr<KernelTable> build_ref_table() {
   auto t = std::make_unique<KernelTable>();
   t->name = "ref";
-  for (auto& f : t->formats) f = {&ref_matmul_rows, &ref_matmul_cols, &ref::dequantize_row};
+  for (auto& f : t->formats) {
+    f = {.matmul_rows = &ref_matmul_rows, .matmul_cols = &ref_matmul_cols,
+         .dequantize_row = &ref::dequantize_row};
+  }
   t->matmul_int8 = {&ref::matmul_int8_rows, &ref::matmul_int8_rows};
   t->quantize_activations = &ref::quantize_activations;
   t->rmsnorm = &ref::rmsnorm;
@@ -69,7 +72,10 @@ std::unique_ptr<KernelTable> build_simd_table(int64_t target) {
   detail::fill_simd_matmul_fp8(*t);
   detail::fill_simd_matmul_quant(*t);
   hwy::SetSupportedTargetsForTest(0);
-  if (target == HWY_AVX3 || target == HWY_AVX3_DL) t->name += detail::fill_x86_extensions(*t);
+  if (target == HWY_AVX3 || target == HWY_AVX3_DL) {
+    t->name += detail::fill_x86_vnni(*t);
+    t->name += detail::fill_x86_fp8(*t);
+  }
   return t;
 }
 

@@ -38,8 +38,13 @@ using MatmulInt8Fn = void (*)(const Matrix& w, const QuantizedActivations& xq, f
 using QuantizeActivationsFn = void (*)(const float* x, int64_t n, int64_t cols,
                                        const QuantizedActivations& out);
 
+// Token counts up to this take FormatKernels::matvec_rows when a table has one.
+inline constexpr int64_t kMatvecMaxTokens = 4;
+
 struct FormatKernels {
   MatmulRowsFn matmul_rows = nullptr;
+  // Optional: a faster version for n <= kMatvecMaxTokens (decode), from kernels/x86/.
+  MatmulRowsFn matvec_rows = nullptr;
   MatmulColsFn matmul_cols = nullptr;
   DequantizeRowFn dequantize_row = nullptr;
 };
@@ -69,9 +74,10 @@ void fill_simd_matmul_f16(KernelTable& t);
 void fill_simd_matmul_bf16(KernelTable& t);
 void fill_simd_matmul_fp8(KernelTable& t);
 void fill_simd_matmul_quant(KernelTable& t);
-// AVX-512 intrinsics (kernels/x86/): adds what the CPU supports to a table built for an
-// AVX-512 Highway target; returns what it added, e.g. " +avx512vnni".
-std::string fill_x86_extensions(KernelTable& t);
+// AVX-512 intrinsics (kernels/x86/): each adds what the CPU supports to a table built for an
+// AVX-512 Highway target and returns what it added, e.g. " +avx512vnni".
+std::string fill_x86_vnni(KernelTable& t);
+std::string fill_x86_fp8(KernelTable& t);
 
 // Per-thread scratch of at least n floats, grown once and kept: the decode loop allocates
 // nothing. Slots are independent buffers; a kernel must not call another that uses its slots.

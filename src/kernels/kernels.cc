@@ -112,7 +112,9 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
       return;
     }
   }
-  const auto rows = k.formats[int(w.format)].matmul_rows;
+  const detail::FormatKernels& f = k.formats[int(w.format)];
+  const auto rows =
+      n <= detail::kMatvecMaxTokens && f.matvec_rows ? f.matvec_rows : f.matmul_rows;
   split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { rows(w, x, n, y, r0, r1); });
 }
 

@@ -19,6 +19,7 @@
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wmaybe-uninitialized
 // once inlined (GCC PR 105593, fixed in 13).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #define DSV3_TARGET_AVX512_VNNI \
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")))
@@ -163,7 +164,7 @@ DSV3_TARGET_AVX512_VNNI void matmul_int8_avx512(const Matrix& w, const Quantized
 
 }  // namespace
 
-std::string detail::fill_x86_extensions(KernelTable& t) {
+std::string detail::fill_x86_vnni(KernelTable& t) {
   std::string added;
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -181,7 +182,7 @@ std::string detail::fill_x86_extensions(KernelTable& t) {
 #else  // not x86-64
 
 namespace dsv3::kernels {
-std::string detail::fill_x86_extensions(KernelTable&) { return ""; }
+std::string detail::fill_x86_vnni(KernelTable&) { return ""; }
 }  // namespace dsv3::kernels
 
 #endif

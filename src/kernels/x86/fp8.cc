@@ -1,0 +1,191 @@
+// AVX-512 FP8 (e4m3fn, 128x128 block scales) decode kernel: few tokens, weights straight from
+// the checkpoint bytes. Decode is bandwidth-bound only if turning a byte into a float costs a
+// few instructions. Every e4m3 value, subnormals and NaN included, is exactly a bfloat16, and
+// a bfloat16 is the top half of a float32. So per 64 weights:
+//   2 x vpermi2b (AVX512-VBMI)   : 128-entry tables give each code's bf16 high and low byte
+//   1 x vpternlogd               : copies the sign bits into the high bytes
+//   2 x vpunpck{l,h}bw           : (low, high) byte pairs -> 2 x 32 bf16 words
+//   2 x vpslld 16, 2 x vpandd    : even / odd words -> the top halves of float32 lanes
+// The unpacks work inside 128-bit lanes and the last step splits even and odd words, so the
+// 64 floats come out in a fixed shuffled order; the activations are shuffled the same way
+// (and multiplied by the block scales) once per 128-row block of weights, not per row.
+#include "kernels/dispatch.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "tensor/dtype.h"
+#include "tensor/quant.h"
+
+// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized once inlined (GCC PR 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#define DSV3_TARGET_AVX512_VBMI \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,fma")))
+
+namespace dsv3::kernels {
+namespace {
+
+constexpr int64_t kChunk = 64;
+
+// bf16 bytes of the 128 magnitudes: e4m3 code v -> bf16(value(v)) = high << 8 | low.
+struct Fp8Bytes {
+  alignas(64) uint8_t high[128];
+  alignas(64) uint8_t low[128];
+  // Column (within a 64-chunk) of each float decode64 produces, in output order.
+  int32_t order[64];
+  Fp8Bytes() {
+    for (int v = 0; v < 128; ++v) {
+      const uint16_t b = f32_to_bf16(fp8_e4m3_lut(uint8_t(v)));
+      high[v] = uint8_t(b >> 8);
+      low[v] = uint8_t(b);
+    }
+    // Vector q = 2 * half + parity holds, in 128-bit lane L and dword k, the byte
+    // 16 L + 8 half + 2 k + parity (unpack lo/hi picks the half, shift/mask the parity).
+    for (int q = 0; q < 4; ++q) {
+      for (int lane = 0; lane < 4; ++lane) {
+        for (int k = 0; k < 4; ++k) order[16 * q + 4 * lane + k] = 16 * lane + 8 * (q / 2) + 2 * k + q % 2;
+      }
+    }
+  }
+};
+const Fp8Bytes& fp8_bytes() {
+  static const Fp8Bytes t;
+  return t;
+}
+
+struct Decoder {
+  __m512i high0, high1, low0, low1;
+};
+
+DSV3_TARGET_AVX512_VBMI inline Decoder make_decoder() {
+  const Fp8Bytes& t = fp8_bytes();
+  return {_mm512_load_si512(t.high), _mm512_load_si512(t.high + 64), _mm512_load_si512(t.low),
+          _mm512_load_si512(t.low + 64)};
+}
+
+// 64 codes -> 4 x 16 floats, in Fp8Bytes::order.
+struct Chunk {
+  __m512 v[4];
+};
+
+DSV3_TARGET_AVX512_VBMI inline Chunk decode64(const Decoder& d, const uint8_t* p) {
+  const __m512i b = _mm512_loadu_si512(p);
+  // vpermi2b looks up the low 7 bits; the sign comes from the code: high |= b & 0x80.
+  __m512i high = _mm512_permutex2var_epi8(d.high0, b, d.high1);
+  high = _mm512_ternarylogic_epi32(high, b, _mm512_set1_epi8(char(0x80)), 0xf8);
+  const __m512i low = _mm512_permutex2var_epi8(d.low0, b, d.low1);
+  const __m512i w0 = _mm512_unpacklo_epi8(low, high), w1 = _mm512_unpackhi_epi8(low, high);
+  const __m512i top = _mm512_set1_epi32(int32_t(0xffff0000u));
+  return {{_mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)),
+           _mm512_castsi512_ps(_mm512_and_si512(w0, top)),
+           _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)),
+           _mm512_castsi512_ps(_mm512_and_si512(w1, top))}};
+}
+
+// y[t][r + i] for i < kR, t < kT; xs[t][c] holds x times the block scale of column c for the
+// scale row these rows share.
+template <int kR, int kT>
+DSV3_TARGET_AVX512_VBMI void fp8_tile(const Decoder& d, const Matrix& w, int64_t r,
+                                      const float* xs, float* y) {
+  const int64_t K = w.cols;
+  const uint8_t* rows[kR];
+  for (int i = 0; i < kR; ++i) rows[i] = w.row_data(r + i);
+  __m512 acc[kR][kT];
+#pragma GCC unroll 16
+  for (int i = 0; i < kR * kT; ++i) acc[i / kT][i % kT] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + kChunk <= K; c += kChunk) {
+#pragma GCC unroll 4
+    for (int i = 0; i < kR; ++i) {
+      const Chunk ch = decode64(d, rows[i] + c);
+#pragma GCC unroll 4
+      for (int t = 0; t < kT; ++t) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          acc[i][t] = _mm512_fmadd_ps(ch.v[j], _mm512_loadu_ps(xs + t * K + c + 16 * j), acc[i][t]);
+        }
+      }
+    }
+  }
+  float tail[kR][kT] = {};
+  for (; c < K; ++c) {
+    for (int i = 0; i < kR; ++i) {
+      for (int t = 0; t < kT; ++t) tail[i][t] += fp8_e4m3_lut(rows[i][c]) * xs[t * K + c];
+    }
+  }
+  for (int i = 0; i < kR; ++i) {
+    for (int t = 0; t < kT; ++t) y[t * w.rows + r + i] = _mm512_reduce_add_ps(acc[i][t]) + tail[i][t];
+  }
+}
+
+template <int kT>
+DSV3_TARGET_AVX512_VBMI void fp8_rows(const Decoder& d, const Matrix& w, int64_t r0, int64_t r1,
+                                      const float* xs, float* y) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) fp8_tile<4, kT>(d, w, r, xs, y);
+  for (; r < r1; ++r) fp8_tile<1, kT>(d, w, r, xs, y);
+}
+
+// Rows [r0, r1) for n <= kMatvecMaxTokens.
+DSV3_TARGET_AVX512_VBMI void fp8_matvec(const Matrix& w, const float* x, int64_t n, float* y,
+                                        int64_t r0, int64_t r1) {
+  const Decoder d = make_decoder();
+  const int64_t K = w.cols;
+  float* xs = detail::thread_scratch(0, size_t(n * K));
+  float* column_scale = detail::thread_scratch(1, size_t(K));
+  for (int64_t r = r0; r < r1;) {
+    // Rows up to the end of this scale row (a block of `block` stored rows).
+    const int64_t block_row = (w.row0 + r) / w.block;
+    const int64_t end = std::min(r1, (block_row + 1) * w.block - w.row0);
+    const float* scales = w.block_scales + block_row * w.scale_cols;
+    // xs[t][c] = x[t][c] * scale of column c, in decode64's order inside whole 64-chunks.
+    for (int64_t c0 = 0; c0 < K; c0 += w.block) {
+      std::fill(column_scale + c0, column_scale + std::min(K, c0 + w.block), scales[c0 / w.block]);
+    }
+    const int32_t* order = fp8_bytes().order;
+    for (int64_t t = 0; t < n; ++t) {
+      const float* xt = x + t * K;
+      float* out = xs + t * K;
+      int64_t c = 0;
+      for (; c + kChunk <= K; c += kChunk) {
+        for (int64_t j = 0; j < kChunk; ++j) out[c + j] = xt[c + order[j]] * column_scale[c + order[j]];
+      }
+      for (; c < K; ++c) out[c] = xt[c] * column_scale[c];
+    }
+    switch (n) {
+      case 1: fp8_rows<1>(d, w, r, end, xs, y); break;
+      case 2: fp8_rows<2>(d, w, r, end, xs, y); break;
+      case 3: fp8_rows<3>(d, w, r, end, xs, y); break;
+      default: fp8_rows<4>(d, w, r, end, xs, y); break;
+    }
+    r = end;
+  }
+}
+
+}  // namespace
+
+std::string detail::fill_x86_fp8(KernelTable& t) {
+  __builtin_cpu_init();
+  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vbmi"))) {
+    return "";
+  }
+  static_assert(kMatvecMaxTokens == 4, "fp8_matvec handles up to 4 tokens");
+  t.formats[int(WeightFormat::kFP8Block)].matvec_rows = &fp8_matvec;
+  return " +avx512vbmi-fp8";
+}
+
+}  // namespace dsv3::kernels
+
+#else  // not x86-64
+
+namespace dsv3::kernels {
+std::string detail::fill_x86_fp8(KernelTable&) { return ""; }
+}  // namespace dsv3::kernels
+
+#endif
