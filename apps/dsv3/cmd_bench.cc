@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "engine/bench.h"
+#include "kernels/kernels.h"
 
 namespace dsv3::cli {
 
@@ -84,8 +85,8 @@ void print_table(const BenchResult& r, const std::string& model_dir, const std::
 void run(BenchFlags& flags) {
   BenchOptions& o = flags.options;
   o.probe.bytes = size_t(flags.probe_mib) << 20;
-  // TODO(kernels): pass o.threads to kernels::set_num_threads once the thread pool lands;
-  // until then the kernels run on one thread and -t sizes only the bandwidth probe.
+  kernels::set_num_threads(o.threads);
+  o.threads = kernels::num_threads();
   flags.model.context = std::max(flags.model.context, o.prompt_tokens + o.gen_tokens);
   auto model = flags.model.load(/*with_mtp=*/false);
   touch_weights(*model);
@@ -111,7 +112,8 @@ void add_bench_command(CLI::App& root) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   cmd->add_option("-n,--gen", o.gen_tokens, "decode steps")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  cmd->add_option("-t,--threads", o.threads, "threads (default: every core)")
+  cmd->add_option("-t,--threads", o.threads,
+                  "threads of the kernels and the probe (default: every core)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--repeats,-r", o.repeats, "runs; the median is reported with min/max")
       ->check(CLI::Range(1, 10000));
