@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,9 @@ using MatmulRowsFn = void (*)(const Matrix& w, const float* x, int64_t n, float*
 using MatmulColsFn = void (*)(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0,
                               int64_t c1);
 using DequantizeRowFn = void (*)(const Matrix& w, int64_t r, float* out);
+// Rows [r0, r1) of y[n, w.rows] from tokens already laid out by KernelTable::gemm_tokens.
+using GemmRowsFn = void (*)(const Matrix& w, const float* xt, int64_t n, float* y, int64_t r0,
+                            int64_t r1);
 // Rows [r0, r1) of y[xq.n, w.rows] for q8 / q4 weights. r0 is a multiple of 16.
 using MatmulInt8Fn = void (*)(const Matrix& w, const QuantizedActivations& xq, float* y,
                               int64_t r0, int64_t r1);
@@ -45,6 +49,9 @@ struct FormatKernels {
   MatmulRowsFn matmul_rows = nullptr;
   // Optional: a faster version for n <= kMatvecMaxTokens (decode), from kernels/x86/.
   MatmulRowsFn matvec_rows = nullptr;
+  // Optional: n >= KernelTable::gemm_min_tokens (prefill), on tokens transposed once per call
+  // by KernelTable::gemm_tokens and shared by all threads.
+  GemmRowsFn gemm_rows = nullptr;
   MatmulColsFn matmul_cols = nullptr;
   DequantizeRowFn dequantize_row = nullptr;
 };
@@ -52,6 +59,12 @@ struct FormatKernels {
 struct KernelTable {
   std::string name;
   std::array<FormatKernels, kNumWeightFormats> formats{};
+  // The token layout of FormatKernels::gemm_rows: floats needed, and columns [k0, k1) of
+  // x[n, K] written into it (so threads can share the work).
+  int64_t gemm_min_tokens = INT64_MAX;
+  int64_t (*gemm_tokens_size)(int64_t n, int64_t K) = nullptr;
+  void (*gemm_tokens)(const float* x, int64_t n, int64_t K, int64_t k0, int64_t k1,
+                      float* xt) = nullptr;
   // Null where the CPU has no integer dot products: q8 / q4 then take the float path.
   std::array<MatmulInt8Fn, 2> matmul_int8{};  // [0] q8, [1] q4
   QuantizeActivationsFn quantize_activations = nullptr;

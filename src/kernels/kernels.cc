@@ -49,6 +49,18 @@ void split(int64_t total, int64_t unit, int64_t work, FunctionRef<void(int64_t, 
   });
 }
 
+// Columns per task when transposing tokens, and what moving one float costs in multiply-adds
+// (for the threading threshold).
+constexpr int64_t kTransposeGrain = 256;
+constexpr int64_t kTransposeCost = 16;
+
+// The transposed tokens of the prefill product, per calling thread, grown once.
+float* token_buffer(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (int64_t(buf.size()) < n) buf.resize(n);
+  return buf.data();
+}
+
 // The int8 copy of the activations, per calling thread, grown once.
 struct ActivationScratch {
   std::vector<int8_t> q;
@@ -113,6 +125,15 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
     }
   }
   const detail::FormatKernels& f = k.formats[int(w.format)];
+  if (n >= k.gemm_min_tokens && f.gemm_rows) {
+    // Tokens transposed once, shared by every thread's rows.
+    float* xt = token_buffer(k.gemm_tokens_size(n, w.cols));
+    split(w.cols, kTransposeGrain, n * w.cols * kTransposeCost,
+          [&](int64_t k0, int64_t k1) { k.gemm_tokens(x, n, w.cols, k0, k1, xt); });
+    split(w.rows, kQuantTileRows, work,
+          [&](int64_t r0, int64_t r1) { f.gemm_rows(w, xt, n, y, r0, r1); });
+    return;
+  }
   const auto rows =
       n <= detail::kMatvecMaxTokens && f.matvec_rows ? f.matvec_rows : f.matmul_rows;
   split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { rows(w, x, n, y, r0, r1); });

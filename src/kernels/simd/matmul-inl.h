@@ -4,10 +4,11 @@
 // Three shapes of work:
 //  - Few tokens (decode): DotTile fuses decoding with the dot products, 4 rows x T tokens of
 //    vector accumulators along the columns; the weights are read once, straight from memory.
-//  - Many tokens (prefill): GemmRows, a cache-blocked product. A 16 x 128 panel of weights is
-//    decoded to float32 once and reused by every token; a 128-column slice of the activations
-//    is transposed so tokens are lanes; the micro-kernel broadcasts one weight and multiplies
-//    it with a vector of tokens, so no horizontal sums are needed.
+//  - Many tokens (prefill): GemmRowsT, a cache-blocked product. The activations are transposed
+//    once per call so tokens are lanes (shared by all threads); each thread decodes its weights
+//    to float32 a block at a time, row by row, and reuses them for 64 tokens; the micro-kernel
+//    broadcasts one weight and multiplies it with vectors of tokens, so no horizontal sums are
+//    needed.
 //  - x^T W (TransposedCols): decode a panel of rows, axpy it into every token's output.
 
 #if defined(DSV3_KERNELS_SIMD_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <limits>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/dispatch.h"
 #include "kernels/simd/ops-inl.h"
@@ -44,7 +46,7 @@ inline constexpr size_t kGemmTokenVectors = 2;
 inline constexpr int64_t kDotRows = 4;
 inline constexpr int64_t kPanelRows = 16;
 // A multiple of the FP8 block (128) and of the q8/q4 group (32), so panels never split one.
-inline constexpr int64_t kKc = 128;
+inline constexpr int64_t kKc = 64;
 inline constexpr int64_t kRowChunk = 512;  // rows whose outputs stay in the L2-resident buffer
 inline constexpr int64_t kColsPanel = 512;  // width of a TransposedCols panel
 
@@ -200,7 +202,8 @@ HWY_INLINE void DotTileTokens(const Matrix& w, int64_t r, const float* x, int64_
 }
 
 // ---- Many tokens: cache-blocked product over decoded panels -----------------------------------
-// Decodes rows [r0, r0 + nr) x columns [c0, c0 + nc) of w to panel[i * ld + (c - c0)].
+// Decodes rows [r0, r0 + nr) x columns [c0, c0 + nc) of w to panel[i * ld + (c - c0)], row by
+// row, so the weights stream sequentially (one row segment after the other).
 using DecodePanelFn = void (*)(const Matrix& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
                                float* panel, int64_t ld);
 
@@ -228,10 +231,37 @@ void DecodePanel(const Matrix& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc
   }
 }
 
+// Tokens per block of the product: kGemmTokenVectors vectors of tokens.
+inline int64_t GemmTokenBlock() {
+  return int64_t(hn::Lanes(hn::ScalableTag<float>())) * int64_t(kGemmTokenVectors);
+}
+
+// Floats GemmTokens writes for x[n, K].
+inline int64_t GemmTokensSize(int64_t n, int64_t K) {
+  const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+  return (n + L - 1) / L * L * K;
+}
+
+// Columns [k0, k1) of x[n, K] transposed so tokens are lanes: token block b (tokens
+// [b T, b T + nt), T = GemmTokenBlock()) is the matrix xt + b T K of [K][ldx] floats,
+// ldx = nt rounded up to whole vectors, padding tokens zero.
+inline void GemmTokens(const float* x, int64_t n, int64_t K, int64_t k0, int64_t k1, float* xt) {
+  const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>())), T = GemmTokenBlock();
+  for (int64_t t0 = 0; t0 < n; t0 += T) {
+    const int64_t nt = std::min(T, n - t0), ldx = (nt + L - 1) / L * L;
+    float* block = xt + t0 * K;
+    for (int64_t k = k0; k < k1; ++k) {
+      float* out = block + k * ldx;
+      for (int64_t t = 0; t < nt; ++t) out[t] = x[(t0 + t) * K + k];
+      for (int64_t t = nt; t < ldx; ++t) out[t] = 0.0f;
+    }
+  }
+}
+
 // ybuf[i][v * L + lane] += sum_k panel[i][k] * xt[k][v * L + lane] for i < 4, v < kV.
 template <size_t kV>
-HWY_NOINLINE void GemmMicro(const float* panel, int64_t kn, const float* xt, int64_t ldx,
-                            float* ybuf) {
+HWY_NOINLINE void GemmMicro(const float* panel, int64_t ldp, int64_t kn, const float* xt,
+                            int64_t ldx, float* ybuf) {
   const hn::ScalableTag<float> d;
   const int64_t L = int64_t(hn::Lanes(d));
   hn::Vec<decltype(d)> acc[4][kV];
@@ -242,7 +272,7 @@ HWY_NOINLINE void GemmMicro(const float* panel, int64_t kn, const float* xt, int
     hn::Vec<decltype(d)> xv[kV];
     for (size_t v = 0; v < kV; ++v) xv[v] = hn::LoadU(d, xt + k * ldx + int64_t(v) * L);
     for (int64_t i = 0; i < 4; ++i) {
-      const auto b = hn::Set(d, panel[i * kKc + k]);
+      const auto b = hn::Set(d, panel[i * ldp + k]);
       for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(b, xv[v], acc[i][v]);
     }
   }
@@ -251,90 +281,94 @@ HWY_NOINLINE void GemmMicro(const float* panel, int64_t kn, const float* xt, int
   }
 }
 
-inline void GemmMicroN(size_t nv, const float* panel, int64_t kn, const float* xt, int64_t ldx,
-                       float* ybuf) {
+inline void GemmMicroN(size_t nv, const float* panel, int64_t ldp, int64_t kn, const float* xt,
+                       int64_t ldx, float* ybuf) {
   switch (nv) {
-    case 1: GemmMicro<1>(panel, kn, xt, ldx, ybuf); break;
-    case 2: GemmMicro<2>(panel, kn, xt, ldx, ybuf); break;
+    case 1: GemmMicro<1>(panel, ldp, kn, xt, ldx, ybuf); break;
+    case 2: GemmMicro<2>(panel, ldp, kn, xt, ldx, ybuf); break;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-    case 3: GemmMicro<3>(panel, kn, xt, ldx, ybuf); break;
-    case 4: GemmMicro<4>(panel, kn, xt, ldx, ybuf); break;
+    case 3: GemmMicro<3>(panel, ldp, kn, xt, ldx, ybuf); break;
+    case 4: GemmMicro<4>(panel, ldp, kn, xt, ldx, ybuf); break;
 #endif
     default: break;
   }
 }
 
-// One block of kKc columns for a chunk of rows: decode panels, multiply into ybuf[rows][ldx].
-// With few tokens (dot_mode) the panel rows are dotted with the untransposed tokens instead.
-struct GemmBlock {
-  const Matrix& w;
-  DecodePanelFn decode;
-  int64_t rc, nrc, k0, kn;
-  const float* x;  // untransposed tokens (dot mode)
-  int64_t t0, nt;
-  const float* xt;  // transposed tokens [kn][ldx]
-  int64_t ldx;
-  float* panel;
-  float* ybuf;
-};
+// Loop nest (per task of rows; xt is shared by all tasks):
+//   token block (64 tokens)            ybuf[rows][64] accumulates in L2
+//     K block (kKb = 1024 columns)      its transposed tokens (256 KB) stay in L2
+//       rows, kDecodeRows at a time     decoded once into wbuf (256 KB, L2), read sequentially
+//         kKc = 64 columns              that slice of tokens (16 KB) stays in L1
+//           4 rows x 64 tokens          GemmMicro: broadcast weight x vector of tokens
+inline constexpr int64_t kKb = 1024;
+inline constexpr int64_t kKcMicro = 64;
+inline constexpr int64_t kDecodeRows = 64;
 
-inline void GemmColumnBlock(const GemmBlock& b, bool dot_mode) {
-  const hn::ScalableTag<float> d;
-  const size_t nv = size_t(b.ldx) / hn::Lanes(d);
-  for (int64_t p = 0; p < b.nrc; p += kPanelRows) {
-    const int64_t np = std::min(kPanelRows, b.nrc - p);
-    b.decode(b.w, b.rc + p, np, b.k0, b.kn, b.panel, kKc);
-    if (dot_mode) {
-      for (int64_t i = 0; i < np; ++i) {
-        for (int64_t t = 0; t < b.nt; ++t) {
-          b.ybuf[(p + i) * b.ldx + t] +=
-              Dot(b.panel + i * kKc, b.x + (b.t0 + t) * b.w.cols + b.k0, b.kn);
+inline constexpr int64_t kRowsPerPass = 1024;  // bounds ybuf to 1024 x 64 floats
+
+inline void GemmRowsPass(const Matrix& w, const float* xt, int64_t n, float* y, int64_t r0,
+                         int64_t r1, DecodePanelFn decode) {
+  const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>())), T = GemmTokenBlock();
+  const int64_t K = w.cols, rows = r1 - r0;
+  float* wbuf = detail::thread_scratch(1, size_t((kDecodeRows + 4) * kKb));
+  float* ybuf = detail::thread_scratch(2, size_t((rows + 4) * T));
+  for (int64_t t0 = 0; t0 < n; t0 += T) {
+    const int64_t nt = std::min(T, n - t0), ldx = (nt + L - 1) / L * L;
+    const float* xtb = xt + t0 * K;
+    std::fill(ybuf, ybuf + (rows + 4) * ldx, 0.0f);
+    for (int64_t kb0 = 0; kb0 < K; kb0 += kKb) {
+      const int64_t kbn = std::min(kKb, K - kb0);
+      for (int64_t rc = r0; rc < r1; rc += kDecodeRows) {
+        const int64_t nrc = std::min(kDecodeRows, r1 - rc), nrc4 = (nrc + 3) / 4 * 4;
+        decode(w, rc, nrc, kb0, kbn, wbuf, kKb);
+        for (int64_t i = nrc; i < nrc4; ++i) std::fill(wbuf + i * kKb, wbuf + i * kKb + kbn, 0.0f);
+        for (int64_t kc = 0; kc < kbn; kc += kKcMicro) {
+          const int64_t kn = std::min(kKcMicro, kbn - kc);
+          for (int64_t i = 0; i < nrc; i += 4) {
+            GemmMicroN(size_t(ldx / L), wbuf + i * kKb + kc, kKb, kn, xtb + (kb0 + kc) * ldx, ldx,
+                       ybuf + (rc - r0 + i) * ldx);
+          }
         }
       }
-      continue;
     }
-    const int64_t np4 = (np + 3) / 4 * 4;  // the micro-kernel works on 4 rows: zero the rest
-    std::fill(b.panel + np * kKc, b.panel + np4 * kKc, 0.0f);
-    for (int64_t i = 0; i < np; i += 4) {
-      GemmMicroN(nv, b.panel + i * kKc, b.kn, b.xt, b.ldx, b.ybuf + (p + i) * b.ldx);
+    for (int64_t t = 0; t < nt; ++t) {
+      for (int64_t i = 0; i < rows; ++i) y[(t0 + t) * w.rows + r0 + i] = ybuf[i * ldx + t];
     }
   }
 }
 
-// Rows [r0, r1) of y[n, rows] = x[n, cols] w^T.
-inline void GemmRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1,
-                     DecodePanelFn decode) {
-  const hn::ScalableTag<float> d;
-  const int64_t L = int64_t(hn::Lanes(d)), K = w.cols;
-  const int64_t tok_block = L * int64_t(kGemmTokenVectors);
-  const bool dot_mode = n <= kDotMaxTokens;
-  float* xt = detail::thread_scratch(0, size_t(kKc * tok_block));
-  float* panel = detail::thread_scratch(1, size_t(kPanelRows * kKc));
-  float* ybuf = detail::thread_scratch(2, size_t((kRowChunk + 4) * tok_block));
-  for (int64_t rc = r0; rc < r1; rc += kRowChunk) {
-    const int64_t nrc = std::min(kRowChunk, r1 - rc);
-    for (int64_t t0 = 0; t0 < n; t0 += tok_block) {
-      const int64_t nt = std::min(tok_block, n - t0);
-      const int64_t ldx = (nt + L - 1) / L * L;
-      std::fill(ybuf, ybuf + (nrc + 4) * ldx, 0.0f);
-      for (int64_t k0 = 0; k0 < K; k0 += kKc) {
-        const int64_t kn = std::min(kKc, K - k0);
-        if (!dot_mode) {
-          for (int64_t t = 0; t < ldx; ++t) {
-            const float* src = x + (t0 + t) * K + k0;
-            for (int64_t k = 0; k < kn; ++k) xt[k * ldx + t] = t < nt ? src[k] : 0.0f;
-          }
-        }
-        GemmColumnBlock({.w = w, .decode = decode, .rc = rc, .nrc = nrc, .k0 = k0, .kn = kn,
-                         .x = x, .t0 = t0, .nt = nt, .xt = xt, .ldx = ldx, .panel = panel,
-                         .ybuf = ybuf},
-                        dot_mode);
-      }
-      for (int64_t t = 0; t < nt; ++t) {
-        for (int64_t i = 0; i < nrc; ++i) y[(t0 + t) * w.rows + rc + i] = ybuf[i * ldx + t];
+inline void GemmRowsT(const Matrix& w, const float* xt, int64_t n, float* y, int64_t r0,
+                      int64_t r1, DecodePanelFn decode) {
+  for (int64_t r = r0; r < r1; r += kRowsPerPass) {
+    GemmRowsPass(w, xt, n, y, r, std::min(r1, r + kRowsPerPass), decode);
+  }
+}
+
+// Few tokens through decoded panels (formats without a fused decoder, like the q8 / q4 tiles):
+// decode kDecodeRows x kKb at a time, dot each row with each token.
+inline void PanelDotRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0,
+                         int64_t r1, DecodePanelFn decode) {
+  const int64_t K = w.cols;
+  float* wbuf = detail::thread_scratch(1, size_t(kDecodeRows * kKb));
+  for (int64_t t = 0; t < n; ++t) std::fill(y + t * w.rows + r0, y + t * w.rows + r1, 0.0f);
+  for (int64_t rc = r0; rc < r1; rc += kDecodeRows) {
+    const int64_t nrc = std::min(kDecodeRows, r1 - rc);
+    for (int64_t kb0 = 0; kb0 < K; kb0 += kKb) {
+      const int64_t kbn = std::min(kKb, K - kb0);
+      decode(w, rc, nrc, kb0, kbn, wbuf, kKb);
+      for (int64_t i = 0; i < nrc; ++i) {
+        for (int64_t t = 0; t < n; ++t) y[t * w.rows + rc + i] += Dot(wbuf + i * kKb, x + t * K + kb0, kbn);
       }
     }
   }
+}
+
+// Any number of tokens without a caller-transposed xt: transposes into this thread's scratch.
+inline void GemmRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1,
+                     DecodePanelFn decode) {
+  float* xt = detail::thread_scratch(0, size_t(GemmTokensSize(n, w.cols)));
+  GemmTokens(x, n, w.cols, 0, w.cols, xt);
+  GemmRowsT(w, xt, n, y, r0, r1, decode);
 }
 
 // ---- Entry points instantiated per format ----------------------------------------------------
@@ -344,6 +378,11 @@ void MatmulRows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0
   int64_t r = r0;
   for (; r + kDotRows <= r1; r += kDotRows) DotTileTokens<Dec, kDotRows>(w, r, x, n, y);
   for (; r < r1; ++r) DotTileTokens<Dec, 1>(w, r, x, n, y);
+}
+
+template <DecodePanelFn kDecode>
+void GemmRowsFor(const Matrix& w, const float* xt, int64_t n, float* y, int64_t r0, int64_t r1) {
+  GemmRowsT(w, xt, n, y, r0, r1, kDecode);
 }
 
 // Columns [c0, c1) of y[n, cols] = x[n, rows] w, through panels decoded by `decode`.
@@ -378,8 +417,16 @@ void DequantizeRow(const Matrix& w, int64_t r, float* out) {
 template <class Dec>
 detail::FormatKernels RowFormatKernels() {
   return {.matmul_rows = &MatmulRows<Dec>,
+          .gemm_rows = &GemmRowsFor<&DecodePanel<Dec>>,
           .matmul_cols = &MatmulCols<&DecodePanel<Dec>>,
           .dequantize_row = &DequantizeRow<&DecodePanel<Dec>>};
+}
+
+// The table entries shared by all formats of a target.
+inline void FillGemmTokens(detail::KernelTable& t) {
+  t.gemm_min_tokens = kDotMaxTokens + 1;
+  t.gemm_tokens_size = &GemmTokensSize;
+  t.gemm_tokens = &GemmTokens;
 }
 
 }  // namespace dsv3::kernels::HWY_NAMESPACE

@@ -14,6 +14,7 @@ namespace dsv3::kernels::HWY_NAMESPACE {
 
 void FillMatmulF32(detail::KernelTable& t) {
   t.formats[int(WeightFormat::kF32)] = RowFormatKernels<F32Dec>();
+  FillGemmTokens(t);
 }
 
 }  // namespace dsv3::kernels::HWY_NAMESPACE

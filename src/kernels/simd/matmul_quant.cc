@@ -57,12 +57,14 @@ void DecodePanelQuant(const Matrix& w, int64_t r0, int64_t nr, int64_t c0, int64
 template <bool kQ8>
 void MatmulRowsQuant(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0,
                      int64_t r1) {
-  GemmRows(w, x, n, y, r0, r1, &DecodePanelQuant<kQ8>);
+  if (n > kDotMaxTokens) return GemmRows(w, x, n, y, r0, r1, &DecodePanelQuant<kQ8>);
+  PanelDotRows(w, x, n, y, r0, r1, &DecodePanelQuant<kQ8>);
 }
 
 template <bool kQ8>
 detail::FormatKernels QuantFormatKernels() {
   return {.matmul_rows = &MatmulRowsQuant<kQ8>,
+          .gemm_rows = &GemmRowsFor<&DecodePanelQuant<kQ8>>,
           .matmul_cols = &MatmulCols<&DecodePanelQuant<kQ8>>,
           .dequantize_row = &DequantizeRow<&DecodePanelQuant<kQ8>>};
 }
