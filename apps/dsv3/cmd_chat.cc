@@ -33,6 +33,7 @@ void on_sigint(int) {
 struct ChatFlags {
   TextModelFlags text;
   SamplingFlags sampling;
+  SpeculativeFlags speculative;
   std::string system;
   bool color = true;
 };
@@ -40,7 +41,8 @@ struct ChatFlags {
 class ChatRepl {
  public:
   ChatRepl(const ChatFlags& f, std::unique_ptr<TextModel> tm)
-      : f_(f), tm_(std::move(tm)), session_(tm_->model(), f.text.model.context),
+      : f_(f), tm_(std::move(tm)), draft_(f.speculative.drafts_for(tm_->model())),
+        session_(tm_->model(), SessionOptions{.context = f.text.model.context, .mtp = draft_ > 0}),
         tty_(::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO)), color_(tty_ && f.color) {
     reset();
   }
@@ -87,7 +89,8 @@ class ChatRepl {
                           .sampling = f_.sampling.params,
                           .stop = f_.sampling.stop,
                           .stop_at_eos = !f_.sampling.ignore_eos,
-                          .skip_special_in_text = true};
+                          .skip_special_in_text = true,
+                          .draft = draft_};
     ReasoningSplitter splitter(prompt_opens_reasoning(*prompt_text));
     auto show = [this](const std::vector<ReasoningSplitter::Segment>& segs) {
       for (const auto& s : segs) {
@@ -110,21 +113,19 @@ class ChatRepl {
       return;
     }
     messages_.push_back({{"role", "assistant"}, {"content", result->text}});
-    std::fprintf(stderr, "[%zu tokens, %.2f tok/s, prompt %ld tokens (%ld cached) in %.2f s%s]\n",
-                 result->tokens.size(), result->decode_tok_s(), long(result->prompt_tokens),
-                 long(result->cached_prompt_tokens), result->prefill_seconds,
-                 result->finish == FinishReason::kCancelled ? ", stopped" : "");
+    std::fprintf(stderr, "%s\n", speed_line(*result).c_str());
   }
 
   const ChatFlags& f_;
   std::unique_ptr<TextModel> tm_;
+  int draft_;
   Session session_;
   nlohmann::ordered_json messages_;
   bool tty_, color_;
 };
 
 void run(const ChatFlags& f) {
-  auto tm = f.text.load(/*with_mtp=*/false);
+  auto tm = f.text.load(/*with_mtp=*/f.speculative.enabled());
   if (!tm->has_chat_template()) throw CommandError("the tokenizer has no chat_template");
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
@@ -140,6 +141,7 @@ void add_chat_command(CLI::App& root) {
   f->text.add_to(cmd);
   f->sampling.add_to(cmd, /*default_temperature=*/0.6f);
   f->sampling.max_new_tokens = 1024;
+  f->speculative.add_to(cmd);
   cmd->add_option("--system", f->system, "system prompt");
   cmd->add_flag("!--no-color", f->color, "no ANSI colours");
   cmd->callback([f] { run(*f); });

@@ -13,6 +13,7 @@ namespace {
 struct GenerateFlags {
   TextModelFlags text;
   SamplingFlags sampling;
+  SpeculativeFlags speculative;
   std::string tokens, prompt;
   bool chat = false;
   bool quiet_stats = false;
@@ -29,7 +30,7 @@ void run_tokens(const GenerateFlags& f) {
 }
 
 void run_text(const GenerateFlags& f) {
-  auto tm = f.text.load(/*with_mtp=*/false);
+  auto tm = f.text.load(/*with_mtp=*/f.speculative.enabled());
   GenerationRequest req;
   if (f.chat) {
     nlohmann::ordered_json messages = {{{"role", "user"}, {"content", f.prompt}}};
@@ -41,8 +42,9 @@ void run_text(const GenerateFlags& f) {
   req.sampling = f.sampling.params;
   req.stop = f.sampling.stop;
   req.stop_at_eos = !f.sampling.ignore_eos;
+  req.draft = f.speculative.drafts_for(tm->model());
   unwrap(validate(req.sampling));
-  Session session(tm->model(), f.text.model.context);
+  Session session(tm->model(), SessionOptions{.context = f.text.model.context, .mtp = req.draft > 0});
   auto result = unwrap(generate_text(session, tm->tokenizer(), req, {.on_text = [](std::string_view t) {
     std::fwrite(t.data(), 1, t.size(), stdout);
     std::fflush(stdout);
@@ -50,9 +52,8 @@ void run_text(const GenerateFlags& f) {
   }}));
   std::printf("\n");
   if (!f.quiet_stats) {
-    std::fprintf(stderr, "[%zu tokens, %.2f tok/s decode, prompt %ld tokens in %.2f s, finish: %s]\n",
-                 result.tokens.size(), result.decode_tok_s(), long(result.prompt_tokens),
-                 result.prefill_seconds, finish_reason_name(result.finish));
+    std::fprintf(stderr, "%s finish: %s\n", speed_line(result).c_str(),
+                 finish_reason_name(result.finish));
   }
 }
 
@@ -63,6 +64,7 @@ void add_generate_command(CLI::App& root) {
   CLI::App* cmd = root.add_subcommand("generate", "continue a prompt (token ids or text)");
   f->text.add_to(cmd);
   f->sampling.add_to(cmd, /*default_temperature=*/0.8f);
+  f->speculative.add_to(cmd);
   auto* tokens = cmd->add_option("--tokens", f->tokens,
                                  "prompt as comma-separated token ids; prints greedy ids");
   auto* prompt = cmd->add_option("--prompt,-p", f->prompt, "prompt text; streams the completion");

@@ -32,6 +32,34 @@ void SamplingFlags::add_to(CLI::App* cmd, float default_temperature) {
   cmd->add_flag("--ignore-eos", ignore_eos, "keep generating after the end-of-sequence token");
 }
 
+void SpeculativeFlags::add_to(CLI::App* cmd) {
+  cmd->add_option("--mtp", mtp, "speculative decoding with the checkpoint's MTP layer")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--draft", draft, "tokens the MTP layer drafts per step (re-applied beyond 1)")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
+}
+
+std::string speed_line(const GenerationResult& r) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "[%zu tokens, %.2f tok/s, prompt %ld tokens (%ld cached) in %.2f s",
+                r.tokens.size(), r.decode_tok_s(), long(r.prompt_tokens), long(r.cached_prompt_tokens),
+                r.prefill_seconds);
+  std::string s = buf;
+  if (!r.mtp.drafted.empty()) {
+    s += ", MTP acceptance";
+    for (size_t i = 0; i < r.mtp.drafted.size(); ++i) {
+      std::snprintf(buf, sizeof buf, " %.0f%%", 100.0 * r.mtp.acceptance(i));
+      s += buf;
+    }
+    std::snprintf(buf, sizeof buf, ", %.2f tokens/forward", r.mtp.tokens_per_forward());
+    s += buf;
+  }
+  if (r.finish == FinishReason::kCancelled) s += ", stopped";
+  return s + "]";
+}
+
 void TokenizerSourceFlags::add_to(CLI::App* cmd) {
   auto* m = cmd->add_option("--model,-m", model_dir, "model directory holding the tokenizer files");
   auto* t = cmd->add_option("--tokenizer", tokenizer_dir,

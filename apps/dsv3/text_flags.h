@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "command.h"
+#include "engine/generation.h"
 #include "engine/sampler.h"
 #include "engine/text_model.h"
 
@@ -27,6 +28,19 @@ struct SamplingFlags {
   bool ignore_eos = false;
   void add_to(CLI::App* cmd, float default_temperature);
 };
+
+// MTP speculative decoding: on by default wherever the checkpoint has an MTP layer.
+struct SpeculativeFlags {
+  std::string mtp = "on";
+  int draft = 1;
+  void add_to(CLI::App* cmd);
+  bool enabled() const { return mtp == "on" && draft > 0; }
+  // Drafts per step for this model (0 when it has no MTP layer or --mtp off).
+  int drafts_for(const Model& model) const { return enabled() && model.mtp_depth() > 0 ? draft : 0; }
+};
+
+// "[12 tokens, 3.4 tok/s, ...]" plus the MTP acceptance when drafting.
+std::string speed_line(const GenerationResult& r);
 
 // Tokenizer directory for tokenize / detokenize / template: --tokenizer, else --model.
 struct TokenizerSourceFlags {

@@ -47,6 +47,7 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
 
   t0 = std::chrono::steady_clock::now();
   Sampler sampler(req.sampling);
+  TokenDecoder decoder_steps(session, sampler, req.draft);
   StreamDecoder decoder(tokenizer, req.skip_special_in_text);
   StopMatcher stops(req.stop);
   const int32_t eos = tokenizer.eos_id();
@@ -54,43 +55,55 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
     out.text += text;
     return text.empty() || !cb.on_text || cb.on_text(text);
   };
+  // Handles one decided token; false when generation ends with it.
   bool stop_string_hit = false;
-  out.finish = FinishReason::kLength;
-  for (int64_t i = 0; i < req.max_new_tokens; ++i) {
-    if (cb.cancel && cb.cancel->load()) {
-      out.finish = FinishReason::kCancelled;
-      break;
-    }
-    const int32_t next = sampler.sample(session.logits(), session.tokens());
+  auto accept = [&](int32_t next) {
     out.tokens.push_back(next);
     if (req.stop_at_eos && next == eos) {
-      out.finish = FinishReason::kStop;
       if (cb.on_token) cb.on_token(next, "");
-      break;
+      out.finish = FinishReason::kStop;
+      return false;
     }
     const std::string piece = decoder.feed(next);
     if (cb.on_token) cb.on_token(next, piece);
     const auto step = stops.feed(piece);
     if (!emit(step.emit)) {
       out.finish = FinishReason::kCancelled;
-      break;
+      return false;
     }
     if (step.stopped) {
       out.finish = FinishReason::kStop;
       stop_string_hit = true;
+      return false;
+    }
+    return true;
+  };
+  out.finish = FinishReason::kLength;
+  const int64_t prompt_len = int64_t(req.prompt.size());
+  bool going = req.max_new_tokens > 0;
+  while (going) {
+    if (cb.cancel && cb.cancel->load()) {
+      out.finish = FinishReason::kCancelled;
       break;
     }
-    if (i + 1 == req.max_new_tokens) break;
     if (session.length() >= session.capacity()) {
       out.finish = FinishReason::kContextFull;
       break;
     }
-    DSV3_TRY(session.append(std::span(&next, 1)));
+    const int64_t budget = req.max_new_tokens - int64_t(out.tokens.size());
+    DSV3_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, decoder_steps.step(budget));
+    for (int32_t t : tokens) {
+      going = accept(t) && int64_t(out.tokens.size()) < req.max_new_tokens;
+      if (!going) break;
+    }
   }
+  // Drafts accepted past the end are not part of the answer.
+  session.truncate(prompt_len + int64_t(out.tokens.size()));
   if (!stop_string_hit) {  // show what the decoder and the stop matcher still hold
     const auto tail = stops.feed(decoder.flush());
     emit(tail.emit + (tail.stopped ? std::string() : stops.flush()));
   }
+  if (req.draft > 0) out.mtp = decoder_steps.stats();
   out.decode_seconds = seconds_since(t0);
   return out;
 }

@@ -10,6 +10,7 @@
 
 #include "engine/sampler.h"
 #include "engine/session.h"
+#include "engine/speculative.h"
 #include "tokenizer/tokenizer.h"
 
 namespace dsv3 {
@@ -24,6 +25,7 @@ struct GenerationRequest {
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool stop_at_eos = true;
   bool skip_special_in_text = false;  // leave special tokens out of the streamed text
+  int draft = 0;  // MTP draft tokens per step (0: off; needs a session with MTP enabled)
 };
 
 struct GenerationResult {
@@ -33,6 +35,7 @@ struct GenerationResult {
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // prefix reused from the session's cache
   double prefill_seconds = 0, decode_seconds = 0;
+  MtpStats mtp;  // acceptance of MTP drafts (empty without drafting)
   double decode_tok_s() const { return decode_seconds > 0 ? double(tokens.size()) / decode_seconds : 0; }
 };
 

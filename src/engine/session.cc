@@ -5,8 +5,23 @@
 namespace dsv3 {
 
 Session::Session(const Model& model, int64_t context)
-    : model_(&model), cache_(model.new_cache(context)),
-      last_logits_(model.config().vocab_size), last_hidden_(model.config().hidden_size) {}
+    : Session(model, SessionOptions{.context = context}) {}
+
+Session::Session(const Model& model, const SessionOptions& options)
+    : model_(&model), mtp_(options.mtp && model.mtp_depth() > 0),
+      cache_(model.new_cache(options.context)),
+      last_logits_(model.config().vocab_size), last_hidden_(model.config().hidden_size) {
+  if (mtp_) {
+    mtp_cache_ = model.new_mtp_cache(cache_.capacity());
+    hidden_history_.resize(size_t(cache_.capacity()) * model.config().hidden_size);
+  }
+}
+
+void Session::keep_hidden(int64_t start, const float* rows, int64_t n) {
+  const int64_t d = model_->config().hidden_size;
+  std::copy_n(rows + (n - 1) * d, d, last_hidden_.begin());
+  if (mtp_) std::copy_n(rows, n * d, hidden_history_.begin() + start * d);
+}
 
 Status Session::append(std::span<const int32_t> tokens, int64_t chunk) {
   const ModelConfig& c = model_->config();
@@ -20,12 +35,30 @@ Status Session::append(std::span<const int32_t> tokens, int64_t chunk) {
     const auto part = tokens.subspan(pos, std::min<size_t>(size_t(chunk), tokens.size() - pos));
     chunk_hidden_.resize(part.size() * c.hidden_size);
     const bool last = pos + part.size() == tokens.size();
+    const int64_t start = length();
     model_->forward({.tokens = part, .cache = &cache_, .arena = &arena_,
                      .hidden_out = chunk_hidden_.data(),
                      .logits_out = last ? last_logits_.data() : nullptr,
                      .last_logits_only = true});
-    std::copy_n(chunk_hidden_.end() - c.hidden_size, c.hidden_size, last_hidden_.begin());
+    keep_hidden(start, chunk_hidden_.data(), int64_t(part.size()));
   }
+  tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+  return OkStatus();
+}
+
+Status Session::append_all(std::span<const int32_t> tokens) {
+  const ModelConfig& c = model_->config();
+  DSV3_TRY(check_tokens(c, tokens));
+  const int64_t T = int64_t(tokens.size());
+  if (T == 0) return OkStatus();
+  if (length() + T > capacity()) return Err("context full (", capacity(), " tokens)");
+  all_logits_.resize(T * c.vocab_size);
+  chunk_hidden_.resize(T * c.hidden_size);
+  const int64_t start = length();
+  model_->forward({.tokens = tokens, .cache = &cache_, .arena = &arena_,
+                   .hidden_out = chunk_hidden_.data(), .logits_out = all_logits_.data()});
+  keep_hidden(start, chunk_hidden_.data(), T);
+  std::copy_n(all_logits_.end() - c.vocab_size, c.vocab_size, last_logits_.begin());
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
   return OkStatus();
 }
@@ -34,6 +67,13 @@ void Session::truncate(int64_t n) {
   n = std::min<int64_t>(n, length());
   cache_.truncate(n);
   tokens_.resize(n);
+  // MTP slot i reads token i+1, so only slots before n - 1 stay valid.
+  if (mtp_) mtp_cache_.truncate(std::max<int64_t>(n - 1, 0));
+}
+
+const float* Session::hidden_at(int64_t position) const {
+  DSV3_CHECK(mtp_ && position >= 0 && position < length(), "hidden at %ld", long(position));
+  return hidden_history_.data() + position * model_->config().hidden_size;
 }
 
 int32_t argmax(std::span<const float> v) {

@@ -1,5 +1,6 @@
 // A conversation with the model: its KV caches (main and MTP), the last position's logits and
-// hidden state. Front ends (generate, chat, serve, bench) drive the model through it.
+// the final hidden states that the MTP layer reads. Front ends (generate, chat, serve, bench)
+// drive the model through it.
 #pragma once
 
 #include <span>
@@ -9,33 +10,54 @@
 
 namespace dsv3 {
 
+struct SessionOptions {
+  int64_t context = 0;  // positions at most (0: the model's max_positions)
+  bool mtp = false;     // keep what MTP drafting needs (needs a model loaded with its MTP layer)
+};
+
 class Session {
  public:
-  // `context` positions at most (0: the model's max_positions).
   explicit Session(const Model& model, int64_t context = 0);
+  Session(const Model& model, const SessionOptions& options);
 
   const Model& model() const { return *model_; }
   int64_t length() const { return cache_.length(); }
   int64_t capacity() const { return cache_.capacity(); }
   const std::vector<int32_t>& tokens() const { return tokens_; }
+  bool mtp_enabled() const { return mtp_; }
 
   // Feeds tokens (a prompt, a chunk of one, or one generated token); afterwards logits() are
   // the distribution for the token after the last one. Errors: bad ids, context full.
   // Prompts longer than `chunk` are prefilled in chunks of that many tokens.
   Status append(std::span<const int32_t> tokens, int64_t chunk = 512);
+  // One forward over `tokens` that keeps the logits of every one of them: all_logits() then
+  // holds [tokens.size(), vocab] (speculative verification reads them all).
+  Status append_all(std::span<const int32_t> tokens);
 
   std::span<const float> logits() const { return last_logits_; }
+  std::span<const float> all_logits() const { return all_logits_; }
   std::span<const float> last_hidden() const { return last_hidden_; }
-  // Forgets everything after the first n tokens (rolls the cache back).
+  // Forgets everything after the first n tokens (rolls the caches back). After a truncate,
+  // logits() is stale until the next append.
   void truncate(int64_t n);
   void reset() { truncate(0); }
 
+  // --- for MTP drafting (mtp_enabled() only) ---
+  // The main model's final hidden state at `position` (after model.norm).
+  const float* hidden_at(int64_t position) const;
+  KvCache& mtp_cache() { return mtp_cache_; }
+  Arena& arena() { return arena_; }
+
  private:
+  void keep_hidden(int64_t start, const float* rows, int64_t n);
+
   const Model* model_;
-  KvCache cache_;
+  bool mtp_ = false;
+  KvCache cache_, mtp_cache_;
   Arena arena_;
   std::vector<int32_t> tokens_;
-  std::vector<float> last_logits_, last_hidden_, chunk_hidden_;
+  std::vector<float> last_logits_, all_logits_, last_hidden_, chunk_hidden_;
+  std::vector<float> hidden_history_;  // [capacity, hidden] when mtp_ (MTP slot i reads h_i)
 };
 
 // Greedy continuation: n new tokens, each the argmax of the previous step's logits.

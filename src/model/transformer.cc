@@ -177,7 +177,8 @@ void Model::mtp_forward(const MtpArgs& a) const {
     ctx.emit("mtp_route_weights", {route_w, size_t(T * k)});
   }
   a.cache->set_length(start + T);
-  head_logits(config_, w.head_norm, w.head, x, T, 0, arena, a.hidden_out, a.logits_out);
+  head_logits(config_, w.head_norm, w.head, x, T, a.last_logits_only ? T - 1 : 0, arena, a.hidden_out,
+              a.logits_out);
 }
 
 }  // namespace dsv3

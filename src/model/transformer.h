@@ -42,7 +42,8 @@ struct MtpArgs {
   KvCache* cache = nullptr;         // the MTP layer's own cache (1 layer)
   Arena* arena = nullptr;
   float* hidden_out = nullptr;  // [T, hidden] after shared_head.norm (to chain drafts)
-  float* logits_out = nullptr;  // [T, vocab] predicting t_{i+2}
+  float* logits_out = nullptr;  // [T, vocab] predicting t_{i+2}, or [1, vocab] with last_logits_only
+  bool last_logits_only = false;
   bool mask_first_embedding = false;  // vLLM convention: zero slot 0's embedding
   AttentionImpl attention = AttentionImpl::kAbsorbed;
   const TraceFn* trace = nullptr;

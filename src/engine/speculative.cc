@@ -1,0 +1,138 @@
+#include "engine/speculative.h"
+
+#include <algorithm>
+
+namespace dsv3 {
+
+double MtpStats::acceptance(size_t position) const {
+  return position < drafted.size() && drafted[position]
+             ? double(accepted[position]) / double(drafted[position])
+             : 0.0;
+}
+
+double MtpStats::tokens_per_forward() const {
+  return main_forwards ? double(tokens) / double(main_forwards) : 0.0;
+}
+
+void MtpStats::add(const MtpStats& o) {
+  drafted.resize(std::max(drafted.size(), o.drafted.size()));
+  accepted.resize(drafted.size());
+  for (size_t i = 0; i < o.drafted.size(); ++i) {
+    drafted[i] += o.drafted[i];
+    accepted[i] += o.accepted[i];
+  }
+  main_forwards += o.main_forwards;
+  tokens += o.tokens;
+}
+
+int32_t verify_draft(std::span<const float> p, std::span<const float> q, int32_t d, Sampler& sampler) {
+  if (q[d] > 0 && sampler.uniform() * q[d] < p[d]) return -1;
+  std::vector<float> residual(p.size());
+  double total = 0;
+  for (size_t i = 0; i < p.size(); ++i) total += residual[i] = std::max(0.0f, p[i] - q[i]);
+  // p == q (within rounding) leaves nothing: then p itself is the right distribution.
+  if (total <= 0) return sampler.draw(p);
+  for (float& r : residual) r = float(r / total);
+  return sampler.draw(residual);
+}
+
+TokenDecoder::TokenDecoder(Session& session, Sampler& sampler, int draft)
+    : session_(session), sampler_(sampler), draft_(session.mtp_enabled() ? draft : 0) {}
+
+Result<std::vector<int32_t>> TokenDecoder::step(int64_t budget) {
+  // Room for the next token plus drafts, both in the budget and in the context.
+  const int64_t room = session_.capacity() - session_.length() - 1;
+  const int64_t drafts = std::min<int64_t>({draft_, budget - 1, room});
+  return drafts > 0 ? speculative_step(drafts) : plain_step();
+}
+
+Result<std::vector<int32_t>> TokenDecoder::plain_step() {
+  if (pending_) {
+    const int32_t t = *pending_;
+    pending_.reset();
+    DSV3_TRY(session_.append(std::span(&t, 1)));
+    ++stats_.main_forwards;
+  }
+  const int32_t next = sampler_.sample(session_.logits(), session_.tokens());
+  pending_ = next;
+  ++stats_.tokens;
+  return std::vector<int32_t>{next};
+}
+
+void TokenDecoder::draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>& out,
+                                std::vector<std::vector<float>>& q) {
+  const Model& m = session_.model();
+  const int64_t d = m.config().hidden_size, n = session_.length();
+  KvCache& cache = session_.mtp_cache();
+  // Slots [cache.length(), n): slot i reads token i+1 (t for the last one) and h_i.
+  const int64_t first = cache.length();
+  std::vector<int32_t> slot_tokens(session_.tokens().begin() + first + 1, session_.tokens().end());
+  slot_tokens.push_back(t);
+  logits_.resize(m.config().vocab_size);
+  hidden_.resize((n - first) * d);
+  history_ = session_.tokens();
+  history_.push_back(t);
+  m.mtp_forward({.tokens = slot_tokens, .hidden = session_.hidden_at(first), .cache = &cache,
+                 .arena = &session_.arena(), .hidden_out = hidden_.data(),
+                 .logits_out = logits_.data(), .last_logits_only = true});
+  std::vector<float> g(hidden_.end() - d, hidden_.end());
+  for (int64_t j = 0; j < drafts; ++j) {
+    if (j > 0) {  // re-apply the layer on its own output (depth > 1 drafting)
+      const int32_t prev = out.back();
+      m.mtp_forward({.tokens = std::span(&prev, 1), .hidden = g.data(), .cache = &cache,
+                     .arena = &session_.arena(), .hidden_out = g.data(),
+                     .logits_out = logits_.data(), .last_logits_only = true});
+    }
+    q.emplace_back();
+    sampler_.distribution(logits_, history_, q.back());
+    out.push_back(sampler_.draw(q.back()));
+    history_.push_back(out.back());
+  }
+  cache.truncate(n);  // chained slots used drafted inputs; only slots [0, n) are real
+}
+
+Result<std::vector<int32_t>> TokenDecoder::speculative_step(int64_t drafts) {
+  // The next token: decided by the previous step (already returned) or sampled now.
+  std::vector<int32_t> out;
+  int32_t t;
+  if (pending_) {
+    t = *pending_;
+    pending_.reset();
+  } else {
+    t = sampler_.sample(session_.logits(), session_.tokens());
+    out.push_back(t);
+  }
+  std::vector<int32_t> draft;
+  std::vector<std::vector<float>> q;
+  draft_tokens(t, drafts, draft, q);
+
+  const int64_t n = session_.length();  // t goes to position n
+  std::vector<int32_t> verify = {t};
+  verify.insert(verify.end(), draft.begin(), draft.end());
+  DSV3_TRY(session_.append_all(verify));
+  ++stats_.main_forwards;
+  stats_.drafted.resize(std::max<size_t>(stats_.drafted.size(), draft.size()));
+  stats_.accepted.resize(stats_.drafted.size());
+
+  const int64_t V = session_.model().config().vocab_size;
+  for (size_t j = 0; j < draft.size(); ++j) {
+    // Row j of the verify forward is the main model's distribution for draft j.
+    const auto row = session_.all_logits().subspan(j * V, V);
+    sampler_.distribution(row, std::span(session_.tokens()).first(n + 1 + j), p_);
+    ++stats_.drafted[j];
+    const int32_t replacement = verify_draft(p_, q[j], draft[j], sampler_);
+    if (replacement < 0) {
+      ++stats_.accepted[j];
+      out.push_back(draft[j]);
+      continue;
+    }
+    session_.truncate(n + 1 + int64_t(j));  // drop draft j and after from the caches
+    pending_ = replacement;
+    out.push_back(replacement);
+    break;
+  }
+  stats_.tokens += int64_t(out.size());
+  return out;
+}
+
+}  // namespace dsv3

@@ -1,0 +1,60 @@
+// Decoding with the MTP layer as a draft model (DeepSeek-V3 report section 2.2; spec/mtp.md):
+// the MTP layer drafts the token after next from the main model's last hidden state, one main
+// forward over [next token, drafts] verifies them all, and the accepted prefix is kept.
+// Rejection sampling keeps the output distribution exactly the main model's; with greedy
+// settings the output is the plain greedy output.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "engine/session.h"
+
+namespace dsv3 {
+
+struct MtpStats {
+  std::vector<int64_t> drafted, accepted;  // per draft position (0 = first draft)
+  int64_t main_forwards = 0;  // decode forwards of the main model
+  int64_t tokens = 0;         // tokens those forwards produced
+  double acceptance(size_t position) const;
+  double tokens_per_forward() const;
+  void add(const MtpStats& other);
+};
+
+// Speculative sampling's rule (Leviathan et al. 2023, Chen et al. 2023): accept draft `d`
+// (drawn from q) with probability min(1, p(d) / q(d)); otherwise return a token drawn from
+// norm(max(0, p - q)). Returns -1 when d is accepted.
+int32_t verify_draft(std::span<const float> p, std::span<const float> q, int32_t d, Sampler& sampler);
+
+// Produces a sequence's tokens step by step, with or without MTP drafts.
+// The session always holds every decided token except possibly the last one ("pending"),
+// which is fed by the next step.
+class TokenDecoder {
+ public:
+  // draft = 0: plain decoding. draft >= 1: drafts per step (needs session.mtp_enabled()).
+  TokenDecoder(Session& session, Sampler& sampler, int draft);
+
+  // Decides the next token(s), at most `budget` of them (drafting shortens to fit).
+  Result<std::vector<int32_t>> step(int64_t budget);
+  const MtpStats& stats() const { return stats_; }
+
+ private:
+  Result<std::vector<int32_t>> plain_step();
+  Result<std::vector<int32_t>> speculative_step(int64_t drafts);
+  // Feeds the MTP slots the session has not drafted from yet, ending with (t, h_{n-1}); returns
+  // the draft logits of the last slot. Later drafts chain on the MTP output hidden state.
+  void draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>& out,
+                    std::vector<std::vector<float>>& q);
+
+  Session& session_;
+  Sampler& sampler_;
+  int draft_;
+  std::optional<int32_t> pending_;
+  MtpStats stats_;
+  std::vector<float> p_, logits_, hidden_;
+  std::vector<int32_t> history_;
+};
+
+}  // namespace dsv3
