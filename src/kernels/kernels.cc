@@ -53,6 +53,7 @@ void split(int64_t total, int64_t unit, int64_t work, FunctionRef<void(int64_t, 
 // (for the threading threshold).
 constexpr int64_t kTransposeGrain = 256;
 constexpr int64_t kTransposeCost = 16;
+constexpr int64_t kQuantizeCost = 4;  // per activation quantized to int8
 
 // The transposed tokens of the prefill product, per calling thread, grown once.
 float* token_buffer(int64_t n) {
@@ -64,7 +65,7 @@ float* token_buffer(int64_t n) {
 // The int8 copy of the activations, per calling thread, grown once.
 struct ActivationScratch {
   std::vector<int8_t> q;
-  std::vector<float> scale, scaled_sum;
+  std::vector<float> scale, scaled_sum, q8_offset;
 };
 
 QuantizedActivations activation_buffers(int64_t n, int64_t cols) {
@@ -74,9 +75,10 @@ QuantizedActivations activation_buffers(int64_t n, int64_t cols) {
   if (int64_t(s.scale.size()) < n * groups) {
     s.scale.resize(n * groups);
     s.scaled_sum.resize(n * groups);
+    s.q8_offset.resize(n * groups);
   }
   return {.n = n, .cols = cols, .groups = groups, .q = s.q.data(), .scale = s.scale.data(),
-          .scaled_sum = s.scaled_sum.data()};
+          .scaled_sum = s.scaled_sum.data(), .q8_offset = s.q8_offset.data()};
 }
 
 }  // namespace
@@ -119,7 +121,16 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   if (is_quantized(w.format) && g_int8_activations.load(std::memory_order_relaxed)) {
     if (auto int8 = k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]) {
       const QuantizedActivations xq = activation_buffers(n, w.cols);
-      k.quantize_activations(x, n, w.cols, xq);
+      const int64_t padded = xq.groups * kQuantGroup;
+      split(n, 1, n * w.cols * kQuantizeCost, [&](int64_t t0, int64_t t1) {
+        QuantizedActivations part = xq;
+        part.n = t1 - t0;
+        part.q += t0 * padded;
+        part.scale += t0 * xq.groups;
+        part.scaled_sum += t0 * xq.groups;
+        part.q8_offset += t0 * xq.groups;
+        k.quantize_activations(x + t0 * w.cols, t1 - t0, w.cols, part);
+      });
       split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { int8(w, xq, y, r0, r1); });
       return;
     }

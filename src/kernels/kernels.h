@@ -72,6 +72,7 @@ struct QuantizedActivations {
   int8_t* q = nullptr;         // [n, groups * 32]
   float* scale = nullptr;      // [n, groups]: largest |x| of the group / 127
   float* scaled_sum = nullptr;  // [n, groups]: scale * sum of the group's q (for offsets)
+  float* q8_offset = nullptr;   // [n, groups]: -128 * scaled_sum (q8's zero point 128)
 };
 
 }  // namespace dsv3::kernels

@@ -102,6 +102,7 @@ void quantize_activations(const float* x, int64_t n, int64_t cols, const Quantiz
       }
       out.scale[t * out.groups + g] = amax / 127.0f;
       out.scaled_sum[t * out.groups + g] = amax / 127.0f * float(sum);
+      out.q8_offset[t * out.groups + g] = -128.0f * out.scaled_sum[t * out.groups + g];
     }
   }
 }
@@ -147,7 +148,7 @@ void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y,
         const float dot = float(group_dot(w, block, i, xq.q + t * padded + g * kQuantGroup));
         // q8: sum d (q - 128) x = d (sx dot - 128 ssum);  q4: sum (d u + m) x = d sx dot + m ssum.
         if (q8) {
-          acc += d * (sx * dot - 128.0f * ssum);
+          acc += d * (sx * dot + xq.q8_offset[t * xq.groups + g]);
         } else {
           acc += d * (sx * dot) + load_f16(block + 2 * kQuantTileRows + 2 * i) * ssum;
         }
@@ -160,9 +161,10 @@ void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y,
 void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
   const int64_t groups = (w.cols + kQuantGroup - 1) / kQuantGroup;
   std::vector<int8_t> q(n * groups * kQuantGroup);
-  std::vector<float> scale(n * groups), ssum(n * groups);
+  std::vector<float> scale(n * groups), ssum(n * groups), offset(n * groups);
   const QuantizedActivations xq{.n = n, .cols = w.cols, .groups = groups, .q = q.data(),
-                                .scale = scale.data(), .scaled_sum = ssum.data()};
+                                .scale = scale.data(), .scaled_sum = ssum.data(),
+                                .q8_offset = offset.data()};
   quantize_activations(x, n, w.cols, xq);
   matmul_int8_rows(w, xq, y, 0, w.rows);
 }

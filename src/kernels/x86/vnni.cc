@@ -54,6 +54,7 @@ DSV3_TARGET_AVX512_VNNI void quantize_activations_avx512(const float* x, int64_t
       const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
       out.scale[t * out.groups + g] = amax / 127.0f;
       out.scaled_sum[t * out.groups + g] = amax / 127.0f * float(sum);
+      out.q8_offset[t * out.groups + g] = -128.0f * out.scaled_sum[t * out.groups + g];
     }
   }
 }
@@ -125,7 +126,7 @@ DSV3_TARGET_AVX512_VNNI void tile_product(const Matrix& w, const uint8_t* tile,
       if constexpr (kQ8) {
         // sum d (q - 128) x = d (sx dot - 128 sx sum(xq))
         const __m512 c = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[i]),
-                                         _mm512_set1_ps(-128.0f * xq.scaled_sum[i]));
+                                         _mm512_set1_ps(xq.q8_offset[i]));
         acc[t] = _mm512_fmadd_ps(c, d, acc[t]);
       } else {
         // sum (d u + m) x = d sx dot + m sx sum(xq)
