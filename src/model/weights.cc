@@ -187,7 +187,9 @@ ParameterCounts count_parameters(const ModelConfig& c) {
   const int64_t norms = 2 * d;
   const int64_t dense = 3 * d * c.intermediate_size;
   const int64_t expert = 3 * d * c.moe_intermediate_size;
-  const int64_t router = c.n_routed_experts * d + c.n_routed_experts;
+  // e_score_correction_bias exists only with noaux_tc routing.
+  const int64_t router_bias = c.topk_method == TopkMethod::kNoauxTc ? c.n_routed_experts : 0;
+  const int64_t router = c.n_routed_experts * d + router_bias;
   const int64_t shared = c.n_shared_experts * expert;
   const int64_t moe_total = router + c.n_routed_experts * expert + shared;
   const int64_t moe_active = router + c.num_experts_per_tok * expert + shared;
