@@ -33,6 +33,9 @@ using MatmulRowsFn = void (*)(const Matrix& w, const float* x, int64_t n, float*
 using MatmulColsFn = void (*)(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0,
                               int64_t c1);
 using DequantizeRowFn = void (*)(const Matrix& w, int64_t r, float* out);
+// Columns [c0, c1) of y[n, w.cols] = x[n, w.rows] w from tokens laid out by gemm_tokens.
+using GemmColsFn = void (*)(const Matrix& w, const float* xt, int64_t n, float* y, int64_t c0,
+                            int64_t c1);
 // Rows [r0, r1) of y[n, w.rows] from tokens already laid out by KernelTable::gemm_tokens.
 using GemmRowsFn = void (*)(const Matrix& w, const float* xt, int64_t n, float* y, int64_t r0,
                             int64_t r1);
@@ -53,6 +56,9 @@ struct FormatKernels {
   // by KernelTable::gemm_tokens and shared by all threads.
   GemmRowsFn gemm_rows = nullptr;
   MatmulColsFn matmul_cols = nullptr;
+  // Optional: columns [c0, c1) of x^T W for n >= gemm_min_tokens, on x[n, w.rows] laid out by
+  // KernelTable::gemm_tokens.
+  GemmColsFn gemm_cols = nullptr;
   DequantizeRowFn dequantize_row = nullptr;
 };
 

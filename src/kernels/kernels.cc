@@ -152,9 +152,19 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
 
 void matmul_transposed(const Matrix& w, const float* x, int64_t n, float* y) {
   if (n <= 0 || w.cols <= 0) return;
-  const auto cols = active_table().formats[int(w.format)].matmul_cols;
-  split(w.cols, kColumnGrain, n * w.rows * w.cols,
-        [&](int64_t c0, int64_t c1) { cols(w, x, n, y, c0, c1); });
+  const detail::KernelTable& k = active_table();
+  const detail::FormatKernels& f = k.formats[int(w.format)];
+  const int64_t work = n * w.rows * w.cols;
+  if (n >= k.gemm_min_tokens && f.gemm_cols) {
+    float* xt = token_buffer(k.gemm_tokens_size(n, w.rows));
+    split(w.rows, kTransposeGrain, n * w.rows * kTransposeCost,
+          [&](int64_t k0, int64_t k1) { k.gemm_tokens(x, n, w.rows, k0, k1, xt); });
+    split(w.cols, kColumnGrain, work,
+          [&](int64_t c0, int64_t c1) { f.gemm_cols(w, xt, n, y, c0, c1); });
+    return;
+  }
+  split(w.cols, kColumnGrain, work,
+        [&](int64_t c0, int64_t c1) { f.matmul_cols(w, x, n, y, c0, c1); });
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out) {

@@ -9,7 +9,8 @@
 //    to float32 a block at a time, row by row, and reuses them for 64 tokens; the micro-kernel
 //    broadcasts one weight and multiplies it with vectors of tokens, so no horizontal sums are
 //    needed.
-//  - x^T W (TransposedCols): decode a panel of rows, axpy it into every token's output.
+//  - x^T W: few tokens (TransposedCols) decode a panel of rows and axpy it into every token's
+//    output; many tokens (GemmColsT) use the blocked product with rows and columns swapped.
 
 #if defined(DSV3_KERNELS_SIMD_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef DSV3_KERNELS_SIMD_MATMUL_INL_H_
@@ -258,9 +259,15 @@ inline void GemmTokens(const float* x, int64_t n, int64_t K, int64_t k0, int64_t
   }
 }
 
-// ybuf[i][v * L + lane] += sum_k panel[i][k] * xt[k][v * L + lane] for i < 4, v < kV.
+// ybuf[i][v * L + lane] += sum_k W(i, k) * xt[k][v * L + lane] for i < 4, v < kV, where
+// W(i, k) = panel[i * si + k * sk]: a row-major panel (si = its stride, sk = 1) for W x, or a
+// row-major block of W read down its columns (si = 1, sk = its stride) for x^T W.
+struct PanelStrides {
+  int64_t si, sk;
+};
+
 template <size_t kV>
-HWY_NOINLINE void GemmMicro(const float* panel, int64_t ldp, int64_t kn, const float* xt,
+HWY_NOINLINE void GemmMicro(const float* panel, PanelStrides ps, int64_t kn, const float* xt,
                             int64_t ldx, float* ybuf) {
   const hn::ScalableTag<float> d;
   const int64_t L = int64_t(hn::Lanes(d));
@@ -272,7 +279,7 @@ HWY_NOINLINE void GemmMicro(const float* panel, int64_t ldp, int64_t kn, const f
     hn::Vec<decltype(d)> xv[kV];
     for (size_t v = 0; v < kV; ++v) xv[v] = hn::LoadU(d, xt + k * ldx + int64_t(v) * L);
     for (int64_t i = 0; i < 4; ++i) {
-      const auto b = hn::Set(d, panel[i * ldp + k]);
+      const auto b = hn::Set(d, panel[i * ps.si + k * ps.sk]);
       for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(b, xv[v], acc[i][v]);
     }
   }
@@ -281,14 +288,14 @@ HWY_NOINLINE void GemmMicro(const float* panel, int64_t ldp, int64_t kn, const f
   }
 }
 
-inline void GemmMicroN(size_t nv, const float* panel, int64_t ldp, int64_t kn, const float* xt,
-                       int64_t ldx, float* ybuf) {
+inline void GemmMicroN(size_t nv, const float* panel, PanelStrides ps, int64_t kn,
+                       const float* xt, int64_t ldx, float* ybuf) {
   switch (nv) {
-    case 1: GemmMicro<1>(panel, ldp, kn, xt, ldx, ybuf); break;
-    case 2: GemmMicro<2>(panel, ldp, kn, xt, ldx, ybuf); break;
+    case 1: GemmMicro<1>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 2: GemmMicro<2>(panel, ps, kn, xt, ldx, ybuf); break;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-    case 3: GemmMicro<3>(panel, ldp, kn, xt, ldx, ybuf); break;
-    case 4: GemmMicro<4>(panel, ldp, kn, xt, ldx, ybuf); break;
+    case 3: GemmMicro<3>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 4: GemmMicro<4>(panel, ps, kn, xt, ldx, ybuf); break;
 #endif
     default: break;
   }
@@ -325,8 +332,8 @@ inline void GemmRowsPass(const Matrix& w, const float* xt, int64_t n, float* y, 
         for (int64_t kc = 0; kc < kbn; kc += kKcMicro) {
           const int64_t kn = std::min(kKcMicro, kbn - kc);
           for (int64_t i = 0; i < nrc; i += 4) {
-            GemmMicroN(size_t(ldx / L), wbuf + i * kKb + kc, kKb, kn, xtb + (kb0 + kc) * ldx, ldx,
-                       ybuf + (rc - r0 + i) * ldx);
+            GemmMicroN(size_t(ldx / L), wbuf + i * kKb + kc, {.si = kKb, .sk = 1}, kn,
+                       xtb + (kb0 + kc) * ldx, ldx, ybuf + (rc - r0 + i) * ldx);
           }
         }
       }
@@ -342,6 +349,48 @@ inline void GemmRowsT(const Matrix& w, const float* xt, int64_t n, float* y, int
   for (int64_t r = r0; r < r1; r += kRowsPerPass) {
     GemmRowsPass(w, xt, n, y, r, std::min(r1, r + kRowsPerPass), decode);
   }
+}
+
+// x^T W with many tokens: the same product with the roles of rows and columns swapped. The
+// outputs are columns [c0, c1) of w, the reduction runs over its rows; blocks of rows are
+// decoded (row by row, as stored) and the micro-kernel reads them down their columns.
+inline constexpr int64_t kColsPerPass = 256;  // output columns per pass (ybuf: 256 x 64 floats)
+inline constexpr int64_t kRowsPerBlock = 256;  // rows of w decoded at once (256 x 256 floats)
+
+inline void GemmColsT(const Matrix& w, const float* xt, int64_t n, float* y, int64_t c0,
+                      int64_t c1, DecodePanelFn decode) {
+  const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>())), T = GemmTokenBlock();
+  const int64_t K = w.rows;
+  float* wbuf = detail::thread_scratch(1, size_t(kRowsPerBlock * (kColsPerPass + 4)));
+  float* ybuf = detail::thread_scratch(2, size_t((kColsPerPass + 4) * T));
+  for (int64_t cs = c0; cs < c1; cs += kColsPerPass) {
+    const int64_t nc = std::min(kColsPerPass, c1 - cs), ld = (nc + 3) / 4 * 4;
+    for (int64_t t0 = 0; t0 < n; t0 += T) {
+      const int64_t nt = std::min(T, n - t0), ldx = (nt + L - 1) / L * L;
+      const float* xtb = xt + t0 * K;
+      std::fill(ybuf, ybuf + ld * ldx, 0.0f);
+      for (int64_t kb0 = 0; kb0 < K; kb0 += kRowsPerBlock) {
+        const int64_t kbn = std::min(kRowsPerBlock, K - kb0);
+        decode(w, kb0, kbn, cs, nc, wbuf, ld);
+        for (int64_t k = 0; k < kbn; ++k) std::fill(wbuf + k * ld + nc, wbuf + (k + 1) * ld, 0.0f);
+        for (int64_t kc = 0; kc < kbn; kc += kKcMicro) {
+          const int64_t kn = std::min(kKcMicro, kbn - kc);
+          for (int64_t i = 0; i < nc; i += 4) {
+            GemmMicroN(size_t(ldx / L), wbuf + kc * ld + i, {.si = 1, .sk = ld}, kn,
+                       xtb + (kb0 + kc) * ldx, ldx, ybuf + i * ldx);
+          }
+        }
+      }
+      for (int64_t t = 0; t < nt; ++t) {
+        for (int64_t i = 0; i < nc; ++i) y[(t0 + t) * w.cols + cs + i] = ybuf[i * ldx + t];
+      }
+    }
+  }
+}
+
+template <DecodePanelFn kDecode>
+void GemmColsFor(const Matrix& w, const float* xt, int64_t n, float* y, int64_t c0, int64_t c1) {
+  GemmColsT(w, xt, n, y, c0, c1, kDecode);
 }
 
 // Few tokens through decoded panels (formats without a fused decoder, like the q8 / q4 tiles):
@@ -419,6 +468,7 @@ detail::FormatKernels RowFormatKernels() {
   return {.matmul_rows = &MatmulRows<Dec>,
           .gemm_rows = &GemmRowsFor<&DecodePanel<Dec>>,
           .matmul_cols = &MatmulCols<&DecodePanel<Dec>>,
+          .gemm_cols = &GemmColsFor<&DecodePanel<Dec>>,
           .dequantize_row = &DequantizeRow<&DecodePanel<Dec>>};
 }
 

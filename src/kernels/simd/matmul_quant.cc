@@ -66,6 +66,7 @@ detail::FormatKernels QuantFormatKernels() {
   return {.matmul_rows = &MatmulRowsQuant<kQ8>,
           .gemm_rows = &GemmRowsFor<&DecodePanelQuant<kQ8>>,
           .matmul_cols = &MatmulCols<&DecodePanelQuant<kQ8>>,
+          .gemm_cols = &GemmColsFor<&DecodePanelQuant<kQ8>>,
           .dequantize_row = &DequantizeRow<&DecodePanelQuant<kQ8>>};
 }
 
