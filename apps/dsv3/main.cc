@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   dsv3::cli::add_generate_command(app);
   dsv3::cli::add_chat_command(app);
   dsv3::cli::add_tokenize_commands(app);
+  dsv3::cli::add_tokenizer_command(app);
   dsv3::cli::add_synth_command(app);
   dsv3::cli::add_bench_command(app);
   if (argc > 1 && argv[1][0] != '-') {

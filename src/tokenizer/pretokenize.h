@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tokenizer/regex.h"
+#include "util/result.h"
 
 namespace dsv3 {
 
@@ -14,6 +15,9 @@ class PreTokenizer {
  public:
   PreTokenizer() = default;
   explicit PreTokenizer(std::vector<Regex> steps) : steps_(std::move(steps)) {}
+  // From the JSON of a tokenizer.json "pre_tokenizer" (Split and ByteLevel steps), read as
+  // Tokenizer::load reads it; the error names `origin`.
+  static Result<PreTokenizer> from_json(std::string_view json_text, std::string_view origin);
 
   // Matching state for one thread; create one per encode call.
   class Scratch {

@@ -191,6 +191,17 @@ Status check_pipeline_parts(const JsonFile& f) {
 
 }  // namespace
 
+Result<PreTokenizer> PreTokenizer::from_json(std::string_view json_text,
+                                             std::string_view origin) {
+  JsonFile f{std::string(origin), json::object()};
+  try {
+    f.root["pre_tokenizer"] = json::parse(json_text);
+    return build_pre_tokenizer(f);
+  } catch (const json::exception& e) {
+    return Err(origin, ": pre_tokenizer is not valid JSON: ", e.what());
+  }
+}
+
 // Builds a Tokenizer field by field; a friend of Tokenizer.
 class TokenizerLoader {
  public:
