@@ -48,5 +48,6 @@ void add_tokenizer_command(CLI::App& root);
 void add_chat_command(CLI::App& root);
 void add_synth_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
+void add_serve_command(CLI::App& root);
 
 }  // namespace dsv3::cli

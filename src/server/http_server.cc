@@ -1,0 +1,248 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "engine/reasoning.h"
+#include "server/api_error.h"
+#include "server/openai_request.h"
+#include "server/openai_response.h"
+#include "server/relay.h"
+
+namespace dsv3::server {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(dump_json(e.to_json()), "application/json");
+}
+
+void send_json(httplib::Response& res, const ordered_json& j) {
+  res.status = 200;
+  res.set_content(dump_json(j), "application/json");
+}
+
+// Endpoint names for the request counters (anything else is "other", so a scan of random
+// paths cannot grow the metrics without bound).
+std::string endpoint_label(const std::string& path) {
+  for (const char* known : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}) {
+    if (path == known) return known;
+  }
+  if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
+  return "other";
+}
+
+// Compares without stopping at the first difference, so the time taken says nothing about
+// how much of a guessed key was right.
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= uint8_t(a[i] ^ (i < b.size() ? b[i] : 0));
+  return diff == 0;
+}
+
+}  // namespace
+
+Server::Server(const TextModel& model, const ServerOptions& options)
+    : model_(model), options_(options),
+      scheduler_(std::make_unique<Scheduler>(model.model(), model.tokenizer(), options.scheduler)),
+      http_(std::make_unique<httplib::Server>()) {
+  const int threads = options.http_threads > 0
+                          ? options.http_threads
+                          : int(options.scheduler.parallel + options.scheduler.max_queue + 16);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  http_->set_payload_max_length(options.max_body_bytes);
+  add_routes();
+}
+
+Server::~Server() { stop(); }
+
+Status Server::bind() {
+  if (options_.port == 0) {
+    port_ = http_->bind_to_any_port(options_.host);
+  } else {
+    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  }
+  if (port_ < 0) {
+    return Err("cannot listen on ", options_.host, ":", options_.port, ": ", std::strerror(errno));
+  }
+  return OkStatus();
+}
+
+void Server::run() { http_->listen_after_bind(); }
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  scheduler_->shutdown();  // ends every relay, so the HTTP threads can be joined
+  http_->stop();
+}
+
+void Server::add_routes() {
+  const int64_t started = int64_t(std::time(nullptr));
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.api_key.empty() ||
+        same_secret(req.get_header_value("Authorization"), "Bearer " + options_.api_key)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    send_error(res, ApiError{.status = 401,
+                             .message = "missing or wrong API key: send 'Authorization: Bearer KEY'",
+                             .type = "authentication_error",
+                             .code = "invalid_api_key"});
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Errors httplib answers by itself (unknown path, body over the limit, bad HTTP) get an
+  // OpenAI error object too.
+  http_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    ApiError e{.status = res.status, .message = "HTTP error " + std::to_string(res.status)};
+    if (res.status == 404) {
+      e.message = "unknown endpoint " + req.method + " " + req.path;
+      e.code = "not_found";
+    } else if (res.status == 413) {
+      e.message = "the request body is larger than the limit of " +
+                  std::to_string(options_.max_body_bytes) + " bytes";
+      e.code = "payload_too_large";
+    }
+    if (res.status >= 500) e.type = "server_error";
+    send_error(res, e);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, ApiError{.status = 500, .message = "internal error: " + what, .type = "server_error"});
+  });
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    counters_.count(endpoint_label(req.path), res.status);
+    if (options_.log_requests) {
+      std::fprintf(stderr, "dsv3 serve: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
+    }
+  });
+
+  http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, /*chat=*/true);
+  });
+  http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, /*chat=*/false);
+  });
+  auto model_object = [this, started] {
+    return ordered_json{{"id", options_.model_name},
+                        {"object", "model"},
+                        {"created", started},
+                        {"owned_by", "dsv3"},
+                        {"max_model_len", scheduler_->stats().context}};
+  };
+  http_->Get("/v1/models", [model_object](const httplib::Request&, httplib::Response& res) {
+    send_json(res, {{"object", "list"}, {"data", ordered_json::array({model_object()})}});
+  });
+  http_->Get("/v1/models/(.+)", [this, model_object](const httplib::Request& req, httplib::Response& res) {
+    if (req.matches[1] == options_.model_name) return send_json(res, model_object());
+    send_error(res, ApiError{.status = 404, .message = "no model '" + std::string(req.matches[1]) +
+                                                           "' (this server has '" + options_.model_name + "')",
+                             .param = "model", .code = "model_not_found"});
+  });
+  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    const SchedulerStats s = scheduler_->stats();
+    send_json(res, {{"status", "ok"},
+                    {"running", s.running},
+                    {"waiting", s.queued},
+                    {"parallel", s.parallel}});
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(render_metrics(scheduler_->stats(), counters_), "text/plain; version=0.0.4");
+  });
+}
+
+void Server::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
+  ApiResult<ordered_json> body = parse_json_body(req.body);
+  if (!body.ok()) return send_error(res, body.error());
+  const Tokenizer& tokenizer = model_.tokenizer();
+  const ResponseIdentity who{.id = random_id(chat ? "chatcmpl-" : "cmpl-"),
+                             .created = int64_t(std::time(nullptr)),
+                             .model = options_.model_name};
+  GenerationParams params;
+  std::vector<int32_t> prompt;
+  std::shared_ptr<ResponseBuilder> builder;
+  const std::string prompt_param = chat ? "messages" : "prompt";
+  if (chat) {
+    ApiResult<ChatRequest> r = parse_chat_request(*body);
+    if (!r.ok()) return send_error(res, r.error());
+    if (!model_.has_chat_template()) {
+      return send_error(res, invalid_param("messages", "the model's tokenizer has no chat template; "
+                                                       "use /v1/completions with a plain prompt"));
+    }
+    const ordered_json extra = r->tools.is_null() ? ordered_json() : ordered_json{{"tools", r->tools}};
+    Result<std::string> text = model_.render(r->messages, /*add_generation_prompt=*/true, extra);
+    if (!text.ok()) {
+      return send_error(res, invalid_param("messages", "the chat template cannot render these messages: " +
+                                                           text.error().message));
+    }
+    Result<std::vector<int32_t>> ids = tokenizer.encode_checked(*text, /*add_bos=*/false);
+    if (!ids.ok()) return send_error(res, invalid_param("messages", ids.error().message));
+    prompt = std::move(*ids);
+    params = r->params;
+    builder = make_chat_builder(who, tokenizer,
+                                {.opens_reasoning = prompt_opens_reasoning(*text),
+                                 .parse_tool_calls = r->parse_tool_calls,
+                                 .logprobs = params.top_logprobs >= 0});
+  } else {
+    ApiResult<CompletionRequest> r = parse_completion_request(*body);
+    if (!r.ok()) return send_error(res, r.error());
+    if (r->prompt_text) {
+      Result<std::vector<int32_t>> ids = model_.encode_prompt(*r->prompt_text);
+      if (!ids.ok()) return send_error(res, invalid_param("prompt", ids.error().message));
+      prompt = std::move(*ids);
+    } else {
+      prompt = std::move(r->prompt_tokens);
+    }
+    params = r->params;
+    builder = make_completion_builder(who, tokenizer, params.top_logprobs >= 0);
+  }
+
+  const int64_t context = scheduler_->stats().context;
+  if (int64_t(prompt.size()) > context) {
+    return send_error(res, invalid_param(prompt_param,
+                                         "the prompt has " + std::to_string(prompt.size()) +
+                                             " tokens, more than the context of " +
+                                             std::to_string(context) + " tokens",
+                                         "context_length_exceeded"));
+  }
+  GenerationJob job{.prompt = std::move(prompt),
+                    .max_new_tokens = params.max_tokens,
+                    .sampling = params.sampling,
+                    .stop = params.stop,
+                    .stop_at_eos = !params.ignore_eos,
+                    .skip_special = chat,
+                    .top_logprobs = params.top_logprobs};
+  if (Status s = scheduler_->check(job); !s.ok()) {
+    return send_error(res, invalid_param(prompt_param, s.error().message));
+  }
+  std::shared_ptr<JobChannel> channel = scheduler_->submit(std::move(job));
+  if (!channel) {
+    if (stopping_) {
+      return send_error(res, ApiError{.status = 503, .message = "the server is shutting down",
+                                      .type = "server_error", .code = "shutting_down"});
+    }
+    res.set_header("Retry-After", "1");
+    return send_error(res, ApiError{.status = 429,
+                                    .message = "the server is busy: every sequence is running and "
+                                               "the queue is full; retry later",
+                                    .type = "rate_limit_error", .code = "queue_full"});
+  }
+  relay(res, std::move(channel), std::move(builder),
+        {.stream = params.stream, .include_usage = params.include_usage});
+}
+
+}  // namespace dsv3::server

@@ -1,0 +1,49 @@
+// The OpenAI request bodies the server accepts, parsed and checked field by field. Fields the
+// server knows must have the right type and range (400 naming the field otherwise); fields it
+// does not know are ignored, as OpenAI clients send extras (user, metadata, store, ...).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/sampler.h"
+#include "server/api_error.h"
+
+namespace dsv3::server {
+
+// What /v1/chat/completions and /v1/completions share.
+struct GenerationParams {
+  int64_t max_tokens = 0;  // 0: until the context is full
+  SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;      // extension (as in vLLM)
+  bool stream = false;
+  bool include_usage = false;   // stream_options.include_usage: a last chunk with usage
+  int32_t top_logprobs = -1;    // -1: no logprobs; n >= 0: the sampled token's and n others
+};
+
+struct ChatRequest {
+  GenerationParams params;
+  nlohmann::ordered_json messages;  // normalised for the chat template (content as strings)
+  nlohmann::ordered_json tools;     // null when absent or tool_choice is "none"
+  bool parse_tool_calls = false;
+};
+
+struct CompletionRequest {
+  GenerationParams params;
+  std::optional<std::string> prompt_text;  // a text prompt ...
+  std::vector<int32_t> prompt_tokens;      // ... or token ids
+};
+
+// The body as JSON: malformed JSON, invalid UTF-8 and non-objects are refused.
+ApiResult<nlohmann::ordered_json> parse_json_body(std::string_view body);
+
+ApiResult<ChatRequest> parse_chat_request(const nlohmann::ordered_json& body);
+ApiResult<CompletionRequest> parse_completion_request(const nlohmann::ordered_json& body);
+
+}  // namespace dsv3::server

@@ -1,0 +1,154 @@
+// Continuous batching: one thread owns the model and runs it step by step. Each step is ONE
+// Model::forward_batch over every running sequence (one token each) plus chunks of the
+// prompts being prefilled, so every expert's weights are read once for all of them and a
+// long new prompt does not stall the others. Requests join and leave the batch at token
+// boundaries. KV caches are allocated up front (`parallel` caches of `context` positions)
+// and reused; a cache keeps its tokens after its request ends, so a later request that
+// starts the same way (the next turn of a chat) skips that prefix.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "engine/generation.h"
+#include "engine/sampler.h"
+#include "model/transformer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace dsv3::server {
+
+struct SchedulerOptions {
+  int64_t parallel = 4;         // sequences decoded together (one KV cache each)
+  int64_t context = 4096;       // positions per sequence: prompt + generated tokens
+  int64_t max_queue = 64;       // requests waiting for a free sequence before refusing more
+  int64_t prefill_chunk = 256;  // prompt tokens fed per step, over all prefilling sequences
+};
+
+// One request's generation, as the scheduler runs it.
+struct GenerationJob {
+  std::vector<int32_t> prompt;
+  int64_t max_new_tokens = 0;  // 0: until the context is full
+  SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  bool stop_at_eos = true;
+  bool skip_special = true;    // special tokens produce no text
+  int32_t top_logprobs = -1;   // -1: no log-probabilities; n: the sampled token's and n others
+};
+
+// Log-probabilities of one generated token under the model (log-softmax of its logits).
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // the most likely tokens, best first
+};
+
+// What a job produced since it was last asked.
+struct JobOutput {
+  std::string text;
+  std::vector<TokenLogprob> logprobs;
+  bool done = false;
+  FinishReason finish = FinishReason::kStop;
+  int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;      // prompt tokens reused from a cache
+  int64_t completion_tokens = 0;  // generated ids (EOS included)
+};
+
+// The link between a request's HTTP thread and the scheduler thread.
+class JobChannel {
+ public:
+  // Waits until there is new output or `timeout` passes; takes what arrived.
+  JobOutput take(std::chrono::milliseconds timeout);
+  // The client went away: the scheduler frees the job's sequence at the next step.
+  void cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  friend class Scheduler;
+  void push(std::string_view text, TokenLogprob* logprob);
+  void finish(FinishReason reason, int64_t completion_tokens);
+
+  GenerationJob job_;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  JobOutput pending_;
+  bool fresh_ = false;  // pending_ holds something not yet taken
+};
+
+// Counters and gauges for /metrics.
+struct SchedulerStats {
+  int64_t parallel = 0, context = 0;
+  int64_t queued = 0, running = 0;
+  int64_t kv_tokens_used = 0, kv_tokens_capacity = 0;
+  int64_t requests_finished = 0, requests_cancelled = 0;
+  int64_t prompt_tokens = 0;     // prompt tokens of admitted requests
+  int64_t prefill_tokens = 0;    // prompt tokens actually computed (the rest came from caches)
+  int64_t generated_tokens = 0;
+  int64_t steps = 0;
+  int64_t last_batch_sequences = 0, last_batch_tokens = 0;
+  double generated_tokens_per_s = 0;  // over the last few seconds
+  int64_t mtp_draft_tokens = 0, mtp_accepted_tokens = 0;  // 0 until speculative decoding
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  const SchedulerOptions& options() const { return options_; }
+
+  // Whether the scheduler can run `job`: a non-empty prompt that leaves room for one token,
+  // ids in the vocabulary, valid sampling parameters.
+  Status check(const GenerationJob& job) const;
+  // Queues a checked job; nullptr when all sequences are busy and the queue is full, or
+  // after shutdown().
+  std::shared_ptr<JobChannel> submit(GenerationJob job);
+  // Stops the thread; every unfinished job ends with FinishReason::kCancelled.
+  void shutdown();
+
+  SchedulerStats stats() const;
+
+ private:
+  struct Slot;
+  void loop();
+  void admit_locked();
+  void reap_cancelled();
+  bool step();
+  void produce_token(Slot& slot);
+  void finish(Slot& slot, FinishReason reason, bool flush_text);
+  void record_step(int64_t sequences, int64_t tokens, int64_t prefill, int64_t generated);
+
+  const Model& model_;
+  const Tokenizer& tokenizer_;
+  const SchedulerOptions options_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // touched only by the scheduler thread
+  Arena arena_;
+  uint64_t admissions_ = 0;
+  int64_t active_ = 0;  // slots running a job
+  std::vector<int32_t> order_;  // scratch for top log-probabilities
+
+  mutable std::mutex mu_;  // guards queue_, stopping_, occupied_
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<JobChannel>> queue_;
+  bool stopping_ = false;
+  int64_t occupied_ = 0;  // jobs queued or running
+
+  mutable std::mutex stats_mu_;
+  SchedulerStats stats_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> recent_;  // (step, tokens)
+
+  std::thread thread_;
+};
+
+}  // namespace dsv3::server
