@@ -49,5 +49,6 @@ void add_chat_command(CLI::App& root);
 void add_synth_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
 void add_serve_command(CLI::App& root);
+void add_train_command(CLI::App& root);
 
 }  // namespace dsv3::cli

@@ -6,6 +6,7 @@
 
 #include "model/config.h"
 #include "model/rope.h"
+#include "train/profile.h"
 #include "util/arena.h"
 #include "train/thread_pool.h"
 
@@ -18,6 +19,7 @@ struct TrainContext {
   Arena* arena = nullptr;           // backward scratch, released by Arena::Mark
   int64_t batch = 0;
   int64_t seq = 0;
+  Profile* profile = nullptr;  // may be null
   int64_t tokens() const { return batch * seq; }
   float eps() const { return float(config->rms_norm_eps); }
 };

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "train/linear.h"
 #include "train/norm.h"
+#include "train/row_ops.h"
+#include "train/vec.h"
 
 namespace dsv3::train {
 
@@ -30,6 +33,20 @@ void rope_rotate(T* x, const float* cos_sin, int64_t dim, bool inverse) {
     const T a = x[2 * i], b = x[2 * i + 1];
     x[2 * i] = a * c - b * s;
     x[2 * i + 1] = a * s + b * c;
+  }
+}
+
+// row[0, n) = softmax(row[0, n)).
+template <typename T>
+void softmax_row(T* row, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    const float mx = vec::max(row, n);
+    vec::scale(row, n, float(1.0 / vec::exp_shifted_sum(row, n, mx)));
+  } else {
+    const T mx = *std::max_element(row, row + n);
+    T sum = 0;
+    for (int64_t j = 0; j < n; ++j) sum += (row[j] = std::exp(row[j] - mx));
+    for (int64_t j = 0; j < n; ++j) row[j] /= sum;
   }
 }
 
@@ -108,11 +125,7 @@ void mla_forward(const TrainContext& ctx, const AttentionParams<T>& w, const T* 
              .b = k, .ldb = H * d.qk, .c = p, .ldc = S});
     for (int64_t i = 0; i < S; ++i) {
       T* row = p + i * S;
-      const T mx = *std::max_element(row, row + i + 1);
-      T sum = 0;
-      for (int64_t j = 0; j <= i; ++j) sum += (row[j] = std::exp(row[j] - mx));
-      const T inv = T(1) / sum;
-      for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
+      softmax_row(row, i + 1);
       std::fill(row + i + 1, row + S, T(0));
     }
     gemm(Gemm<T>{.m = S, .n = d.v, .k = S, .a = p, .lda = S, .b = v, .ldb = H * (d.nope + d.v),
@@ -160,9 +173,8 @@ void mla_backward(const TrainContext& ctx, const MlaBackward<T>& a) {
       for (int64_t i = 0; i < S; ++i) {
         const T* pr = p + i * S;
         T* row = dp + i * S;
-        T dot = 0;
-        for (int64_t j = 0; j <= i; ++j) dot += pr[j] * row[j];
-        for (int64_t j = 0; j <= i; ++j) row[j] = pr[j] * (row[j] - dot);
+        const T pd = dot(pr, row, i + 1);
+        for (int64_t j = 0; j <= i; ++j) row[j] = pr[j] * (row[j] - pd);
         std::fill(row + i + 1, row + S, T(0));
       }
       gemm(Gemm<T>{.m = S, .n = d.qk, .k = S, .alpha = scale, .a = dp, .lda = S,

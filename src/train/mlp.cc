@@ -1,8 +1,10 @@
 #include "train/mlp.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "train/linear.h"
+#include "train/vec.h"
 
 namespace dsv3::train {
 
@@ -40,7 +42,11 @@ void mlp_forward(ThreadPool* pool, const MlpParams<T>& w, int64_t hidden, const 
       const T* g = gu + r * 2 * inter;
       const T* u = g + inter;
       T* act = saved.act + r * inter;
-      for (int64_t i = 0; i < inter; ++i) act[i] = g[i] * sigmoid(g[i]) * u[i];
+      if constexpr (std::is_same_v<T, float>) {
+        vec::silu_mul(g, inter, act);
+      } else {
+        for (int64_t i = 0; i < inter; ++i) act[i] = g[i] * sigmoid(g[i]) * u[i];
+      }
     }
   });
   linear_forward(pool, {rows, inter, hidden}, saved.act, w.w2, y);
@@ -62,6 +68,10 @@ void mlp_backward(ThreadPool* pool, const MlpBackward<T>& a) {
       const T* u = g + inter;
       T* dg = dgu + r * 2 * inter;
       T* du = dg + inter;
+      if constexpr (std::is_same_v<T, float>) {
+        vec::silu_mul_backward(g, inter, dg);
+        continue;
+      }
       for (int64_t i = 0; i < inter; ++i) {
         const T s = sigmoid(g[i]), dact = dg[i];
         du[i] = dact * g[i] * s;                           // d/du of silu(g) u

@@ -175,7 +175,7 @@ Result<std::unique_ptr<Trainer>> Trainer::resume(const std::string& dir,
 
 TrainContext Trainer::context(int64_t batch) {
   return {.config = &config_, .rope = &rope_, .pool = pool_.get(), .arena = &arena_,
-          .batch = batch, .seq = options_.seq};
+          .batch = batch, .seq = options_.seq, .profile = profiling_ ? &profile_ : nullptr};
 }
 
 StepMetrics Trainer::step() {
@@ -185,7 +185,10 @@ StepMetrics Trainer::step() {
   const int64_t W = window();
   const LossOptions loss{.mtp_weight = o.mtp_weight, .balance_alpha = o.balance_alpha(),
                          .grad_scale = 1.0 / double(o.accumulation)};
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  {
+    ProfileScope p(ctx.profile, "optimizer");
+    std::fill(grads_.begin(), grads_.end(), 0.0f);
+  }
   windows_.resize(o.batch * W);
   StepMetrics m;
   std::vector<std::vector<int64_t>> loads(config_.num_hidden_layers +
@@ -205,6 +208,7 @@ StepMetrics Trainer::step() {
       for (size_t e = 0; e < r.loads[l].size(); ++e) loads[l][e] += r.loads[l][e];
     }
   }
+  ProfileScope p(ctx.profile, "optimizer");
   m.grad_norm = global_norm(pool_.get(), grads_.data(), layout_.total);
   if (o.clip > 0 && m.grad_norm > o.clip) {
     scale(pool_.get(), grads_.data(), layout_.total, float(o.clip / m.grad_norm));

@@ -77,6 +77,10 @@ class Trainer {
 
   Status save(const std::string& dir) const;
 
+  // Time per phase from now on (`dsv3 train --profile`).
+  void enable_profile() { profiling_ = true; }
+  const Profile& profile() const { return profile_; }
+
   int64_t steps_done() const { return steps_done_; }
   const TrainOptions& options() const { return options_; }
   const ModelConfig& config() const { return config_; }
@@ -105,6 +109,8 @@ class Trainer {
   ModelActivations<float> act_;
   std::vector<int32_t> windows_;
   int64_t steps_done_ = 0;
+  bool profiling_ = false;
+  Profile profile_;
 };
 
 }  // namespace dsv3::train

@@ -53,7 +53,10 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
   act.resid.resize(L + 1);
   for (auto& r : act.resid) r.resize(n * d);
   act.blocks.resize(L);
-  embedding_forward(ctx, w.embed, act.inputs.data(), n, d, act.resid[0].data());
+  {
+    ProfileScope p(ctx.profile, "embedding");
+    embedding_forward(ctx, w.embed, act.inputs.data(), n, d, act.resid[0].data());
+  }
   for (int64_t l = 0; l < L; ++l) {
     report.balance += block_forward(ctx, w.layers[l], bias_of(bias, l), opt.balance_alpha,
                                     act.resid[l].data(), act.blocks[l], act.resid[l + 1].data());
@@ -61,16 +64,23 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
   }
   act.hn.resize(n * d);
   act.hn_rstd.resize(n);
-  rmsnorm_forward(ctx, act.resid[L].data(), w.norm, n, d, act.hn.data(), act.hn_rstd.data());
-
+  {
+    ProfileScope p(ctx.profile, "norms+residual");
+    rmsnorm_forward(ctx, act.resid[L].data(), w.norm, n, d, act.hn.data(), act.hn_rstd.data());
+  }
+  // Mean cross-entropy of the head on h; its backward (scaled by `weight`) when training.
+  auto head_loss = [&](const T* h, const int32_t* targets, double weight, T* dh) {
+    ProfileScope p(ctx.profile, "head+cross-entropy",
+                   (grad ? 6.0 : 2.0) * double(n * d * c.vocab_size));
+    return head_cross_entropy<T>(ctx, {.h = h, .head = w.head, .targets = targets, .rows = n,
+                                       .grad_scale = T(opt.grad_scale * weight / double(n)),
+                                       .dh = dh, .dhead = grad ? grad->head : nullptr}) /
+           double(n);
+  };
   Arena& arena = *ctx.arena;
   Arena::Mark mark(arena);
   T* dhn = grad ? scratch<T>(arena, n * d) : nullptr;
-  report.main = head_cross_entropy<T>(ctx, {.h = act.hn.data(), .head = w.head,
-                                            .targets = act.targets.data(), .rows = n,
-                                            .grad_scale = T(opt.grad_scale / double(n)),
-                                            .dh = dhn, .dhead = grad ? grad->head : nullptr}) /
-                double(n);
+  report.main = head_loss(act.hn.data(), act.targets.data(), 1.0, dhn);
   report.total = report.main;
   std::vector<T*> dyn(D, nullptr);
   const T* h = act.hn.data();
@@ -83,12 +93,7 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
     report.loads[L + k] = m.block.moe.router.load;
     const double weight = opt.mtp_weight / double(D);
     if (grad) dyn[k] = scratch<T>(arena, n * d);
-    const double loss =
-        head_cross_entropy<T>(ctx, {.h = m.yn.data(), .head = w.head,
-                                    .targets = act.mtp_targets[k].data(), .rows = n,
-                                    .grad_scale = T(opt.grad_scale * weight / double(n)),
-                                    .dh = dyn[k], .dhead = grad ? grad->head : nullptr}) /
-        double(n);
+    const double loss = head_loss(m.yn.data(), act.mtp_targets[k].data(), weight, dyn[k]);
     report.mtp.push_back(loss);
     report.total += weight * loss;
     h = m.yn.data();
@@ -105,13 +110,17 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
                           .dh = k == 0 ? dhn : dyn[k - 1]});
   }
   T* dx = scratch<T>(arena, n * d);
-  rmsnorm_backward<T>(ctx, {.x = act.resid[L].data(), .w = w.norm, .rstd = act.hn_rstd.data(),
-                            .dy = dhn, .rows = n, .n = d, .dx = dx, .dw = grad->norm});
+  {
+    ProfileScope p(ctx.profile, "norms+residual");
+    rmsnorm_backward<T>(ctx, {.x = act.resid[L].data(), .w = w.norm, .rstd = act.hn_rstd.data(),
+                              .dy = dhn, .rows = n, .n = d, .dx = dx, .dw = grad->norm});
+  }
   for (int64_t l = L - 1; l >= 0; --l) {
     block_backward<T>(ctx, {.w = &w.layers[l], .grad = &grad->layers[l],
                             .x_in = act.resid[l].data(), .act = &act.blocks[l],
                             .balance_alpha = balance_grad, .dx_out = dx, .dx_in = dx});
   }
+  ProfileScope p(ctx.profile, "embedding");
   embedding_backward(ctx, act.inputs.data(), dx, n, d, grad->embed);
   return report;
 }
