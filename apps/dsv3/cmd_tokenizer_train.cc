@@ -41,19 +41,24 @@ std::string megabytes(int64_t bytes) {
 struct TrainFlags {
   TokenizerTrainOptions options;
   std::vector<std::string> data;
-  std::string out, chat_template_file;
+  std::string out, chat_template_file, boundary = "file";
 };
 
 void run_train(TrainFlags& f) {
-  if (!f.chat_template_file.empty()) f.options.chat_template = read_chat_template(f.chat_template_file);
+  if (!f.chat_template_file.empty())
+    f.options.chat_template = read_chat_template(f.chat_template_file);
+  f.options.boundary = unwrap(parse_document_boundary(f.boundary));
   const TokenizerTrainReport r = unwrap(train_tokenizer(f.data, f.out, f.options));
+  if (r.num_held_out_documents > 0) {
+    std::printf("held out %lld validation documents\n", (long long)r.num_held_out_documents);
+  }
   std::printf("counted %lld pieces (%lld distinct) in %s of text in %.2f s\n",
               (long long)r.num_pieces, (long long)r.num_unique_pieces,
               megabytes(r.text_bytes).c_str(), r.count_seconds);
   std::printf("learned %lld tokens with %lld merges in %.2f s\n", (long long)r.num_learned_tokens,
               (long long)r.num_merges, r.merge_seconds);
-  std::printf("wrote %s/tokenizer.json and tokenizer_config.json: vocab size %lld\n",
-              f.out.c_str(), (long long)r.vocab_size);
+  std::printf("wrote %s/tokenizer.json and tokenizer_config.json: vocab size %lld\n", f.out.c_str(),
+              (long long)r.vocab_size);
   if (r.vocab_size < f.options.vocab_size) {
     std::fprintf(stderr,
                  "dsv3: warning: the text has no more pairs occurring %lld times or more; the "
@@ -76,8 +81,7 @@ struct EncodeFlags {
 void report_stream(const char* name, const std::string& path, const TokenStream& s) {
   std::printf("%s: %lld documents, %lld tokens, %.3f bytes per token -> %s\n", name,
               (long long)s.num_documents, (long long)s.ids.size(),
-              s.text_tokens > 0 ? double(s.text_bytes) / double(s.text_tokens) : 0.0,
-              path.c_str());
+              s.text_tokens > 0 ? double(s.text_bytes) / double(s.text_tokens) : 0.0, path.c_str());
 }
 
 void run_encode(const EncodeFlags& f) {
@@ -107,7 +111,8 @@ void run_encode(const EncodeFlags& f) {
 }  // namespace
 
 void add_tokenizer_command(CLI::App& root) {
-  CLI::App* group = root.add_subcommand("tokenizer", "train a BPE tokenizer; encode text for training");
+  CLI::App* group =
+      root.add_subcommand("tokenizer", "train a BPE tokenizer; encode text for training");
   group->require_subcommand(1);
 
   auto tf = std::make_shared<TrainFlags>();
@@ -127,6 +132,13 @@ void add_tokenizer_command(CLI::App& root) {
                 "Jinja file, or a tokenizer_config.json to take it from (default: DeepSeek-V3's)");
   t->add_option("--threads", tf->options.num_threads, "threads for counting (default: all cores)")
       ->check(CLI::Range(0, 1024));
+  t->add_option("--val-fraction", tf->options.validation_fraction,
+                "leave out the validation documents `tokenizer encode` holds out with the same "
+                "--val-fraction, --seed and --split (default 0: train on everything)")
+      ->check(CLI::Range(0.0, 0.99));
+  t->add_option("--seed", tf->options.seed, "seed of the train/validation split");
+  t->add_option("--split", tf->boundary, "what a document is: file, paragraph or line")
+      ->capture_default_str();
   t->callback([tf] { run_train(*tf); });
 
   auto ef = std::make_shared<EncodeFlags>();
@@ -146,7 +158,8 @@ void add_tokenizer_command(CLI::App& root) {
   e->add_option("--val-out", ef->val_out, "token file for the validation documents");
   e->add_option("--seed", ef->seed, "seed of the train/validation split")->capture_default_str();
   e->add_flag("--bos", ef->bos, "put BOS before each document");
-  e->add_option("--threads", ef->threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
+  e->add_option("--threads", ef->threads, "threads (default: all cores)")
+      ->check(CLI::Range(0, 1024));
   e->callback([ef] { run_encode(*ef); });
 }
 

@@ -91,9 +91,10 @@ void PieceCounter::add_texts(std::span<const std::string_view> texts, int num_th
     cut_into_chunks(text, std::max<size_t>(chunk_bytes, 1), chunks);
   }
   std::vector<std::unordered_map<std::string_view, int64_t>> partial(chunks.size());
-  ThreadPool pool(int(std::min<size_t>(size_t(resolve_threads(num_threads)),
-                                       std::max<size_t>(chunks.size(), 1))));
-  pool.run(int64_t(chunks.size()), [&](int64_t i) { count_chunk(chunks[size_t(i)], partial[size_t(i)]); });
+  ThreadPool pool(int(
+      std::min<size_t>(size_t(resolve_threads(num_threads)), std::max<size_t>(chunks.size(), 1))));
+  pool.run(int64_t(chunks.size()),
+           [&](int64_t i) { count_chunk(chunks[size_t(i)], partial[size_t(i)]); });
   for (const auto& counts : partial) {
     for (const auto& [piece, n] : counts) {
       num_pieces_ += n;

@@ -25,6 +25,7 @@
 
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/pretokenize.h"
+#include "tokenizer/text_corpus.h"
 #include "util/result.h"
 
 namespace dsv3 {
@@ -110,10 +111,17 @@ struct TokenizerTrainOptions {
   int64_t min_frequency = 2;
   int num_threads = 0;        // 0: one per core
   std::string chat_template;  // empty: DeepSeek-V3's
+  // Above 0: leave out the validation documents of split_train_validation(documents,
+  // validation_fraction, seed), the ones `dsv3 tokenizer encode` holds out with the same
+  // flags, so that validation text stays unseen by the tokenizer too.
+  double validation_fraction = 0;
+  uint64_t seed = 0;
+  DocumentBoundary boundary = DocumentBoundary::kFile;
 };
 
 struct TokenizerTrainReport {
-  int64_t text_bytes = 0;
+  int64_t text_bytes = 0;  // of the text trained on
+  int64_t num_held_out_documents = 0;
   int64_t num_pieces = 0;
   int64_t num_unique_pieces = 0;
   int64_t num_learned_tokens = 0;

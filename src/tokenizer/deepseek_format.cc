@@ -4,6 +4,9 @@
 
 namespace dsv3::deepseek_v3 {
 
+// The text below is kept as in DeepSeek's files.
+// clang-format off
+
 // In pattern 3, "\r\n" are JSON escapes: the regex holds real CR and LF characters, as in
 // DeepSeek's file.
 std::string_view pre_tokenizer_json() {
@@ -88,5 +91,7 @@ std::string_view chat_template() {
     "{%- endif %}{%- endfor -%}{% if ns.is_tool %}{{'<｜tool▁outputs▁end｜>'}}{% endif %}"
     "{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜>'}}{% endif %}";
 }
+
+// clang-format on
 
 }  // namespace dsv3::deepseek_v3

@@ -158,11 +158,10 @@ Result<TokenStream> tokenize_documents(const Tokenizer& tokenizer,
     }
   }
   std::vector<std::vector<int32_t>> ids(order.size());
-  ThreadPool pool(std::min<int>(resolve_threads(options.num_threads),
-                                int(std::max<size_t>(order.size(), 1))));
-  pool.run(int64_t(order.size()), [&](int64_t i) {
-    ids[size_t(i)] = tokenizer.encode(documents[order[size_t(i)]].text);
-  });
+  ThreadPool pool(
+      std::min<int>(resolve_threads(options.num_threads), int(std::max<size_t>(order.size(), 1))));
+  pool.run(int64_t(order.size()),
+           [&](int64_t i) { ids[size_t(i)] = tokenizer.encode(documents[order[size_t(i)]].text); });
   TokenStream stream;
   size_t total = 0;
   for (const auto& d : ids) total += d.size() + 2;
@@ -204,8 +203,8 @@ Result<std::vector<int32_t>> read_token_file(const std::string& path) {
   std::vector<int32_t> ids(bytes.size() / 4);
   for (size_t i = 0; i < ids.size(); ++i) {
     const auto* b = reinterpret_cast<const uint8_t*>(bytes.data() + 4 * i);
-    ids[i] = int32_t(uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 |
-                     uint32_t(b[3]) << 24);
+    ids[i] =
+        int32_t(uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24);
   }
   return ids;
 }

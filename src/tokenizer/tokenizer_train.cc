@@ -16,16 +16,20 @@ namespace {
 using ordered_json = nlohmann::ordered_json;
 
 ordered_json added_token_json(int32_t id, const deepseek_v3::AddedTokenSpec& t) {
-  return {{"id", id},          {"content", std::string(t.content)},
-          {"single_word", false}, {"lstrip", false},
-          {"rstrip", false},      {"normalized", t.normalized},
+  return {{"id", id},
+          {"content", std::string(t.content)},
+          {"single_word", false},
+          {"lstrip", false},
+          {"rstrip", false},
+          {"normalized", t.normalized},
           {"special", t.special}};
 }
 
 // tokenizer_config.json names tokens as transformers' AddedToken objects.
 ordered_json config_token_json(std::string_view content) {
-  return {{"__type", "AddedToken"}, {"content", std::string(content)}, {"lstrip", false},
-          {"normalized", true},     {"rstrip", false},                 {"single_word", false}};
+  return {{"__type", "AddedToken"}, {"content", std::string(content)},
+          {"lstrip", false},        {"normalized", true},
+          {"rstrip", false},        {"single_word", false}};
 }
 
 // Text read until this many bytes are buffered is counted in one parallel pass.
@@ -33,6 +37,47 @@ constexpr size_t kCountBatchBytes = size_t{256} << 20;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Counts whole files, reading up to kCountBatchBytes before each parallel pass.
+Status count_files(std::span<const std::string> data_files, int num_threads, PieceCounter& counter,
+                   TokenizerTrainReport& report) {
+  std::vector<std::string> batch;
+  size_t batch_bytes = 0;
+  auto count_batch = [&] {
+    std::vector<std::string_view> views(batch.begin(), batch.end());
+    counter.add_texts(views, num_threads);
+    batch.clear();
+    batch_bytes = 0;
+  };
+  for (const std::string& path : data_files) {
+    DSV3_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
+    report.text_bytes += int64_t(text.size());
+    batch_bytes += text.size();
+    batch.push_back(std::move(text));
+    if (batch_bytes >= kCountBatchBytes) count_batch();
+  }
+  count_batch();
+  return OkStatus();
+}
+
+// Counts the training documents of the split that `tokenizer encode` makes.
+Status count_training_documents(std::span<const std::string> data_files,
+                                const TokenizerTrainOptions& options, PieceCounter& counter,
+                                TokenizerTrainReport& report) {
+  DSV3_ASSIGN_OR_RETURN(std::vector<TextDocument> documents,
+                        read_documents(data_files, options.boundary));
+  DSV3_ASSIGN_OR_RETURN(
+      TrainValidationSplit split,
+      split_train_validation(documents.size(), options.validation_fraction, options.seed));
+  std::vector<std::string_view> views;
+  for (size_t i : split.train) {
+    views.push_back(documents[i].text);
+    report.text_bytes += int64_t(documents[i].text.size());
+  }
+  report.num_held_out_documents = int64_t(split.validation.size());
+  counter.add_texts(views, options.num_threads);
+  return OkStatus();
 }
 
 }  // namespace
@@ -112,10 +157,10 @@ Result<TokenizerTrainReport> train_tokenizer(std::span<const std::string> data_f
                                              const std::string& out_dir,
                                              const TokenizerTrainOptions& options) {
   if (options.vocab_size < min_vocab_size()) {
-    return Err("vocab size ", options.vocab_size, " is too small: the ",
-               deepseek_v3::leading_tokens().size(), " special tokens, the 256 byte tokens and the ",
-               deepseek_v3::trailing_tokens().size(), " added tokens take ", min_vocab_size(),
-               " ids");
+    return Err(
+        "vocab size ", options.vocab_size, " is too small: the ",
+        deepseek_v3::leading_tokens().size(), " special tokens, the 256 byte tokens and the ",
+        deepseek_v3::trailing_tokens().size(), " added tokens take ", min_vocab_size(), " ids");
   }
   if (options.vocab_size > (int64_t{1} << 30)) {
     return Err("vocab size ", options.vocab_size, " is above the limit of 2^30");
@@ -125,22 +170,11 @@ Result<TokenizerTrainReport> train_tokenizer(std::span<const std::string> data_f
   TokenizerTrainReport report;
   const auto count_start = std::chrono::steady_clock::now();
   DSV3_ASSIGN_OR_RETURN(PieceCounter counter, PieceCounter::deepseek_v3());
-  std::vector<std::string> batch;
-  size_t batch_bytes = 0;
-  auto count_batch = [&] {
-    std::vector<std::string_view> views(batch.begin(), batch.end());
-    counter.add_texts(views, options.num_threads);
-    batch.clear();
-    batch_bytes = 0;
-  };
-  for (const std::string& path : data_files) {
-    DSV3_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
-    report.text_bytes += int64_t(text.size());
-    batch_bytes += text.size();
-    batch.push_back(std::move(text));
-    if (batch_bytes >= kCountBatchBytes) count_batch();
+  if (options.validation_fraction > 0) {
+    DSV3_TRY(count_training_documents(data_files, options, counter, report));
+  } else {
+    DSV3_TRY(count_files(data_files, options.num_threads, counter, report));
   }
-  count_batch();
   if (counter.num_pieces() == 0) {
     return Err("the data files (", data_files.front(), data_files.size() > 1 ? " and others" : "",
                ") hold no text to train on");

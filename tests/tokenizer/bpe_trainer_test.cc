@@ -1,19 +1,20 @@
 // The BPE trainer: piece counting against the DeepSeek-V3 tokenizer's own pieces, the
 // incremental merge loop against a naive one, and trained tokenizers that load, round-trip
 // text, keep DeepSeek's layout, and come out the same every time.
+#include "tokenizer/bpe_trainer.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/bpe_trainer.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/deepseek_format.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
 #include "tokenizer/tokenizer_support.h"
 #include "tokenizer/trainer_support.h"
+#include "tokenizer/utf8.h"
 
 namespace dsv3 {
 namespace {
@@ -39,9 +40,10 @@ PieceCounts reference_counts(const std::string& text) {
 // punctuation, CJK, special tokens), CRLF and whitespace runs.
 std::string awkward_text() {
   std::string text;
-  const char* lines[] = {"Hello world\n",   "  indented line\n", "\n",         "12345 numbers\n",
-                         "日本語のテキスト\n", "\t\ttabs\r\n",      "...dots\n",  "<｜User｜>hi\n",
-                         " \n",             "(paren) x\n",       "ünïcode\n", "a\n\n\n  \nb\n"};
+  const char* lines[] = {"Hello world\n",   "  indented line\n",  "\n",
+                         "12345 numbers\n", "日本語のテキスト\n", "\t\ttabs\r\n",
+                         "...dots\n",       "<｜User｜>hi\n",     " \n",
+                         "(paren) x\n",     "ünïcode\n",          "a\n\n\n  \nb\n"};
   while (text.size() < 200000) {
     for (const char* line : lines) text += line;
     text += generated_corpus(300, text.size());
@@ -52,7 +54,8 @@ std::string awkward_text() {
 TEST(PieceCounter, MatchesTheTokenizerPiecesForAnyChunkingAndThreadCount) {
   const std::string text = awkward_text();
   const PieceCounts expected = reference_counts(text);
-  for (const auto& [threads, chunk_bytes] : {std::pair{1, 1000}, {3, 1000}, {3, 50}, {2, 1 << 20}}) {
+  for (const auto& [threads, chunk_bytes] :
+       {std::pair{1, 1000}, {3, 1000}, {3, 50}, {2, 1 << 20}}) {
     SCOPED_TRACE(::testing::Message() << threads << " threads, chunks of " << chunk_bytes);
     auto counter = PieceCounter::deepseek_v3();
     ASSERT_TRUE(counter.ok()) << counter.error().message;
@@ -186,8 +189,7 @@ class TrainedTokenizer : public testing::TempDirTest {
   Result<TokenizerTrainReport> train(const std::string& out, int64_t vocab_size, int threads = 1) {
     const std::vector<std::string> files = {write("a.txt", generated_corpus(150000, 1)),
                                             write("b.txt", generated_corpus(50000, 2))};
-    return train_tokenizer(files, path(out),
-                           {.vocab_size = vocab_size, .num_threads = threads});
+    return train_tokenizer(files, path(out), {.vocab_size = vocab_size, .num_threads = threads});
   }
 };
 
@@ -313,6 +315,30 @@ TEST_F(TrainedTokenizer, StopsWhenTheTextRunsOutOfPairs) {
   EXPECT_EQ(tok->encode(" abc").size(), 1u);
 }
 
+TEST_F(TrainedTokenizer, LeavesValidationDocumentsOut) {
+  // Ten files; a word repeated only in the held-out one must not become a token.
+  auto split = split_train_validation(10, 0.1, 3);
+  ASSERT_TRUE(split.ok());
+  ASSERT_EQ(split->validation.size(), 1u);
+  std::vector<std::string> files;
+  for (size_t i = 0; i < 10; ++i) {
+    std::string text = generated_corpus(5000, i + 1);
+    for (int r = 0; r < 100 && i == split->validation[0]; ++r) text += " qzxqzx";
+    if (i == split->train[0]) {
+      for (int r = 0; r < 100; ++r) text += " vwkvwk";
+    }
+    files.push_back(write("f" + std::to_string(i) + ".txt", text));
+  }
+  const auto report = train_tokenizer(files, path("tok"),
+                                      {.vocab_size = 600, .validation_fraction = 0.1, .seed = 3});
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->num_held_out_documents, 1);
+  auto tok = Tokenizer::load(path("tok"));
+  ASSERT_TRUE(tok.ok());
+  EXPECT_EQ(tok->encode(" vwkvwk").size(), 1u);
+  EXPECT_GT(tok->encode(" qzxqzx").size(), 1u);
+}
+
 TEST_F(TrainedTokenizer, RejectsBadInputs) {
   const std::string good = write("good.txt", "some text here");
   auto small = train_tokenizer(std::vector<std::string>{good}, path("tok"),
@@ -325,8 +351,7 @@ TEST_F(TrainedTokenizer, RejectsBadInputs) {
   auto missing = train_tokenizer(std::vector<std::string>{good, path("nope.txt")}, path("tok"),
                                  {.vocab_size = 1000});
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.error().message.find("nope.txt"), std::string::npos)
-      << missing.error().message;
+  EXPECT_NE(missing.error().message.find("nope.txt"), std::string::npos) << missing.error().message;
 
   auto empty = train_tokenizer(std::vector<std::string>{write("empty.txt", "")}, path("tok"),
                                {.vocab_size = 1000});

@@ -1,11 +1,12 @@
 // The text corpus helper: reading and cutting documents, the seeded train/validation
 // split, the token stream with EOS after each document, and int32 token files.
+#include "tokenizer/text_corpus.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
-#include "tokenizer/text_corpus.h"
 #include "tokenizer/tokenizer_support.h"
 #include "tokenizer/trainer_support.h"
 
@@ -48,15 +49,16 @@ TEST_F(TextCorpus, CutsDocumentsByFileParagraphOrLine) {
   ASSERT_TRUE(by_line.ok());
   std::vector<std::string> lines;
   for (const auto& d : *by_line) lines.push_back(d.text);
-  EXPECT_EQ(lines, (std::vector<std::string>{"First para", "still first.", "Second para.",
-                                             "Third", "Only line"}));
+  EXPECT_EQ(lines, (std::vector<std::string>{"First para", "still first.", "Second para.", "Third",
+                                             "Only line"}));
 
   EXPECT_TRUE(parse_document_boundary("paragraph").ok());
   EXPECT_FALSE(parse_document_boundary("chapter").ok());
   const auto empty = read_documents(std::vector<std::string>{files[1]}, DocumentBoundary::kFile);
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.error().message.find("no text"), std::string::npos);
-  EXPECT_FALSE(read_documents(std::vector<std::string>{path("nope")}, DocumentBoundary::kFile).ok());
+  EXPECT_FALSE(
+      read_documents(std::vector<std::string>{path("nope")}, DocumentBoundary::kFile).ok());
 }
 
 TEST(TrainValidationSplit, IsDeterministicDisjointAndComplete) {
@@ -110,8 +112,9 @@ TEST(TokenStream, EndsEachDocumentWithEos) {
   ASSERT_TRUE(with_bos.ok());
   ASSERT_EQ(with_bos->ids.size(), expected.size() + 2);
   EXPECT_EQ(with_bos->ids[0], tok.bos_id());
-  EXPECT_EQ(tok.decode(with_bos->ids), "<｜begin▁of▁sentence｜>Third: 🙂<｜end▁of▁sentence｜>"
-                                       "<｜begin▁of▁sentence｜>Hello world.<｜end▁of▁sentence｜>");
+  EXPECT_EQ(tok.decode(with_bos->ids),
+            "<｜begin▁of▁sentence｜>Third: 🙂<｜end▁of▁sentence｜>"
+            "<｜begin▁of▁sentence｜>Hello world.<｜end▁of▁sentence｜>");
   const std::vector<size_t> bad = {3};
   EXPECT_FALSE(tokenize_documents(tok, docs, bad).ok());
 }

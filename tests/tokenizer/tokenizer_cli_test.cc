@@ -47,7 +47,8 @@ TEST_F(TokenizerCli, TrainsATokenizerWhoseChatTemplateRenders) {
 
   // The prompt's markers are single tokens: BOS is 0, EOS is 1.
   write("prompt.txt", rendered.out);
-  const auto ids = run_dsv3("tokenize --tokenizer " + path("tok") + " --file " + path("prompt.txt"));
+  const auto ids =
+      run_dsv3("tokenize --tokenizer " + path("tok") + " --file " + path("prompt.txt"));
   ASSERT_EQ(ids.exit_code, 0) << ids.err;
   EXPECT_EQ(ids.out.rfind("[0,", 0), 0u) << ids.out;
   EXPECT_NE(ids.out.find(",1,"), std::string::npos) << ids.out;
@@ -112,8 +113,8 @@ TEST_F(TokenizerCli, ReportsBadInputs) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("nope.txt"), std::string::npos) << missing.err;
 
-  const auto empty = run_dsv3("tokenizer train --vocab-size 400 --data " +
-                              write("empty.txt", "") + " --out " + path("tok"));
+  const auto empty = run_dsv3("tokenizer train --vocab-size 400 --data " + write("empty.txt", "") +
+                              " --out " + path("tok"));
   EXPECT_EQ(empty.exit_code, 1);
   EXPECT_NE(empty.err.find("no text"), std::string::npos) << empty.err;
 
