@@ -36,8 +36,8 @@ PoolState& pool_state() {
 
 std::atomic<bool> g_int8_activations{true};
 
-// Splits [0, count) units of `unit` items into tasks; body gets item ranges. The last range
-// is clipped to `total` items.
+// Runs body over [0, total) items in tasks of whole `unit`s (16-row tiles, 128-column blocks),
+// on the pool when `work` (multiply-adds) is worth waking it.
 void split(int64_t total, int64_t unit, int64_t work, FunctionRef<void(int64_t, int64_t)> body) {
   ThreadPool& pool = thread_pool();
   const int64_t units = (total + unit - 1) / unit;
@@ -86,8 +86,10 @@ QuantizedActivations activation_buffers(int64_t n, int64_t cols) {
 void set_num_threads(int n) {
   PoolState& s = pool_state();
   std::lock_guard<std::mutex> lock(s.mu);
+  n = std::max(1, n);
+  if (s.pool && s.pool->num_threads() == n) return;
   s.current.store(nullptr);
-  s.pool = std::make_unique<ThreadPool>(std::max(1, n));
+  s.pool = std::make_unique<ThreadPool>(n);
   s.current.store(s.pool.get());
 }
 
