@@ -178,6 +178,26 @@ TEST_P(MatmulTest, QuantizedRowSlices) {
   }
 }
 
+// The table's general entry (used when a target has no prefill entry) on every token count,
+// called directly on a row range that starts past the first tile.
+TEST_P(MatmulTest, GeneralRowEntryHandlesAnyTokenCount) {
+  const auto& table = kernels::detail::active_table();
+  for (WeightFormat f : testing::all_formats()) {
+    const auto w = make_matrix(f, 70, 100, 21);
+    for (int64_t n : {1, 3, 6, 33}) {
+      const std::vector<float> x = random_floats(n * 100, uint32_t(n));
+      std::vector<float> y = nan_filled(n * 70), want(n * 70);
+      kernels::ref::matmul(w.m, x.data(), n, want.data());
+      table.formats[int(f)].matmul_rows(w.m, x.data(), n, y.data(), 16, 70);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t r = 0; r < 16; ++r) y[t * 70 + r] = want[t * 70 + r];  // not asked for
+      }
+      expect_close(y, want, abs_sums(w.m, x, n), kMatmulTol, kMatmulAbsTol,
+                   "rows entry " + label(w.m, n, 1));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Targets, MatmulTest, ::testing::ValuesIn(kernels::available_targets()),
                          testing::target_test_name);
 
