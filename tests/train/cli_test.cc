@@ -1,0 +1,79 @@
+// `dsv3 train` end to end through the binary: a short run stopped half way, resumed, and the
+// checkpoint loaded by the inference engine. Skipped when the dsv3 binary is not built yet
+// (train_tests does not depend on it).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "micro_model.h"
+#include "model/transformer.h"
+
+namespace dsv3::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+int run(const std::string& args, const std::string& log) {
+  const std::string cmd = std::string(DSV3_BINARY) + " " + args + " > " + log + " 2>&1";
+  return std::system(cmd.c_str());
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int count_lines(const std::string& path) {
+  std::ifstream in(path);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) n += !line.empty();
+  return n;
+}
+
+TEST(TrainCli, StopResumeAndLoad) {
+  if (!fs::exists(DSV3_BINARY)) GTEST_SKIP() << DSV3_BINARY << " is not built";
+  const fs::path dir = fs::temp_directory_path() / ("dsv3_train_cli_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string config = (dir / "config.json").string(), data = (dir / "ids.txt").string();
+  const std::string out = (dir / "run").string(), log = (dir / "log.txt").string();
+  std::ofstream(config) << testing::micro_config_json();
+  {
+    std::ofstream ids(data);
+    for (int i = 0; i < 2000; ++i) ids << (i * 7 + i / 13) % 64 << (i % 20 == 19 ? "\n" : " ");
+  }
+  const std::string common = "train --config " + config + " --data " + data + " --out " + out +
+                             " --steps 6 --batch 2 --seq 16 --warmup 2 --lr 0.01 -t 2";
+  ASSERT_EQ(run(common + " --stop-after 3", log), 0) << read(log);
+  EXPECT_EQ(count_lines(out + "/metrics.jsonl"), 3);
+  // A second fresh run into the same directory is refused.
+  EXPECT_NE(run(common, log), 0);
+  EXPECT_NE(read(log).find("--resume"), std::string::npos) << read(log);
+  ASSERT_EQ(run(common + " --resume --val-data " + data, log), 0) << read(log);
+  EXPECT_NE(read(log).find("validation: main loss"), std::string::npos) << read(log);
+  EXPECT_EQ(count_lines(out + "/metrics.jsonl"), 7);  // 6 steps + the evaluation
+  const std::string metrics = read(out + "/metrics.jsonl");
+  for (const char* key : {"\"loss\"", "\"mtp_loss\"", "\"lr\"", "\"grad_norm\"", "\"max_vio\"",
+                          "\"load\"", "\"tok_per_s\"", "\"eval\""}) {
+    EXPECT_NE(metrics.find(key), std::string::npos) << key;
+  }
+  Result<std::unique_ptr<Model>> model = Model::load(out, {.max_positions = 64});
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  EXPECT_EQ((*model)->mtp_depth(), 1);
+  // Bad input is reported, not crashed on.
+  const std::string bad = (dir / "bad.txt").string();
+  std::ofstream(bad) << "1 2 hello";
+  EXPECT_NE(run("train --config " + config + " --data " + bad + " --out " + (dir / "x").string(),
+                log),
+            0);
+  EXPECT_NE(read(log).find("expected a token id"), std::string::npos) << read(log);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dsv3::train
