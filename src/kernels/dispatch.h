@@ -42,7 +42,8 @@ using GemmRowsFn = void (*)(const Matrix& w, const float* xt, int64_t n, float* 
 // Rows [r0, r1) of y[xq.n, w.rows] for q8 / q4 weights. r0 is a multiple of 16.
 using MatmulInt8Fn = void (*)(const Matrix& w, const QuantizedActivations& xq, float* y,
                               int64_t r0, int64_t r1);
-using QuantizeActivationsFn = void (*)(const float* x, int64_t n, int64_t cols,
+// Tokens [t0, t1) of x[out.n, out.cols] into out (so threads can share the work).
+using QuantizeActivationsFn = void (*)(const float* x, int64_t t0, int64_t t1,
                                        const QuantizedActivations& out);
 
 // Token counts up to this take FormatKernels::matvec_rows when a table has one.

@@ -123,16 +123,8 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   if (is_quantized(w.format) && g_int8_activations.load(std::memory_order_relaxed)) {
     if (auto int8 = k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]) {
       const QuantizedActivations xq = activation_buffers(n, w.cols);
-      const int64_t padded = xq.groups * kQuantGroup;
-      split(n, 1, n * w.cols * kQuantizeCost, [&](int64_t t0, int64_t t1) {
-        QuantizedActivations part = xq;
-        part.n = t1 - t0;
-        part.q += t0 * padded;
-        part.scale += t0 * xq.groups;
-        part.scaled_sum += t0 * xq.groups;
-        part.q8_offset += t0 * xq.groups;
-        k.quantize_activations(x + t0 * w.cols, t1 - t0, w.cols, part);
-      });
+      split(n, 1, n * w.cols * kQuantizeCost,
+            [&](int64_t t0, int64_t t1) { k.quantize_activations(x, t0, t1, xq); });
       split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { int8(w, xq, y, r0, r1); });
       return;
     }

@@ -63,16 +63,17 @@ void axpy(float a, const float* x, float* y, int64_t n);
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
 
 // ---- Building block of the int8 path -------------------------------------------------------
-// x[n, cols] as int8 per group of 32 columns: x[t][c] ~= scale[t][c / 32] * q[t][c].
+// x[n, cols] as int8 per group of 32 columns: x[t][32 g + c] ~= scale[g][t] * q[g][t][c].
+// Group-major, so a kernel reaches every token of a group at fixed offsets from one pointer.
 // Columns are padded with zeros to groups * 32.
 struct QuantizedActivations {
   int64_t n = 0;
   int64_t cols = 0;
-  int64_t groups = 0;          // ceil(cols / 32)
-  int8_t* q = nullptr;         // [n, groups * 32]
-  float* scale = nullptr;      // [n, groups]: largest |x| of the group / 127
-  float* scaled_sum = nullptr;  // [n, groups]: scale * sum of the group's q (for offsets)
-  float* q8_offset = nullptr;   // [n, groups]: -128 * scaled_sum (q8's zero point 128)
+  int64_t groups = 0;           // ceil(cols / 32)
+  int8_t* q = nullptr;          // [groups, n, 32]
+  float* scale = nullptr;       // [groups, n]: largest |x| of the group / 127
+  float* scaled_sum = nullptr;  // [groups, n]: scale * sum of the group's q (for offsets)
+  float* q8_offset = nullptr;   // [groups, n]: -128 * scaled_sum (q8's zero point 128)
 };
 
 }  // namespace dsv3::kernels

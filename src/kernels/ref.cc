@@ -82,14 +82,14 @@ void topk(const float* x, int64_t n, int64_t k, int32_t* indices) {
   std::copy_n(idx.begin(), k, indices);
 }
 
-void quantize_activations(const float* x, int64_t n, int64_t cols, const QuantizedActivations& out) {
-  DSV3_CHECK(out.n >= n && out.cols == cols && out.groups * kQuantGroup >= cols);
-  const int64_t padded = out.groups * kQuantGroup;
-  for (int64_t t = 0; t < n; ++t) {
+void quantize_activations(const float* x, int64_t t0, int64_t t1, const QuantizedActivations& out) {
+  DSV3_CHECK(out.groups * kQuantGroup >= out.cols && t1 <= out.n);
+  for (int64_t t = t0; t < t1; ++t) {
     for (int64_t g = 0; g < out.groups; ++g) {
-      const int64_t c0 = g * kQuantGroup, len = std::min(kQuantGroup, cols - c0);
-      const float* xg = x + t * cols + c0;
-      int8_t* q = out.q + t * padded + c0;
+      const int64_t c0 = g * kQuantGroup, len = std::min(kQuantGroup, out.cols - c0);
+      const float* xg = x + t * out.cols + c0;
+      const int64_t at = g * out.n + t;
+      int8_t* q = out.q + at * kQuantGroup;
       float amax = 0;
       for (int64_t c = 0; c < len; ++c) amax = std::max(amax, std::fabs(xg[c]));
       // Multiply by the inverse and round to nearest even, exactly as the SIMD versions do,
@@ -100,9 +100,9 @@ void quantize_activations(const float* x, int64_t n, int64_t cols, const Quantiz
         q[c] = c < len ? int8_t(std::nearbyint(xg[c] * inv)) : 0;
         sum += q[c];
       }
-      out.scale[t * out.groups + g] = amax / 127.0f;
-      out.scaled_sum[t * out.groups + g] = amax / 127.0f * float(sum);
-      out.q8_offset[t * out.groups + g] = -128.0f * out.scaled_sum[t * out.groups + g];
+      out.scale[at] = amax / 127.0f;
+      out.scaled_sum[at] = amax / 127.0f * float(sum);
+      out.q8_offset[at] = -128.0f * out.scaled_sum[at];
     }
   }
 }
@@ -135,7 +135,6 @@ void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y,
   const bool q8 = w.format == WeightFormat::kQ8;
   DSV3_CHECK(is_quantized(w.format) && xq.cols == w.cols);
   const int64_t tile_bytes = kQuantTileRows * format_row_bytes(w.format, w.cols);
-  const int64_t padded = xq.groups * kQuantGroup;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
     const int64_t i = r % kQuantTileRows;
@@ -144,11 +143,12 @@ void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y,
       for (int64_t g = 0; g < xq.groups; ++g) {
         const uint8_t* block = tile + g * quant_block_bytes(w.format);
         const float d = load_f16(block + 2 * i);
-        const float sx = xq.scale[t * xq.groups + g], ssum = xq.scaled_sum[t * xq.groups + g];
-        const float dot = float(group_dot(w, block, i, xq.q + t * padded + g * kQuantGroup));
+        const int64_t at = g * xq.n + t;
+        const float sx = xq.scale[at], ssum = xq.scaled_sum[at];
+        const float dot = float(group_dot(w, block, i, xq.q + at * kQuantGroup));
         // q8: sum d (q - 128) x = d (sx dot - 128 ssum);  q4: sum (d u + m) x = d sx dot + m ssum.
         if (q8) {
-          acc += d * (sx * dot + xq.q8_offset[t * xq.groups + g]);
+          acc += d * (sx * dot + xq.q8_offset[at]);
         } else {
           acc += d * (sx * dot) + load_f16(block + 2 * kQuantTileRows + 2 * i) * ssum;
         }
@@ -165,7 +165,7 @@ void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
   const QuantizedActivations xq{.n = n, .cols = w.cols, .groups = groups, .q = q.data(),
                                 .scale = scale.data(), .scaled_sum = ssum.data(),
                                 .q8_offset = offset.data()};
-  quantize_activations(x, n, w.cols, xq);
+  quantize_activations(x, 0, n, xq);
   matmul_int8_rows(w, xq, y, 0, w.rows);
 }
 

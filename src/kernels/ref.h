@@ -22,7 +22,8 @@ void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
 // The int8-activation product of q8 / q4 weights (MatmulOptions::int8_activations): activations
 // quantized per group of 32 (QuantizedActivations), integer dot products per group, float
 // scales applied per group. Rows [r0, r1) of y[n, w.rows].
-void quantize_activations(const float* x, int64_t n, int64_t cols, const QuantizedActivations& out);
+// Tokens [t0, t1) of x[out.n, out.cols].
+void quantize_activations(const float* x, int64_t t0, int64_t t1, const QuantizedActivations& out);
 void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y, int64_t r0,
                       int64_t r1);
 // The whole product through the two functions above (allocates; for tests).

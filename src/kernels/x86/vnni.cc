@@ -35,26 +35,26 @@ DSV3_TARGET_AVX512_VNNI __mmask16 first_n(int64_t n) {
 
 // Same arithmetic as ref::quantize_activations (multiply by 127 / amax, round to nearest
 // even), so both produce identical int8 values.
-DSV3_TARGET_AVX512_VNNI void quantize_activations_avx512(const float* x, int64_t n, int64_t cols,
+DSV3_TARGET_AVX512_VNNI void quantize_activations_avx512(const float* x, int64_t t0, int64_t t1,
                                                          const QuantizedActivations& out) {
-  const int64_t padded = out.groups * kQuantGroup;
-  for (int64_t t = 0; t < n; ++t) {
+  for (int64_t t = t0; t < t1; ++t) {
     for (int64_t g = 0; g < out.groups; ++g) {
-      const int64_t c0 = g * kQuantGroup, len = std::min(kQuantGroup, cols - c0);
-      const float* xg = x + t * cols + c0;
+      const int64_t c0 = g * kQuantGroup, len = std::min(kQuantGroup, out.cols - c0);
+      const float* xg = x + t * out.cols + c0;
       const __m512 v0 = _mm512_maskz_loadu_ps(first_n(len), xg);
       const __m512 v1 = _mm512_maskz_loadu_ps(first_n(len - 16), xg + 16);
       const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
       const __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
       const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv));
       const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
-      int8_t* q = out.q + t * padded + c0;
+      const int64_t at = g * out.n + t;
+      int8_t* q = out.q + at * kQuantGroup;
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(q0));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(q1));
       const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-      out.scale[t * out.groups + g] = amax / 127.0f;
-      out.scaled_sum[t * out.groups + g] = amax / 127.0f * float(sum);
-      out.q8_offset[t * out.groups + g] = -128.0f * out.scaled_sum[t * out.groups + g];
+      out.scale[at] = amax / 127.0f;
+      out.scaled_sum[at] = amax / 127.0f * float(sum);
+      out.q8_offset[at] = -128.0f * out.scaled_sum[at];
     }
   }
 }
@@ -65,11 +65,12 @@ DSV3_TARGET_AVX512_VNNI inline __m512i broadcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// Sums of one group for kT tokens: s[t] += q . x over the group's 32 columns. With one or two
+// Sums of one group for kT tokens: s[t] = q . x over the group's 32 columns. With one or two
 // tokens, even and odd column quads go to separate accumulators so the vpdpbusd latency
 // chain is halved (decode is otherwise latency-bound here).
+// xg: the group's activations of the first token; token t's follow at t * 32.
 template <bool kQ8, int kT>
-DSV3_TARGET_AVX512_VNNI inline void group_dots(const uint8_t* block, const int8_t* const* xg,
+DSV3_TARGET_AVX512_VNNI inline void group_dots(const uint8_t* block, const int8_t* xg,
                                                __m512i* s) {
   constexpr bool kSplit = kT <= 2;
   __m512i s2[kT];
@@ -80,7 +81,7 @@ DSV3_TARGET_AVX512_VNNI inline void group_dots(const uint8_t* block, const int8_
       const __m512i w = _mm512_loadu_si512(q + 64 * k);
       for (int t = 0; t < kT; ++t) {
         __m512i& acc = kSplit && (k & 1) ? s2[t] : s[t];
-        acc = _mm512_dpbusd_epi32(acc, w, broadcast4(xg[t] + 4 * k));
+        acc = _mm512_dpbusd_epi32(acc, w, broadcast4(xg + t * kQuantGroup + 4 * k));
       }
     }
   } else {
@@ -91,9 +92,9 @@ DSV3_TARGET_AVX512_VNNI inline void group_dots(const uint8_t* block, const int8_
       const __m512i lo = _mm512_and_si512(v, low4);
       const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
       for (int t = 0; t < kT; ++t) {
-        s[t] = _mm512_dpbusd_epi32(s[t], lo, broadcast4(xg[t] + 4 * k));
+        s[t] = _mm512_dpbusd_epi32(s[t], lo, broadcast4(xg + t * kQuantGroup + 4 * k));
         __m512i& acc = kSplit ? s2[t] : s[t];
-        acc = _mm512_dpbusd_epi32(acc, hi, broadcast4(xg[t] + 16 + 4 * k));
+        acc = _mm512_dpbusd_epi32(acc, hi, broadcast4(xg + t * kQuantGroup + 16 + 4 * k));
       }
     }
   }
@@ -108,34 +109,30 @@ DSV3_TARGET_AVX512_VNNI void tile_product(const Matrix& w, const uint8_t* tile,
                                           const QuantizedActivations& xq, int64_t t0, int64_t r,
                                           float* y) {
   const int64_t block_bytes = quant_block_bytes(w.format);
-  const int64_t padded = xq.groups * kQuantGroup;
   __m512 acc[kT];
-  const int8_t* xg[kT];
-  for (int t = 0; t < kT; ++t) {
-    acc[t] = _mm512_setzero_ps();
-    xg[t] = xq.q + (t0 + t) * padded;
-  }
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  const float* offsets = kQ8 ? xq.q8_offset : xq.scaled_sum;
   for (int64_t g = 0; g < xq.groups; ++g) {
     const uint8_t* block = tile + g * block_bytes;
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
+    // Group-major activations: every token of this group at a fixed offset from one pointer.
+    const int64_t at = g * xq.n + t0;
     __m512i s[kT];
-    group_dots<kQ8, kT>(block, xg, s);
+    group_dots<kQ8, kT>(block, xq.q + at * kQuantGroup, s);
+#pragma GCC unroll 8
     for (int t = 0; t < kT; ++t) {
-      const int64_t i = (t0 + t) * xq.groups + g;
       const __m512 dot = _mm512_cvtepi32_ps(s[t]);
+      const __m512 sx = _mm512_set1_ps(xq.scale[at + t]), off = _mm512_set1_ps(offsets[at + t]);
       if constexpr (kQ8) {
         // sum d (q - 128) x = d (sx dot - 128 sx sum(xq))
-        const __m512 c = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[i]),
-                                         _mm512_set1_ps(xq.q8_offset[i]));
-        acc[t] = _mm512_fmadd_ps(c, d, acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_fmadd_ps(dot, sx, off), d, acc[t]);
       } else {
         // sum (d u + m) x = d sx dot + m sx sum(xq)
         const __m512 m = _mm512_cvtph_ps(
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2 * kQuantTileRows)));
-        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dot, _mm512_set1_ps(xq.scale[i])), d, acc[t]);
-        acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xq.scaled_sum[i]), acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dot, sx), d, acc[t]);
+        acc[t] = _mm512_fmadd_ps(m, off, acc[t]);
       }
-      xg[t] += kQuantGroup;
     }
   }
   const __mmask16 rows = first_n(w.rows - r);
