@@ -58,6 +58,7 @@ Server::Server(const TextModel& model, const ServerOptions& options)
                           : int(options.scheduler.parallel + options.scheduler.max_queue + 16);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   http_->set_payload_max_length(options.max_body_bytes);
+  add_hooks();
   add_routes();
 }
 
@@ -83,8 +84,7 @@ void Server::stop() {
   http_->stop();
 }
 
-void Server::add_routes() {
-  const int64_t started = int64_t(std::time(nullptr));
+void Server::add_hooks() {
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (options_.api_key.empty() ||
         same_secret(req.get_header_value("Authorization"), "Bearer " + options_.api_key)) {
@@ -100,43 +100,49 @@ void Server::add_routes() {
   // OpenAI error object too.
   http_->set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e{.status = res.status, .message = "HTTP error " + std::to_string(res.status)};
-    if (res.status == 404) {
-      e.message = "unknown endpoint " + req.method + " " + req.path;
-      e.code = "not_found";
-    } else if (res.status == 413) {
-      e.message = "the request body is larger than the limit of " +
-                  std::to_string(options_.max_body_bytes) + " bytes";
-      e.code = "payload_too_large";
-    }
-    if (res.status >= 500) e.type = "server_error";
-    send_error(res, e);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    send_error(res, ApiError{.status = 500, .message = "internal error: " + what, .type = "server_error"});
-  });
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ApiError e{.status = res.status, .message = "HTTP error " + std::to_string(res.status)};
+        if (res.status == 404) {
+          e.message = "unknown endpoint " + req.method + " " + req.path;
+          e.code = "not_found";
+        } else if (res.status == 413) {
+          e.message = "the request body is larger than the limit of " +
+                      std::to_string(options_.max_body_bytes) + " bytes";
+          e.code = "payload_too_large";
+        }
+        if (res.status >= 500) e.type = "server_error";
+        send_error(res, e);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http_->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        send_error(res, ApiError{.status = 500, .message = "internal error: " + what,
+                                 .type = "server_error"});
+      });
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     counters_.count(endpoint_label(req.path), res.status);
     if (options_.log_requests) {
-      std::fprintf(stderr, "dsv3 serve: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
+      std::fprintf(stderr, "dsv3 serve: %s %s %d\n", req.method.c_str(), req.path.c_str(),
+                   res.status);
     }
   });
+}
 
-  http_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_generation(req, res, /*chat=*/true);
-  });
-  http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_generation(req, res, /*chat=*/false);
-  });
+void Server::add_routes() {
+  using httplib::Request;
+  using httplib::Response;
+  http_->Post("/v1/chat/completions",
+              [this](const Request& req, Response& res) { handle_generation(req, res, true); });
+  http_->Post("/v1/completions",
+              [this](const Request& req, Response& res) { handle_generation(req, res, false); });
+  const int64_t started = int64_t(std::time(nullptr));
   auto model_object = [this, started] {
     return ordered_json{{"id", options_.model_name},
                         {"object", "model"},
@@ -144,82 +150,94 @@ void Server::add_routes() {
                         {"owned_by", "dsv3"},
                         {"max_model_len", scheduler_->stats().context}};
   };
-  http_->Get("/v1/models", [model_object](const httplib::Request&, httplib::Response& res) {
+  http_->Get("/v1/models", [model_object](const Request&, Response& res) {
     send_json(res, {{"object", "list"}, {"data", ordered_json::array({model_object()})}});
   });
-  http_->Get("/v1/models/(.+)", [this, model_object](const httplib::Request& req, httplib::Response& res) {
+  http_->Get("/v1/models/(.+)", [this, model_object](const Request& req, Response& res) {
     if (req.matches[1] == options_.model_name) return send_json(res, model_object());
-    send_error(res, ApiError{.status = 404, .message = "no model '" + std::string(req.matches[1]) +
-                                                           "' (this server has '" + options_.model_name + "')",
-                             .param = "model", .code = "model_not_found"});
+    send_error(res, ApiError{.status = 404,
+                             .message = "no model '" + std::string(req.matches[1]) +
+                                        "' (this server has '" + options_.model_name + "')",
+                             .param = "model",
+                             .code = "model_not_found"});
   });
-  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+  http_->Get("/health", [this](const Request&, Response& res) {
     const SchedulerStats s = scheduler_->stats();
-    send_json(res, {{"status", "ok"},
-                    {"running", s.running},
-                    {"waiting", s.queued},
+    send_json(res, {{"status", "ok"}, {"running", s.running}, {"waiting", s.queued},
                     {"parallel", s.parallel}});
   });
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  http_->Get("/metrics", [this](const Request&, Response& res) {
     res.set_content(render_metrics(scheduler_->stats(), counters_), "text/plain; version=0.0.4");
   });
+}
+
+// A request ready to queue: its prompt, parameters, and what will shape the response.
+struct Server::Prepared {
+  std::vector<int32_t> prompt;
+  GenerationParams params;
+  std::shared_ptr<ResponseBuilder> builder;
+};
+
+ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
+                                                 const ResponseIdentity& who) const {
+  ApiResult<ChatRequest> r = parse_chat_request(body);
+  if (!r.ok()) return r.error();
+  if (!model_.has_chat_template()) {
+    return invalid_param("messages", "the model's tokenizer has no chat template; use "
+                                     "/v1/completions with a plain prompt");
+  }
+  const ordered_json extra = r->tools.is_null() ? ordered_json() : ordered_json{{"tools", r->tools}};
+  Result<std::string> text = model_.render(r->messages, /*add_generation_prompt=*/true, extra);
+  if (!text.ok()) {
+    return invalid_param("messages", "the chat template cannot render these messages: " +
+                                         text.error().message);
+  }
+  Result<std::vector<int32_t>> ids = model_.tokenizer().encode_checked(*text, /*add_bos=*/false);
+  if (!ids.ok()) return invalid_param("messages", ids.error().message);
+  Prepared p{.prompt = std::move(*ids), .params = r->params};
+  p.builder = make_chat_builder(who, model_.tokenizer(),
+                                {.opens_reasoning = prompt_opens_reasoning(*text),
+                                 .parse_tool_calls = r->parse_tool_calls,
+                                 .logprobs = p.params.top_logprobs >= 0});
+  return p;
+}
+
+ApiResult<Server::Prepared> Server::prepare_completion(const ordered_json& body,
+                                                       const ResponseIdentity& who) const {
+  ApiResult<CompletionRequest> r = parse_completion_request(body);
+  if (!r.ok()) return r.error();
+  Prepared p{.params = r->params};
+  if (r->prompt_text) {
+    Result<std::vector<int32_t>> ids = model_.encode_prompt(*r->prompt_text);
+    if (!ids.ok()) return invalid_param("prompt", ids.error().message);
+    p.prompt = std::move(*ids);
+  } else {
+    p.prompt = std::move(r->prompt_tokens);
+  }
+  p.builder = make_completion_builder(who, model_.tokenizer(), p.params.top_logprobs >= 0);
+  return p;
 }
 
 void Server::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
   ApiResult<ordered_json> body = parse_json_body(req.body);
   if (!body.ok()) return send_error(res, body.error());
-  const Tokenizer& tokenizer = model_.tokenizer();
   const ResponseIdentity who{.id = random_id(chat ? "chatcmpl-" : "cmpl-"),
                              .created = int64_t(std::time(nullptr)),
                              .model = options_.model_name};
-  GenerationParams params;
-  std::vector<int32_t> prompt;
-  std::shared_ptr<ResponseBuilder> builder;
-  const std::string prompt_param = chat ? "messages" : "prompt";
-  if (chat) {
-    ApiResult<ChatRequest> r = parse_chat_request(*body);
-    if (!r.ok()) return send_error(res, r.error());
-    if (!model_.has_chat_template()) {
-      return send_error(res, invalid_param("messages", "the model's tokenizer has no chat template; "
-                                                       "use /v1/completions with a plain prompt"));
-    }
-    const ordered_json extra = r->tools.is_null() ? ordered_json() : ordered_json{{"tools", r->tools}};
-    Result<std::string> text = model_.render(r->messages, /*add_generation_prompt=*/true, extra);
-    if (!text.ok()) {
-      return send_error(res, invalid_param("messages", "the chat template cannot render these messages: " +
-                                                           text.error().message));
-    }
-    Result<std::vector<int32_t>> ids = tokenizer.encode_checked(*text, /*add_bos=*/false);
-    if (!ids.ok()) return send_error(res, invalid_param("messages", ids.error().message));
-    prompt = std::move(*ids);
-    params = r->params;
-    builder = make_chat_builder(who, tokenizer,
-                                {.opens_reasoning = prompt_opens_reasoning(*text),
-                                 .parse_tool_calls = r->parse_tool_calls,
-                                 .logprobs = params.top_logprobs >= 0});
-  } else {
-    ApiResult<CompletionRequest> r = parse_completion_request(*body);
-    if (!r.ok()) return send_error(res, r.error());
-    if (r->prompt_text) {
-      Result<std::vector<int32_t>> ids = model_.encode_prompt(*r->prompt_text);
-      if (!ids.ok()) return send_error(res, invalid_param("prompt", ids.error().message));
-      prompt = std::move(*ids);
-    } else {
-      prompt = std::move(r->prompt_tokens);
-    }
-    params = r->params;
-    builder = make_completion_builder(who, tokenizer, params.top_logprobs >= 0);
-  }
+  ApiResult<Prepared> p = chat ? prepare_chat(*body, who) : prepare_completion(*body, who);
+  if (!p.ok()) return send_error(res, p.error());
 
+  const std::string prompt_param = chat ? "messages" : "prompt";
   const int64_t context = scheduler_->stats().context;
-  if (int64_t(prompt.size()) > context) {
+  if (int64_t(p->prompt.size()) > context) {
     return send_error(res, invalid_param(prompt_param,
-                                         "the prompt has " + std::to_string(prompt.size()) +
+                                         "the prompt has " + std::to_string(p->prompt.size()) +
                                              " tokens, more than the context of " +
                                              std::to_string(context) + " tokens",
                                          "context_length_exceeded"));
   }
-  GenerationJob job{.prompt = std::move(prompt),
+  const GenerationParams& params = p->params;
+  GenerationJob job{.prompt = std::move(p->prompt),
                     .max_new_tokens = params.max_tokens,
                     .sampling = params.sampling,
                     .stop = params.stop,
@@ -239,9 +257,10 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
     return send_error(res, ApiError{.status = 429,
                                     .message = "the server is busy: every sequence is running and "
                                                "the queue is full; retry later",
-                                    .type = "rate_limit_error", .code = "queue_full"});
+                                    .type = "rate_limit_error",
+                                    .code = "queue_full"});
   }
-  relay(res, std::move(channel), std::move(builder),
+  relay(res, std::move(channel), std::move(p->builder),
         {.stream = params.stream, .include_usage = params.include_usage});
 }
 

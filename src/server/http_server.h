@@ -16,7 +16,9 @@
 #include <string>
 
 #include "engine/text_model.h"
+#include "server/api_error.h"
 #include "server/metrics.h"
+#include "server/openai_response.h"
 #include "server/scheduler.h"
 #include "util/result.h"
 
@@ -57,8 +59,14 @@ class Server {
   const Scheduler& scheduler() const { return *scheduler_; }
 
  private:
+  struct Prepared;
+  void add_hooks();   // authentication, error objects, request log and counters
   void add_routes();
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+  ApiResult<Prepared> prepare_chat(const nlohmann::ordered_json& body,
+                                   const ResponseIdentity& who) const;
+  ApiResult<Prepared> prepare_completion(const nlohmann::ordered_json& body,
+                                         const ResponseIdentity& who) const;
 
   const TextModel& model_;
   const ServerOptions options_;

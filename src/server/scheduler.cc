@@ -171,25 +171,31 @@ void Scheduler::loop() {
 // Moves queued jobs into free slots, each into the slot whose cache shares the longest prefix
 // with its prompt. Called with mu_ held.
 void Scheduler::admit_locked() {
-  while (!queue_.empty()) {
-    std::shared_ptr<JobChannel> channel = queue_.front();
-    if (channel->cancelled()) {  // gone before it started
-      queue_.pop_front();
-      --occupied_;
-      {
-        std::lock_guard stats_lock(stats_mu_);
-        ++stats_.requests_cancelled;
-      }
-      channel->finish(FinishReason::kCancelled, 0);
+  // Clients that went away while waiting give their place up at once.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (!(*it)->cancelled()) {
+      ++it;
       continue;
     }
+    --occupied_;
+    {
+      std::lock_guard stats_lock(stats_mu_);
+      ++stats_.requests_cancelled;
+    }
+    (*it)->finish(FinishReason::kCancelled, 0);
+    it = queue_.erase(it);
+  }
+  while (!queue_.empty()) {
+    std::shared_ptr<JobChannel> channel = queue_.front();
     const std::vector<int32_t>& prompt = channel->job_.prompt;
     Slot* best = nullptr;
     size_t best_common = 0;
     for (auto& slot : slots_) {
       if (slot->job) continue;
       const size_t common = common_prefix(slot->tokens, prompt);
-      if (!best || common > best_common) {
+      // On a tie, overwrite the smallest cache: a longer one may serve a later request.
+      if (!best || common > best_common ||
+          (common == best_common && slot->tokens.size() < best->tokens.size())) {
         best = slot.get();
         best_common = common;
       }
@@ -229,9 +235,12 @@ void Scheduler::reap_cancelled() {
 }
 
 bool Scheduler::step() {
-  std::vector<BatchItem> items;
-  std::vector<Slot*> owners;
-  std::vector<Slot*> prefilling;
+  std::vector<BatchItem>& items = step_items_;
+  std::vector<Slot*>& owners = step_owners_;
+  std::vector<Slot*>& prefilling = step_prefilling_;
+  items.clear();
+  owners.clear();
+  prefilling.clear();
   int64_t decoding = 0;
   for (auto& slot : slots_) {
     if (!slot->job) continue;

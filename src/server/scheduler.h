@@ -136,7 +136,10 @@ class Scheduler {
   Arena arena_;
   uint64_t admissions_ = 0;
   int64_t active_ = 0;  // slots running a job
-  std::vector<int32_t> order_;  // scratch for top log-probabilities
+  // Scratch reused by every step, so a steady decode loop does not allocate.
+  std::vector<BatchItem> step_items_;
+  std::vector<Slot*> step_owners_, step_prefilling_;
+  std::vector<int32_t> order_;  // for top log-probabilities
 
   mutable std::mutex mu_;  // guards queue_, stopping_, occupied_
   std::condition_variable cv_;

@@ -29,15 +29,22 @@ inline constexpr int64_t kTestContext = 512;
 
 // The tiny tokenizer's directory. Writing it parses DeepSeek's 128k-entry tokenizer.json
 // (tens of seconds), and ctest runs every test in a process of its own, so it is written once
-// per build of the test binary and reused: the directory is named after the binary's
-// modification time, and written under a temporary name then renamed, so parallel test
-// processes never see half of it.
+// and reused: the directory is named after the modification times of what it is made from
+// (the writer's source and DeepSeek's files), and written under a temporary name then
+// renamed, so parallel test processes never see half of it.
 inline const std::string& tiny_tokenizer_dir() {
   static const std::string dir = [] {
     namespace fs = std::filesystem;
     std::error_code ec;
-    const auto stamp = fs::last_write_time("/proc/self/exe", ec).time_since_epoch().count();
-    const fs::path final_dir = fs::temp_directory_path() / ("dsv3_server_tiny_tok_" + std::to_string(stamp));
+    auto stamp = [&ec](const fs::path& p) {
+      return std::to_string(fs::last_write_time(p, ec).time_since_epoch().count() & 0xffffffffff);
+    };
+    const fs::path writer = fs::path(__FILE__).parent_path().parent_path() / "support" / "tiny_tokenizer.cc";
+    const fs::path source = fs::path(shared_dir()) / "tokenizer" / "deepseek-v3";
+    const std::string key = fs::exists(writer) ? stamp(writer) : stamp("/proc/self/exe");
+    const fs::path final_dir = fs::temp_directory_path() /
+                               ("dsv3_server_tiny_tok_" + key + "_" + stamp(source / "tokenizer.json") +
+                                "_" + stamp(source / "tokenizer_config.json"));
     if (!fs::exists(final_dir / "tokenizer_config.json")) {
       const fs::path tmp = final_dir.string() + ".tmp" + std::to_string(::getpid());
       write_tiny_tokenizer(tmp.string());

@@ -180,6 +180,26 @@ TEST(Scheduler, QueueBoundAndShutdown) {
   EXPECT_EQ(scheduler.submit(job), nullptr);
 }
 
+TEST(Scheduler, CancelledWhileQueuedGivesItsPlaceUp) {
+  // A long context, so the running job cannot end by itself during the test.
+  SchedulerOptions options = small(1, 1);
+  options.context = testing::kLongContext;
+  const TextModel& tm = testing::tiny_text_model_long();
+  Scheduler scheduler(tm.model(), tm.tokenizer(), options);
+  GenerationJob job{.prompt = prompt_of("x"), .max_new_tokens = 100000, .stop_at_eos = false};
+  auto running = scheduler.submit(job);
+  auto waiting = scheduler.submit(job);
+  ASSERT_NE(running, nullptr);
+  ASSERT_NE(waiting, nullptr);
+  ASSERT_EQ(scheduler.submit(job), nullptr);
+  waiting->cancel();
+  EXPECT_EQ(collect(*waiting).last.finish, FinishReason::kCancelled);
+  EXPECT_EQ(collect(*waiting).last.completion_tokens, 0);
+  auto next = scheduler.submit(job);
+  EXPECT_NE(next, nullptr) << "the cancelled request still holds its place in the queue";
+  running->cancel();
+}
+
 TEST(Scheduler, CheckRefusesWhatCannotRun) {
   Scheduler scheduler(tiny_text_model().model(), tiny_text_model().tokenizer(), small(1));
   GenerationJob job{.prompt = {}};
