@@ -17,6 +17,8 @@ struct BenchFlags {
   BenchOptions options;
   int64_t probe_mib = 1024;
   bool json = false;
+  std::string mtp = "on";
+  int draft = 1;
 };
 
 void print_json(const BenchResult& r, const std::string& model_dir, const std::string& weights,
@@ -49,6 +51,16 @@ void print_json(const BenchResult& r, const std::string& model_dir, const std::s
   j["bandwidth_probe_bytes"] = o.probe.bytes;
   j["roofline_tok_s"] = r.roofline_tok_s;
   j["roofline_pct"] = r.roofline_pct;
+  j["mtp"] = r.mtp;
+  if (r.mtp) {
+    j["mtp_acceptance"] = r.mtp_acceptance;
+    j["tokens_per_forward"] = r.tokens_per_forward;
+    j["mtp_decode_tok_s"] = r.mtp_decode_tok_s.median;
+    j["mtp_speedup"] = r.mtp_speedup;
+    j["mtp_allowed_speedup"] = r.mtp_allowed_speedup;
+    j["t1_ms"] = r.t1_ms;
+    j["t2_ms"] = r.t2_ms;
+  }
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -71,6 +83,17 @@ void print_table(const BenchResult& r, const std::string& model_dir, const std::
               b.total() / mb, b.attention / mb, b.dense_ffn / mb, b.router / mb,
               b.shared_experts / mb, b.routed_experts / mb, r.experts_per_moe_layer, b.head / mb,
               b.embedding / mb, b.kv_cache / mb);
+  if (r.mtp) {
+    std::printf("MTP decode     %.2f tok/s (min %.2f, max %.2f), speedup %.2fx; acceptance",
+                r.mtp_decode_tok_s.median, r.mtp_decode_tok_s.min, r.mtp_decode_tok_s.max,
+                r.mtp_speedup);
+    for (double a : r.mtp_acceptance) std::printf(" %.1f%%", 100 * a);
+    std::printf(", %.2f tokens per main forward\n", r.tokens_per_forward);
+    std::printf("MTP bound      %.2fx allowed (t1 %.2f ms one-token forward, t2 %.2f ms verify + "
+                "draft); reached %.0f%% of it\n",
+                r.mtp_allowed_speedup, r.t1_ms, r.t2_ms,
+                r.mtp_allowed_speedup > 0 ? 100 * r.mtp_speedup / r.mtp_allowed_speedup : 0.0);
+  }
   if (o.probe.bytes == 0) {
     std::printf("bandwidth      not measured (--probe-mib 0)\n");
     return;
@@ -87,8 +110,9 @@ void run(BenchFlags& flags) {
   o.probe.bytes = size_t(flags.probe_mib) << 20;
   kernels::set_num_threads(o.threads);
   o.threads = kernels::num_threads();
-  flags.model.context = std::max(flags.model.context, o.prompt_tokens + o.gen_tokens);
-  auto model = flags.model.load(/*with_mtp=*/false);
+  flags.model.context = std::max(flags.model.context, o.prompt_tokens + o.gen_tokens + 9);
+  o.mtp_draft = flags.mtp == "on" ? flags.draft : 0;
+  auto model = flags.model.load(/*with_mtp=*/o.mtp_draft > 0);
   touch_weights(*model);
   const BenchResult r = unwrap(run_bench(*model, o));
   const std::string& weights = model->weights().format_summary;
@@ -122,6 +146,11 @@ void add_bench_command(CLI::App& root) {
                   "bandwidth probe buffer in MiB (0: skip the probe)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_flag("--json", flags->json, "print one JSON object");
+  cmd->add_option("--mtp", flags->mtp,
+                  "also decode with MTP speculation when the model has an MTP layer")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--draft", flags->draft, "MTP drafts per step")->check(CLI::Range(1, 8));
   cmd->callback([flags] { run(*flags); });
 }
 

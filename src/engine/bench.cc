@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/session.h"
+#include "engine/speculative.h"
 
 namespace dsv3 {
 
@@ -100,6 +101,77 @@ class ExpertCounter {
   int64_t experts_ = 0, layer_steps_ = 0;
 };
 
+std::vector<int32_t> random_tokens(const ModelConfig& c, int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> token(0, int32_t(c.vocab_size - 1));
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (auto& t : v) t = token(rng);
+  return v;
+}
+
+// Median time of `step` over a few runs, in seconds.
+template <typename F>
+double median_seconds(int runs, F&& step) {
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = Clock::now();
+    step();
+    t.push_back(seconds_since(start));
+  }
+  return spread_of(t).median;
+}
+
+// Greedy decoding with MTP drafts, and the one-token / (1 + drafts)-token forward times that
+// bound its speedup.
+Status run_mtp_bench(const Model& model, const BenchOptions& o, const std::vector<int32_t>& prompt,
+                     BenchResult& r) {
+  const int64_t p = int64_t(prompt.size()), n = o.gen_tokens, draft = o.mtp_draft;
+  Session session(model, SessionOptions{.context = p + n + draft + 1, .mtp = true});
+  MtpStats total;
+  std::vector<double> speeds;
+  for (int rep = 0; rep < o.repeats; ++rep) {
+    session.reset();
+    DSV3_TRY(session.append(prompt, o.prefill_chunk));
+    Sampler greedy({.temperature = 0});
+    TokenDecoder decoder(session, greedy, int(draft));
+    const auto start = Clock::now();
+    int64_t produced = 0;
+    while (produced < n) {
+      DSV3_ASSIGN_OR_RETURN(auto tokens, decoder.step(n - produced));
+      produced += int64_t(tokens.size());
+    }
+    speeds.push_back(double(produced) / seconds_since(start));
+    total.add(decoder.stats());
+  }
+  r.mtp = true;
+  r.mtp_decode_tok_s = spread_of(speeds);
+  for (size_t j = 0; j < total.drafted.size(); ++j) r.mtp_acceptance.push_back(total.acceptance(j));
+  r.tokens_per_forward = total.tokens_per_forward();
+  r.mtp_speedup = r.mtp_decode_tok_s.median / r.decode_tok_s.median;
+
+  // t1: one token through the main model; t2: 1 + draft tokens plus the MTP drafting.
+  session.reset();
+  DSV3_TRY(session.append(prompt, o.prefill_chunk));
+  const int64_t at = session.length();
+  std::vector<int32_t> step_tokens(prompt.begin(), prompt.begin() + 1 + draft);
+  const int runs = 8;
+  const double t1 = median_seconds(runs, [&] {
+    session.truncate(at);
+    (void)session.append_all(std::span(step_tokens).first(1));
+  });
+  Sampler greedy({.temperature = 0});
+  const double t2 = median_seconds(runs, [&] {
+    session.truncate(at);
+    session.mtp_cache().truncate(at - 1);
+    TokenDecoder decoder(session, greedy, int(draft));  // one speculative step
+    (void)decoder.step(draft + 1);
+  });
+  r.t1_ms = t1 * 1e3;
+  r.t2_ms = t2 * 1e3;
+  r.mtp_allowed_speedup = t2 > 0 ? r.tokens_per_forward * t1 / t2 : 0;
+  return OkStatus();
+}
+
 }  // namespace
 
 size_t touch_weights(const Model& model) {
@@ -131,10 +203,7 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   ExpertCounter experts(wb);
   const TraceFn trace = experts.trace_fn();
 
-  std::mt19937_64 rng(o.seed);
-  std::uniform_int_distribution<int32_t> token(0, int32_t(c.vocab_size - 1));
-  std::vector<int32_t> prompt(static_cast<size_t>(p));
-  for (auto& t : prompt) t = token(rng);
+  const std::vector<int32_t> prompt = random_tokens(c, p, o.seed);
 
   KvCache cache = model.new_cache(p + n);
   Arena arena;
@@ -179,6 +248,7 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
     r.roofline_tok_s = r.bandwidth_bytes_s / r.bytes_per_token.total();
     r.roofline_pct = 100.0 * r.decode_tok_s.median / r.roofline_tok_s;
   }
+  if (o.mtp_draft > 0 && model.mtp_depth() > 0) DSV3_TRY(run_mtp_bench(model, o, prompt, r));
   return r;
 }
 

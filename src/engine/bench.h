@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/memory_bandwidth.h"
 #include "model/transformer.h"
@@ -18,6 +19,7 @@ struct BenchOptions {
   int64_t prefill_chunk = 512;
   int threads = 1;          // reported, and the probe's thread count
   BandwidthProbe probe;     // probe.bytes == 0: skip the probe
+  int mtp_draft = 0;        // > 0: also decode with MTP speculation, this many drafts per step
 };
 
 // Median over the repeats with the spread around it.
@@ -51,6 +53,17 @@ struct BenchResult {
   double bandwidth_bytes_s = 0;      // measured by the probe
   double roofline_tok_s = 0;         // bandwidth / bytes per token
   double roofline_pct = 0;           // median decode speed as a share of it
+
+  // With MTP speculation (options.mtp_draft > 0 and a model with an MTP layer):
+  bool mtp = false;
+  Spread mtp_decode_tok_s;
+  std::vector<double> mtp_acceptance;  // per draft position
+  double tokens_per_forward = 0;
+  double mtp_speedup = 0;  // median speculative decode speed / median plain decode speed
+  // What the acceptance allows: tokens per forward x t1 / t2, where t1 is a one-token main
+  // forward and t2 a (1 + drafts)-token main forward plus the drafting.
+  double mtp_allowed_speedup = 0;
+  double t1_ms = 0, t2_ms = 0;
 };
 
 // Runs the benchmark. Errors: prompt plus generation exceed the model's context.
