@@ -18,8 +18,11 @@ namespace {
 thread_local bool t_inside_task = false;
 
 // How long an idle worker polls before sleeping. Decode issues a matrix product every few
-// tens of microseconds; a futex wake costs about as much as a small product.
+// tens of microseconds; a futex wake costs about as much as a small product. After the first
+// kPauseTime it polls with yields, so on a machine with more threads than cores the one it
+// waits for (often the caller) gets the core.
 constexpr auto kSpinTime = std::chrono::microseconds(200);
+constexpr auto kPauseTime = std::chrono::microseconds(20);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -55,10 +58,18 @@ void ThreadPool::run_tasks() {
 void ThreadPool::worker_loop(uint32_t seen) {
   for (;;) {
     // Spin first: the next job usually arrives within microseconds.
-    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    const auto start = std::chrono::steady_clock::now();
+    bool yielding = false;
     for (int polls = 0; epoch_.load(std::memory_order_acquire) == seen; ++polls) {
-      cpu_relax();
-      if ((polls & 255) == 255 && std::chrono::steady_clock::now() > spin_until) {
+      if (yielding) {
+        std::this_thread::yield();
+      } else {
+        cpu_relax();
+      }
+      if ((polls & 63) != 63) continue;
+      const auto waited = std::chrono::steady_clock::now() - start;
+      yielding = waited > kPauseTime;
+      if (waited > kSpinTime) {
         // Dekker-style handshake with run(): either it sees sleeping_ > 0 and notifies, or
         // wait() sees the new epoch and returns at once (both sides are seq_cst).
         sleeping_.fetch_add(1);
@@ -104,7 +115,13 @@ void ThreadPool::run(int64_t num_tasks, FunctionRef<void(int64_t)> task) {
   // Close the job; only the workers that joined it are waited for, so a worker that another
   // process keeps off its core does not hold up the caller once all tasks are done.
   const uint32_t joined = uint32_t(job_.exchange(0, std::memory_order_acq_rel));
-  while (finished_workers_.load(std::memory_order_acquire) != int(joined)) cpu_relax();
+  for (int polls = 0; finished_workers_.load(std::memory_order_acquire) != int(joined); ++polls) {
+    if (polls < 1024) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();  // the worker may have lost its core to another process
+    }
+  }
   task_ = nullptr;
 }
 
