@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -47,12 +48,20 @@ bool same_secret(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// httplib listens with a backlog of 5: a burst of clients connecting at once (32 streaming
+// requests, or a retry storm) overflows it, and a dropped handshake can end as a failed
+// request. The listening socket is protected in httplib::Server; this widens its backlog.
+class Listener : public httplib::Server {
+ public:
+  bool widen_backlog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
+};
+
 }  // namespace
 
 Server::Server(const TextModel& model, const ServerOptions& options)
     : model_(model), options_(options),
       scheduler_(std::make_unique<Scheduler>(model.model(), model.tokenizer(), options.scheduler)),
-      http_(std::make_unique<httplib::Server>()) {
+      http_(std::make_unique<Listener>()) {
   const int threads = options.http_threads > 0
                           ? options.http_threads
                           : int(options.scheduler.parallel + options.scheduler.max_queue + 16);
@@ -72,6 +81,9 @@ Status Server::bind() {
   }
   if (port_ < 0) {
     return Err("cannot listen on ", options_.host, ":", options_.port, ": ", std::strerror(errno));
+  }
+  if (!static_cast<Listener&>(*http_).widen_backlog()) {
+    return Err("cannot listen on ", options_.host, ":", port_, ": ", std::strerror(errno));
   }
   return OkStatus();
 }

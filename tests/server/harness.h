@@ -152,6 +152,7 @@ struct SseReply {
   bool done = false;         // `data: [DONE]` arrived
   bool well_formed = true;   // every event was `data: JSON`, `data: [DONE]` or a comment
   std::string raw;
+  std::string error;  // the client's, when no response came
 };
 
 // Streams a POST. `keep_reading(chunks so far)` returning false drops the connection.
@@ -197,6 +198,7 @@ inline SseReply post_stream(httplib::Client& c, const std::string& path, const j
   };
   auto res = c.send(req);
   if (res) r.status = res->status;
+  if (!res) r.error = httplib::to_string(res.error());
   if (!buffer.empty() && r.status == 200) r.well_formed = false;
   return r;
 }

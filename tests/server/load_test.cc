@@ -25,7 +25,7 @@ int64_t resident_kib() {
 // A streamed chat answer is valid when every chunk has the chat chunk shape, the first
 // carries the role, exactly one (the last) carries a finish_reason, and [DONE] ends it.
 std::string stream_problem(const SseReply& s) {
-  if (s.status != 200) return "status " + std::to_string(s.status);
+  if (s.status != 200) return "status " + std::to_string(s.status) + " " + s.error;
   if (!s.well_formed) return "malformed events";
   if (!s.done) return "no [DONE]";
   if (s.chunks.empty()) return "no chunks";
