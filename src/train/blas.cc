@@ -3,6 +3,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
+#include <ctime>
 #include <cstdlib>
 #include <mutex>
 
@@ -53,8 +55,54 @@ std::string blas_core_name() {
   return name ? name : "unknown";
 }
 
+namespace {
+
+std::atomic<bool> g_stats_on{false};
+std::mutex g_stats_mutex;
+GemmStats g_stats;
+
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Times one product when stats are on.
+class StatsScope {
+ public:
+  StatsScope(int64_t m, int64_t n, int64_t k)
+      : on_(g_stats_on.load(std::memory_order_relaxed)),
+        flops_(2.0 * double(m) * double(n) * double(k)),
+        start_(on_ ? thread_cpu_seconds() : 0) {}
+  ~StatsScope() {
+    if (!on_) return;
+    const double s = thread_cpu_seconds() - start_;
+    std::lock_guard<std::mutex> lock(g_stats_mutex);
+    g_stats.seconds += s;
+    g_stats.flops += flops_;
+    ++g_stats.calls;
+  }
+
+ private:
+  bool on_;
+  double flops_, start_;
+};
+
+}  // namespace
+
+void enable_gemm_stats(bool on) { g_stats_on.store(on); }
+GemmStats gemm_stats() {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  return g_stats;
+}
+void reset_gemm_stats() {
+  std::lock_guard<std::mutex> lock(g_stats_mutex);
+  g_stats = {};
+}
+
 void gemm(const Gemm<float>& g) {
   if (g.m == 0 || g.n == 0) return;
+  StatsScope stats(g.m, g.n, g.k);
   cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans,
               int(g.m), int(g.n), int(g.k), g.alpha, g.a, int(g.lda), g.b, int(g.ldb), g.beta, g.c,
               int(g.ldc));

@@ -20,6 +20,16 @@ void init_blas();
 // OpenBLAS's kernel family in use ("SkylakeX", "Haswell", ...).
 std::string blas_core_name();
 
+// Thread CPU seconds and flops of every product since the last reset, all threads together
+// (counted only while enabled: the profile of `dsv3 train --profile`).
+struct GemmStats {
+  double seconds = 0, flops = 0;
+  int64_t calls = 0;
+};
+void enable_gemm_stats(bool on);
+GemmStats gemm_stats();
+void reset_gemm_stats();
+
 // C[m, n] = alpha * op(A) op(B) + beta * C, row-major. op(A) is [m, k]: A is stored [m, k]
 // with row stride lda, or [k, m] when ta. op(B) is [k, n]: B is stored [k, n], or [n, k] when tb.
 template <typename T>

@@ -113,6 +113,7 @@ void mla_forward(const TrainContext& ctx, const AttentionParams<T>& w, const T* 
 
   // Per (sequence, head): P = softmax(scale * Q K^T, causal), O = P V.
   const T scale = T(ctx.config->softmax_scale());
+  const int64_t block = std::max<int64_t>(1, ctx.attention_block);
   act.probs.resize(B * H * S * S);
   act.o.resize(n * H * d.v);
   parallel_tasks(pool, B * H, [&](int64_t pair) {
@@ -121,15 +122,21 @@ void mla_forward(const TrainContext& ctx, const AttentionParams<T>& w, const T* 
     const T* k = act.k.data() + (b * S * H + h) * d.qk;
     const T* v = act.kv.data() + (b * S * H + h) * (d.nope + d.v) + d.nope;
     T* p = act.probs.data() + pair * S * S;
-    gemm(Gemm<T>{.tb = true, .m = S, .n = S, .k = d.qk, .alpha = scale, .a = q, .lda = H * d.qk,
-             .b = k, .ldb = H * d.qk, .c = p, .ldc = S});
-    for (int64_t i = 0; i < S; ++i) {
-      T* row = p + i * S;
-      softmax_row(row, i + 1);
-      std::fill(row + i + 1, row + S, T(0));
+    T* o = act.o.data() + (b * S * H + h) * d.v;
+    // Causal blocks: query rows [r0, r1) see keys [0, r1); P's columns past r1 stay unset.
+    for (int64_t r0 = 0; r0 < S; r0 += block) {
+      const int64_t r1 = std::min(S, r0 + block), rows = r1 - r0;
+      gemm(Gemm<T>{.tb = true, .m = rows, .n = r1, .k = d.qk, .alpha = scale,
+                   .a = q + r0 * H * d.qk, .lda = H * d.qk, .b = k, .ldb = H * d.qk,
+                   .c = p + r0 * S, .ldc = S});
+      for (int64_t i = r0; i < r1; ++i) {
+        T* row = p + i * S;
+        softmax_row(row, i + 1);
+        std::fill(row + i + 1, row + r1, T(0));
+      }
+      gemm(Gemm<T>{.m = rows, .n = d.v, .k = r1, .a = p + r0 * S, .lda = S, .b = v,
+                   .ldb = H * (d.nope + d.v), .c = o + r0 * H * d.v, .ldc = H * d.v});
     }
-    gemm(Gemm<T>{.m = S, .n = d.v, .k = S, .a = p, .lda = S, .b = v, .ldb = H * (d.nope + d.v),
-             .c = act.o.data() + (b * S * H + h) * d.v, .ldc = H * d.v});
   });
   linear_forward(pool, {n, H * d.v, d.hidden}, act.o.data(), w.wo, out);
 }
@@ -156,31 +163,43 @@ void mla_backward(const TrainContext& ctx, const MlaBackward<T>& a) {
   T* dk = scratch<T>(arena, n * d.q_width());
   T* dkv = scratch<T>(arena, n * d.kv_width());
   const T scale = T(ctx.config->softmax_scale());
+  const int64_t block = std::max<int64_t>(1, ctx.attention_block);
   const PairParts parts(B * H, pool);
-  T* dp_all = scratch<T>(arena, parts.parts * S * S);
+  T* dp_all = scratch<T>(arena, parts.parts * std::min(block, S) * S);
   parallel_tasks(pool, parts.parts, [&](int64_t part) {
-    T* dp = dp_all + part * S * S;
+    T* dp = dp_all + part * std::min(block, S) * S;
     for (int64_t pair = part * parts.per_part; pair < parts.end(part); ++pair) {
       const int64_t b = pair / H, h = pair % H;
       const int64_t q_off = (b * S * H + h) * d.qk, kv_off = (b * S * H + h) * (d.nope + d.v);
       const T* p = act.probs.data() + pair * S * S;
       const T* dout_h = d_o + (b * S * H + h) * d.v;
-      gemm(Gemm<T>{.ta = true, .m = S, .n = d.v, .k = S, .a = p, .lda = S, .b = dout_h,
-               .ldb = H * d.v, .c = dkv + kv_off + d.nope, .ldc = H * (d.nope + d.v)});
-      gemm(Gemm<T>{.tb = true, .m = S, .n = S, .k = d.v, .a = dout_h, .lda = H * d.v,
-               .b = act.kv.data() + kv_off + d.nope, .ldb = H * (d.nope + d.v), .c = dp,
-               .ldc = S});
-      for (int64_t i = 0; i < S; ++i) {
-        const T* pr = p + i * S;
-        T* row = dp + i * S;
-        const T pd = dot(pr, row, i + 1);
-        for (int64_t j = 0; j <= i; ++j) row[j] = pr[j] * (row[j] - pd);
-        std::fill(row + i + 1, row + S, T(0));
+      const T* q = act.q.data() + q_off;
+      const T* k = act.k.data() + q_off;
+      const T* v = act.kv.data() + kv_off + d.nope;
+      // Causal blocks, last first: the last one spans every key, so its dV and dK products
+      // initialise those rows (beta 0) and the earlier blocks add to them.
+      const int64_t blocks = (S + block - 1) / block;
+      for (int64_t blk = blocks - 1; blk >= 0; --blk) {
+        const int64_t r0 = blk * block, r1 = std::min(S, r0 + block), rows = r1 - r0;
+        const T beta = T(blk == blocks - 1 ? 0 : 1);
+        gemm(Gemm<T>{.ta = true, .m = r1, .n = d.v, .k = rows, .a = p + r0 * S, .lda = S,
+                     .b = dout_h + r0 * H * d.v, .ldb = H * d.v, .beta = beta,
+                     .c = dkv + kv_off + d.nope, .ldc = H * (d.nope + d.v)});
+        gemm(Gemm<T>{.tb = true, .m = rows, .n = r1, .k = d.v, .a = dout_h + r0 * H * d.v,
+                     .lda = H * d.v, .b = v, .ldb = H * (d.nope + d.v), .c = dp, .ldc = S});
+        for (int64_t i = r0; i < r1; ++i) {
+          const T* pr = p + i * S;
+          T* row = dp + (i - r0) * S;
+          const T pd = dot(pr, row, i + 1);
+          for (int64_t j = 0; j <= i; ++j) row[j] = pr[j] * (row[j] - pd);
+          std::fill(row + i + 1, row + r1, T(0));
+        }
+        gemm(Gemm<T>{.m = rows, .n = d.qk, .k = r1, .alpha = scale, .a = dp, .lda = S, .b = k,
+                     .ldb = H * d.qk, .c = dq + q_off + r0 * H * d.qk, .ldc = H * d.qk});
+        gemm(Gemm<T>{.ta = true, .m = r1, .n = d.qk, .k = rows, .alpha = scale, .a = dp,
+                     .lda = S, .b = q + r0 * H * d.qk, .ldb = H * d.qk, .beta = beta,
+                     .c = dk + q_off, .ldc = H * d.qk});
       }
-      gemm(Gemm<T>{.m = S, .n = d.qk, .k = S, .alpha = scale, .a = dp, .lda = S,
-               .b = act.k.data() + q_off, .ldb = H * d.qk, .c = dq + q_off, .ldc = H * d.qk});
-      gemm(Gemm<T>{.ta = true, .m = S, .n = d.qk, .k = S, .alpha = scale, .a = dp, .lda = S,
-               .b = act.q.data() + q_off, .ldb = H * d.qk, .c = dk + q_off, .ldc = H * d.qk});
     }
   });
 

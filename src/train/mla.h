@@ -23,7 +23,8 @@ struct MlaActivations {
   std::vector<T> c_kv;     // [T, kv_lora] after kv_a_layernorm
   std::vector<T> kv;       // [T, H, nope+v] kv_b(c_kv): per head [k_nope | v]
   std::vector<T> k;        // [T, H, nope+rope] keys: k_nope of the head | shared RoPE'd k_pe
-  std::vector<T> probs;    // [B, H, S, S] causal attention weights (zero above the diagonal)
+  std::vector<T> probs;    // [B, H, S, S] causal attention weights; only the causal blocks
+                           // (TrainContext::attention_block) are written
   std::vector<T> o;        // [T, H, v] attention output, o_proj's input
 };
 

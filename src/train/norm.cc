@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+
+#include "train/vec.h"
 
 namespace dsv3::train {
 
@@ -19,6 +22,10 @@ void rmsnorm_forward(const TrainContext& ctx, const T* x, const T* w, int64_t ro
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
       T* yr = y + r * n;
+      if constexpr (std::is_same_v<T, float>) {
+        rstd[r] = vec::rmsnorm(xr, w, n, float(eps), yr);
+        continue;
+      }
       double ss = 0;
       for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * double(xr[i]);
       const T inv = T(1.0 / std::sqrt(ss / double(n) + eps));
@@ -43,6 +50,10 @@ void rmsnorm_backward(const TrainContext& ctx, const RmsNormBackward<T>& a) {
       const T* dy = a.dy + r * n;
       T* dx = a.dx + r * n;
       const T rs = a.rstd[r];
+      if constexpr (std::is_same_v<T, float>) {
+        vec::rmsnorm_backward(x, a.w, rs, dy, n, dx, a.accumulate_dx, dw);
+        continue;
+      }
       double gx = 0;
       for (int64_t i = 0; i < n; ++i) gx += double(dy[i]) * double(a.w[i]) * double(x[i]);
       const T c = T(gx / double(n)) * rs * rs * rs;

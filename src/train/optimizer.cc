@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "train/context.h"
+#include "train/vec.h"
 
 namespace dsv3::train {
 
@@ -13,29 +14,31 @@ constexpr int64_t kChunk = 1 << 16;  // elements per task and per partial sum
 }  // namespace
 
 AdamW::AdamW(const ParamLayout& layout, AdamWConfig config)
-    : config_(config), decay_(layout.total, 0), m_(layout.total, 0.0f), v_(layout.total, 0.0f) {
+    : config_(config), m_(layout.total, 0.0f), v_(layout.total, 0.0f) {
   for (const ParamInfo& p : layout.params) {
-    if (p.kind == ParamKind::kMatrix) std::fill_n(decay_.begin() + p.offset, p.numel, uint8_t(1));
+    for (int64_t begin = 0; begin < p.numel; begin += kChunk) {
+      ranges_.push_back({p.offset + begin, std::min(kChunk, p.numel - begin),
+                         p.kind == ParamKind::kMatrix});
+    }
   }
 }
 
-void AdamW::update(ThreadPool* pool, float* params, const float* grads, double lr) {
+void AdamW::update(ThreadPool* pool, float* params, float* grads, double lr, float grad_scale) {
   ++steps_;
   const double b1 = config_.beta1, b2 = config_.beta2;
   const float bias1 = float(1.0 - std::pow(b1, double(steps_)));
   const float bias2_sqrt = float(std::sqrt(1.0 - std::pow(b2, double(steps_))));
   const float step_size = float(lr) / bias1;
   const float decay = float(1.0 - lr * config_.weight_decay);
-  const float eps = float(config_.eps), fb1 = float(b1), fb2 = float(b2);
-  parallel_for(pool, int64_t(m_.size()), kChunk, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float g = grads[i];
-      m_[i] = fb1 * m_[i] + (1.0f - fb1) * g;
-      v_[i] = fb2 * v_[i] + (1.0f - fb2) * g * g;
-      float p = decay_[i] ? params[i] * decay : params[i];
-      p -= step_size * m_[i] / (std::sqrt(v_[i]) / bias2_sqrt + eps);
-      params[i] = p;
-    }
+  const vec::AdamStep with_decay{.beta1 = float(b1), .beta2 = float(b2), .step_size = step_size,
+                                 .bias2_sqrt = bias2_sqrt, .eps = float(config_.eps),
+                                 .decay = decay, .grad_scale = grad_scale};
+  vec::AdamStep without_decay = with_decay;
+  without_decay.decay = 1.0f;
+  parallel_tasks(pool, int64_t(ranges_.size()), [&](int64_t task) {
+    const Range& r = ranges_[task];
+    vec::adamw(r.decay ? with_decay : without_decay, params + r.offset, grads + r.offset,
+               m_.data() + r.offset, v_.data() + r.offset, r.count);
   });
 }
 
@@ -43,21 +46,13 @@ double global_norm(ThreadPool* pool, const float* grads, int64_t n) {
   const int64_t parts = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(parts, 0.0);
   parallel_tasks(pool, parts, [&](int64_t p) {
-    double s = 0;
-    for (int64_t i = p * kChunk; i < std::min(n, (p + 1) * kChunk); ++i) {
-      s += double(grads[i]) * double(grads[i]);
-    }
-    partial[p] = s;
+    const float* g = grads + p * kChunk;
+    const int64_t count = std::min(n, (p + 1) * kChunk) - p * kChunk;
+    partial[p] = double(vec::dot(g, g, count));
   });
   double total = 0;
   for (double s : partial) total += s;
   return std::sqrt(total);
-}
-
-void scale(ThreadPool* pool, float* grads, int64_t n, float factor) {
-  parallel_for(pool, n, kChunk, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) grads[i] *= factor;
-  });
 }
 
 double LrSchedule::at(int64_t step) const {

@@ -19,8 +19,10 @@ class AdamW {
  public:
   AdamW(const ParamLayout& layout, AdamWConfig config);
 
-  // One update: p *= 1 - lr*wd (matrices only); p -= lr * m_hat / (sqrt(v_hat) + eps).
-  void update(ThreadPool* pool, float* params, const float* grads, double lr);
+  // One update with g = grads * grad_scale (the clipping factor): p *= 1 - lr*wd (matrices
+  // only); p -= lr * m_hat / (sqrt(v_hat) + eps). The gradients are consumed: set to zero in
+  // the same pass, ready for the next step's accumulation.
+  void update(ThreadPool* pool, float* params, float* grads, double lr, float grad_scale = 1);
 
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
@@ -30,16 +32,19 @@ class AdamW {
   const std::vector<float>& exp_avg_sq() const { return v_; }
 
  private:
+  // A range of one tensor, at most a chunk long: one task of the update.
+  struct Range {
+    int64_t offset, count;
+    bool decay;
+  };
   AdamWConfig config_;
-  std::vector<uint8_t> decay_;  // per element: 1 where weight decay applies
+  std::vector<Range> ranges_;
   std::vector<float> m_, v_;
   int64_t steps_ = 0;
 };
 
 // sqrt(sum g^2), summed in double in a fixed order (independent of the thread count).
 double global_norm(ThreadPool* pool, const float* grads, int64_t n);
-// g *= factor.
-void scale(ThreadPool* pool, float* grads, int64_t n, float factor);
 
 // Linear warm-up to `peak` over `warmup` steps, constant until `decay_start`, then cosine
 // down to `min` at `total` (report section 4.2 uses this shape).

@@ -56,6 +56,7 @@ void ThreadPool::worker_loop() {
     const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
     for (int polls = 1; generation_.load(std::memory_order_acquire) == seen; ++polls) {
       cpu_relax();
+      if (polls % 1024 == 0) std::this_thread::yield();  // let a descheduled caller run
       if (polls % 128 == 0 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mutex_);
         ++sleeping_;
@@ -94,7 +95,15 @@ void ThreadPool::run(int64_t num_tasks, CallRef<void(int64_t)> task) {
   }
   if (notify) wake_.notify_all();
   take_tasks();
-  while (unfinished_workers_.load(std::memory_order_acquire) != 0) cpu_relax();
+  // Spin for the stragglers; past a few microseconds they are probably descheduled (a busy
+  // machine), so give the core away instead of burning the time slice they need.
+  for (int polls = 0; unfinished_workers_.load(std::memory_order_acquire) != 0; ++polls) {
+    if (polls < 4096) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   task_ = nullptr;
 }
 

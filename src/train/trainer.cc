@@ -185,10 +185,7 @@ StepMetrics Trainer::step() {
   const int64_t W = window();
   const LossOptions loss{.mtp_weight = o.mtp_weight, .balance_alpha = o.balance_alpha(),
                          .grad_scale = 1.0 / double(o.accumulation)};
-  {
-    ProfileScope p(ctx.profile, "optimizer");
-    std::fill(grads_.begin(), grads_.end(), 0.0f);
-  }
+  // grads_ is zero here: AdamW::update consumes it.
   windows_.resize(o.batch * W);
   StepMetrics m;
   std::vector<std::vector<int64_t>> loads(config_.num_hidden_layers +
@@ -210,11 +207,9 @@ StepMetrics Trainer::step() {
   }
   ProfileScope p(ctx.profile, "optimizer");
   m.grad_norm = global_norm(pool_.get(), grads_.data(), layout_.total);
-  if (o.clip > 0 && m.grad_norm > o.clip) {
-    scale(pool_.get(), grads_.data(), layout_.total, float(o.clip / m.grad_norm));
-  }
+  const float clip = o.clip > 0 && m.grad_norm > o.clip ? float(o.clip / m.grad_norm) : 1.0f;
   m.lr = schedule_.at(steps_done_);
-  adam_.update(pool_.get(), params_.data(), grads_.data(), m.lr);
+  adam_.update(pool_.get(), params_.data(), grads_.data(), m.lr, clip);
   if (o.balance == BalanceMode::kAuxFree) update_router_bias(bias_, loads, o.bias_update_speed);
   m.step = ++steps_done_;
   m.tokens = o.batch * o.seq * o.accumulation;

@@ -64,8 +64,9 @@ TEST(GradCheck, DenseMlp) {
   check_gradient("x", x.data(), dx.data(), kTokens * d, kSamples, loss);
 }
 
-void check_attention(const ModelConfig& c, uint64_t seed) {
+void check_attention(const ModelConfig& c, uint64_t seed, int64_t block) {
   MicroModel<double> m(c, kBatch, kSeq, 0.3, seed);
+  m.ctx.attention_block = block;
   const int64_t d = m.config.hidden_size;
   std::vector<double> x = random_vector(kTokens * d, 1.0, seed + 1);
   std::vector<double> r = random_vector(kTokens * d, 1.0, seed + 2);
@@ -82,9 +83,12 @@ void check_attention(const ModelConfig& c, uint64_t seed) {
   check_gradient("x", x.data(), dx.data(), kTokens * d, kSamples, loss);
 }
 
-TEST(GradCheck, Mla) { check_attention(micro_config(), 10); }
+TEST(GradCheck, Mla) { check_attention(micro_config(), 10, 64); }
 
-TEST(GradCheck, MlaWithoutQueryCompression) { check_attention(micro_config(1, 0), 20); }
+// Causal blocks of 3 query rows over 8 tokens: full, partial and diagonal blocks.
+TEST(GradCheck, MlaCausalBlocks) { check_attention(micro_config(), 11, 3); }
+
+TEST(GradCheck, MlaWithoutQueryCompression) { check_attention(micro_config(1, 0), 20, 4); }
 
 TEST(GradCheck, MoeWithBalanceLoss) {
   MicroModel<double> m(micro_config(), kBatch, kSeq, 0.3, 30);

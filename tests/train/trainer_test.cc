@@ -159,11 +159,13 @@ TEST(AdamW, MatchesReferenceFormulas) {
   const ParamInfo& matrix = *layout.find("lm_head.weight");
   const ParamInfo& norm = *layout.find("model.norm.weight");
   std::vector<float> p(layout.total, 0.5f), g(layout.total, 0.0f);
-  g[matrix.offset] = 0.2f;
-  g[norm.offset] = 0.2f;
   AdamW adam(layout, {.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1});
-  adam.update(nullptr, p.data(), g.data(), 0.01);
-  adam.update(nullptr, p.data(), g.data(), 0.01);
+  for (int t = 0; t < 2; ++t) {
+    g[matrix.offset] = 0.4f;  // times the clip factor 0.5
+    g[norm.offset] = 0.4f;
+    adam.update(nullptr, p.data(), g.data(), 0.01, 0.5f);
+    EXPECT_EQ(g[matrix.offset], 0.0f) << "update consumes the gradients";
+  }
   double pm = 0.5, pn = 0.5, m = 0, v = 0;
   for (int t = 1; t <= 2; ++t) {
     m = 0.9 * m + 0.1 * 0.2;
