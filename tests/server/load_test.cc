@@ -102,8 +102,14 @@ TEST(Load, ThirtyTwoStreamingClientsWithDisconnects) {
   EXPECT_GT(stats.requests_cancelled, 0);
   EXPECT_EQ(stats.running, 0);
   EXPECT_EQ(stats.queued, 0);
-  // Caches and arenas are allocated up front; growth past warm-up would be a leak.
-  EXPECT_LT(rss_end - rss_warm, 64 * 1024) << "VmRSS " << rss_warm << " KiB -> " << rss_end << " KiB";
+  // Caches and arenas are allocated up front; growth past warm-up would be a leak. (Under
+  // AddressSanitizer freed memory sits in a quarantine of up to 256 MiB first.)
+#ifdef __SANITIZE_ADDRESS__
+  constexpr int64_t kGrowthKiB = 512 * 1024;
+#else
+  constexpr int64_t kGrowthKiB = 64 * 1024;
+#endif
+  EXPECT_LT(rss_end - rss_warm, kGrowthKiB) << "VmRSS " << rss_warm << " KiB -> " << rss_end << " KiB";
   std::printf("load: %ld completed, %ld hung up, %ld generated tokens in %ld steps, VmRSS %ld -> %ld KiB\n",
               long(completed.load()), long(hung_up.load()), long(stats.generated_tokens),
               long(stats.steps), long(rss_warm), long(rss_end));
