@@ -21,6 +21,13 @@ std::string_view format_name(WeightFormat f) {
   return "?";
 }
 
+std::optional<WeightFormat> format_from_name(std::string_view name) {
+  for (int f = 0; f < kNumWeightFormats; ++f) {
+    if (format_name(WeightFormat(f)) == name) return WeightFormat(f);
+  }
+  return std::nullopt;
+}
+
 bool is_quantized(WeightFormat f) { return f == WeightFormat::kQ8 || f == WeightFormat::kQ4; }
 
 int64_t quant_block_bytes(WeightFormat f) {

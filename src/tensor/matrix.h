@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace dsv3 {
@@ -48,7 +49,9 @@ inline constexpr int kNumWeightFormats = 6;
 inline constexpr int64_t kQuantTileRows = 16;
 inline constexpr int64_t kQuantGroup = 32;
 
+// "f32", "f16", "bf16", "fp8", "q8", "q4"; format_from_name is its inverse.
 std::string_view format_name(WeightFormat f);
+std::optional<WeightFormat> format_from_name(std::string_view name);
 // kQ8 / kQ4.
 bool is_quantized(WeightFormat f);
 // Bytes of one stored row (the scales of kFP8Block not included). For kQ8/kQ4 this is the

@@ -41,6 +41,9 @@ TEST(QuantFormats, Sizes) {
   EXPECT_EQ(format_data_bytes(WeightFormat::kQ8, 17, 40), 32 * 68);  // and tiles
   EXPECT_EQ(format_data_bytes(WeightFormat::kBF16, 17, 40), 17 * 80);
   EXPECT_TRUE(is_quantized(WeightFormat::kQ4));
+  EXPECT_EQ(format_from_name("q8"), WeightFormat::kQ8);
+  EXPECT_EQ(format_from_name(format_name(WeightFormat::kFP8Block)), WeightFormat::kFP8Block);
+  EXPECT_FALSE(format_from_name("q5").has_value());
   EXPECT_FALSE(is_quantized(WeightFormat::kFP8Block));
 }
 
