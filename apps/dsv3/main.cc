@@ -16,8 +16,10 @@ int main(int argc, char** argv) {
   dsv3::cli::add_tokenizer_command(app);
   dsv3::cli::add_synth_command(app);
   dsv3::cli::add_bench_command(app);
+  dsv3::cli::add_quantize_command(app);
   dsv3::cli::add_serve_command(app);
   dsv3::cli::add_train_command(app);
+  dsv3::cli::add_plot_command(app);
   if (argc > 1 && argv[1][0] != '-') {
     const std::string name = argv[1];
     bool known = false;

@@ -112,6 +112,37 @@ TEST(GradCheck, MoeWithBalanceLoss) {
   check_gradient("x", x.data(), dx.data(), kTokens * d, kSamples, loss);
 }
 
+// DeepSeek-V2 routing: softmax affinities, group-limited greedy (max per group), no bias, no
+// renormalisation, scaling 16.
+TEST(GradCheck, MoeSoftmaxRouting) {
+  std::string json = testing::micro_config_json();
+  for (auto [from, to] : {std::pair<std::string, std::string>{"\"deepseek_v3\"", "\"deepseek_v2\""},
+                          {"\"noaux_tc\"", "\"group_limited_greedy\""},
+                          {"\"sigmoid\"", "\"softmax\""},
+                          {"\"norm_topk_prob\": true", "\"norm_topk_prob\": false"},
+                          {"2.5", "16.0"}}) {
+    json.replace(json.find(from), from.size(), to);
+  }
+  Result<ModelConfig> c = parse_model_config(json, "micro-v2");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  MicroModel<double> m(*c, kBatch, kSeq, 0.3, 35);
+  ASSERT_TRUE(m.bias[1].empty());
+  const int64_t d = m.config.hidden_size;
+  std::vector<double> x = random_vector(kTokens * d, 1.0, 36), r = random_vector(kTokens * d, 0.1, 37);
+  std::vector<double> y(kTokens * d), dx(kTokens * d);
+  MoeActivations<double> act;
+  auto loss = [&] {
+    return moe_forward(m.ctx, m.w.layers[1].moe, nullptr, 0.1, x.data(), act, y.data()) +
+           dot(r, y.data());
+  };
+  loss();
+  moe_backward<double>(m.ctx, {.w = &m.w.layers[1].moe, .grad = &m.g.layers[1].moe,
+                               .x = x.data(), .act = &act, .balance_alpha = 0.1,
+                               .dout = r.data(), .dx = dx.data()});
+  check_params(m, "model.layers.1.mlp.", kSamples, loss);
+  check_gradient("x", x.data(), dx.data(), kTokens * d, kSamples, loss);
+}
+
 TEST(GradCheck, MoeBlock) {
   MicroModel<double> m(micro_config(), kBatch, kSeq, 0.3, 40);
   const int64_t d = m.config.hidden_size;
