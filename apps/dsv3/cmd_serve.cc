@@ -53,6 +53,11 @@ void run(ServeFlags& f) {
                long(f.server.scheduler.parallel), long(f.server.scheduler.context), long(kv_mib),
                long(f.server.scheduler.max_queue), f.server.api_key.empty() ? "" : ", API key required");
 
+  const std::string& host = f.server.host;
+  if (f.server.api_key.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1") {
+    std::fprintf(stderr, "dsv3 serve: warning: listening on %s without --api-key: anyone who can "
+                         "reach this address can use the model\n", host.c_str());
+  }
   if (::pipe(g_stop_pipe) != 0) throw CommandError("pipe() failed");
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
@@ -86,7 +91,8 @@ void add_serve_command(CLI::App& root) {
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   cmd->add_option("--api-key", f->server.api_key,
-                  "require 'Authorization: Bearer KEY' on every request");
+                  "require 'Authorization: Bearer KEY' on every request")
+      ->envname("DSV3_API_KEY");
   cmd->add_option("--parallel", f->server.scheduler.parallel,
                   "sequences decoded together (one KV cache of --ctx tokens each)")
       ->check(CLI::Range(int64_t(1), int64_t(1024)))
