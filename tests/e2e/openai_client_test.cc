@@ -118,7 +118,8 @@ TEST(OpenAiNpmClient, ChatStreamsToolsAndConcurrency) {
   }
   if (!fs::exists(work / "node_modules" / "openai" / "package.json")) {
     const Shell install = shell("cd '" + work.string() +
-                                "' && timeout 300 npm install --no-audit --no-fund --loglevel=error");
+                                "' && timeout 300 npm install --no-audit --no-fund --loglevel=error "
+                                "--fetch-timeout=30000 --fetch-retries=1");
     if (install.exit_code != 0) {
       GTEST_SKIP() << "npm install of the openai client failed (no registry?):\n" << install.output;
     }
