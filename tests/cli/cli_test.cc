@@ -124,3 +124,39 @@ TEST(Cli, ErrorsGoToStderrWithNonZeroExit) {
 
 }  // namespace
 }  // namespace dsv3
+
+namespace dsv3 {
+namespace {
+
+TEST(Cli, QuantizeToBf16KeepsTheModel) {
+  GoldenCase g("v3-tiny");
+  const std::string out = (fs::temp_directory_path() / ("dsv3_q_" + std::to_string(::getpid()))).string();
+  fs::remove_all(out);
+  auto r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to bf16 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto& tokens = g.array("p2.tokens").i32;
+  const std::string bin = out + "/logits.bin";
+  r = run_dsv3("logits --model " + out + " --tokens " + join(tokens) + " --out " + bin);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto got = read_floats(bin);
+  const auto& want = g.array("p2.logits_prefill").f32;
+  ASSERT_EQ(got.size(), want.size());
+  // BF16 rounding of FP8-dequantized weights: small logit changes, the same argmax nearly always.
+  EXPECT_LT(testing::max_abs_diff(got.data(), want.data(), want.size()), 0.5f);
+  const int64_t V = 2048;
+  int agree = 0;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    agree += std::max_element(got.begin() + t * V, got.begin() + (t + 1) * V) - got.begin() ==
+             std::max_element(want.begin() + t * V, want.begin() + (t + 1) * V) - want.begin();
+  }
+  EXPECT_GE(agree, int(tokens.size()) - 1);
+  // A second run refuses to overwrite; unsupported targets are named.
+  r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to bf16 --out " + out);
+  EXPECT_NE(r.err.find("not empty"), std::string::npos) << r.err;
+  r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to q3 --out " + out + "_x");
+  EXPECT_NE(r.err.find("q3"), std::string::npos) << r.err;
+  fs::remove_all(out);
+}
+
+}  // namespace
+}  // namespace dsv3
