@@ -45,18 +45,22 @@ void run(ServeFlags& f) {
   server::Server srv(*tm, f.server);
   unwrap(srv.bind());
   const int64_t kv_mib = f.server.scheduler.parallel * f.server.scheduler.context *
-                         tm->model().new_cache(1).bytes_per_token() >> 20;
+                             tm->model().new_cache(1).bytes_per_token() >>
+                         20;
   std::fprintf(stderr,
                "dsv3 serve: model '%s' on http://%s:%d (%ld sequences x %ld tokens, KV cache %ld "
                "MiB, queue %ld%s)\n",
                f.server.model_name.c_str(), f.server.host.c_str(), srv.port(),
                long(f.server.scheduler.parallel), long(f.server.scheduler.context), long(kv_mib),
-               long(f.server.scheduler.max_queue), f.server.api_key.empty() ? "" : ", API key required");
+               long(f.server.scheduler.max_queue),
+               f.server.api_key.empty() ? "" : ", API key required");
 
   const std::string& host = f.server.host;
   if (f.server.api_key.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1") {
-    std::fprintf(stderr, "dsv3 serve: warning: listening on %s without --api-key: anyone who can "
-                         "reach this address can use the model\n", host.c_str());
+    std::fprintf(stderr,
+                 "dsv3 serve: warning: listening on %s without --api-key: anyone who can "
+                 "reach this address can use the model\n",
+                 host.c_str());
   }
   if (::pipe(g_stop_pipe) != 0) throw CommandError("pipe() failed");
   struct sigaction sa {};
@@ -82,7 +86,8 @@ void run(ServeFlags& f) {
 
 void add_serve_command(CLI::App& root) {
   auto f = std::make_shared<ServeFlags>();
-  CLI::App* cmd = root.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
+  CLI::App* cmd =
+      root.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
   f->text.add_to(cmd);
   f->server.model_name.clear();
   cmd->add_option("--host", f->server.host, "address to listen on (loopback unless told otherwise)")

@@ -12,7 +12,9 @@ nlohmann::ordered_json ApiError::to_json() const {
 }
 
 ApiError invalid_param(std::string param, std::string message, std::string code) {
-  return ApiError{.status = 400, .message = std::move(message), .param = std::move(param),
+  return ApiError{.status = 400,
+                  .message = std::move(message),
+                  .param = std::move(param),
                   .code = std::move(code)};
 }
 

@@ -4,11 +4,10 @@
 // every problem with them is an ApiError, never a check failure).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "util/check.h"
 

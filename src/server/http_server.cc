@@ -33,7 +33,8 @@ void send_json(httplib::Response& res, const ordered_json& j) {
 // Endpoint names for the request counters (anything else is "other", so a scan of random
 // paths cannot grow the metrics without bound).
 std::string endpoint_label(const std::string& path) {
-  for (const char* known : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}) {
+  for (const char* known :
+       {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}) {
     if (path == known) return known;
   }
   if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
@@ -59,7 +60,8 @@ class Listener : public httplib::Server {
 }  // namespace
 
 Server::Server(const TextModel& model, const ServerOptions& options)
-    : model_(model), options_(options),
+    : model_(model),
+      options_(options),
       scheduler_(std::make_unique<Scheduler>(model.model(), model.tokenizer(), options.scheduler)),
       http_(std::make_unique<Listener>()) {
   const int threads = options.http_threads > 0
@@ -102,10 +104,11 @@ void Server::add_hooks() {
         same_secret(req.get_header_value("Authorization"), "Bearer " + options_.api_key)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    send_error(res, ApiError{.status = 401,
-                             .message = "missing or wrong API key: send 'Authorization: Bearer KEY'",
-                             .type = "authentication_error",
-                             .code = "invalid_api_key"});
+    send_error(res,
+               ApiError{.status = 401,
+                        .message = "missing or wrong API key: send 'Authorization: Bearer KEY'",
+                        .type = "authentication_error",
+                        .code = "invalid_api_key"});
     return httplib::Server::HandlerResponse::Handled;
   });
   // Errors httplib answers by itself (unknown path, body over the limit, bad HTTP) get an
@@ -126,18 +129,18 @@ void Server::add_hooks() {
         send_error(res, e);
         return httplib::Server::HandlerResponse::Handled;
       }));
-  http_->set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        send_error(res, ApiError{.status = 500, .message = "internal error: " + what,
-                                 .type = "server_error"});
-      });
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                  std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(
+        res, ApiError{.status = 500, .message = "internal error: " + what, .type = "server_error"});
+  });
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     counters_.count(endpoint_label(req.path), res.status);
     if (options_.log_requests) {
@@ -175,7 +178,9 @@ void Server::add_routes() {
   });
   http_->Get("/health", [this](const Request&, Response& res) {
     const SchedulerStats s = scheduler_->stats();
-    send_json(res, {{"status", "ok"}, {"running", s.running}, {"waiting", s.queued},
+    send_json(res, {{"status", "ok"},
+                    {"running", s.running},
+                    {"waiting", s.queued},
                     {"parallel", s.parallel}});
   });
   http_->Get("/metrics", [this](const Request&, Response& res) {
@@ -195,14 +200,16 @@ ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
   ApiResult<ChatRequest> r = parse_chat_request(body);
   if (!r.ok()) return r.error();
   if (!model_.has_chat_template()) {
-    return invalid_param("messages", "the model's tokenizer has no chat template; use "
-                                     "/v1/completions with a plain prompt");
+    return invalid_param("messages",
+                         "the model's tokenizer has no chat template; use "
+                         "/v1/completions with a plain prompt");
   }
-  const ordered_json extra = r->tools.is_null() ? ordered_json() : ordered_json{{"tools", r->tools}};
+  const ordered_json extra =
+      r->tools.is_null() ? ordered_json() : ordered_json{{"tools", r->tools}};
   Result<std::string> text = model_.render(r->messages, /*add_generation_prompt=*/true, extra);
   if (!text.ok()) {
-    return invalid_param("messages", "the chat template cannot render these messages: " +
-                                         text.error().message);
+    return invalid_param("messages",
+                         "the chat template cannot render these messages: " + text.error().message);
   }
   Result<std::vector<int32_t>> ids = model_.tokenizer().encode_checked(*text, /*add_bos=*/false);
   if (!ids.ok()) return invalid_param("messages", ids.error().message);
@@ -262,8 +269,10 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
   std::shared_ptr<JobChannel> channel = scheduler_->submit(std::move(job));
   if (!channel) {
     if (stopping_) {
-      return send_error(res, ApiError{.status = 503, .message = "the server is shutting down",
-                                      .type = "server_error", .code = "shutting_down"});
+      return send_error(res, ApiError{.status = 503,
+                                      .message = "the server is shutting down",
+                                      .type = "server_error",
+                                      .code = "shutting_down"});
     }
     res.set_header("Retry-After", "1");
     return send_error(res, ApiError{.status = 429,

@@ -31,13 +31,13 @@ struct Response;
 namespace dsv3::server {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  std::string host = "127.0.0.1";   // loopback unless told otherwise
   int port = 8080;                  // 0: any free port (port() says which)
   std::string api_key;              // non-empty: every request needs "Authorization: Bearer KEY"
   std::string model_name = "dsv3";  // what /v1/models lists and responses name
   SchedulerOptions scheduler;
   size_t max_body_bytes = size_t(8) << 20;
-  int http_threads = 0;  // 0: one per running and queued request, plus spare for the rest
+  int http_threads = 0;      // 0: one per running and queued request, plus spare for the rest
   bool log_requests = true;  // one line per request on stderr
 };
 
@@ -60,7 +60,7 @@ class Server {
 
  private:
   struct Prepared;
-  void add_hooks();   // authentication, error objects, request log and counters
+  void add_hooks();  // authentication, error objects, request log and counters
   void add_routes();
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
   ApiResult<Prepared> prepare_chat(const nlohmann::ordered_json& body,

@@ -30,19 +30,21 @@ std::string render_metrics(const SchedulerStats& s, const HttpCounters& http) {
   out += "# HELP dsv3_requests_total HTTP requests answered, by endpoint and status code.\n";
   out += "# TYPE dsv3_requests_total counter\n";
   for (const auto& [key, n] : http.snapshot()) {
-    out += "dsv3_requests_total{endpoint=\"" + key.first + "\",code=\"" + std::to_string(key.second) +
-           "\"} " + std::to_string(n) + "\n";
+    out += "dsv3_requests_total{endpoint=\"" + key.first + "\",code=\"" +
+           std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
   }
   metric(out, "requests_finished_total", "counter", "Generations that ran to their end.",
          double(s.requests_finished));
   metric(out, "requests_cancelled_total", "counter",
          "Generations stopped because the client went away.", double(s.requests_cancelled));
   metric(out, "requests_running", "gauge", "Sequences in the running batch.", double(s.running));
-  metric(out, "requests_waiting", "gauge", "Requests queued for a free sequence.", double(s.queued));
+  metric(out, "requests_waiting", "gauge", "Requests queued for a free sequence.",
+         double(s.queued));
   metric(out, "prompt_tokens_total", "counter", "Prompt tokens of admitted requests (tokens in).",
          double(s.prompt_tokens));
   metric(out, "prefill_tokens_total", "counter",
-         "Prompt tokens computed (the rest were reused from a KV cache).", double(s.prefill_tokens));
+         "Prompt tokens computed (the rest were reused from a KV cache).",
+         double(s.prefill_tokens));
   metric(out, "generation_tokens_total", "counter", "Tokens generated (tokens out).",
          double(s.generated_tokens));
   metric(out, "generation_tokens_per_second", "gauge",
@@ -51,7 +53,8 @@ std::string render_metrics(const SchedulerStats& s, const HttpCounters& http) {
   metric(out, "batch_steps_total", "counter", "Batched forward passes.", double(s.steps));
   metric(out, "batch_sequences", "gauge", "Sequences in the last batched forward.",
          double(s.last_batch_sequences));
-  metric(out, "batch_tokens", "gauge", "Tokens in the last batched forward.", double(s.last_batch_tokens));
+  metric(out, "batch_tokens", "gauge", "Tokens in the last batched forward.",
+         double(s.last_batch_tokens));
   metric(out, "kv_cache_used_tokens", "gauge", "KV-cache positions held by running sequences.",
          double(s.kv_tokens_used));
   metric(out, "kv_cache_capacity_tokens", "gauge", "KV-cache positions allocated (parallel x ctx).",

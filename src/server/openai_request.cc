@@ -10,8 +10,8 @@ namespace {
 using nlohmann::ordered_json;
 using Check = std::optional<ApiError>;
 
-#define DSV3_API_TRY(expr)                        \
-  do {                                            \
+#define DSV3_API_TRY(expr)                                     \
+  do {                                                         \
     if (Check dsv3_api_check = (expr)) return *dsv3_api_check; \
   } while (0)
 
@@ -49,8 +49,9 @@ Check read_number(const ordered_json& obj, const std::string& name, double lo, d
   if (!v->is_number()) return wrong_type(name, *v, "a number");
   const double x = v->get<double>();
   if (!std::isfinite(x) || x < lo || x > hi) {
-    return invalid_param(name, "'" + name + "' = " + number_text(x) + " is out of range (expected " +
-                                   number_text(lo) + ".." + number_text(hi) + ")");
+    return invalid_param(name, "'" + name + "' = " + number_text(x) +
+                                   " is out of range (expected " + number_text(lo) + ".." +
+                                   number_text(hi) + ")");
   }
   out = float(x);
   return std::nullopt;
@@ -61,14 +62,16 @@ Check read_int(const ordered_json& obj, const std::string& name, int64_t lo, int
   const ordered_json* v = field(obj, name);
   if (!v) return std::nullopt;
   // 5.0 is an integer to JavaScript clients; 5.5 is not.
-  const bool integral = v->is_number_integer() ||
-                        (v->is_number_float() && std::nearbyint(v->get<double>()) == v->get<double>() &&
-                         std::fabs(v->get<double>()) < 9e15);
+  const bool integral =
+      v->is_number_integer() ||
+      (v->is_number_float() && std::nearbyint(v->get<double>()) == v->get<double>() &&
+       std::fabs(v->get<double>()) < 9e15);
   if (!integral) return wrong_type(name, *v, "an integer");
   const double x = v->get<double>();
   if (x < double(lo) || x > double(hi)) {
-    return invalid_param(name, "'" + name + "' = " + number_text(x) + " is out of range (expected " +
-                                   std::to_string(lo) + ".." + std::to_string(hi) + ")");
+    return invalid_param(name, "'" + name + "' = " + number_text(x) +
+                                   " is out of range (expected " + std::to_string(lo) + ".." +
+                                   std::to_string(hi) + ")");
   }
   out = Int(v->is_number_integer() ? v->get<int64_t>() : int64_t(x));
   return std::nullopt;
@@ -109,8 +112,8 @@ Check read_stop(const ordered_json& obj, std::vector<std::string>& out) {
   }
   if (!v->is_array()) return wrong_type("stop", *v, "a string or an array of strings");
   if (v->size() > kMaxStops) {
-    return invalid_param("stop", "'stop' has " + std::to_string(v->size()) +
-                                     " strings; at most " + std::to_string(kMaxStops) + " are allowed");
+    return invalid_param("stop", "'stop' has " + std::to_string(v->size()) + " strings; at most " +
+                                     std::to_string(kMaxStops) + " are allowed");
   }
   for (const auto& s : *v) {
     if (!s.is_string()) return wrong_type("stop", s, "a string or an array of strings");
@@ -122,8 +125,12 @@ Check read_stop(const ordered_json& obj, std::vector<std::string>& out) {
 // The fields both endpoints share.
 Check read_generation_params(const ordered_json& body, GenerationParams& p) {
   // OpenAI's defaults: plain sampling at temperature 1, no truncation.
-  p.sampling = SamplingParams{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
-                              .repeat_penalty = 1.0f, .repeat_last_n = -1};
+  p.sampling = SamplingParams{.temperature = 1.0f,
+                              .top_k = 0,
+                              .top_p = 1.0f,
+                              .min_p = 0.0f,
+                              .repeat_penalty = 1.0f,
+                              .repeat_last_n = -1};
   constexpr int64_t kMaxTokens = int64_t(1) << 30;
   DSV3_API_TRY(read_int(body, "max_tokens", 1, kMaxTokens, p.max_tokens));
   DSV3_API_TRY(read_int(body, "max_completion_tokens", 1, kMaxTokens, p.max_tokens));
@@ -169,13 +176,15 @@ Check normalise_content(const ordered_json& content, const std::string& where, o
     const std::string at = where + "[" + std::to_string(i) + "]";
     if (!part.is_object()) return wrong_type(at, part, "an object");
     const ordered_json* type = field(part, "type");
-    if (!type || !type->is_string()) return invalid_param(at + ".type", "'" + at + ".type' must be a string");
+    if (!type || !type->is_string())
+      return invalid_param(at + ".type", "'" + at + ".type' must be a string");
     if (*type != "text") {
       return invalid_param(at + ".type", "content part type '" + type->get<std::string>() +
                                              "' is not supported (only 'text')");
     }
     const ordered_json* t = field(part, "text");
-    if (!t || !t->is_string()) return invalid_param(at + ".text", "'" + at + ".text' must be a string");
+    if (!t || !t->is_string())
+      return invalid_param(at + ".text", "'" + at + ".text' must be a string");
     text += t->get<std::string>();
   }
   out = text;
@@ -189,15 +198,18 @@ Check normalise_tool_calls(const ordered_json& calls, const std::string& where, 
     const std::string at = where + "[" + std::to_string(i) + "]";
     const ordered_json& c = calls[i];
     const ordered_json* fn = c.is_object() ? field(c, "function") : nullptr;
-    if (!fn || !fn->is_object()) return invalid_param(at + ".function", "'" + at + ".function' must be an object");
+    if (!fn || !fn->is_object())
+      return invalid_param(at + ".function", "'" + at + ".function' must be an object");
     const ordered_json* name = field(*fn, "name");
     if (!name || !name->is_string()) {
       return invalid_param(at + ".function.name", "'" + at + ".function.name' must be a string");
     }
     const ordered_json* args = field(*fn, "arguments");
     std::string arguments = "{}";
-    if (args && args->is_string()) arguments = args->get<std::string>();
-    else if (args) arguments = dump_json(*args);  // some clients send an object
+    if (args && args->is_string())
+      arguments = args->get<std::string>();
+    else if (args)
+      arguments = dump_json(*args);  // some clients send an object
     ordered_json call = {{"type", "function"},
                          {"function", {{"name", *name}, {"arguments", arguments}}}};
     if (const ordered_json* id = field(c, "id"); id && id->is_string()) call["id"] = *id;
@@ -210,12 +222,14 @@ Check normalise_message(const ordered_json& m, size_t index, ordered_json& out) 
   const std::string at = "messages[" + std::to_string(index) + "]";
   if (!m.is_object()) return wrong_type(at, m, "an object");
   const ordered_json* role = field(m, "role");
-  if (!role || !role->is_string()) return invalid_param(at + ".role", "'" + at + ".role' must be a string");
+  if (!role || !role->is_string())
+    return invalid_param(at + ".role", "'" + at + ".role' must be a string");
   std::string r = role->get<std::string>();
   if (r == "developer") r = "system";
   if (r != "system" && r != "user" && r != "assistant" && r != "tool") {
-    return invalid_param(at + ".role", "'" + at + ".role' = '" + role->get<std::string>() +
-                                           "' is not one of system, developer, user, assistant, tool");
+    return invalid_param(at + ".role",
+                         "'" + at + ".role' = '" + role->get<std::string>() +
+                             "' is not one of system, developer, user, assistant, tool");
   }
   out = {{"role", r}};
   ordered_json content;
@@ -223,7 +237,8 @@ Check normalise_message(const ordered_json& m, size_t index, ordered_json& out) 
     DSV3_API_TRY(normalise_content(*it, at + ".content", content));
   }
   if (const ordered_json* calls = field(m, "tool_calls")) {
-    if (r != "assistant") return invalid_param(at + ".tool_calls", "only assistant messages have tool_calls");
+    if (r != "assistant")
+      return invalid_param(at + ".tool_calls", "only assistant messages have tool_calls");
     ordered_json tc;
     DSV3_API_TRY(normalise_tool_calls(*calls, at + ".tool_calls", tc));
     if (!tc.empty()) out["tool_calls"] = std::move(tc);
@@ -249,8 +264,8 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
     if (tc->is_string()) {
       choice = tc->get<std::string>();
       if (choice != "none" && choice != "auto" && choice != "required") {
-        return invalid_param("tool_choice", "'tool_choice' = '" + choice +
-                                                "' is not one of none, auto, required");
+        return invalid_param("tool_choice",
+                             "'tool_choice' = '" + choice + "' is not one of none, auto, required");
       }
     } else if (tc->is_object()) {
       const ordered_json* fn = field(*tc, "function");
@@ -269,12 +284,15 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
     const ordered_json& t = (*tools)[i];
     if (!t.is_object()) return wrong_type(at, t, "an object");
     const ordered_json* type = field(t, "type");
-    if (!type || *type != "function") return invalid_param(at + ".type", "'" + at + ".type' must be 'function'");
+    if (!type || *type != "function")
+      return invalid_param(at + ".type", "'" + at + ".type' must be 'function'");
     const ordered_json* fn = field(t, "function");
-    if (!fn || !fn->is_object()) return invalid_param(at + ".function", "'" + at + ".function' must be an object");
+    if (!fn || !fn->is_object())
+      return invalid_param(at + ".function", "'" + at + ".function' must be an object");
     const ordered_json* name = field(*fn, "name");
     if (!name || !name->is_string() || name->get_ref<const std::string&>().empty()) {
-      return invalid_param(at + ".function.name", "'" + at + ".function.name' must be a non-empty string");
+      return invalid_param(at + ".function.name",
+                           "'" + at + ".function.name' must be a non-empty string");
     }
   }
   if (choice == "none" || tools->empty()) return std::nullopt;
@@ -308,7 +326,8 @@ Check read_chat(const ordered_json& body, ChatRequest& req) {
     if (!rf->is_object()) return wrong_type("response_format", *rf, "an object");
     const ordered_json* type = field(*rf, "type");
     if (!type || *type != "text") {
-      return invalid_param("response_format", "only response_format {\"type\": \"text\"} is supported");
+      return invalid_param("response_format",
+                           "only response_format {\"type\": \"text\"} is supported");
     }
   }
   return std::nullopt;
@@ -353,7 +372,8 @@ Check read_completion(const ordered_json& body, CompletionRequest& req) {
   if (echo) return invalid_param("echo", "'echo' is not supported");
   if (const ordered_json* suffix = field(body, "suffix")) {
     if (!suffix->is_string()) return wrong_type("suffix", *suffix, "a string");
-    if (!suffix->get_ref<const std::string&>().empty()) return invalid_param("suffix", "'suffix' is not supported");
+    if (!suffix->get_ref<const std::string&>().empty())
+      return invalid_param("suffix", "'suffix' is not supported");
   }
   int64_t best_of = 1;
   DSV3_API_TRY(read_int(body, "best_of", 1, 1 << 20, best_of));

@@ -4,12 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/sampler.h"
 #include "server/api_error.h"
@@ -21,10 +20,10 @@ struct GenerationParams {
   int64_t max_tokens = 0;  // 0: until the context is full
   SamplingParams sampling;
   std::vector<std::string> stop;
-  bool ignore_eos = false;      // extension (as in vLLM)
+  bool ignore_eos = false;  // extension (as in vLLM)
   bool stream = false;
-  bool include_usage = false;   // stream_options.include_usage: a last chunk with usage
-  int32_t top_logprobs = -1;    // -1: no logprobs; n >= 0: the sampled token's and n others
+  bool include_usage = false;  // stream_options.include_usage: a last chunk with usage
+  int32_t top_logprobs = -1;   // -1: no logprobs; n >= 0: the sampled token's and n others
 };
 
 struct ChatRequest {

@@ -19,9 +19,7 @@ ordered_json bytes_json(std::string_view bytes) {
 
 // A token's text for JSON: its bytes, with a piece of a UTF-8 character shown as U+FFFD
 // (the exact bytes go in "bytes").
-std::string token_text(const Tokenizer& tok, int32_t id) {
-  return utf8_lossy(tok.token_bytes(id));
-}
+std::string token_text(const Tokenizer& tok, int32_t id) { return utf8_lossy(tok.token_bytes(id)); }
 
 ordered_json base_object(const ResponseIdentity& who, const char* object) {
   return {{"id", who.id}, {"object", object}, {"created", who.created}, {"model", who.model}};
@@ -32,7 +30,9 @@ ordered_json base_object(const ResponseIdentity& who, const char* object) {
 class ChatBuilder : public ResponseBuilder {
  public:
   ChatBuilder(ResponseIdentity who, const Tokenizer& tokenizer, const ChatOptions& options)
-      : who_(std::move(who)), tokenizer_(tokenizer), options_(options),
+      : who_(std::move(who)),
+        tokenizer_(tokenizer),
+        options_(options),
         splitter_(options.opens_reasoning) {
     if (options.parse_tool_calls) tool_parser_.emplace();
   }
@@ -58,10 +58,10 @@ class ChatBuilder : public ResponseBuilder {
       delta["tool_calls"] = std::move(calls);
     }
     if (!delta.empty() || !d.logprobs.empty()) {
-      chunks.push_back(chunk(std::move(delta), d.logprobs.empty()
-                                                   ? ordered_json()
-                                                   : ordered_json{{"content", d.logprobs}},
-                             ordered_json()));
+      chunks.push_back(
+          chunk(std::move(delta),
+                d.logprobs.empty() ? ordered_json() : ordered_json{{"content", d.logprobs}},
+                ordered_json()));
     }
     if (out.done) {
       chunks.push_back(chunk(ordered_json::object(), ordered_json(),
@@ -81,7 +81,8 @@ class ChatBuilder : public ResponseBuilder {
 
   ordered_json response() const override {
     ordered_json message = {{"role", "assistant"}};
-    message["content"] = content_.empty() && !tool_calls_.empty() ? ordered_json() : ordered_json(content_);
+    message["content"] =
+        content_.empty() && !tool_calls_.empty() ? ordered_json() : ordered_json(content_);
     if (!reasoning_.empty()) message["reasoning_content"] = reasoning_;
     if (!tool_calls_.empty()) message["tool_calls"] = tool_calls_;
     ordered_json r = base_object(who_, "chat.completion");
@@ -152,9 +153,9 @@ class ChatBuilder : public ResponseBuilder {
   ordered_json chunk(ordered_json delta, ordered_json logprobs, ordered_json finish) const {
     ordered_json c = base_object(who_, "chat.completion.chunk");
     c["choices"] = ordered_json::array({{{"index", 0},
-                                          {"delta", std::move(delta)},
-                                          {"logprobs", std::move(logprobs)},
-                                          {"finish_reason", std::move(finish)}}});
+                                         {"delta", std::move(delta)},
+                                         {"logprobs", std::move(logprobs)},
+                                         {"finish_reason", std::move(finish)}}});
     return c;
   }
 
@@ -184,7 +185,8 @@ class CompletionBuilder : public ResponseBuilder {
     if (!out.text.empty() || !out.logprobs.empty()) {
       chunks.push_back(chunk(out.text, logprobs_ ? std::move(lp) : ordered_json(), ordered_json()));
     }
-    if (out.done) chunks.push_back(chunk("", ordered_json(), finish_reason_json(out.finish, false)));
+    if (out.done)
+      chunks.push_back(chunk("", ordered_json(), finish_reason_json(out.finish, false)));
     return chunks;
   }
 
@@ -206,11 +208,11 @@ class CompletionBuilder : public ResponseBuilder {
 
   ordered_json response() const override {
     ordered_json r = base_object(who_, "text_completion");
-    r["choices"] = ordered_json::array(
-        {{{"text", text_},
-          {"index", 0},
-          {"logprobs", logprobs_ ? all_logprobs_ : ordered_json()},
-          {"finish_reason", finish_reason_json(last_.finish, false)}}});
+    r["choices"] =
+        ordered_json::array({{{"text", text_},
+                              {"index", 0},
+                              {"logprobs", logprobs_ ? all_logprobs_ : ordered_json()},
+                              {"finish_reason", finish_reason_json(last_.finish, false)}}});
     r["usage"] = usage_json(last_);
     return r;
   }
@@ -233,16 +235,18 @@ class CompletionBuilder : public ResponseBuilder {
   }
 
   static ordered_json empty_logprobs() {
-    return {{"tokens", ordered_json::array()}, {"token_logprobs", ordered_json::array()},
-            {"top_logprobs", ordered_json::array()}, {"text_offset", ordered_json::array()}};
+    return {{"tokens", ordered_json::array()},
+            {"token_logprobs", ordered_json::array()},
+            {"top_logprobs", ordered_json::array()},
+            {"text_offset", ordered_json::array()}};
   }
 
   ordered_json chunk(const std::string& text, ordered_json logprobs, ordered_json finish) const {
     ordered_json c = base_object(who_, "text_completion");
     c["choices"] = ordered_json::array({{{"text", text},
-                                          {"index", 0},
-                                          {"logprobs", std::move(logprobs)},
-                                          {"finish_reason", std::move(finish)}}});
+                                         {"index", 0},
+                                         {"logprobs", std::move(logprobs)},
+                                         {"finish_reason", std::move(finish)}}});
     return c;
   }
 
@@ -258,7 +262,8 @@ class CompletionBuilder : public ResponseBuilder {
 }  // namespace
 
 std::string random_id(const std::string& prefix, size_t length) {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  static constexpr char kAlphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string id = prefix;
   for (size_t i = 0; i < length; ++i) id += kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
@@ -274,10 +279,13 @@ ordered_json usage_json(const JobOutput& out) {
 
 std::string finish_reason_json(FinishReason reason, bool made_tool_calls) {
   switch (reason) {
-    case FinishReason::kStop: return made_tool_calls ? "tool_calls" : "stop";
+    case FinishReason::kStop:
+      return made_tool_calls ? "tool_calls" : "stop";
     case FinishReason::kLength:
-    case FinishReason::kContextFull: return "length";
-    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kContextFull:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
   }
   return "stop";
 }
@@ -289,7 +297,8 @@ std::unique_ptr<ResponseBuilder> make_chat_builder(ResponseIdentity identity,
 }
 
 std::unique_ptr<ResponseBuilder> make_completion_builder(ResponseIdentity identity,
-                                                         const Tokenizer& tokenizer, bool logprobs) {
+                                                         const Tokenizer& tokenizer,
+                                                         bool logprobs) {
   return std::make_unique<CompletionBuilder>(std::move(identity), tokenizer, logprobs);
 }
 

@@ -14,7 +14,9 @@ constexpr auto kPoll = std::chrono::milliseconds(100);
 constexpr auto kStreamKeepAlive = std::chrono::milliseconds(500);
 constexpr auto kJsonKeepAlive = std::chrono::milliseconds(1000);
 
-std::string sse(const nlohmann::ordered_json& chunk) { return "data: " + dump_json(chunk) + "\n\n"; }
+std::string sse(const nlohmann::ordered_json& chunk) {
+  return "data: " + dump_json(chunk) + "\n\n";
+}
 }  // namespace
 
 void relay(httplib::Response& res, std::shared_ptr<JobChannel> channel,

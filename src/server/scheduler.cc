@@ -27,7 +27,9 @@ JobOutput JobChannel::take(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, timeout, [this] { return fresh_; });
   JobOutput out = std::move(pending_);
-  pending_ = JobOutput{.done = out.done, .finish = out.finish, .prompt_tokens = out.prompt_tokens,
+  pending_ = JobOutput{.done = out.done,
+                       .finish = out.finish,
+                       .prompt_tokens = out.prompt_tokens,
                        .cached_tokens = out.cached_tokens,
                        .completion_tokens = out.completion_tokens};
   fresh_ = false;
@@ -62,8 +64,8 @@ void JobChannel::finish(FinishReason reason, int64_t completion_tokens) {
 // sampler, detokenizer and stop matcher.
 struct Scheduler::Slot {
   KvCache cache;
-  std::vector<int32_t> tokens;  // what the cache holds: positions [0, cache.length())
-  std::vector<float> logits;    // [vocab]: the distribution after the last token fed
+  std::vector<int32_t> tokens;      // what the cache holds: positions [0, cache.length())
+  std::vector<float> logits;        // [vocab]: the distribution after the last token fed
   std::shared_ptr<JobChannel> job;  // null while the slot is free
   uint64_t admitted = 0;            // admission order: prompts are prefilled first come first
   size_t prompt_fed = 0;
@@ -77,7 +79,8 @@ struct Scheduler::Slot {
   bool prefilling() const { return prompt_fed < request().prompt.size(); }
 };
 
-Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options)
+Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer,
+                     const SchedulerOptions& options)
     : model_(model), tokenizer_(tokenizer), options_(options) {
   DSV3_CHECK(options.parallel > 0 && options.context > 0 && options.max_queue >= 0 &&
                  options.prefill_chunk > 0,
@@ -248,8 +251,10 @@ bool Scheduler::step() {
       prefilling.push_back(slot.get());
       continue;
     }
-    items.push_back({.tokens = std::span(&slot->next, 1), .cache = &slot->cache,
-                     .logits_out = slot->logits.data(), .last_logits_only = true});
+    items.push_back({.tokens = std::span(&slot->next, 1),
+                     .cache = &slot->cache,
+                     .logits_out = slot->logits.data(),
+                     .last_logits_only = true});
     owners.push_back(slot.get());
     ++decoding;
   }
@@ -263,7 +268,8 @@ bool Scheduler::step() {
     if (n <= 0) break;
     const bool last = slot->prompt_fed + size_t(n) == prompt.size();
     items.push_back({.tokens = std::span(prompt).subspan(slot->prompt_fed, size_t(n)),
-                     .cache = &slot->cache, .logits_out = last ? slot->logits.data() : nullptr,
+                     .cache = &slot->cache,
+                     .logits_out = last ? slot->logits.data() : nullptr,
                      .last_logits_only = true});
     owners.push_back(slot);
     budget -= n;
@@ -306,8 +312,9 @@ void Scheduler::produce_token(Slot& slot) {
     const size_t k = std::min(size_t(job.top_logprobs), l.size());
     order_.resize(l.size());
     std::iota(order_.begin(), order_.end(), 0);
-    std::partial_sort(order_.begin(), order_.begin() + k, order_.end(),
-                      [&l](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+    std::partial_sort(order_.begin(), order_.begin() + k, order_.end(), [&l](int32_t a, int32_t b) {
+      return l[a] > l[b] || (l[a] == l[b] && a < b);
+    });
     for (size_t i = 0; i < k; ++i) logprob->top.emplace_back(order_[i], l[order_[i]] - log_z);
   }
   TokenLogprob* lp = logprob ? &*logprob : nullptr;

@@ -40,8 +40,8 @@ struct GenerationJob {
   SamplingParams sampling;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool stop_at_eos = true;
-  bool skip_special = true;    // special tokens produce no text
-  int32_t top_logprobs = -1;   // -1: no log-probabilities; n: the sampled token's and n others
+  bool skip_special = true;   // special tokens produce no text
+  int32_t top_logprobs = -1;  // -1: no log-probabilities; n: the sampled token's and n others
 };
 
 // Log-probabilities of one generated token under the model (log-softmax of its logits).
@@ -90,12 +90,12 @@ struct SchedulerStats {
   int64_t queued = 0, running = 0;
   int64_t kv_tokens_used = 0, kv_tokens_capacity = 0;
   int64_t requests_finished = 0, requests_cancelled = 0;
-  int64_t prompt_tokens = 0;     // prompt tokens of admitted requests
-  int64_t prefill_tokens = 0;    // prompt tokens actually computed (the rest came from caches)
+  int64_t prompt_tokens = 0;   // prompt tokens of admitted requests
+  int64_t prefill_tokens = 0;  // prompt tokens actually computed (the rest came from caches)
   int64_t generated_tokens = 0;
   int64_t steps = 0;
   int64_t last_batch_sequences = 0, last_batch_tokens = 0;
-  double generated_tokens_per_s = 0;  // over the last few seconds
+  double generated_tokens_per_s = 0;                      // over the last few seconds
   int64_t mtp_draft_tokens = 0, mtp_accepted_tokens = 0;  // 0 until speculative decoding
 };
 

@@ -41,8 +41,8 @@ bool parse_call(std::string_view body, bool unfinished, ToolCall& out) {
   if (after_name.starts_with("```")) {  // V3: TYPE<sep>NAME\n```json\nARGS\n```
     out.name = std::string(trim(right.substr(0, newline)));
     const size_t line_end = after_name.find('\n');
-    std::string_view args = line_end == std::string_view::npos ? std::string_view()
-                                                               : after_name.substr(line_end + 1);
+    std::string_view args =
+        line_end == std::string_view::npos ? std::string_view() : after_name.substr(line_end + 1);
     const size_t close = args.rfind("```");
     if (close != std::string_view::npos) {
       args = args.substr(0, close);

@@ -2,12 +2,11 @@
 // (tests/e2e/openai_client.mjs). npm installs the client from the registry into a folder
 // kept between runs; without node, npm or the registry the test is skipped.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
@@ -117,21 +116,24 @@ TEST(OpenAiNpmClient, ChatStreamsToolsAndConcurrency) {
     fs::copy_file(source / file, work / file, fs::copy_options::overwrite_existing);
   }
   if (!fs::exists(work / "node_modules" / "openai" / "package.json")) {
-    const Shell install = shell("cd '" + work.string() +
-                                "' && timeout 300 npm install --no-audit --no-fund --loglevel=error "
-                                "--fetch-timeout=30000 --fetch-retries=1");
+    const Shell install =
+        shell("cd '" + work.string() +
+              "' && timeout 300 npm install --no-audit --no-fund --loglevel=error "
+              "--fetch-timeout=30000 --fetch-retries=1");
     if (install.exit_code != 0) {
       GTEST_SKIP() << "npm install of the openai client failed (no registry?):\n" << install.output;
     }
   }
 
-  ServeProcess serve({"serve", "--model", shared_dir() + "/golden/v3-tiny/checkpoint", "--tokenizer",
-                      tiny_tokenizer_dir(), "--model-name", "tiny", "--port", "0", "--ctx", "512",
-                      "--parallel", "4", "--queue", "32", "--api-key", "e2e-key", "--no-log"});
+  ServeProcess serve({"serve", "--model", shared_dir() + "/golden/v3-tiny/checkpoint",
+                      "--tokenizer", tiny_tokenizer_dir(), "--model-name", "tiny", "--port", "0",
+                      "--ctx", "512", "--parallel", "4", "--queue", "32", "--api-key", "e2e-key",
+                      "--no-log"});
   ASSERT_GT(serve.port(), 0) << serve.log();
   const std::string env = "OPENAI_BASE_URL=http://127.0.0.1:" + std::to_string(serve.port()) +
                           "/v1 OPENAI_API_KEY=e2e-key DSV3_MODEL=tiny";
-  const Shell node = shell("cd '" + work.string() + "' && " + env + " timeout 300 node openai_client.mjs");
+  const Shell node =
+      shell("cd '" + work.string() + "' && " + env + " timeout 300 node openai_client.mjs");
   EXPECT_EQ(node.exit_code, 0) << node.output << "\nserver:\n" << serve.log();
   EXPECT_NE(node.output.find("all ok"), std::string::npos) << node.output;
   std::printf("%s", node.output.c_str());

@@ -3,18 +3,17 @@
 // a free loopback port, and an HTTP client that reads server-sent events.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "engine/text_model.h"
 #include "server/http_server.h"
@@ -39,12 +38,14 @@ inline const std::string& tiny_tokenizer_dir() {
     auto stamp = [&ec](const fs::path& p) {
       return std::to_string(fs::last_write_time(p, ec).time_since_epoch().count() & 0xffffffffff);
     };
-    const fs::path writer = fs::path(__FILE__).parent_path().parent_path() / "support" / "tiny_tokenizer.cc";
+    const fs::path writer =
+        fs::path(__FILE__).parent_path().parent_path() / "support" / "tiny_tokenizer.cc";
     const fs::path source = fs::path(shared_dir()) / "tokenizer" / "deepseek-v3";
     const std::string key = fs::exists(writer) ? stamp(writer) : stamp("/proc/self/exe");
-    const fs::path final_dir = fs::temp_directory_path() /
-                               ("dsv3_server_tiny_tok_" + key + "_" + stamp(source / "tokenizer.json") +
-                                "_" + stamp(source / "tokenizer_config.json"));
+    const fs::path final_dir =
+        fs::temp_directory_path() /
+        ("dsv3_server_tiny_tok_" + key + "_" + stamp(source / "tokenizer.json") + "_" +
+         stamp(source / "tokenizer_config.json"));
     if (!fs::exists(final_dir / "tokenizer_config.json")) {
       const fs::path tmp = final_dir.string() + ".tmp" + std::to_string(::getpid());
       write_tiny_tokenizer(tmp.string());
@@ -214,7 +215,8 @@ inline json chat_body(const std::string& user, int max_tokens, uint64_t seed = 1
 inline double metric_value(const std::string& text, const std::string& name_and_labels) {
   size_t pos = 0;
   while ((pos = text.find(name_and_labels + " ", pos)) != std::string::npos) {
-    if (pos == 0 || text[pos - 1] == '\n') return std::stod(text.substr(pos + name_and_labels.size() + 1));
+    if (pos == 0 || text[pos - 1] == '\n')
+      return std::stod(text.substr(pos + name_and_labels.size() + 1));
     ++pos;
   }
   return -1;

@@ -23,7 +23,8 @@ class Http : public ::testing::Test {
 };
 
 // An OpenAI error object with this status, and the param it blames.
-void expect_error(const JsonReply& r, int status, const std::string& param = "", const std::string& code = "") {
+void expect_error(const JsonReply& r, int status, const std::string& param = "",
+                  const std::string& code = "") {
   EXPECT_EQ(r.status, status) << r.raw;
   ASSERT_TRUE(r.body.is_object()) << r.raw;
   ASSERT_TRUE(r.body.contains("error")) << r.raw;
@@ -45,7 +46,8 @@ std::string engine_chat_greedy(const std::string& user, int max_tokens) {
   const auto prompt =
       tm.encode_chat(json::array({{{"role", "user"}, {"content", user}}}), true).value();
   Session session(tm.model(), kTestContext);
-  GenerationRequest req{.prompt = prompt, .max_new_tokens = max_tokens, .skip_special_in_text = true};
+  GenerationRequest req{
+      .prompt = prompt, .max_new_tokens = max_tokens, .skip_special_in_text = true};
   req.sampling.temperature = 0;
   return generate_text(session, tm.tokenizer(), req).value().text;
 }
@@ -92,7 +94,8 @@ TEST_F(Http, ChatCompletionMatchesTheEngine) {
   EXPECT_GT(usage["prompt_tokens"], 3);
   EXPECT_GE(usage["completion_tokens"], 1);
   EXPECT_LE(usage["completion_tokens"], 12);
-  EXPECT_EQ(usage["total_tokens"], usage["prompt_tokens"].get<int>() + usage["completion_tokens"].get<int>());
+  EXPECT_EQ(usage["total_tokens"],
+            usage["prompt_tokens"].get<int>() + usage["completion_tokens"].get<int>());
 }
 
 TEST_F(Http, SeedMakesSamplingReproducible) {
@@ -144,8 +147,12 @@ TEST_F(Http, StreamedChatEqualsTheWholeAnswer) {
 TEST_F(Http, SamplingParametersAndStopStrings) {
   auto c = client();
   json body = chat_body("Parameters", 10, 5);
-  body.update({{"temperature", 0.7}, {"top_p", 0.9}, {"presence_penalty", 1.5},
-               {"frequency_penalty", 0.5}, {"stop", {"zzz", "qqq"}}, {"max_completion_tokens", 10}});
+  body.update({{"temperature", 0.7},
+               {"top_p", 0.9},
+               {"presence_penalty", 1.5},
+               {"frequency_penalty", 0.5},
+               {"stop", {"zzz", "qqq"}},
+               {"max_completion_tokens", 10}});
   JsonReply r = post_json(c, "/v1/chat/completions", body);
   ASSERT_EQ(r.status, 200) << r.raw;
   // A stop string taken from the middle of an answer cuts it there.
@@ -204,8 +211,11 @@ TEST_F(Http, ToolsAreAcceptedAndToolTurnsRender) {
 TEST_F(Http, CompletionsFromTextAndTokens) {
   auto c = client();
   JsonReply r = post_json(c, "/v1/completions",
-                          json{{"model", "tiny"}, {"prompt", "the cat"}, {"max_tokens", 8},
-                               {"temperature", 0}, {"logprobs", 2}});
+                          json{{"model", "tiny"},
+                               {"prompt", "the cat"},
+                               {"max_tokens", 8},
+                               {"temperature", 0},
+                               {"logprobs", 2}});
   ASSERT_EQ(r.status, 200) << r.raw;
   EXPECT_EQ(r.body["object"], "text_completion");
   EXPECT_TRUE(r.body["id"].get<std::string>().starts_with("cmpl-"));
@@ -238,11 +248,13 @@ TEST_F(Http, CompletionsFromTextAndTokens) {
 
 TEST_F(Http, MalformedBodies) {
   auto c = client();
-  expect_error(post_json(c, "/v1/chat/completions", std::string("{\"messages\": [")), 400, "", "invalid_json");
-  expect_error(post_json(c, "/v1/chat/completions", std::string("[1, 2]")), 400, "", "invalid_json");
-  expect_error(post_json(c, "/v1/chat/completions", std::string("")), 400, "", "invalid_json");
-  expect_error(post_json(c, "/v1/completions", std::string("{\"prompt\": \"a\xff\xfe b\"}")), 400, "",
+  expect_error(post_json(c, "/v1/chat/completions", std::string("{\"messages\": [")), 400, "",
                "invalid_json");
+  expect_error(post_json(c, "/v1/chat/completions", std::string("[1, 2]")), 400, "",
+               "invalid_json");
+  expect_error(post_json(c, "/v1/chat/completions", std::string("")), 400, "", "invalid_json");
+  expect_error(post_json(c, "/v1/completions", std::string("{\"prompt\": \"a\xff\xfe b\"}")), 400,
+               "", "invalid_json");
   expect_error(post_json(c, "/v1/completions", std::string("{\"prompt\": \"\\udc00\"}")), 400, "",
                "invalid_json");
 }
@@ -254,10 +266,13 @@ TEST_F(Http, WrongTypesAndOutOfRangeValues) {
     body.update(extra);
     return body;
   };
-  expect_error(post_json(c, "/v1/chat/completions", with({{"temperature", "hot"}})), 400, "temperature");
-  expect_error(post_json(c, "/v1/chat/completions", with({{"temperature", 7}})), 400, "temperature");
+  expect_error(post_json(c, "/v1/chat/completions", with({{"temperature", "hot"}})), 400,
+               "temperature");
+  expect_error(post_json(c, "/v1/chat/completions", with({{"temperature", 7}})), 400,
+               "temperature");
   expect_error(post_json(c, "/v1/chat/completions", with({{"top_p", -0.5}})), 400, "top_p");
-  expect_error(post_json(c, "/v1/chat/completions", with({{"presence_penalty", 9}})), 400, "presence_penalty");
+  expect_error(post_json(c, "/v1/chat/completions", with({{"presence_penalty", 9}})), 400,
+               "presence_penalty");
   expect_error(post_json(c, "/v1/chat/completions", with({{"max_tokens", -1}})), 400, "max_tokens");
   expect_error(post_json(c, "/v1/chat/completions", with({{"stream", 1}})), 400, "stream");
   expect_error(post_json(c, "/v1/chat/completions", with({{"messages", "hi"}})), 400, "messages");
@@ -296,7 +311,9 @@ TEST_F(Http, Metrics) {
         "dsv3_requests_cancelled_total", "dsv3_batch_steps_total"}) {
     EXPECT_GE(metric_value(m, name), 0) << name << "\n" << m;
   }
-  EXPECT_GE(metric_value(m, "dsv3_requests_total{endpoint=\"/v1/chat/completions\",code=\"200\"}"), 1) << m;
+  EXPECT_GE(metric_value(m, "dsv3_requests_total{endpoint=\"/v1/chat/completions\",code=\"200\"}"),
+            1)
+      << m;
   EXPECT_GT(metric_value(m, "dsv3_generation_tokens_total"), 0);
   EXPECT_EQ(metric_value(m, "dsv3_kv_cache_capacity_tokens"), 4 * kTestContext);
   EXPECT_EQ(metric_value(m, "dsv3_mtp_acceptance_ratio"), 0);
@@ -367,8 +384,8 @@ TEST(HttpLimits, FullQueueAnswers429AndDisconnectFreesTheSequence) {
   std::atomic<bool> hang_up{false};
   std::thread streamer([&] {
     auto c = server.client();
-    const SseReply s = post_stream(c, "/v1/chat/completions", endless,
-                                   [&](size_t) { return !hang_up.load(); });
+    const SseReply s =
+        post_stream(c, "/v1/chat/completions", endless, [&](size_t) { return !hang_up.load(); });
     EXPECT_EQ(s.status, 200);
     EXPECT_FALSE(s.done);
   });

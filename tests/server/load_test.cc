@@ -32,11 +32,13 @@ std::string stream_problem(const SseReply& s) {
   if (s.chunks[0]["choices"][0]["delta"]["role"] != "assistant") return "no role first";
   for (size_t i = 0; i < s.chunks.size(); ++i) {
     const json& c = s.chunks[i];
-    if (c["object"] != "chat.completion.chunk" || !c["choices"].is_array() || c["choices"].size() != 1) {
+    if (c["object"] != "chat.completion.chunk" || !c["choices"].is_array() ||
+        c["choices"].size() != 1) {
       return "bad chunk " + c.dump();
     }
     const bool last = i + 1 == s.chunks.size();
-    if (c["choices"][0]["finish_reason"].is_null() == last) return "finish_reason on the wrong chunk";
+    if (c["choices"][0]["finish_reason"].is_null() == last)
+      return "finish_reason on the wrong chunk";
   }
   return "";
 }
@@ -60,13 +62,15 @@ TEST(Load, ThirtyTwoStreamingClientsWithDisconnects) {
       std::mt19937 rng(id);
       auto c = server.client();
       while (!stop.load()) {
-        json body = chat_body("client " + std::to_string(id) + " request " + std::to_string(rng() % 1000),
-                              int(8 + rng() % 48), rng());
+        json body =
+            chat_body("client " + std::to_string(id) + " request " + std::to_string(rng() % 1000),
+                      int(8 + rng() % 48), rng());
         body["stream"] = true;
         const bool leave = rng() % 4 == 0;
         const size_t leave_after = 1 + rng() % 6;
-        const SseReply s = post_stream(c, "/v1/chat/completions", body,
-                                       [&](size_t chunks) { return !(leave && chunks >= leave_after); });
+        const SseReply s = post_stream(c, "/v1/chat/completions", body, [&](size_t chunks) {
+          return !(leave && chunks >= leave_after);
+        });
         if (s.status >= 500) {
           ++server_errors;
         } else if (leave && !s.done) {
@@ -89,7 +93,8 @@ TEST(Load, ThirtyTwoStreamingClientsWithDisconnects) {
   const int64_t rss_end = resident_kib();
   // Sequences of clients that hung up last are freed at their next (failing) write.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (server.server().scheduler().stats().running > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (server.server().scheduler().stats().running > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
@@ -109,10 +114,12 @@ TEST(Load, ThirtyTwoStreamingClientsWithDisconnects) {
 #else
   constexpr int64_t kGrowthKiB = 64 * 1024;
 #endif
-  EXPECT_LT(rss_end - rss_warm, kGrowthKiB) << "VmRSS " << rss_warm << " KiB -> " << rss_end << " KiB";
-  std::printf("load: %ld completed, %ld hung up, %ld generated tokens in %ld steps, VmRSS %ld -> %ld KiB\n",
-              long(completed.load()), long(hung_up.load()), long(stats.generated_tokens),
-              long(stats.steps), long(rss_warm), long(rss_end));
+  EXPECT_LT(rss_end - rss_warm, kGrowthKiB)
+      << "VmRSS " << rss_warm << " KiB -> " << rss_end << " KiB";
+  std::printf(
+      "load: %ld completed, %ld hung up, %ld generated tokens in %ld steps, VmRSS %ld -> %ld KiB\n",
+      long(completed.load()), long(hung_up.load()), long(stats.generated_tokens), long(stats.steps),
+      long(rss_warm), long(rss_end));
 }
 
 }  // namespace

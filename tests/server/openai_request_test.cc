@@ -34,12 +34,19 @@ TEST(OpenAiRequest, DefaultsFollowOpenAi) {
 }
 
 TEST(OpenAiRequest, ReadsEveryParameter) {
-  auto r = parse_chat_request(chat({{"max_completion_tokens", 7}, {"temperature", 0.5},
-                                    {"top_p", 0.9}, {"seed", 42}, {"stop", "END"},
-                                    {"presence_penalty", 1}, {"frequency_penalty", -0.5},
-                                    {"logprobs", true}, {"top_logprobs", 3}, {"stream", true},
+  auto r = parse_chat_request(chat({{"max_completion_tokens", 7},
+                                    {"temperature", 0.5},
+                                    {"top_p", 0.9},
+                                    {"seed", 42},
+                                    {"stop", "END"},
+                                    {"presence_penalty", 1},
+                                    {"frequency_penalty", -0.5},
+                                    {"logprobs", true},
+                                    {"top_logprobs", 3},
+                                    {"stream", true},
                                     {"stream_options", {{"include_usage", true}}},
-                                    {"user", "someone"}, {"metadata", {{"a", 1}}}}));
+                                    {"user", "someone"},
+                                    {"metadata", {{"a", 1}}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   const GenerationParams& p = r->params;
   EXPECT_EQ(p.max_tokens, 7);
@@ -88,7 +95,8 @@ TEST(OpenAiRequest, OutOfRangeValuesAreRefused) {
   EXPECT_EQ(refused_param(chat({{"messages", ordered_json::array()}})), "!messages");
   EXPECT_EQ(refused_param(chat({{"messages", {{{"role", "wizard"}, {"content", "x"}}}}})),
             "!messages[0].role");
-  EXPECT_EQ(refused_param(chat({{"response_format", {{"type", "json_schema"}}}})), "!response_format");
+  EXPECT_EQ(refused_param(chat({{"response_format", {{"type", "json_schema"}}}})),
+            "!response_format");
   EXPECT_EQ(refused_param(chat({{"tool_choice", "sometimes"}})), "!tool_choice");
   // Boundaries are accepted.
   EXPECT_EQ(refused_param(chat({{"temperature", 0}, {"top_p", 1}, {"presence_penalty", -2}})), "");
@@ -107,7 +115,8 @@ TEST(OpenAiRequest, MissingMessagesAreRefused) {
 }
 
 TEST(OpenAiRequest, NullMeansNotGiven) {
-  auto r = parse_chat_request(chat({{"temperature", nullptr}, {"stop", nullptr}, {"tools", nullptr}}));
+  auto r =
+      parse_chat_request(chat({{"temperature", nullptr}, {"stop", nullptr}, {"tools", nullptr}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->params.sampling.temperature, 1.0f);
 }
@@ -119,9 +128,7 @@ TEST(OpenAiRequest, TopPZeroMeansGreedy) {
 }
 
 TEST(OpenAiRequest, MessagesAreNormalisedForTheTemplate) {
-  auto r = parse_chat_request(chat(
-      {{"messages",
-        ordered_json::parse(R"([
+  auto r = parse_chat_request(chat({{"messages", ordered_json::parse(R"([
           {"role": "developer", "content": "Be brief."},
           {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
           {"role": "assistant", "content": null, "tool_calls": [
@@ -141,10 +148,11 @@ TEST(OpenAiRequest, MessagesAreNormalisedForTheTemplate) {
 }
 
 TEST(OpenAiRequest, ImagePartsAreRefused) {
-  EXPECT_EQ(refused_param(chat({{"messages",
-                                 {{{"role", "user"},
-                                   {"content", {{{"type", "image_url"}, {"image_url", "x"}}}}}}}})),
-            "!messages[0].content[0].type");
+  EXPECT_EQ(
+      refused_param(chat(
+          {{"messages",
+            {{{"role", "user"}, {"content", {{{"type", "image_url"}, {"image_url", "x"}}}}}}}})),
+      "!messages[0].content[0].type");
 }
 
 TEST(OpenAiRequest, ToolsAndToolChoice) {
@@ -159,7 +167,8 @@ TEST(OpenAiRequest, ToolsAndToolChoice) {
   EXPECT_FALSE(r->parse_tool_calls);
   EXPECT_TRUE(r->tools.is_null());
   r = parse_chat_request(
-      chat({{"tools", tools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}}));
+      chat({{"tools", tools},
+            {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->parse_tool_calls);
 }
@@ -179,26 +188,33 @@ TEST(OpenAiRequest, CompletionPrompts) {
   r = parse_completion_request({{"prompt", {{1, 2}}}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->prompt_tokens, (std::vector<int32_t>{1, 2}));
-  for (const ordered_json& bad : {ordered_json{{"prompt", {"a", "b"}}}, ordered_json{{"prompt", {1, -2}}},
-                                  ordered_json{{"prompt", ordered_json::array()}}, ordered_json{{"prompt", 3}},
-                                  ordered_json{{"prompt", "x"}, {"echo", true}},
-                                  ordered_json{{"prompt", "x"}, {"logprobs", 30}},
-                                  ordered_json::object()}) {
+  for (const ordered_json& bad :
+       {ordered_json{{"prompt", {"a", "b"}}}, ordered_json{{"prompt", {1, -2}}},
+        ordered_json{{"prompt", ordered_json::array()}}, ordered_json{{"prompt", 3}},
+        ordered_json{{"prompt", "x"}, {"echo", true}},
+        ordered_json{{"prompt", "x"}, {"logprobs", 30}}, ordered_json::object()}) {
     auto e = parse_completion_request(bad);
     EXPECT_FALSE(e.ok()) << bad.dump();
   }
 }
 
 TEST(OpenAiRequest, BodiesThatAreNotJsonObjects) {
-  const std::vector<std::string> bodies = {"{", "[1, 2]", "\"text\"", "{\"a\": 1} trailing", "{\"a\": 1e999}",
-                                 std::string("{\"a\": \"\xff\xfe\"}"), "{\"a\": \"\\ud800\"}", ""};
+  const std::vector<std::string> bodies = {"{",
+                                           "[1, 2]",
+                                           "\"text\"",
+                                           "{\"a\": 1} trailing",
+                                           "{\"a\": 1e999}",
+                                           std::string("{\"a\": \"\xff\xfe\"}"),
+                                           "{\"a\": \"\\ud800\"}",
+                                           ""};
   for (const std::string& body : bodies) {
     auto r = parse_json_body(body);
     ASSERT_FALSE(r.ok()) << body;
     EXPECT_EQ(r.error().status, 400);
     EXPECT_EQ(r.error().code, "invalid_json");
     // The message quotes the bytes it stopped at; the error object must still be valid JSON.
-    EXPECT_FALSE(nlohmann::json::parse(dump_json(r.error().to_json()), nullptr, false).is_discarded());
+    EXPECT_FALSE(
+        nlohmann::json::parse(dump_json(r.error().to_json()), nullptr, false).is_discarded());
   }
 }
 

@@ -26,8 +26,8 @@ std::vector<JobOutput> pieces(const std::vector<std::string>& texts, FinishReaso
 const ResponseIdentity kWho{.id = "chatcmpl-x", .created = 1, .model = "tiny"};
 
 TEST(OpenAiResponse, ReasoningIsSplitFromTheAnswer) {
-  const auto outs = pieces({"<thi", "nk>Let me th", "ink.</th", "ink>The answer", " is 4."},
-                           FinishReason::kStop);
+  const auto outs =
+      pieces({"<thi", "nk>Let me th", "ink.</th", "ink>The answer", " is 4."}, FinishReason::kStop);
   auto whole = make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {});
   auto streamed = make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {});
   std::string reasoning, content;
@@ -37,9 +37,11 @@ TEST(OpenAiResponse, ReasoningIsSplitFromTheAnswer) {
     for (const auto& chunk : streamed->stream_chunks(o)) {
       EXPECT_EQ(chunk["object"], "chat.completion.chunk");
       const auto& delta = chunk["choices"][0]["delta"];
-      if (delta.contains("reasoning_content")) reasoning += delta["reasoning_content"].get<std::string>();
+      if (delta.contains("reasoning_content"))
+        reasoning += delta["reasoning_content"].get<std::string>();
       if (delta.contains("content")) content += delta["content"].get<std::string>();
-      if (!chunk["choices"][0]["finish_reason"].is_null()) finish = chunk["choices"][0]["finish_reason"];
+      if (!chunk["choices"][0]["finish_reason"].is_null())
+        finish = chunk["choices"][0]["finish_reason"];
     }
   }
   EXPECT_EQ(reasoning, "Let me think.");
@@ -53,7 +55,8 @@ TEST(OpenAiResponse, ReasoningIsSplitFromTheAnswer) {
 }
 
 TEST(OpenAiResponse, PromptThatOpensThinkingStartsInReasoning) {
-  auto b = make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {.opens_reasoning = true});
+  auto b =
+      make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {.opens_reasoning = true});
   for (const auto& o : pieces({"hmm</think>", "yes"}, FinishReason::kStop)) b->add(o);
   const ordered_json r = b->response();
   EXPECT_EQ(r["choices"][0]["message"]["reasoning_content"], "hmm");
@@ -64,8 +67,10 @@ TEST(OpenAiResponse, ToolCallsBecomeToolCallsWhenToolsWereOffered) {
   const std::vector<std::string> texts = {
       "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n",
       "{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>"};
-  auto whole = make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {.parse_tool_calls = true});
-  auto streamed = make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {.parse_tool_calls = true});
+  auto whole =
+      make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {.parse_tool_calls = true});
+  auto streamed =
+      make_chat_builder(kWho, testing::tiny_text_model().tokenizer(), {.parse_tool_calls = true});
   ordered_json streamed_calls = ordered_json::array();
   std::string finish;
   for (const auto& o : pieces(texts, FinishReason::kStop)) {
@@ -78,7 +83,8 @@ TEST(OpenAiResponse, ToolCallsBecomeToolCallsWhenToolsWereOffered) {
       if (delta.contains("content")) {
         EXPECT_EQ(delta["content"], "");
       }
-      if (!chunk["choices"][0]["finish_reason"].is_null()) finish = chunk["choices"][0]["finish_reason"];
+      if (!chunk["choices"][0]["finish_reason"].is_null())
+        finish = chunk["choices"][0]["finish_reason"];
     }
   }
   const ordered_json r = whole->response();

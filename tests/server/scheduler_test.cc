@@ -42,23 +42,32 @@ std::vector<int32_t> prompt_of(const std::string& text) {
 GenerationResult alone(const GenerationJob& job) {
   Session session(tiny_text_model().model(), testing::kTestContext);
   auto r = generate_text(session, tiny_text_model().tokenizer(),
-                         {.prompt = job.prompt, .max_new_tokens = job.max_new_tokens,
-                          .sampling = job.sampling, .stop = job.stop, .stop_at_eos = job.stop_at_eos,
+                         {.prompt = job.prompt,
+                          .max_new_tokens = job.max_new_tokens,
+                          .sampling = job.sampling,
+                          .stop = job.stop,
+                          .stop_at_eos = job.stop_at_eos,
                           .skip_special_in_text = job.skip_special});
   EXPECT_TRUE(r.ok()) << r.error().message;
   return std::move(r).value();
 }
 
 SchedulerOptions small(int64_t parallel, int64_t queue = 16) {
-  return {.parallel = parallel, .context = testing::kTestContext, .max_queue = queue, .prefill_chunk = 16};
+  return {.parallel = parallel,
+          .context = testing::kTestContext,
+          .max_queue = queue,
+          .prefill_chunk = 16};
 }
 
 std::vector<GenerationJob> mixed_jobs() {
   const std::vector<std::string> prompts = {
-      "the cat", "Once upon a time, in a land far away, there lived a very old king who",
-      "a", "Hello there, how are you doing today? I hope the weather is fine where you are. "
-           "Here it has been raining for three days straight and the river is rising fast.",
-      "1 2 3 4 5 6 7 8 9 10 11 12", "The quick brown fox jumps over the lazy dog. " };
+      "the cat",
+      "Once upon a time, in a land far away, there lived a very old king who",
+      "a",
+      "Hello there, how are you doing today? I hope the weather is fine where you are. "
+      "Here it has been raining for three days straight and the river is rising fast.",
+      "1 2 3 4 5 6 7 8 9 10 11 12",
+      "The quick brown fox jumps over the lazy dog. "};
   std::vector<GenerationJob> jobs;
   for (size_t i = 0; i < prompts.size(); ++i) {
     GenerationJob job{.prompt = prompt_of(prompts[i]), .max_new_tokens = int64_t(8 + 5 * i)};
@@ -97,7 +106,8 @@ TEST(Scheduler, BatchedGenerationMatchesEachSequenceAlone) {
 
 TEST(Scheduler, LaterRequestReusesTheCachedPrefix) {
   Scheduler scheduler(tiny_text_model().model(), tiny_text_model().tokenizer(), small(2));
-  GenerationJob job{.prompt = prompt_of("Once upon a time, in a land far away"), .max_new_tokens = 10};
+  GenerationJob job{.prompt = prompt_of("Once upon a time, in a land far away"),
+                    .max_new_tokens = 10};
   job.sampling.temperature = 0;
   const Collected first = collect(*scheduler.submit(job));
   EXPECT_EQ(first.last.cached_tokens, 0);
@@ -135,8 +145,8 @@ TEST(Scheduler, StopStringEndsTheTextBeforeIt) {
 
 TEST(Scheduler, LogprobsDescribeTheSampledTokens) {
   Scheduler scheduler(tiny_text_model().model(), tiny_text_model().tokenizer(), small(1));
-  GenerationJob job{.prompt = prompt_of("the cat"), .max_new_tokens = 6, .stop_at_eos = false,
-                    .top_logprobs = 3};
+  GenerationJob job{
+      .prompt = prompt_of("the cat"), .max_new_tokens = 6, .stop_at_eos = false, .top_logprobs = 3};
   job.sampling.temperature = 0;
   const Collected got = collect(*scheduler.submit(job));
   ASSERT_EQ(got.logprobs.size(), 6u);

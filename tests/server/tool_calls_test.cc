@@ -47,7 +47,8 @@ TEST(ToolCalls, EverySplitOfTheStreamGivesTheSameResult) {
       ToolCallParser p;
       std::string content;
       std::vector<ToolCall> calls;
-      for (const auto& piece : {kV3.substr(0, cut1), kV3.substr(cut1, cut2 - cut1), kV3.substr(cut2)}) {
+      for (const auto& piece :
+           {kV3.substr(0, cut1), kV3.substr(cut1, cut2 - cut1), kV3.substr(cut2)}) {
         auto step = p.feed(piece);
         content += step.content;
         calls.insert(calls.end(), step.calls.begin(), step.calls.end());
@@ -64,7 +65,8 @@ TEST(ToolCalls, EverySplitOfTheStreamGivesTheSameResult) {
 
 TEST(ToolCalls, CallsComeOutAsSoonAsTheyAreComplete) {
   ToolCallParser p;
-  const size_t first_end = kV3.find("<｜tool▁call▁end｜>") + std::string("<｜tool▁call▁end｜>").size();
+  const size_t first_end =
+      kV3.find("<｜tool▁call▁end｜>") + std::string("<｜tool▁call▁end｜>").size();
   auto step = p.feed(kV3.substr(0, first_end));
   EXPECT_EQ(step.content, "Let me check.");
   ASSERT_EQ(step.calls.size(), 1u);
@@ -82,7 +84,8 @@ TEST(ToolCalls, MarkerPrefixIsHeldBackThenReleased) {
 
 TEST(ToolCalls, UnfinishedCallAtTheTokenLimitIsStillACall) {
   const auto r = parse_tool_calls(
-      "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>lookup\n```json\n{\"id\": 4");
+      "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>lookup\n```json\n{\"id\": "
+      "4");
   ASSERT_EQ(r.calls.size(), 1u);
   EXPECT_EQ(r.calls[0].name, "lookup");
   EXPECT_EQ(r.calls[0].arguments, "{\"id\": 4");
