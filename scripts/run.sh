@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Sets up (packages + build) and runs the main job. Extra arguments go to dsv3.
+# Sets up (packages + build) and runs the main job: a chat with the built-in default model.
+# Extra arguments go to dsv3 instead (e.g. scripts/run.sh info --model DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh release
 if (($#)); then exec build/release/dsv3 "$@"; fi
-model=../shared/golden/v3-tiny/checkpoint
-build/release/dsv3 info --model "$model"
-echo "greedy continuation of tokens 0,5,17:"
-exec build/release/dsv3 generate --model "$model" --tokens 0,5,17 --max-new-tokens 16
+exec build/release/dsv3 chat --model models/default

@@ -1,8 +1,17 @@
 #include "text_flags.h"
 
+#include <cstdlib>
+
 namespace dsv3::cli {
 
+std::string default_model_dir() {
+  if (const char* env = std::getenv("DSV3_DEFAULT_MODEL")) return env;
+  return DSV3_DEFAULT_MODEL_DIR;  // models/default of the source tree this binary was built from
+}
+
 void TextModelFlags::add_to(CLI::App* cmd, bool model_required) {
+  // Without --model, text commands talk to the built-in default model.
+  if (!model_required) model.model_dir = default_model_dir();
   model.add_to(cmd, model_required);
   cmd->add_option("--tokenizer", tokenizer_dir,
                   "directory with tokenizer.json and tokenizer_config.json (default: --model)");

@@ -14,10 +14,13 @@
 
 namespace dsv3::cli {
 
+// The built-in default model (models/default), or $DSV3_DEFAULT_MODEL.
+std::string default_model_dir();
+
 struct TextModelFlags {
   ModelFlags model;
   std::string tokenizer_dir;
-  void add_to(CLI::App* cmd, bool model_required = true);
+  void add_to(CLI::App* cmd, bool model_required = false);
   std::unique_ptr<TextModel> load(bool with_mtp = true) const;
 };
 

@@ -91,3 +91,32 @@ TEST_F(TextCommands, ClearErrors) {
 
 }  // namespace
 }  // namespace dsv3
+
+namespace dsv3 {
+namespace {
+
+// The built-in default model (models/default): chat and generate use it without --model, and
+// its trained MTP head drafts tokens that greedy decoding accepts often.
+TEST(DefaultModel, ChatWithoutModelFlagTalksToIt) {
+  auto r = testing::run_dsv3("chat -n 12 --seed 5", "Hello there\nWhat happened next?\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 2) << r.err;
+  EXPECT_NE(r.err.find("MTP acceptance"), std::string::npos) << r.err;
+}
+
+TEST(DefaultModel, GreedyTextIsTheSameWithAndWithoutMtp) {
+  const std::string cmd = "generate --prompt 'The history of the city' -n 48 --temp 0 --ignore-eos";
+  auto with = testing::run_dsv3(cmd + " --mtp on --draft 2");
+  auto without = testing::run_dsv3(cmd + " --mtp off");
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  EXPECT_EQ(with.out, without.out);
+  EXPECT_GT(with.out.size(), 40u);
+  // The trained MTP layer agrees with the main model on a good share of tokens.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(with.err, m, std::regex(R"(MTP acceptance (\d+)%)"))) << with.err;
+  EXPECT_GE(std::stoi(m[1]), 30) << with.err;
+}
+
+}  // namespace
+}  // namespace dsv3

@@ -44,7 +44,17 @@ std::string byte_char(int b) {
 void write_tiny_tokenizer(const std::string& dir) {
   std::filesystem::create_directories(dir);
   const std::string src = shared_dir() + "/tokenizer/deepseek-v3/";
-  ordered_json tok = read_json(src + "tokenizer.json");
+  // DeepSeek's file has 128k vocab entries: parse it into an unordered json (ordered_json's
+  // insertion is quadratic) and drop the big parts before converting.
+  nlohmann::json big;
+  {
+    std::ifstream f(src + "tokenizer.json");
+    big = nlohmann::json::parse(f);
+  }
+  big["model"].erase("vocab");
+  big["model"].erase("merges");
+  big.erase("added_tokens");
+  ordered_json tok = ordered_json::parse(big.dump());
   ordered_json config = read_json(src + "tokenizer_config.json");
 
   const std::vector<std::string> specials = {"<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>",
