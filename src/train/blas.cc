@@ -117,13 +117,14 @@ void gemm(const Gemm<double>& g) {
 
 template <typename T>
 void gemm(ThreadPool* pool, const Gemm<T>& g) {
-  const int threads = pool ? pool->num_threads() : 1;
   const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
-  if (threads == 1 || flops < 1 << 18 || std::max(g.m, g.n) < 32) return gemm(g);
-  // Parts are multiples of 16 rows/columns so that each call runs full micro-kernel tiles.
+  if (!pool || flops < 1 << 18 || std::max(g.m, g.n) < 32) return gemm(g);
+  // About 8 parts of a multiple of 16 rows or columns (full micro-kernel tiles), chosen from
+  // the shape alone: OpenBLAS picks its kernels by size, so parts that depended on the thread
+  // count would change the rounding with it.
   const bool split_m = g.m >= g.n;
   const int64_t extent = split_m ? g.m : g.n;
-  const int64_t part = ((extent + threads - 1) / threads + 15) / 16 * 16;
+  const int64_t part = std::max<int64_t>(64, (extent / 8 + 15) / 16 * 16);
   const int64_t parts = (extent + part - 1) / part;
   pool->run(parts, [&](int64_t p) {
     const int64_t begin = p * part, count = std::min(part, extent - begin);

@@ -50,8 +50,9 @@ struct Gemm {
 void gemm(const Gemm<float>& g);
 void gemm(const Gemm<double>& g);
 
-// Split over the pool along the larger of m and n (each part one single-threaded call, so the
-// result does not depend on the thread count). pool may be null.
+// Split over the pool along the larger of m and n into parts that depend on the shape only
+// (each one single-threaded call), so the result does not depend on the thread count. With a
+// null pool: one call on this thread.
 template <typename T>
 void gemm(ThreadPool* pool, const Gemm<T>& g);
 

@@ -201,10 +201,10 @@ TEST(GradCheck, MtpModule) {
 }
 
 // The whole model: next-token loss + MTP loss (lambda 0.3) + balance loss, every tensor.
-TEST(GradCheck, WholeModel) {
-  MicroModel<double> m(micro_config(), kBatch, kSeq, 0.2, 70);
+void check_whole_model(int64_t mtp_depth, uint64_t seed) {
+  MicroModel<double> m(micro_config(mtp_depth), kBatch, kSeq, 0.2, seed);
   const int64_t W = window_length(m.config, kSeq);
-  const std::vector<int32_t> windows = random_tokens(kBatch * W, m.config.vocab_size, 71);
+  const std::vector<int32_t> windows = random_tokens(kBatch * W, m.config.vocab_size, seed + 1);
   const LossOptions opt{.mtp_weight = 0.3, .balance_alpha = 0.01, .grad_scale = 1.0};
   ModelActivations<double> act;
   auto loss = [&] {
@@ -215,10 +215,15 @@ TEST(GradCheck, WholeModel) {
   const LossReport report =
       model_forward_backward(m.ctx, m.w, m.bias, windows.data(), opt, act, &m.g);
   EXPECT_NEAR(report.total, loss(), 1e-12);
-  ASSERT_EQ(report.mtp.size(), 1u);
+  ASSERT_EQ(report.mtp.size(), size_t(mtp_depth));
   EXPECT_GT(report.balance, 0.0);
   check_params(m, "", 6, loss);
 }
+
+TEST(GradCheck, WholeModel) { check_whole_model(1, 70); }
+
+// Two MTP depths: depth 2 reads depth 1's shared_head.norm output and predicts 3 ahead.
+TEST(GradCheck, WholeModelTwoMtpDepths) { check_whole_model(2, 80); }
 
 }  // namespace
 }  // namespace dsv3::train

@@ -69,6 +69,26 @@ TEST(Trainer, ResumeIsExact) {
   std::filesystem::remove_all(dir);
 }
 
+// The same seed gives the same weights whatever the number of threads: every parallel split
+// either keeps each output's summation order or sums fixed partials in a fixed order.
+TEST(Trainer, ThreadCountDoesNotChangeResults) {
+  const ModelConfig c = micro_config();
+  const std::vector<int32_t> tokens = random_tokens(3000, c.vocab_size, 9);
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 3}) {
+    TrainOptions o = small_run(3);
+    o.threads = threads;
+    o.batch = 4;
+    o.seq = 40;  // several causal blocks and products large enough to be split
+    auto t = Trainer::create(c, o, tokens);
+    ASSERT_TRUE(t.ok());
+    for (int i = 0; i < 3; ++i) (*t)->step();
+    results.push_back((*t)->params());
+  }
+  EXPECT_TRUE(results[0] == results[1]) << "1 vs 2 threads";
+  EXPECT_TRUE(results[0] == results[2]) << "1 vs 3 threads";
+}
+
 // A torn save (weights of one step, optimizer state of another) is refused.
 TEST(Trainer, ResumeRefusesMismatchedFiles) {
   const ModelConfig c = micro_config();
