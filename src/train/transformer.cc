@@ -14,29 +14,18 @@ const float* bias_of(const RouterBiases& bias, int64_t layer) {
   return layer < int64_t(bias.size()) && !bias[layer].empty() ? bias[layer].data() : nullptr;
 }
 
-}  // namespace
-
+// Cuts the windows into the main model's inputs and targets and, per MTP depth k (1-based),
+// the embedded tokens t_{i+k} and targets t_{i+k+1}. Returns the MTP tokens [D][T].
 template <typename T>
-LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>& w,
-                                  const RouterBiases& bias, const int32_t* windows,
-                                  const LossOptions& opt, ModelActivations<T>& act,
-                                  ModelParams<T>* grad) {
-  const ModelConfig& c = *ctx.config;
-  const int64_t B = ctx.batch, S = ctx.seq, n = ctx.tokens(), d = c.hidden_size;
-  const int64_t L = c.num_hidden_layers, D = c.num_nextn_predict_layers;
-  const int64_t W = window_length(c, S);
-  LossReport report;
-  report.loads.resize(L + D);
-
+std::vector<std::vector<int32_t>> split_windows(const TrainContext& ctx, const int32_t* windows,
+                                                ModelActivations<T>& act) {
+  const int64_t B = ctx.batch, S = ctx.seq, n = ctx.tokens();
+  const int64_t D = ctx.config->num_nextn_predict_layers, W = window_length(*ctx.config, S);
   act.inputs.resize(n);
   act.targets.resize(n);
   act.mtp_targets.resize(D);
-  act.mtp.resize(D);
-  std::vector<std::vector<int32_t>> mtp_tokens(D);
-  for (int64_t k = 0; k < D; ++k) {
-    act.mtp_targets[k].resize(n);
-    mtp_tokens[k].resize(n);
-  }
+  std::vector<std::vector<int32_t>> mtp_tokens(D, std::vector<int32_t>(n));
+  for (auto& t : act.mtp_targets) t.resize(n);
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t i = 0; i < S; ++i) {
       const int32_t* win = windows + b * W + i;
@@ -48,8 +37,16 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
       }
     }
   }
+  return mtp_tokens;
+}
 
-  // Forward.
+// Embedding, decoder layers and model.norm (act.hn); adds the routers' balance losses and
+// loads to the report.
+template <typename T>
+void trunk_forward(const TrainContext& ctx, const ModelParams<T>& w, const RouterBiases& bias,
+                   double balance_alpha, ModelActivations<T>& act, LossReport& report) {
+  const int64_t n = ctx.tokens(), d = ctx.config->hidden_size;
+  const int64_t L = ctx.config->num_hidden_layers;
   act.resid.resize(L + 1);
   for (auto& r : act.resid) r.resize(n * d);
   act.blocks.resize(L);
@@ -58,16 +55,53 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
     embedding_forward(ctx, w.embed, act.inputs.data(), n, d, act.resid[0].data());
   }
   for (int64_t l = 0; l < L; ++l) {
-    report.balance += block_forward(ctx, w.layers[l], bias_of(bias, l), opt.balance_alpha,
+    report.balance += block_forward(ctx, w.layers[l], bias_of(bias, l), balance_alpha,
                                     act.resid[l].data(), act.blocks[l], act.resid[l + 1].data());
     if (w.layers[l].is_moe) report.loads[l] = act.blocks[l].moe.router.load;
   }
   act.hn.resize(n * d);
   act.hn_rstd.resize(n);
+  ProfileScope p(ctx.profile, "norms+residual");
+  rmsnorm_forward(ctx, act.resid[L].data(), w.norm, n, d, act.hn.data(), act.hn_rstd.data());
+}
+
+// From the gradient of act.hn (dhn) back to the embedding.
+template <typename T>
+void trunk_backward(const TrainContext& ctx, const ModelParams<T>& w, ModelParams<T>& grad,
+                    double balance_grad, const ModelActivations<T>& act, const T* dhn) {
+  const int64_t n = ctx.tokens(), d = ctx.config->hidden_size;
+  const int64_t L = ctx.config->num_hidden_layers;
+  Arena::Mark mark(*ctx.arena);
+  T* dx = scratch<T>(*ctx.arena, n * d);
   {
     ProfileScope p(ctx.profile, "norms+residual");
-    rmsnorm_forward(ctx, act.resid[L].data(), w.norm, n, d, act.hn.data(), act.hn_rstd.data());
+    rmsnorm_backward<T>(ctx, {.x = act.resid[L].data(), .w = w.norm, .rstd = act.hn_rstd.data(),
+                              .dy = dhn, .rows = n, .n = d, .dx = dx, .dw = grad.norm});
   }
+  for (int64_t l = L - 1; l >= 0; --l) {
+    block_backward<T>(ctx, {.w = &w.layers[l], .grad = &grad.layers[l],
+                            .x_in = act.resid[l].data(), .act = &act.blocks[l],
+                            .balance_alpha = balance_grad, .dx_out = dx, .dx_in = dx});
+  }
+  ProfileScope p(ctx.profile, "embedding");
+  embedding_backward(ctx, act.inputs.data(), dx, n, d, grad.embed);
+}
+
+}  // namespace
+
+template <typename T>
+LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>& w,
+                                  const RouterBiases& bias, const int32_t* windows,
+                                  const LossOptions& opt, ModelActivations<T>& act,
+                                  ModelParams<T>* grad) {
+  const ModelConfig& c = *ctx.config;
+  const int64_t n = ctx.tokens(), d = c.hidden_size;
+  const int64_t L = c.num_hidden_layers, D = c.num_nextn_predict_layers;
+  LossReport report;
+  report.loads.resize(L + D);
+  const std::vector<std::vector<int32_t>> mtp_tokens = split_windows(ctx, windows, act);
+  trunk_forward(ctx, w, bias, opt.balance_alpha, act, report);
+
   // Mean cross-entropy of the head on h; its backward (scaled by `weight`) when training.
   auto head_loss = [&](const T* h, const int32_t* targets, double weight, T* dh) {
     ProfileScope p(ctx.profile, "head+cross-entropy",
@@ -82,26 +116,28 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
   T* dhn = grad ? scratch<T>(arena, n * d) : nullptr;
   report.main = head_loss(act.hn.data(), act.targets.data(), 1.0, dhn);
   report.total = report.main;
+
+  // MTP depths in order, each reading the previous one's normed output.
+  act.mtp.resize(D);
   std::vector<T*> dyn(D, nullptr);
-  const T* h = act.hn.data();
+  const double weight = opt.mtp_weight / double(std::max<int64_t>(D, 1));
   for (int64_t k = 0; k < D; ++k) {
     MtpActivations<T>& m = act.mtp[k];
+    const T* h = k == 0 ? act.hn.data() : act.mtp[k - 1].yn.data();
     report.balance += mtp_forward(ctx, w.mtp[k], w.embed,
                                   {.tokens = mtp_tokens[k].data(), .bias = bias_of(bias, L + k),
                                    .balance_alpha = opt.balance_alpha},
                                   h, m);
     report.loads[L + k] = m.block.moe.router.load;
-    const double weight = opt.mtp_weight / double(D);
     if (grad) dyn[k] = scratch<T>(arena, n * d);
-    const double loss = head_loss(m.yn.data(), act.mtp_targets[k].data(), weight, dyn[k]);
-    report.mtp.push_back(loss);
-    report.total += weight * loss;
-    h = m.yn.data();
+    report.mtp.push_back(head_loss(m.yn.data(), act.mtp_targets[k].data(), weight, dyn[k]));
+    report.total += weight * report.mtp.back();
   }
   report.total += report.balance;
   if (!grad) return report;
 
-  // Backward.
+  // Backward: MTP depths last first (each hands its hidden-state gradient to the one before,
+  // depth 1 to model.norm's output), then the trunk.
   const double balance_grad = opt.balance_alpha * opt.grad_scale;
   for (int64_t k = D - 1; k >= 0; --k) {
     mtp_backward<T>(ctx, {.w = &w.mtp[k], .grad = &grad->mtp[k], .embed_grad = grad->embed,
@@ -109,19 +145,7 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
                           .act = &act.mtp[k], .balance_alpha = balance_grad, .dyn = dyn[k],
                           .dh = k == 0 ? dhn : dyn[k - 1]});
   }
-  T* dx = scratch<T>(arena, n * d);
-  {
-    ProfileScope p(ctx.profile, "norms+residual");
-    rmsnorm_backward<T>(ctx, {.x = act.resid[L].data(), .w = w.norm, .rstd = act.hn_rstd.data(),
-                              .dy = dhn, .rows = n, .n = d, .dx = dx, .dw = grad->norm});
-  }
-  for (int64_t l = L - 1; l >= 0; --l) {
-    block_backward<T>(ctx, {.w = &w.layers[l], .grad = &grad->layers[l],
-                            .x_in = act.resid[l].data(), .act = &act.blocks[l],
-                            .balance_alpha = balance_grad, .dx_out = dx, .dx_in = dx});
-  }
-  ProfileScope p(ctx.profile, "embedding");
-  embedding_backward(ctx, act.inputs.data(), dx, n, d, grad->embed);
+  trunk_backward(ctx, w, *grad, balance_grad, act, dhn);
   return report;
 }
 
