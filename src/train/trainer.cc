@@ -38,6 +38,13 @@ Status check_options(const TrainOptions& o) {
 
 constexpr const char* kFormat = "dsv3-train-1";
 
+// Count and FNV-1a hash of the token stream: a resumed run must read the same data.
+std::string data_fingerprint(const std::vector<int32_t>& tokens) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int32_t t : tokens) h = (h ^ uint64_t(uint32_t(t))) * 0x100000001b3ull;
+  return std::to_string(tokens.size()) + " tokens, hash " + std::to_string(h);
+}
+
 }  // namespace
 
 double TrainOptions::balance_alpha() const {
@@ -162,6 +169,11 @@ Result<std::unique_ptr<Trainer>> Trainer::resume(const std::string& dir,
     return Err(dir, ": the weights do not belong to ", kOptimizerFileName,
                " (a save was interrupted between the two files?)");
   }
+  DSV3_ASSIGN_OR_RETURN(std::string data, meta("data_fingerprint"));
+  if (data != data_fingerprint(t->tokens_)) {
+    return Err(dir, ": the run was trained on other data (", data, "); --data gives ",
+               data_fingerprint(t->tokens_));
+  }
   DSV3_ASSIGN_OR_RETURN(std::string step, meta("step"));
   DSV3_ASSIGN_OR_RETURN(std::string epoch, meta("data_epoch"));
   DSV3_ASSIGN_OR_RETURN(std::string index, meta("data_index"));
@@ -266,6 +278,7 @@ Status Trainer::save(const std::string& dir) const {
                                {"step", std::to_string(steps_done_)},
                                {"data_epoch", std::to_string(pos.epoch)},
                                {"data_index", std::to_string(pos.index)},
+                               {"data_fingerprint", data_fingerprint(tokens_)},
                                {"params_fingerprint",
                                 std::to_string(params_fingerprint(params_.data(), layout_.total))},
                                {"options", options_.to_json()}}};

@@ -106,6 +106,11 @@ TEST(Trainer, ResumeRefusesMismatchedFiles) {
   auto r = Trainer::resume(b, tokens, 0, 0);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("do not belong"), std::string::npos) << r.error().message;
+  // Other data than the run's is refused too.
+  auto other = Trainer::resume(a, random_tokens(3000, c.vocab_size, 99), 0, 0);
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().message.find("other data"), std::string::npos)
+      << other.error().message;
   std::filesystem::remove_all(a);
   std::filesystem::remove_all(b);
 }
