@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -43,8 +44,25 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   stop_.store(true);
   epoch_.store(++last_job_);
-  epoch_.notify_all();
+  wake_sleepers();
   for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::wake_sleepers() {
+  std::lock_guard<std::mutex> lock(sleep_mutex_);
+  wake_.notify_all();
+}
+
+void ThreadPool::sleep_until_job_after(uint32_t seen) {
+  // Handshake with run(): it stores the epoch, then reads sleeping_; we raise sleeping_, then
+  // read the epoch (all seq_cst). Either run() sees a sleeper and notifies under the mutex, or
+  // our predicate sees the new epoch, so no wake-up is lost. (A mutex and condition variable
+  // rather than std::atomic::wait: GCC 12's atomic wait could miss the final notify and hang
+  // the destructor's join.)
+  std::unique_lock<std::mutex> lock(sleep_mutex_);
+  sleeping_.fetch_add(1);
+  wake_.wait(lock, [&] { return epoch_.load() != seen; });
+  sleeping_.fetch_sub(1);
 }
 
 void ThreadPool::run_tasks() {
@@ -69,13 +87,7 @@ void ThreadPool::worker_loop(uint32_t seen) {
       if ((polls & 63) != 63) continue;
       const auto waited = std::chrono::steady_clock::now() - start;
       yielding = waited > kPauseTime;
-      if (waited > kSpinTime) {
-        // Dekker-style handshake with run(): either it sees sleeping_ > 0 and notifies, or
-        // wait() sees the new epoch and returns at once (both sides are seq_cst).
-        sleeping_.fetch_add(1);
-        epoch_.wait(seen);
-        sleeping_.fetch_sub(1);
-      }
+      if (waited > kSpinTime) sleep_until_job_after(seen);
     }
     seen = epoch_.load(std::memory_order_acquire);
     if (stop_.load()) return;
@@ -110,7 +122,7 @@ void ThreadPool::run(int64_t num_tasks, FunctionRef<void(int64_t)> task) {
   finished_workers_.store(0, std::memory_order_relaxed);
   job_.store(uint64_t(id) << 32, std::memory_order_release);  // open, nobody joined yet
   epoch_.store(id);  // seq_cst: pairs with the sleepers' handshake
-  if (sleeping_.load() > 0) epoch_.notify_all();
+  if (sleeping_.load() > 0) wake_sleepers();
   run_tasks();
   // Close the job; only the workers that joined it are waited for, so a worker that another
   // process keeps off its core does not hold up the caller once all tasks are done.

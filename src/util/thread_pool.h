@@ -1,10 +1,11 @@
 // A persistent pool of worker threads for data-parallel loops (matrix products, per-expert
 // work). Workers are started once; a parallel call costs a few atomic operations, not a
 // thread creation. Idle workers spin briefly (decode issues matrix products back to back),
-// then sleep on a futex so an idle engine uses no CPU.
+// then sleep on a condition variable so an idle engine uses no CPU.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,8 @@ class ThreadPool {
  private:
   void worker_loop(uint32_t seen);
   void run_tasks();
+  void sleep_until_job_after(uint32_t seen);
+  void wake_sleepers();
 
   std::vector<std::thread> workers_;
   std::mutex busy_;  // one parallel call at a time
@@ -70,8 +73,10 @@ class ThreadPool {
   // (id of the open job) << 32 | (workers that joined it); 0 when no job is open.
   alignas(64) std::atomic<uint64_t> job_{0};
   alignas(64) std::atomic<int> finished_workers_{0};
-  alignas(64) std::atomic<uint32_t> epoch_{0};  // the latest job id; 32 bits for futex waits
-  std::atomic<int> sleeping_{0};
+  alignas(64) std::atomic<uint32_t> epoch_{0};  // the latest job id
+  std::atomic<int> sleeping_{0};  // workers asleep on wake_
+  std::mutex sleep_mutex_;
+  std::condition_variable wake_;
   std::atomic<bool> stop_{false};
 };
 
