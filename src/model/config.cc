@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -101,15 +102,40 @@ void read_rope_scaling(Reader& r, ModelConfig& c) {
   if (y.factor < 1.0) r.problem("rope_scaling.factor must be >= 1");
 }
 
+// dsv3's own group-quantized formats (`dsv3 quantize --to q8|q4`): the matrices are U8 tensors
+// in the tile layout of tensor/matrix.h, whose constants the config restates so a checkpoint
+// from a build with other constants is refused rather than misread.
+void read_group_quantization(Reader& r, const json& q, ModelConfig& c) {
+  const std::string fmt = q.value("fmt", "");
+  const std::optional<WeightFormat> f = format_from_name(fmt);
+  if (!f || !is_quantized(*f)) {
+    r.problem("quantization_config.fmt '" + fmt + "' is not supported (expected 'q8' or 'q4')");
+    return;
+  }
+  if (q.value("group_size", int64_t{0}) != kQuantGroup ||
+      q.value("tile_rows", int64_t{0}) != kQuantTileRows) {
+    r.problem("quantization_config " + q.dump() + ": expected group_size " +
+              std::to_string(kQuantGroup) + " and tile_rows " + std::to_string(kQuantTileRows));
+    return;
+  }
+  c.group_quant_format = *f;
+}
+
 void read_quantization(Reader& r, ModelConfig& c) {
   r.mark_seen("quantization_config");
   if (!r.has("quantization_config")) return;
   const json& q = r.at("quantization_config");
+  if (!q.is_object()) {
+    r.problem("quantization_config must be an object, got " + q.dump());
+    return;
+  }
   const std::string method = q.value("quant_method", "");
+  if (method == "dsv3") return read_group_quantization(r, q, c);
   const std::string fmt = q.value("fmt", "e4m3");
   if (method != "fp8" || fmt != "e4m3") {
     r.problem("quantization_config " + q.dump() +
-              " is not supported (expected quant_method 'fp8', fmt 'e4m3')");
+              " is not supported (expected quant_method 'fp8' with fmt 'e4m3', or 'dsv3' with"
+              " fmt 'q8' or 'q4')");
     return;
   }
   const json block = q.value("weight_block_size", json::array({128, 128}));
@@ -290,7 +316,11 @@ std::string describe(const ModelConfig& c) {
       << "/" << c.rope_scaling.mscale_all_dim << ")";
   }
   o << "\ncontext               " << c.max_position_embeddings << " positions\n"
-    << "weights               " << (c.fp8_block_quantized ? "FP8 e4m3, block scales" : "as stored")
+    << "weights               "
+    << (c.fp8_block_quantized ? std::string("FP8 e4m3, block scales")
+        : is_quantized(c.group_quant_format)
+            ? std::string(format_name(c.group_quant_format)) + " (dsv3 group-quantized)"
+            : std::string("as stored"))
     << "\n";
   return o.str();
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/matrix.h"
 #include "util/result.h"
 
 namespace dsv3 {
@@ -58,6 +59,9 @@ struct ModelConfig {
   int64_t eos_token_id = 1;
   bool fp8_block_quantized = false;  // quantization_config: fp8 e4m3, [128, 128] blocks
   int64_t fp8_block_size = 128;
+  // quantization_config with quant_method "dsv3": kQ8 or kQ4 matrices stored as U8 tensors
+  // (`dsv3 quantize`); kF32 when the checkpoint has none.
+  WeightFormat group_quant_format = WeightFormat::kF32;
 
   int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
   bool is_moe_layer(int64_t layer) const {

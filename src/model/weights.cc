@@ -14,6 +14,7 @@ class Binder {
 
   Status matrix(const std::string& name, int64_t rows, int64_t cols, Matrix& out) {
     DSV3_ASSIGN_OR_RETURN(TensorView t, ck_.get(name + ".weight"));
+    if (t.dtype == DType::kU8) return bind_group_quantized(t, rows, cols, out);
     DSV3_TRY(expect_shape(t, {rows, cols}));
     out.rows = rows;
     out.cols = cols;
@@ -25,7 +26,7 @@ class Binder {
       case DType::kF8E4M3: DSV3_TRY(bind_fp8_scales(name, t, out)); break;
       default:
         return Err(where(t), ": dtype ", dtype_name(t.dtype),
-                   " is not a weight format (expected F8_E4M3, BF16, F16 or F32)");
+                   " is not a weight format (expected F8_E4M3, BF16, F16, F32 or U8 q8/q4)");
     }
     ++format_counts_[std::string(format_name(out.format))];
     return OkStatus();
@@ -64,6 +65,22 @@ class Binder {
       return Err(where(t), ": shape ", t.shape_string(), ", expected ", shape_string(shape),
                  " from config.json");
     }
+    return OkStatus();
+  }
+
+  // A q8 / q4 matrix written by `dsv3 quantize`: U8 [tiles, groups, block bytes], the layout
+  // of tensor/matrix.h, in the format config.json's quantization_config names.
+  Status bind_group_quantized(const TensorView& t, int64_t rows, int64_t cols, Matrix& out) {
+    const WeightFormat f = c_.group_quant_format;
+    if (!is_quantized(f)) {
+      return Err(where(t), ": dtype U8 (a dsv3 q8/q4 matrix) but config.json has no",
+                 " quantization_config with quant_method 'dsv3'");
+    }
+    const int64_t tiles = (rows + kQuantTileRows - 1) / kQuantTileRows;
+    const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
+    DSV3_TRY(expect_shape(t, {tiles, groups, quant_block_bytes(f)}));
+    out = matrix_view(f, rows, cols, t.data);
+    ++format_counts_[std::string(format_name(f))];
     return OkStatus();
   }
 

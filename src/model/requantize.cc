@@ -1,0 +1,178 @@
+#include "model/requantize.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "io/safetensors_writer.h"
+#include "kernels/kernels.h"
+#include "model/config.h"
+#include "tensor/quant.h"
+
+namespace dsv3 {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+enum class Action { kCopy, kToBF16, kQuantize };
+
+struct PlannedTensor {
+  const TensorView* source = nullptr;
+  Action action = Action::kCopy;
+};
+
+bool is_floating(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16 || d == DType::kF8E4M3;
+}
+
+// Absorbed MLA slices kv_b per head at rows h * (nope + v) and h * (nope + v) + nope; q8 / q4
+// slices must start on a tile.
+bool kv_b_slices_on_tiles(const ModelConfig& c) {
+  return c.qk_nope_head_dim % kQuantTileRows == 0 &&
+         (c.qk_nope_head_dim + c.v_head_dim) % kQuantTileRows == 0;
+}
+
+Action choose_action(const TensorView& t, WeightFormat to, const ModelConfig& c) {
+  if (!is_floating(t.dtype) || t.name.ends_with("e_score_correction_bias")) return Action::kCopy;
+  if (to == WeightFormat::kBF16) return t.dtype == DType::kBF16 ? Action::kCopy : Action::kToBF16;
+  const bool matrix = t.shape.size() == 2 && t.name.ends_with(".weight");
+  const bool router = t.name.ends_with("mlp.gate.weight");
+  const bool unsliceable_kv_b = t.name.ends_with("kv_b_proj.weight") && !kv_b_slices_on_tiles(c);
+  if (matrix && !router && !unsliceable_kv_b) return Action::kQuantize;
+  // FP8 needs the fp8 quantization_config, which the new config no longer has.
+  return t.dtype == DType::kF8E4M3 ? Action::kToBF16 : Action::kCopy;
+}
+
+// The source tensor as a matrix [rows, last dimension] in its stored format.
+Result<Matrix> source_matrix(const Checkpoint& ck, const TensorView& t, const ModelConfig& c) {
+  const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+  const int64_t rows = cols == 0 ? 0 : t.numel() / cols;
+  switch (t.dtype) {
+    case DType::kF32: return matrix_view(WeightFormat::kF32, rows, cols, t.data);
+    case DType::kF16: return matrix_view(WeightFormat::kF16, rows, cols, t.data);
+    case DType::kBF16: return matrix_view(WeightFormat::kBF16, rows, cols, t.data);
+    case DType::kF8E4M3: break;
+    default: return Err(t.file, ": tensor '", t.name, "' is not floating point");
+  }
+  const std::string scale_name = t.name.substr(0, t.name.size() - 7) + ".weight_scale_inv";
+  DSV3_ASSIGN_OR_RETURN(TensorView s, ck.get(scale_name));
+  const int64_t b = c.fp8_block_size;
+  const std::vector<int64_t> expected = {(rows + b - 1) / b, (cols + b - 1) / b};
+  if (t.shape.size() != 2 || s.dtype != DType::kF32 || s.shape != expected) {
+    return Err(s.file, ": tensor '", scale_name, "' is ", dtype_name(s.dtype), " ",
+               s.shape_string(), ", expected F32 ", shape_string(expected));
+  }
+  return Matrix{.format = WeightFormat::kFP8Block, .rows = rows, .cols = cols, .data = t.data,
+                .block_scales = reinterpret_cast<const float*>(s.data), .block = b,
+                .scale_cols = expected[1]};
+}
+
+TensorSpec planned_spec(const TensorView& t, Action action, WeightFormat to) {
+  switch (action) {
+    case Action::kCopy: return {t.name, t.dtype, t.shape};
+    case Action::kToBF16: return {t.name, DType::kBF16, t.shape};
+    case Action::kQuantize: break;
+  }
+  const int64_t tiles = (t.shape[0] + kQuantTileRows - 1) / kQuantTileRows;
+  const int64_t groups = (t.shape[1] + kQuantGroup - 1) / kQuantGroup;
+  return {t.name, DType::kU8, {tiles, groups, quant_block_bytes(to)}};
+}
+
+// Streams the BF16 rows of m, a bounded chunk at a time.
+Status append_bf16(const Matrix& m, SafetensorsStreamWriter& out) {
+  std::vector<float> row(size_t(m.cols));
+  std::vector<uint16_t> chunk;
+  for (int64_t r = 0; r < m.rows; ++r) {
+    kernels::dequantize_row(m, r, row.data());
+    for (float v : row) chunk.push_back(f32_to_bf16(v));
+    if (chunk.size() >= (size_t(1) << 20) || r + 1 == m.rows) {
+      DSV3_TRY(out.append(chunk.data(), chunk.size() * 2));
+      chunk.clear();
+    }
+  }
+  return OkStatus();
+}
+
+Status produce(const Checkpoint& ck, const ModelConfig& c, const PlannedTensor& p,
+               WeightFormat to, SafetensorsStreamWriter& out) {
+  const TensorView& t = *p.source;
+  if (p.action == Action::kCopy) return out.append(t.data, t.nbytes);
+  DSV3_ASSIGN_OR_RETURN(Matrix m, source_matrix(ck, t, c));
+  if (p.action == Action::kToBF16) return append_bf16(m, out);
+  std::vector<uint8_t> q(size_t(quantized_size(to, m.rows, m.cols)));
+  quantize_matrix(m, to, q, &kernels::thread_pool());
+  return out.append(q.data(), q.size());
+}
+
+Result<std::string> rewritten_config(const std::string& in_dir, WeightFormat to) {
+  const std::string path = in_dir + "/config.json";
+  std::ifstream in(path);
+  auto config = nlohmann::ordered_json::parse(in, nullptr, false);
+  if (config.is_discarded() || !config.is_object()) return Err(path, ": not a JSON object");
+  config.erase("quantization_config");  // FP8 block scales are folded in
+  if (is_quantized(to)) {
+    config["quantization_config"] = {{"quant_method", "dsv3"},
+                                     {"fmt", std::string(format_name(to))},
+                                     {"group_size", kQuantGroup},
+                                     {"tile_rows", kQuantTileRows}};
+  }
+  return config.dump(2) + "\n";
+}
+
+Status check_options(const RequantizeOptions& o) {
+  if (o.to != WeightFormat::kBF16 && !is_quantized(o.to)) {
+    return Err("cannot quantize to ", format_name(o.to), " (expected bf16, q8 or q4)");
+  }
+  std::error_code ec;
+  if (fs::exists(o.out_dir, ec) && !fs::is_empty(o.out_dir, ec)) {
+    return Err("output directory ", o.out_dir, " is not empty");
+  }
+  if (fs::equivalent(o.in_dir, o.out_dir, ec)) {
+    return Err("output directory ", o.out_dir, " is the input directory");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<RequantizeSummary> requantize_checkpoint(const RequantizeOptions& o) {
+  DSV3_TRY(check_options(o));
+  DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.in_dir));
+  DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(o.in_dir));
+  DSV3_ASSIGN_OR_RETURN(std::string config_json, rewritten_config(o.in_dir, o.to));
+
+  RequantizeSummary summary;
+  std::vector<PlannedTensor> plan;
+  std::vector<TensorSpec> specs;
+  for (const auto& [name, t] : ck.tensors()) {
+    if (name.ends_with(".weight_scale_inv")) continue;  // folded into the new values
+    const Action action = choose_action(t, o.to, config);
+    plan.push_back({&t, action});
+    specs.push_back(planned_spec(t, action, o.to));
+    summary.bytes += specs.back().bytes();
+    ++(action == Action::kCopy || (action == Action::kToBF16 && is_quantized(o.to))
+           ? summary.kept
+           : summary.converted);
+  }
+  DSV3_ASSIGN_OR_RETURN(size_t shards,
+                        write_checkpoint_streaming(
+                            o.out_dir, config_json, specs, o.max_shard_bytes,
+                            [&](size_t i, SafetensorsStreamWriter& out) {
+                              return produce(ck, config, plan[i], o.to, out);
+                            }));
+  for (const char* extra : {"tokenizer.json", "tokenizer_config.json"}) {
+    const fs::path src = fs::path(o.in_dir) / extra;
+    std::error_code ec;
+    if (fs::exists(src)) fs::copy_file(src, fs::path(o.out_dir) / extra, ec);
+    if (ec) return Err("copying ", src.string(), ": ", ec.message());
+  }
+  summary.tensors = int64_t(plan.size());
+  summary.shards = int64_t(shards);
+  return summary;
+}
+
+}  // namespace dsv3

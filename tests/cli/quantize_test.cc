@@ -1,0 +1,124 @@
+// `dsv3 quantize --to q8|q4` writes checkpoints the engine loads like any other, and
+// `dsv3 compare` measures what the format costs on the trained default model.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "cli/run_dsv3.h"
+#include "support/golden.h"
+
+namespace dsv3 {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_dsv3;
+
+const std::string kDefaultModel = std::string(DSV3_SOURCE_DIR) + "/models/default";
+
+constexpr const char* kText =
+    "The jury said it did find that the court had been given a fair hearing, and that the city "
+    "would not be able to pay for the new school buildings which the board of education had "
+    "asked for last year. It was a cold night, and the old man sat by the fire with his dog.";
+
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& tag)
+      : path((fs::temp_directory_path() / ("dsv3_" + tag + "_" + std::to_string(::getpid())))
+                 .string()) {
+    fs::remove_all(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+nlohmann::json compare(const std::string& model) {
+  auto r = run_dsv3("compare --reference " + kDefaultModel + " --model " + model +
+                    " --json --text '" + kText + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+class QuantizeDefaultModel : public ::testing::TestWithParam<std::pair<const char*, double>> {};
+
+// On a trained model the distributions barely move: q8 keeps nearly every greedy choice.
+TEST_P(QuantizeDefaultModel, KeepsItsPredictions) {
+  const auto [format, min_top1] = GetParam();
+  TempDir out(std::string("quant_") + format);
+  auto r = run_dsv3("quantize --model " + kDefaultModel + " --to " + format + " --out " + out.path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(std::string("as ") + format), std::string::npos) << r.out;
+  const nlohmann::json c = compare(out.path);
+  ASSERT_FALSE(c.is_discarded());
+  EXPECT_NE(c["weights"].get<std::string>().find(format), std::string::npos) << c.dump();
+  EXPECT_GE(c["top1_agreement"].get<double>(), min_top1) << c.dump();
+  EXPECT_LT(c["mean_kl"].get<double>(), 0.01) << c.dump();
+  EXPECT_GT(c["positions"].get<int>(), 40) << c.dump();
+  // The quantized copy chats like any checkpoint (its tokenizer came along).
+  r = run_dsv3("generate --model " + out.path + " --prompt 'The city' -n 8 --temp 0");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Smaller on disk: 8.5 and 5 bits per weight against 16.
+  uintmax_t bytes = 0;
+  for (const auto& e : fs::directory_iterator(out.path)) bytes += fs::file_size(e.path());
+  uintmax_t original = 0;
+  for (const auto& e : fs::directory_iterator(kDefaultModel)) original += fs::file_size(e.path());
+  EXPECT_LT(bytes, original * 6 / 10);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, QuantizeDefaultModel,
+                         ::testing::Values(std::make_pair("q8", 0.97),
+                                           std::make_pair("q4", 0.85)),
+                         [](const auto& info) { return std::string(info.param.first); });
+
+TEST(QuantizedCheckpoint, ComparingAModelWithItselfIsExact) {
+  const nlohmann::json c = compare(kDefaultModel);
+  EXPECT_EQ(c["top1_agreement"].get<double>(), 1.0);
+  EXPECT_EQ(c["mean_kl"].get<double>(), 0.0);
+  EXPECT_EQ(c["perplexity"].get<double>(), c["reference_perplexity"].get<double>());
+}
+
+void rewrite_config(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json config;
+  std::ifstream(dir + "/config.json") >> config;
+  edit(config);
+  std::ofstream(dir + "/config.json") << config.dump(2);
+}
+
+// A q8 checkpoint whose config lost or garbled its quantization_config is refused by name.
+TEST(QuantizedCheckpoint, ConfigMustDescribeTheFormat) {
+  testing::GoldenCase g("v2lite-tiny");
+  TempDir out("quant_bad");
+  auto r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to q8 --out " + out.path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string info = "info --model " + out.path;
+  r = run_dsv3(info);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  rewrite_config(out.path, [](nlohmann::json& c) { c["quantization_config"]["fmt"] = "q5"; });
+  r = run_dsv3("logits --model " + out.path + " --tokens 1,2 --out " + out.path + "/l.bin");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("fmt 'q5'"), std::string::npos) << r.err;
+  rewrite_config(out.path, [](nlohmann::json& c) { c.erase("quantization_config"); });
+  r = run_dsv3("logits --model " + out.path + " --tokens 1,2 --out " + out.path + "/l.bin");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("dtype U8"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("quant_method 'dsv3'"), std::string::npos) << r.err;
+  // q4 data under a q8 config: the block size in the tensor's shape does not match.
+  TempDir q4("quant_q4");
+  r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to q4 --out " + q4.path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  rewrite_config(q4.path, [](nlohmann::json& c) { c["quantization_config"]["fmt"] = "q8"; });
+  r = run_dsv3("logits --model " + q4.path + " --tokens 1,2 --out " + q4.path + "/l.bin");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("expected ["), std::string::npos) << r.err;
+}
+
+TEST(QuantizedCheckpoint, CompareNeedsInput) {
+  auto r = run_dsv3("compare --reference " + kDefaultModel + " --model " + kDefaultModel);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--text, --file or --tokens"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace dsv3
