@@ -22,11 +22,12 @@ struct BenchFlags {
 };
 
 void print_json(const BenchResult& r, const std::string& model_dir, const std::string& weights,
-                const BenchOptions& o) {
+                const std::string& kv_type, const BenchOptions& o) {
   const DecodeBytes& b = r.bytes_per_token;
   nlohmann::ordered_json j;
   j["model"] = model_dir;
   j["weights"] = weights;
+  j["kv_type"] = kv_type;
   j["threads"] = r.threads;
   j["prompt_tokens"] = r.prompt_tokens;
   j["gen_tokens"] = r.gen_tokens;
@@ -65,11 +66,11 @@ void print_json(const BenchResult& r, const std::string& model_dir, const std::s
 }
 
 void print_table(const BenchResult& r, const std::string& model_dir, const std::string& weights,
-                 const BenchOptions& o) {
+                 const std::string& kv_type, const BenchOptions& o) {
   const DecodeBytes& b = r.bytes_per_token;
   const double mb = 1e6;
   std::printf("model          %s\n", model_dir.c_str());
-  std::printf("weights        %s\n", weights.c_str());
+  std::printf("weights        %s; KV cache %s\n", weights.c_str(), kv_type.c_str());
   std::printf("threads        %d\n", r.threads);
   std::printf("%-14s %8s %12s %12s %12s\n", "", "tokens", "tok/s", "min", "max");
   std::printf("%-14s %8ld %12.2f %12.2f %12.2f\n", "prefill", long(r.prompt_tokens),
@@ -117,9 +118,9 @@ void run(BenchFlags& flags) {
   const BenchResult r = unwrap(run_bench(*model, o));
   const std::string& weights = model->weights().format_summary;
   if (flags.json) {
-    print_json(r, flags.model.model_dir, weights, o);
+    print_json(r, flags.model.model_dir, weights, flags.model.kv_type, o);
   } else {
-    print_table(r, flags.model.model_dir, weights, o);
+    print_table(r, flags.model.model_dir, weights, flags.model.kv_type, o);
   }
 }
 

@@ -28,11 +28,18 @@ void ModelFlags::add_to(CLI::App* cmd, bool model_required) {
   cmd->add_option("--ctx,-c", context, "context length in tokens (KV cache and RoPE table size)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
   cmd->add_flag("--mlock", mlock, "pin the mapped weights in RAM");
+  cmd->add_option("--kv-type", kv_type, "KV cache storage: f32, bf16 or f16 (half the memory)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}))
+      ->capture_default_str();
 }
 
 std::unique_ptr<Model> ModelFlags::load(bool with_mtp) const {
-  return unwrap(Model::load(model_dir, ModelOptions{.max_positions = context,
-                                                    .load_mtp = with_mtp, .mlock = mlock}));
+  return unwrap(Model::load(model_dir, options(with_mtp)));
+}
+
+ModelOptions ModelFlags::options(bool with_mtp) const {
+  return ModelOptions{.max_positions = context, .load_mtp = with_mtp, .mlock = mlock,
+                      .kv_format = format_from_name(kv_type).value_or(WeightFormat::kF32)};
 }
 
 }  // namespace dsv3::cli

@@ -36,7 +36,9 @@ struct ModelFlags {
   std::string model_dir;
   int64_t context = 4096;
   bool mlock = false;
+  std::string kv_type = "f32";
   void add_to(CLI::App* cmd, bool model_required = true);
+  ModelOptions options(bool with_mtp = true) const;
   std::unique_ptr<Model> load(bool with_mtp = true) const;
 };
 

@@ -18,9 +18,7 @@ void TextModelFlags::add_to(CLI::App* cmd, bool model_required) {
 }
 
 std::unique_ptr<TextModel> TextModelFlags::load(bool with_mtp) const {
-  return unwrap(TextModel::load(model.model_dir, tokenizer_dir,
-                                ModelOptions{.max_positions = model.context,
-                                             .load_mtp = with_mtp, .mlock = model.mlock}));
+  return unwrap(TextModel::load(model.model_dir, tokenizer_dir, model.options(with_mtp)));
 }
 
 void SamplingFlags::add_to(CLI::App* cmd, float default_temperature) {

@@ -1,11 +1,14 @@
 // The latent KV cache of MLA: per layer and position, c_kv (kv_lora_rank values, after
 // kv_a_layernorm) followed by the RoPE'd shared key k_pe (qk_rope_head_dim values).
-// That is all attention needs in the absorbed form: 576 floats per token per layer for V3.
+// That is all attention needs in the absorbed form: 576 values per token per layer for V3.
+// Rows are stored as float32, or as BF16 / F16 to halve the cache (`--kv-type`); attention
+// reads a layer's rows as a matrix in that format, so the kernels convert on the fly.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "tensor/matrix.h"
 #include "util/check.h"
 
 namespace dsv3 {
@@ -13,13 +16,14 @@ namespace dsv3 {
 class KvCache {
  public:
   KvCache() = default;
-  KvCache(int64_t n_layers, int64_t width, int64_t capacity)
-      : n_layers_(n_layers), width_(width), capacity_(capacity),
-        data_(size_t(n_layers) * capacity * width) {}
+  // format: kF32, kBF16 or kF16.
+  KvCache(int64_t n_layers, int64_t width, int64_t capacity,
+          WeightFormat format = WeightFormat::kF32);
 
   int64_t width() const { return width_; }
   int64_t capacity() const { return capacity_; }
   int64_t n_layers() const { return n_layers_; }
+  WeightFormat format() const { return format_; }
   // Positions [0, length) hold valid entries.
   int64_t length() const { return length_; }
   void set_length(int64_t n) {
@@ -29,16 +33,27 @@ class KvCache {
   }
   // Drops positions >= n (speculative decoding rolls back rejected drafts).
   void truncate(int64_t n) { set_length(n < length_ ? n : length_); }
-  // Row `position` of `layer`: width() floats.
-  float* at(int64_t layer, int64_t position) {
-    return data_.data() + (size_t(layer) * capacity_ + position) * width_;
-  }
-  float* layer(int64_t l) { return at(l, 0); }
-  int64_t bytes_per_token() const { return n_layers_ * width_ * int64_t(sizeof(float)); }
+
+  // Stores width() values as row `position` of `layer`, rounded to the cache's format.
+  void write(int64_t layer, int64_t position, const float* values);
+  // Row `position` of `layer` as float32.
+  void read(int64_t layer, int64_t position, float* out) const;
+  // Rows [0, positions) of `layer` as a [positions, width] matrix in the cache's format.
+  Matrix rows(int64_t layer, int64_t positions) const;
+
+  int64_t bytes_per_token() const { return n_layers_ * row_bytes_; }
 
  private:
-  int64_t n_layers_ = 0, width_ = 0, capacity_ = 0, length_ = 0;
-  std::vector<float> data_;
+  uint8_t* row(int64_t layer, int64_t position) {
+    return data_.data() + (size_t(layer) * capacity_ + position) * row_bytes_;
+  }
+  const uint8_t* row(int64_t layer, int64_t position) const {
+    return data_.data() + (size_t(layer) * capacity_ + position) * row_bytes_;
+  }
+
+  int64_t n_layers_ = 0, width_ = 0, capacity_ = 0, length_ = 0, row_bytes_ = 0;
+  WeightFormat format_ = WeightFormat::kF32;
+  std::vector<uint8_t> data_;
 };
 
 }  // namespace dsv3

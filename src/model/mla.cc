@@ -47,47 +47,72 @@ void rope_queries(const LayerContext& ctx, const Dims& d, float* q, int64_t T, i
 // the kv_a projection of the tokens.
 void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
                    const float* kv, int64_t T, int64_t start_pos, KvCache& cache) {
+  Arena::Mark mark(*ctx.arena);
+  float* row = ctx.arena->floats(d.width);
   for (int64_t t = 0; t < T; ++t) {
-    float* row = cache.at(ctx.layer, start_pos + t);
     const float* src = kv + t * d.width;
     kernels::rmsnorm(src, w.kv_norm.data(), d.lora, float(ctx.config->rms_norm_eps), row);
     std::copy_n(src + d.lora, d.rope, row + d.lora);
     kernels::rope_interleaved(row + d.lora, ctx.rope->at(start_pos + t), d.rope);
+    cache.write(ctx.layer, start_pos + t, row);
   }
 }
 
-// Absorbed form: q_c = W_uk^T q_nope per head, scores against the latent, o = W_uv (P c_kv).
+// Queries per block of the absorbed form: bounds the [block, positions] score matrix.
+constexpr int64_t kQueryBlock = 256;
+
+// Scales the causal part of each score row (positions [0, start_pos + t]) and turns it into
+// probabilities; the future positions get probability 0.
+void causal_softmax(float* scores, int64_t rows, int64_t positions, int64_t start_pos,
+                    float scale) {
+  for (int64_t t = 0; t < rows; ++t) {
+    float* row = scores + t * positions;
+    const int64_t n = start_pos + t + 1;
+    for (int64_t s = 0; s < n; ++s) row[s] *= scale;
+    kernels::softmax(row, n);
+    std::fill(row + n, row + positions, 0.0f);
+  }
+}
+
+// Absorbed form, per head: q_c = W_uk^T q_nope; the scores of [q_c ; q_pe] against every
+// cached row [c_kv ; k_pe] are one matrix product with the cache (read in its own format);
+// o_c = P [c_kv ; k_pe] (the k_pe columns are computed and dropped: 11% extra for one
+// product instead of a strided one); o = W_uv o_c.
 void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
                      const float* q, int64_t T, int64_t start_pos, KvCache& cache, float* o) {
   const float scale = float(ctx.config->softmax_scale());
   const int64_t end = start_pos + T;
+  const Matrix latent = cache.rows(ctx.layer, end);
+  const int64_t block = std::min(T, kQueryBlock);
   Arena::Mark mark(*ctx.arena);
-  float* q_nope = ctx.arena->floats(T * d.nope);
-  float* q_c = ctx.arena->floats(T * d.lora);
-  float* o_c = ctx.arena->floats(T * d.lora);
-  float* head_out = ctx.arena->floats(T * d.v);
-  float* scores = ctx.arena->floats(end);
-  const float* latent = cache.layer(ctx.layer);
+  float* q_nope = ctx.arena->floats(block * d.nope);
+  float* q_c = ctx.arena->floats(block * d.lora);  // also o_c, once q_c is used
+  float* q_full = ctx.arena->floats(block * d.width);
+  float* probs = ctx.arena->floats(block * end);
+  float* o_full = ctx.arena->floats(block * d.width);
+  float* head_out = ctx.arena->floats(block * d.v);
   for (int64_t h = 0; h < d.heads; ++h) {
     const Matrix w_uk = w.wkv_b.row_slice(h * (d.nope + d.v), d.nope);
     const Matrix w_uv = w.wkv_b.row_slice(h * (d.nope + d.v) + d.nope, d.v);
-    for (int64_t t = 0; t < T; ++t) std::copy_n(q + (t * d.heads + h) * d.qk, d.nope, q_nope + t * d.nope);
-    kernels::matmul_transposed(w_uk, q_nope, T, q_c);
-    for (int64_t t = 0; t < T; ++t) {
-      const float* qc = q_c + t * d.lora;
-      const float* q_pe = q + (t * d.heads + h) * d.qk + d.nope;
-      const int64_t n = start_pos + t + 1;  // causal: positions [0, start_pos + t]
-      for (int64_t s = 0; s < n; ++s) {
-        const float* row = latent + s * d.width;
-        scores[s] = (kernels::dot(qc, row, d.lora) + kernels::dot(q_pe, row + d.lora, d.rope)) * scale;
+    for (int64_t t0 = 0; t0 < T; t0 += block) {
+      const int64_t n = std::min(block, T - t0);
+      const float* qh = q + (t0 * d.heads + h) * d.qk;  // token t: qh + t * heads * qk
+      for (int64_t t = 0; t < n; ++t) std::copy_n(qh + t * d.heads * d.qk, d.nope, q_nope + t * d.nope);
+      kernels::matmul_transposed(w_uk, q_nope, n, q_c);
+      for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(q_c + t * d.lora, d.lora, q_full + t * d.width);
+        std::copy_n(qh + t * d.heads * d.qk + d.nope, d.rope, q_full + t * d.width + d.lora);
       }
-      kernels::softmax(scores, n);
-      float* oc = o_c + t * d.lora;
-      std::fill_n(oc, d.lora, 0.0f);
-      for (int64_t s = 0; s < n; ++s) kernels::axpy(scores[s], latent + s * d.width, oc, d.lora);
+      kernels::matmul(latent, q_full, n, probs);  // [n, end] scores
+      causal_softmax(probs, n, end, start_pos + t0, scale);
+      kernels::matmul_transposed(latent, probs, n, o_full);
+      float* o_c = q_c;
+      for (int64_t t = 0; t < n; ++t) std::copy_n(o_full + t * d.width, d.lora, o_c + t * d.lora);
+      kernels::matmul(w_uv, o_c, n, head_out);
+      for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(head_out + t * d.v, d.v, o + ((t0 + t) * d.heads + h) * d.v);
+      }
     }
-    kernels::matmul(w_uv, o_c, T, head_out);
-    for (int64_t t = 0; t < T; ++t) std::copy_n(head_out + t * d.v, d.v, o + (t * d.heads + h) * d.v);
   }
 }
 
@@ -98,10 +123,14 @@ void attend_naive(const LayerContext& ctx, const AttentionWeights& w, const Dims
   const int64_t end = start_pos + T;
   const int64_t kv_width = d.heads * (d.nope + d.v);
   Arena::Mark mark(*ctx.arena);
+  float* latent = ctx.arena->floats(end * d.width);
   float* c_kv = ctx.arena->floats(end * d.lora);
   float* kv = ctx.arena->floats(end * kv_width);
   float* scores = ctx.arena->floats(end);
-  for (int64_t s = 0; s < end; ++s) std::copy_n(cache.at(ctx.layer, s), d.lora, c_kv + s * d.lora);
+  for (int64_t s = 0; s < end; ++s) {
+    cache.read(ctx.layer, s, latent + s * d.width);
+    std::copy_n(latent + s * d.width, d.lora, c_kv + s * d.lora);
+  }
   kernels::matmul(w.wkv_b, c_kv, end, kv);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t n = start_pos + t + 1;
@@ -109,7 +138,7 @@ void attend_naive(const LayerContext& ctx, const AttentionWeights& w, const Dims
       const float* qh = q + (t * d.heads + h) * d.qk;
       for (int64_t s = 0; s < n; ++s) {
         const float* k_nope = kv + s * kv_width + h * (d.nope + d.v);
-        const float* k_pe = cache.at(ctx.layer, s) + d.lora;
+        const float* k_pe = latent + s * d.width + d.lora;
         scores[s] = (kernels::dot(qh, k_nope, d.nope) + kernels::dot(qh + d.nope, k_pe, d.rope)) * scale;
       }
       kernels::softmax(scores, n);

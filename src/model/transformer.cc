@@ -15,8 +15,13 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOp
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir));
   if (options.max_positions <= 0) return Err("context length must be > 0");
+  const WeightFormat kv = options.kv_format;
+  if (kv != WeightFormat::kF32 && kv != WeightFormat::kBF16 && kv != WeightFormat::kF16) {
+    return Err("KV cache type ", format_name(kv), " is not supported (expected f32, bf16 or f16)");
+  }
   if (options.mlock) DSV3_TRY(ck.lock_all());
   std::unique_ptr<Model> m(new Model(std::move(config), std::move(ck), options.max_positions));
+  m->kv_format_ = kv;
   const bool with_mtp = options.load_mtp && m->config_.num_nextn_predict_layers > 0;
   DSV3_ASSIGN_OR_RETURN(m->weights_, load_weights(m->checkpoint_, m->config_, with_mtp));
   return m;
@@ -24,12 +29,13 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOp
 
 KvCache Model::new_cache(int64_t capacity) const {
   if (capacity <= 0 || capacity > max_positions()) capacity = max_positions();
-  return KvCache(config_.num_hidden_layers, config_.kv_cache_width(), capacity);
+  return KvCache(config_.num_hidden_layers, config_.kv_cache_width(), capacity, kv_format_);
 }
 
 KvCache Model::new_mtp_cache(int64_t capacity) const {
   if (capacity <= 0 || capacity > max_positions()) capacity = max_positions();
-  return KvCache(std::max<int64_t>(mtp_depth(), 1), config_.kv_cache_width(), capacity);
+  return KvCache(std::max<int64_t>(mtp_depth(), 1), config_.kv_cache_width(), capacity,
+                 kv_format_);
 }
 
 Status check_tokens(const ModelConfig& c, std::span<const int32_t> tokens) {

@@ -19,6 +19,8 @@ struct ModelOptions {
   int64_t max_positions = 4096;  // context length the RoPE table and caches are sized for
   bool load_mtp = true;          // bind the MTP layer(s) when the checkpoint has them
   bool mlock = false;            // pin the mapped weights in RAM
+  // Storage of the latent KV cache: kF32, or kBF16 / kF16 to halve it (`--kv-type`).
+  WeightFormat kv_format = WeightFormat::kF32;
 };
 
 // One forward of the main model over tokens at positions [cache.length(), + T).
@@ -86,6 +88,7 @@ class Model {
   Checkpoint checkpoint_;
   ModelWeights weights_;
   RopeTable rope_;
+  WeightFormat kv_format_ = WeightFormat::kF32;
 };
 
 // Checks a prompt's token ids against the vocabulary; the error names the first bad one.

@@ -114,6 +114,19 @@ TEST(QuantizedCheckpoint, ConfigMustDescribeTheFormat) {
   EXPECT_NE(r.err.find("expected ["), std::string::npos) << r.err;
 }
 
+// --kv-type halves the latent cache; the greedy text of the default model stays the same.
+TEST(KvType, HalfPrecisionCacheGeneratesTheSameGreedyText) {
+  const std::string cmd = "generate --prompt 'The history of the city' -n 24 --temp 0 --ignore-eos";
+  auto f32 = run_dsv3(cmd);
+  auto bf16 = run_dsv3(cmd + " --kv-type bf16");
+  ASSERT_EQ(f32.exit_code, 0) << f32.err;
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_EQ(f32.out, bf16.out);
+  auto bad = run_dsv3(cmd + " --kv-type q8");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--kv-type"), std::string::npos) << bad.err;
+}
+
 TEST(QuantizedCheckpoint, CompareNeedsInput) {
   auto r = run_dsv3("compare --reference " + kDefaultModel + " --model " + kDefaultModel);
   EXPECT_NE(r.exit_code, 0);

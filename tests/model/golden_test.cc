@@ -97,6 +97,37 @@ TEST_P(GoldenTest, IncrementalAndChunkedPrefillMatch) {
   }
 }
 
+// A BF16 / F16 latent cache (--kv-type) rounds what attention reads: logits move a little,
+// in prefill and in decode, in both attention forms.
+TEST_P(GoldenTest, HalfPrecisionKvCacheStaysClose) {
+  GoldenCase golden(GetParam());
+  for (WeightFormat kv : {WeightFormat::kBF16, WeightFormat::kF16}) {
+    auto m = Model::load(golden.checkpoint_dir(),
+                         ModelOptions{.max_positions = 256, .kv_format = kv});
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_EQ((*m)->new_cache().bytes_per_token(),
+              load_case(GetParam()).model->new_cache().bytes_per_token() / 2);
+    for (int p = 0; p < golden.num_prompts(); ++p) {
+      const auto& tokens = golden.array(P(p, "tokens")).i32;
+      const auto& want = golden.array(P(p, "logits_prefill")).f32;
+      const std::vector<int64_t> ones(tokens.size(), 1);
+      for (AttentionImpl impl : {AttentionImpl::kAbsorbed, AttentionImpl::kNaive}) {
+        for (const auto& split : {std::vector<int64_t>{int64_t(tokens.size())}, ones}) {
+          auto got = run_chunks(**m, tokens, split, impl);
+          const float err = max_abs_diff(got.data(), want.data(), want.size());
+          EXPECT_LT(err, kv == WeightFormat::kBF16 ? 0.05f : 0.01f)
+              << format_name(kv) << " prompt " << p;
+          if (tokens.size() > 1) {
+            EXPECT_GT(err, 0.0f) << "the cache was not rounded";
+          }
+        }
+      }
+    }
+  }
+  EXPECT_FALSE(Model::load(golden.checkpoint_dir(),
+                           ModelOptions{.kv_format = WeightFormat::kQ8}).ok());
+}
+
 TEST_P(GoldenTest, GreedyContinuationMatches) {
   Loaded& L = load_case(GetParam());
   const Model& m = *L.model;
