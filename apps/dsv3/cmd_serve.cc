@@ -18,6 +18,7 @@ namespace {
 
 struct ServeFlags {
   TextModelFlags text;
+  SpeculativeFlags speculative;
   server::ServerOptions server;
   int threads = 0;
 };
@@ -40,7 +41,8 @@ void run(ServeFlags& f) {
         std::filesystem::path(f.text.model.model_dir).lexically_normal().filename().string();
     if (f.server.model_name.empty()) f.server.model_name = "dsv3";
   }
-  auto tm = f.text.load(/*with_mtp=*/false);
+  auto tm = f.text.load(/*with_mtp=*/f.speculative.enabled());
+  f.server.scheduler.draft = f.speculative.drafts_for(tm->model());
 
   server::Server srv(*tm, f.server);
   unwrap(srv.bind());
@@ -49,11 +51,12 @@ void run(ServeFlags& f) {
                          20;
   std::fprintf(stderr,
                "dsv3 serve: model '%s' on http://%s:%d (%ld sequences x %ld tokens, KV cache %ld "
-               "MiB, queue %ld%s)\n",
+               "MiB, queue %ld%s%s)\n",
                f.server.model_name.c_str(), f.server.host.c_str(), srv.port(),
                long(f.server.scheduler.parallel), long(f.server.scheduler.context), long(kv_mib),
                long(f.server.scheduler.max_queue),
-               f.server.api_key.empty() ? "" : ", API key required");
+               f.server.api_key.empty() ? "" : ", API key required",
+               f.server.scheduler.draft > 0 ? ", MTP drafts" : "");
 
   const std::string& host = f.server.host;
   if (f.server.api_key.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1") {
@@ -89,6 +92,7 @@ void add_serve_command(CLI::App& root) {
   CLI::App* cmd =
       root.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
   f->text.add_to(cmd);
+  f->speculative.add_to(cmd);
   f->server.model_name.clear();
   cmd->add_option("--host", f->server.host, "address to listen on (loopback unless told otherwise)")
       ->capture_default_str();

@@ -63,6 +63,24 @@ Status Session::append_all(std::span<const int32_t> tokens) {
   return OkStatus();
 }
 
+BatchItem Session::batch_item(std::span<const int32_t> tokens, bool every_logit,
+                              bool last_logit) {
+  const ModelConfig& c = model_->config();
+  chunk_hidden_.resize(tokens.size() * c.hidden_size);
+  if (every_logit) all_logits_.resize(tokens.size() * c.vocab_size);
+  float* logits = every_logit ? all_logits_.data() : last_logit ? last_logits_.data() : nullptr;
+  return {.tokens = tokens, .cache = &cache_, .hidden_out = chunk_hidden_.data(),
+          .logits_out = logits, .last_logits_only = !every_logit};
+}
+
+void Session::batch_done(std::span<const int32_t> tokens, bool every_logit, bool /*last_logit*/) {
+  const ModelConfig& c = model_->config();
+  const int64_t T = int64_t(tokens.size());
+  keep_hidden(length() - T, chunk_hidden_.data(), T);  // the cache already grew by T
+  if (every_logit) std::copy_n(all_logits_.end() - c.vocab_size, c.vocab_size, last_logits_.begin());
+  tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+}
+
 void Session::truncate(int64_t n) {
   n = std::min<int64_t>(n, length());
   cache_.truncate(n);

@@ -34,6 +34,14 @@ class Session {
   // holds [tokens.size(), vocab] (speculative verification reads them all).
   Status append_all(std::span<const int32_t> tokens);
 
+  // For callers that run several sessions in one Model::forward_batch (the server): the item
+  // that appends `tokens` to this session, keeping the logits of every token (`every_logit`,
+  // for verification), of the last one (`last_logit`), or none (a prompt chunk that is not the
+  // last); then, once the batch has run, batch_done() with the same arguments. Tokens must be
+  // checked (ids, room) by the caller.
+  BatchItem batch_item(std::span<const int32_t> tokens, bool every_logit, bool last_logit);
+  void batch_done(std::span<const int32_t> tokens, bool every_logit, bool last_logit);
+
   std::span<const float> logits() const { return last_logits_; }
   std::span<const float> all_logits() const { return all_logits_; }
   std::span<const float> last_hidden() const { return last_hidden_; }

@@ -40,23 +40,52 @@ TokenDecoder::TokenDecoder(Session& session, Sampler& sampler, int draft)
     : session_(session), sampler_(sampler), draft_(session.mtp_enabled() ? draft : 0) {}
 
 Result<std::vector<int32_t>> TokenDecoder::step(int64_t budget) {
+  const std::vector<int32_t>& feed = plan(budget);
+  if (needs_every_logit()) {
+    DSV3_TRY(session_.append_all(feed));
+  } else if (!feed.empty()) {
+    DSV3_TRY(session_.append(feed));
+  }
+  return finish();
+}
+
+const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
+  feed_.clear();
+  decided_.clear();
+  drafted_.clear();
+  q_.clear();
+  feed_start_ = session_.length();
   // Room for the next token plus drafts, both in the budget and in the context.
   const int64_t room = session_.capacity() - session_.length() - 1;
   const int64_t drafts = std::min<int64_t>({draft_, budget - 1, room});
-  return drafts > 0 ? speculative_step(drafts) : plain_step();
+  // The next token: decided by the previous step (already returned) or sampled now.
+  std::optional<int32_t> next = pending_;
+  pending_.reset();
+  if (drafts <= 0) {  // plain decoding: feed the pending token, sample after the forward
+    if (next) feed_.push_back(*next);
+    return feed_;
+  }
+  if (!next) {
+    next = sampler_.sample(session_.logits(), session_.tokens());
+    decided_.push_back(*next);
+  }
+  draft_tokens(*next, drafts, drafted_, q_);
+  feed_.push_back(*next);
+  feed_.insert(feed_.end(), drafted_.begin(), drafted_.end());
+  return feed_;
 }
 
-Result<std::vector<int32_t>> TokenDecoder::plain_step() {
-  if (pending_) {
-    const int32_t t = *pending_;
-    pending_.reset();
-    DSV3_TRY(session_.append(std::span(&t, 1)));
-    ++stats_.main_forwards;
-  }
+std::vector<int32_t> TokenDecoder::finish() {
+  if (!feed_.empty()) ++stats_.main_forwards;
+  std::vector<int32_t> out = drafted_.empty() ? finish_plain() : finish_speculative();
+  stats_.tokens += int64_t(out.size());
+  return out;
+}
+
+std::vector<int32_t> TokenDecoder::finish_plain() {
   const int32_t next = sampler_.sample(session_.logits(), session_.tokens());
   pending_ = next;
-  ++stats_.tokens;
-  return std::vector<int32_t>{next};
+  return {next};
 }
 
 void TokenDecoder::draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>& out,
@@ -91,39 +120,22 @@ void TokenDecoder::draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>&
   cache.truncate(n);  // chained slots used drafted inputs; only slots [0, n) are real
 }
 
-Result<std::vector<int32_t>> TokenDecoder::speculative_step(int64_t drafts) {
-  // The next token: decided by the previous step (already returned) or sampled now.
-  std::vector<int32_t> out;
-  int32_t t;
-  if (pending_) {
-    t = *pending_;
-    pending_.reset();
-  } else {
-    t = sampler_.sample(session_.logits(), session_.tokens());
-    out.push_back(t);
-  }
-  std::vector<int32_t> draft;
-  std::vector<std::vector<float>> q;
-  draft_tokens(t, drafts, draft, q);
-
-  const int64_t n = session_.length();  // t goes to position n
-  std::vector<int32_t> verify = {t};
-  verify.insert(verify.end(), draft.begin(), draft.end());
-  DSV3_TRY(session_.append_all(verify));
-  ++stats_.main_forwards;
-  stats_.drafted.resize(std::max<size_t>(stats_.drafted.size(), draft.size()));
+// Row j of the verify forward is the main model's distribution for draft j: accept drafts
+// while rejection sampling keeps them; the first rejected one is replaced and becomes pending.
+std::vector<int32_t> TokenDecoder::finish_speculative() {
+  std::vector<int32_t> out = decided_;
+  const int64_t n = feed_start_;  // the fed token went to position n
+  stats_.drafted.resize(std::max<size_t>(stats_.drafted.size(), drafted_.size()));
   stats_.accepted.resize(stats_.drafted.size());
-
   const int64_t V = session_.model().config().vocab_size;
-  for (size_t j = 0; j < draft.size(); ++j) {
-    // Row j of the verify forward is the main model's distribution for draft j.
+  for (size_t j = 0; j < drafted_.size(); ++j) {
     const auto row = session_.all_logits().subspan(j * V, V);
     sampler_.distribution(row, std::span(session_.tokens()).first(n + 1 + j), p_);
     ++stats_.drafted[j];
-    const int32_t replacement = verify_draft(p_, q[j], draft[j], sampler_);
+    const int32_t replacement = verify_draft(p_, q_[j], drafted_[j], sampler_);
     if (replacement < 0) {
       ++stats_.accepted[j];
-      out.push_back(draft[j]);
+      out.push_back(drafted_[j]);
       continue;
     }
     session_.truncate(n + 1 + int64_t(j));  // drop draft j and after from the caches
@@ -131,7 +143,6 @@ Result<std::vector<int32_t>> TokenDecoder::speculative_step(int64_t drafts) {
     out.push_back(replacement);
     break;
   }
-  stats_.tokens += int64_t(out.size());
   return out;
 }
 

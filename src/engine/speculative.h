@@ -38,11 +38,21 @@ class TokenDecoder {
 
   // Decides the next token(s), at most `budget` of them (drafting shortens to fit).
   Result<std::vector<int32_t>> step(int64_t budget);
+
+  // step() in two halves, for callers that run the main forward together with other
+  // sequences (the server's batch): plan() returns the tokens to feed next (none: finish()
+  // needs no forward); the caller appends them to the session, keeping every token's logits
+  // when needs_every_logit(); then finish() returns the decided tokens. The caller checks
+  // that the fed tokens fit in the context.
+  const std::vector<int32_t>& plan(int64_t budget);
+  bool needs_every_logit() const { return !drafted_.empty(); }
+  std::vector<int32_t> finish();
+
   const MtpStats& stats() const { return stats_; }
 
  private:
-  Result<std::vector<int32_t>> plain_step();
-  Result<std::vector<int32_t>> speculative_step(int64_t drafts);
+  std::vector<int32_t> finish_plain();
+  std::vector<int32_t> finish_speculative();
   // Feeds the MTP slots the session has not drafted from yet, ending with (t, h_{n-1}); returns
   // the draft logits of the last slot. Later drafts chain on the MTP output hidden state.
   void draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>& out,
@@ -52,6 +62,11 @@ class TokenDecoder {
   Sampler& sampler_;
   int draft_;
   std::optional<int32_t> pending_;
+  // The step in progress: tokens fed, tokens decided before the forward (a next token sampled
+  // from the previous logits), the drafts with their distributions, where the feed starts.
+  std::vector<int32_t> feed_, decided_, drafted_;
+  std::vector<std::vector<float>> q_;
+  int64_t feed_start_ = 0;
   MtpStats stats_;
   std::vector<float> p_, logits_, hidden_;
   std::vector<int32_t> history_;

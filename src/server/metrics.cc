@@ -62,7 +62,7 @@ std::string render_metrics(const SchedulerStats& s, const HttpCounters& http) {
   metric(out, "kv_cache_usage_ratio", "gauge", "KV-cache positions in use, as a fraction.",
          s.kv_tokens_capacity > 0 ? double(s.kv_tokens_used) / double(s.kv_tokens_capacity) : 0.0);
   metric(out, "mtp_draft_tokens_total", "counter",
-         "Tokens drafted by the MTP head (0 until speculative decoding is enabled).",
+         "Tokens drafted by the MTP layer (0 with --mtp off or a model without one).",
          double(s.mtp_draft_tokens));
   metric(out, "mtp_accepted_tokens_total", "counter", "Drafted tokens the main model accepted.",
          double(s.mtp_accepted_tokens));

@@ -60,20 +60,21 @@ void JobChannel::finish(FinishReason reason, int64_t completion_tokens) {
 
 // ---- Scheduler -------------------------------------------------------------------------------
 
-// One sequence of the batch: a KV cache and, while a request runs on it, that request's
-// sampler, detokenizer and stop matcher.
+// One sequence of the batch: a session (KV caches, and what MTP drafting reads) and, while a
+// request runs on it, that request's sampler, token decoder (plain or speculative),
+// detokenizer and stop matcher.
 struct Scheduler::Slot {
-  KvCache cache;
-  std::vector<int32_t> tokens;      // what the cache holds: positions [0, cache.length())
-  std::vector<float> logits;        // [vocab]: the distribution after the last token fed
+  std::optional<Session> session;   // holds its tokens: positions [0, length())
   std::shared_ptr<JobChannel> job;  // null while the slot is free
   uint64_t admitted = 0;            // admission order: prompts are prefilled first come first
   size_t prompt_fed = 0;
   int64_t generated = 0;
-  int32_t next = -1;  // the token sampled last, fed at the next step
   std::optional<Sampler> sampler;
-  std::optional<StreamDecoder> decoder;
+  std::optional<TokenDecoder> decoder;
+  std::optional<StreamDecoder> text;
   std::optional<StopMatcher> stops;
+  int64_t reported_drafted = 0, reported_accepted = 0;  // MTP counts already in the stats
+  bool decode_planned = false;  // this step feeds the decoder's plan
 
   const GenerationJob& request() const { return job->job_; }
   bool prefilling() const { return prompt_fed < request().prompt.size(); }
@@ -87,14 +88,16 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer,
              "scheduler options: parallel %ld, context %ld, queue %ld, prefill chunk %ld",
              long(options.parallel), long(options.context), long(options.max_queue),
              long(options.prefill_chunk));
+  DSV3_CHECK(options.draft == 0 || model.mtp_depth() > 0,
+             "MTP drafting needs a model loaded with its MTP layer");
   for (int64_t i = 0; i < options.parallel; ++i) {
     auto slot = std::make_unique<Slot>();
-    slot->cache = model.new_cache(options.context);
-    slot->logits.resize(model.config().vocab_size);
+    slot->session.emplace(model, SessionOptions{.context = options.context,
+                                                .mtp = options.draft > 0});
     slots_.push_back(std::move(slot));
   }
   stats_.parallel = options.parallel;
-  stats_.context = slots_[0]->cache.capacity();
+  stats_.context = slots_[0]->session->capacity();
   stats_.kv_tokens_capacity = options.parallel * stats_.context;
   thread_ = std::thread([this] { loop(); });
 }
@@ -102,7 +105,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer,
 Scheduler::~Scheduler() { shutdown(); }
 
 Status Scheduler::check(const GenerationJob& job) const {
-  const int64_t context = slots_[0]->cache.capacity();
+  const int64_t context = slots_[0]->session->capacity();
   if (job.prompt.empty()) return Err("the prompt is empty");
   if (int64_t(job.prompt.size()) > context) {
     return Err("the prompt has ", job.prompt.size(), " tokens but the context holds ", context,
@@ -195,10 +198,10 @@ void Scheduler::admit_locked() {
     size_t best_common = 0;
     for (auto& slot : slots_) {
       if (slot->job) continue;
-      const size_t common = common_prefix(slot->tokens, prompt);
+      const size_t common = common_prefix(slot->session->tokens(), prompt);
       // On a tie, overwrite the smallest cache: a longer one may serve a later request.
       if (!best || common > best_common ||
-          (common == best_common && slot->tokens.size() < best->tokens.size())) {
+          (common == best_common && slot->session->length() < best->session->length())) {
         best = slot.get();
         best_common = common;
       }
@@ -208,16 +211,17 @@ void Scheduler::admit_locked() {
     // The last prompt position is always fed: its logits give the first token.
     const size_t reuse = std::min(best_common, prompt.size() - 1);
     Slot& s = *best;
-    s.cache.truncate(int64_t(reuse));
-    s.tokens.resize(reuse);
+    s.session->truncate(int64_t(reuse));
     s.job = std::move(channel);
     s.admitted = admissions_++;
     s.prompt_fed = reuse;
     s.generated = 0;
-    s.next = -1;
+    s.reported_drafted = s.reported_accepted = 0;
     const GenerationJob& job = s.request();
     s.sampler.emplace(job.sampling);
-    s.decoder.emplace(tokenizer_, job.skip_special);
+    // Log-probabilities are reported per sampled token from its logits: no drafting then.
+    s.decoder.emplace(*s.session, *s.sampler, job.top_logprobs >= 0 ? 0 : options_.draft);
+    s.text.emplace(tokenizer_, job.skip_special);
     s.stops.emplace(job.stop);
     {
       std::lock_guard job_lock(s.job->mu_);
@@ -244,19 +248,15 @@ bool Scheduler::step() {
   items.clear();
   owners.clear();
   prefilling.clear();
-  int64_t decoding = 0;
+  step_decode_tokens_ = 0;
   for (auto& slot : slots_) {
     if (!slot->job) continue;
+    slot->decode_planned = false;
     if (slot->prefilling()) {
       prefilling.push_back(slot.get());
-      continue;
+    } else {
+      plan_decode(*slot);
     }
-    items.push_back({.tokens = std::span(&slot->next, 1),
-                     .cache = &slot->cache,
-                     .logits_out = slot->logits.data(),
-                     .last_logits_only = true});
-    owners.push_back(slot.get());
-    ++decoding;
   }
   // Prompts share a budget per step, oldest first, so decoding sequences keep their pace.
   std::sort(prefilling.begin(), prefilling.end(),
@@ -267,43 +267,87 @@ bool Scheduler::step() {
     const int64_t n = std::min<int64_t>(budget, int64_t(prompt.size() - slot->prompt_fed));
     if (n <= 0) break;
     const bool last = slot->prompt_fed + size_t(n) == prompt.size();
-    items.push_back({.tokens = std::span(prompt).subspan(slot->prompt_fed, size_t(n)),
-                     .cache = &slot->cache,
-                     .logits_out = last ? slot->logits.data() : nullptr,
-                     .last_logits_only = true});
+    items.push_back(slot->session->batch_item(
+        std::span(prompt).subspan(slot->prompt_fed, size_t(n)), false, last));
     owners.push_back(slot);
     budget -= n;
     prefill += n;
   }
   if (items.empty()) {
-    record_step(0, 0, 0, 0);
+    record_step(0, 0, 0);
     return false;
   }
 
   model_.forward_batch(items, arena_);
 
-  int64_t produced = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     Slot& slot = *owners[i];
-    slot.tokens.insert(slot.tokens.end(), items[i].tokens.begin(), items[i].tokens.end());
-    if (slot.prefilling()) slot.prompt_fed += items[i].tokens.size();
-    if (items[i].logits_out) {
-      produce_token(slot);
-      ++produced;
+    const bool every = slot.decode_planned && slot.decoder->needs_every_logit();
+    const bool last_logit = items[i].logits_out != nullptr;
+    slot.session->batch_done(items[i].tokens, every, last_logit);
+    if (slot.decode_planned) {
+      decide_tokens(slot);
+    } else {
+      slot.prompt_fed += items[i].tokens.size();
     }
   }
-  record_step(int64_t(items.size()), decoding + prefill, prefill, produced);
+  record_step(int64_t(items.size()), step_decode_tokens_ + prefill, prefill);
   return true;
 }
 
-// Samples the slot's next token from its logits and passes on the text it completes.
-void Scheduler::produce_token(Slot& slot) {
+void Scheduler::plan_decode(Slot& slot) {
   const GenerationJob& job = slot.request();
-  const int32_t token = slot.sampler->sample(slot.logits, slot.tokens);
+  const int64_t left = job.max_new_tokens > 0 ? job.max_new_tokens - slot.generated
+                                              : slot.session->capacity();
+  const std::vector<int32_t>* feed = &slot.decoder->plan(left);
+  if (feed->empty()) {  // a plain decoder samples from the logits it has, then feeds that
+    decide_tokens(slot);
+    if (!slot.job) return;
+    feed = &slot.decoder->plan(left - 1);
+  }
+  step_items_.push_back(slot.session->batch_item(*feed, slot.decoder->needs_every_logit(), true));
+  step_owners_.push_back(&slot);
+  step_decode_tokens_ += int64_t(feed->size());
+  slot.decode_planned = true;
+}
+
+// The decoder's decision after the forward (or from the logits it had): each token in turn
+// goes to the client until one of them ends the request.
+void Scheduler::decide_tokens(Slot& slot) {
+  const std::vector<int32_t> tokens = slot.decoder->finish();
+  const MtpStats& mtp = slot.decoder->stats();
+  int64_t drafted = 0, accepted = 0;
+  for (size_t i = 0; i < mtp.drafted.size(); ++i) {
+    drafted += mtp.drafted[i];
+    accepted += mtp.accepted[i];
+  }
+  {
+    std::lock_guard lock(stats_mu_);
+    stats_.mtp_draft_tokens += drafted - slot.reported_drafted;
+    stats_.mtp_accepted_tokens += accepted - slot.reported_accepted;
+    stats_.generated_tokens += int64_t(tokens.size());
+    recent_.emplace_back(Clock::now(), int64_t(tokens.size()));
+  }
+  slot.reported_drafted = drafted;
+  slot.reported_accepted = accepted;
+  for (int32_t token : tokens) {
+    emit_token(slot, token);
+    if (!slot.job) return;
+  }
+  // The next step feeds the last decided token: it needs a free position.
+  if (slot.session->length() >= slot.session->capacity()) {
+    finish(slot, FinishReason::kContextFull, true);
+  }
+}
+
+// Passes on the text `token` completes (and its log-probability when asked for), ending the
+// request at EOS, a stop string or its token limit.
+void Scheduler::emit_token(Slot& slot, int32_t token) {
+  const GenerationJob& job = slot.request();
   ++slot.generated;
   std::optional<TokenLogprob> logprob;
-  if (job.top_logprobs >= 0) {
-    const std::vector<float>& l = slot.logits;
+  if (job.top_logprobs >= 0) {  // plain decoding: the session's logits sampled this token
+    const std::span<const float> l = slot.session->logits();
     const float top = *std::max_element(l.begin(), l.end());
     double sum = 0;
     for (float x : l) sum += std::exp(double(x - top));
@@ -323,23 +367,19 @@ void Scheduler::produce_token(Slot& slot) {
     finish(slot, FinishReason::kStop, /*flush_text=*/true);
     return;
   }
-  const StopMatcher::Step text = slot.stops->feed(slot.decoder->feed(token));
+  const StopMatcher::Step text = slot.stops->feed(slot.text->feed(token));
   slot.job->push(text.emit, lp);
   if (text.stopped) {
     finish(slot, FinishReason::kStop, /*flush_text=*/false);
   } else if (slot.generated == job.max_new_tokens) {
     finish(slot, FinishReason::kLength, true);
-  } else if (slot.cache.length() >= slot.cache.capacity()) {
-    finish(slot, FinishReason::kContextFull, true);
-  } else {
-    slot.next = token;
   }
 }
 
 // Ends the slot's job and frees the slot; its cache keeps the tokens for prefix reuse.
 void Scheduler::finish(Slot& slot, FinishReason reason, bool flush_text) {
   if (flush_text) {  // what the decoder and the stop matcher still hold
-    const StopMatcher::Step tail = slot.stops->feed(slot.decoder->flush());
+    const StopMatcher::Step tail = slot.stops->feed(slot.text->flush());
     slot.job->push(tail.emit + (tail.stopped ? std::string() : slot.stops->flush()), nullptr);
   }
   // The counters change before the client hears of the end, so what it reads next agrees.
@@ -354,15 +394,17 @@ void Scheduler::finish(Slot& slot, FinishReason reason, bool flush_text) {
     ++(reason == FinishReason::kCancelled ? stats_.requests_cancelled : stats_.requests_finished);
   }
   const std::shared_ptr<JobChannel> job = std::move(slot.job);
+  slot.decoder.reset();  // refers to the sampler
   slot.sampler.reset();
-  slot.decoder.reset();
+  slot.text.reset();
   slot.stops.reset();
   job->finish(reason, slot.generated);
 }
 
-void Scheduler::record_step(int64_t sequences, int64_t tokens, int64_t prefill, int64_t generated) {
+// Generated tokens are counted as they are decided (decide_tokens).
+void Scheduler::record_step(int64_t sequences, int64_t tokens, int64_t prefill) {
   int64_t kv_used = 0;
-  for (const auto& slot : slots_) kv_used += slot->job ? slot->cache.length() : 0;
+  for (const auto& slot : slots_) kv_used += slot->job ? slot->session->length() : 0;
   const auto now = Clock::now();
   std::lock_guard lock(stats_mu_);
   stats_.kv_tokens_used = kv_used;
@@ -371,8 +413,6 @@ void Scheduler::record_step(int64_t sequences, int64_t tokens, int64_t prefill, 
   stats_.last_batch_sequences = sequences;
   stats_.last_batch_tokens = tokens;
   stats_.prefill_tokens += prefill;
-  stats_.generated_tokens += generated;
-  recent_.emplace_back(now, generated);
   while (!recent_.empty() && recent_.front().first < now - kRateWindow) recent_.pop_front();
 }
 

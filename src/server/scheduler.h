@@ -21,6 +21,8 @@
 
 #include "engine/generation.h"
 #include "engine/sampler.h"
+#include "engine/session.h"
+#include "engine/speculative.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -31,6 +33,9 @@ struct SchedulerOptions {
   int64_t context = 4096;       // positions per sequence: prompt + generated tokens
   int64_t max_queue = 64;       // requests waiting for a free sequence before refusing more
   int64_t prefill_chunk = 256;  // prompt tokens fed per step, over all prefilling sequences
+  // MTP drafts per decoding step (0: none). Needs a model loaded with its MTP layer; requests
+  // that ask for log-probabilities decode without drafts.
+  int draft = 0;
 };
 
 // One request's generation, as the scheduler runs it.
@@ -125,9 +130,13 @@ class Scheduler {
   void admit_locked();
   void reap_cancelled();
   bool step();
-  void produce_token(Slot& slot);
+  // Adds the slot's next decode feed to the batch; a plain decoder first decides its token
+  // from the logits it already has.
+  void plan_decode(Slot& slot);
+  void decide_tokens(Slot& slot);
+  void emit_token(Slot& slot, int32_t token);
   void finish(Slot& slot, FinishReason reason, bool flush_text);
-  void record_step(int64_t sequences, int64_t tokens, int64_t prefill, int64_t generated);
+  void record_step(int64_t sequences, int64_t tokens, int64_t prefill);
 
   const Model& model_;
   const Tokenizer& tokenizer_;
@@ -139,6 +148,7 @@ class Scheduler {
   // Scratch reused by every step, so a steady decode loop does not allocate.
   std::vector<BatchItem> step_items_;
   std::vector<Slot*> step_owners_, step_prefilling_;
+  int64_t step_decode_tokens_ = 0;
   std::vector<int32_t> order_;  // for top log-probabilities
 
   mutable std::mutex mu_;  // guards queue_, stopping_, occupied_

@@ -57,9 +57,9 @@ inline const std::string& tiny_tokenizer_dir() {
   return dir;
 }
 
-inline std::unique_ptr<TextModel> load_tiny(int64_t max_positions) {
+inline std::unique_ptr<TextModel> load_tiny(int64_t max_positions, bool mtp = false) {
   auto m = TextModel::load(shared_dir() + "/golden/v3-tiny/checkpoint", tiny_tokenizer_dir(),
-                           ModelOptions{.max_positions = max_positions, .load_mtp = false});
+                           ModelOptions{.max_positions = max_positions, .load_mtp = mtp});
   EXPECT_TRUE(m.ok()) << m.error().message;
   return std::move(m).value();
 }
@@ -67,6 +67,12 @@ inline std::unique_ptr<TextModel> load_tiny(int64_t max_positions) {
 // Loaded once per test binary.
 inline const TextModel& tiny_text_model() {
   static std::unique_ptr<TextModel> model = load_tiny(kTestContext);
+  return *model;
+}
+
+// The same with its MTP layer, for speculative decoding.
+inline const TextModel& tiny_text_model_mtp() {
+  static std::unique_ptr<TextModel> model = load_tiny(kTestContext, /*mtp=*/true);
   return *model;
 }
 
