@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "train/thread_pool.h"
+#include "util/thread_pool.h"
 
 namespace dsv3::train {
 

@@ -8,7 +8,7 @@
 #include "model/rope.h"
 #include "train/profile.h"
 #include "util/arena.h"
-#include "train/thread_pool.h"
+#include "util/thread_pool.h"
 
 namespace dsv3::train {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "train/params.h"
-#include "train/thread_pool.h"
+#include "util/thread_pool.h"
 
 namespace dsv3::train {
 
