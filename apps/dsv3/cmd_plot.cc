@@ -13,6 +13,7 @@ namespace {
 struct PlotFlags {
   std::vector<std::string> metrics, labels;
   std::string out;
+  int heatmap_columns = 240;
 };
 
 void run(const PlotFlags& f) {
@@ -28,7 +29,7 @@ void run(const PlotFlags& f) {
     }
     runs.push_back(unwrap(train::read_metrics(f.metrics[i], label)));
   }
-  for (const std::string& path : unwrap(train::write_plots(runs, f.out))) {
+  for (const std::string& path : unwrap(train::write_plots(runs, f.out, f.heatmap_columns))) {
     std::printf("%s\n", path.c_str());
   }
 }
@@ -43,6 +44,10 @@ void add_plot_command(CLI::App& root) {
       ->required();
   cmd->add_option("--label", f->labels, "legend name of each run (default: its directory)");
   cmd->add_option("--out,-o", f->out, "directory for the SVG files")->required();
+  cmd->add_option("--heatmap-columns", f->heatmap_columns,
+                  "steps are binned into at most N columns of the expert-load heatmaps "
+                  "(fewer: smaller files)")
+      ->check(CLI::Range(1, 100000));
   cmd->callback([f] { run(*f); });
 }
 

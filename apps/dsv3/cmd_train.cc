@@ -26,8 +26,8 @@ using train::Trainer;
 struct TrainFlags {
   std::string preset, config, data, val_data, out, balance = "aux-free";
   TrainOptions options;
-  bool resume = false, profile = false;
-  int64_t save_every = 0, stop_after = 0, log_every = 10, eval_windows = 64;
+  bool resume = false, profile = false, eval_only = false;
+  int64_t save_every = 0, stop_after = 0, log_every = 10, eval_every = 0, eval_windows = 0;
   CLI::Option* steps_flag = nullptr;
   CLI::Option* threads_flag = nullptr;
 };
@@ -109,22 +109,29 @@ class Progress {
   double seconds_ = 0;
 };
 
-std::string eval_json(int64_t step, const train::LossReport& r) {
-  std::string s = "{\"step\":" + std::to_string(step) + ",\"eval\":{\"main_loss\":" +
-                  std::to_string(r.main) + ",\"mtp_loss\":[";
-  for (size_t k = 0; k < r.mtp.size(); ++k) s += (k ? "," : "") + std::to_string(r.mtp[k]);
-  s += "],\"max_vio\":[";
-  bool first = true;
-  for (const auto& load : r.loads) {
-    if (load.empty()) continue;
-    s += (first ? "" : ",") + std::to_string(train::max_violation(load));
-    first = false;
-  }
-  return s + "]}}";
+// Evaluates on the validation tokens, records it in metrics.jsonl and reports it on stderr.
+void evaluate(Trainer& trainer, const std::vector<int32_t>& val, int64_t windows,
+              std::ofstream& metrics, bool tty) {
+  const train::EvalReport r = trainer.evaluate(val, windows);
+  metrics << train::eval_json(r) << "\n" << std::flush;
+  std::fprintf(stderr, "%s%s", tty ? "\r\033[K" : "", train::eval_text(r).c_str());
+}
+
+// --eval-only: the checkpoint in --out (a run, or any trainable checkpoint) on --val-data;
+// the report goes to stdout as text followed by its metrics.jsonl record.
+void run_eval_only(TrainFlags& f) {
+  if (f.out.empty() || f.val_data.empty()) throw CommandError("--eval-only needs --out DIR and --val-data FILE");
+  const std::unique_ptr<Trainer> t = unwrap(Trainer::open(f.out, f.options));
+  const auto val = unwrap(train::load_tokens(f.val_data, t->config().vocab_size));
+  const train::EvalReport r = t->evaluate(val, f.eval_windows);
+  if (r.windows == 0) throw CommandError(f.val_data + " is shorter than one window of --seq tokens");
+  std::printf("%s%s\n", train::eval_text(r).c_str(), train::eval_json(r).c_str());
 }
 
 void run(TrainFlags& f) {
-  if (f.out.empty()) throw CommandError("--out DIR is required");
+  if (f.eval_only) return run_eval_only(f);
+  if (f.data.empty()) throw CommandError("--data FILE is required");
+  if (f.eval_every > 0 && f.val_data.empty()) throw CommandError("--eval-every needs --val-data");
   std::error_code ec;
   fs::create_directories(f.out, ec);
   if (ec) throw CommandError("cannot create " + f.out + ": " + ec.message());
@@ -176,6 +183,9 @@ void run(TrainFlags& f) {
     if (f.save_every > 0 && m.step % f.save_every == 0 && m.step < last) {
       unwrap(trainer->save(f.out));
     }
+    if (f.eval_every > 0 && m.step % f.eval_every == 0 && m.step < last) {
+      evaluate(*trainer, val, f.eval_windows, metrics, isatty(2));
+    }
   }
   if (f.profile) {
     const train::GemmStats g = train::gemm_stats();
@@ -186,12 +196,7 @@ void run(TrainFlags& f) {
                  g.flops / 1e9, g.seconds, g.seconds > 0 ? g.flops / g.seconds / 1e9 : 0.0);
   }
   unwrap(trainer->save(f.out));
-  if (!val.empty()) {
-    const train::LossReport r = trainer->evaluate(val, f.eval_windows);
-    metrics << eval_json(trainer->steps_done(), r) << "\n";
-    std::fprintf(stderr, "validation: main loss %.4f%s\n", r.main,
-                 r.mtp.empty() ? "" : (", mtp loss " + std::to_string(r.mtp[0])).c_str());
-  }
+  if (!val.empty()) evaluate(*trainer, val, f.eval_windows, metrics, false);
   std::fprintf(stderr, "saved %s at step %ld (%.0f tokens/s)\n", f.out.c_str(),
                long(trainer->steps_done()), progress.rate());
 }
@@ -211,10 +216,14 @@ void add_train_command(CLI::App& root) {
   }());
   cmd->add_option("--config", f->config, "model shape from a config.json file");
   cmd->add_option("--data", f->data, "training token ids: *.txt (ids separated by spaces or "
-                                      "commas) or a binary file of little-endian int32")
-      ->required();
-  cmd->add_option("--val-data", f->val_data, "held-out token ids, evaluated at the end");
-  cmd->add_option("--eval-windows", f->eval_windows, "windows evaluated from --val-data");
+                                      "commas) or a binary file of little-endian int32");
+  cmd->add_option("--val-data", f->val_data, "held-out token ids, evaluated at the end (loss "
+                                             "and per-layer MaxVio over the whole set)");
+  cmd->add_option("--eval-every", f->eval_every, "also evaluate every N updates (0: at the end)");
+  cmd->add_option("--eval-windows", f->eval_windows,
+                  "evaluate at most N sequences of --val-data (0: all of it)");
+  cmd->add_flag("--eval-only", f->eval_only, "evaluate the checkpoint in --out on --val-data "
+                                             "and print the report (no training, no --data)");
   cmd->add_option("--out,-o", f->out, "run directory: checkpoint, optimizer state, metrics.jsonl")
       ->required();
   f->steps_flag = cmd->add_option("--steps", o.steps, "optimizer updates in the run");

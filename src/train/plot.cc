@@ -54,6 +54,15 @@ std::string tick_label(double v) {
   return fmt("%g", std::round(v * 1e6) / 1e6);
 }
 
+// max_vio_mean, or for records written before it the mean of the per-layer list.
+double mean_eval_max_vio(const json& eval) {
+  if (eval.contains("max_vio_mean")) return eval.value("max_vio_mean", 0.0);
+  if (!eval.contains("max_vio") || !eval["max_vio"].is_array() || eval["max_vio"].empty()) return NAN;
+  double sum = 0;
+  for (const json& v : eval["max_vio"]) sum += v.get<double>();
+  return sum / double(eval["max_vio"].size());
+}
+
 }  // namespace
 
 Result<MetricsSeries> read_metrics(const std::string& path, const std::string& label) {
@@ -72,6 +81,17 @@ Result<MetricsSeries> read_metrics(const std::string& path, const std::string& l
     if (j.contains("eval")) {
       m.eval_steps.push_back(step);
       m.eval_main_loss.push_back(j["eval"].value("main_loss", 0.0));
+      m.eval_max_vio.push_back(mean_eval_max_vio(j["eval"]));
+      const json& mtp = j["eval"].value("mtp_loss", json::array());
+      m.eval_mtp_loss.push_back(mtp.empty() ? NAN : mtp[0].get<double>());
+      std::vector<int64_t> layers;
+      std::vector<double> per_layer;
+      for (const json& layer : j["eval"].value("layers", json::array())) {
+        layers.push_back(layer.value("layer", int64_t(-1)));
+        per_layer.push_back(layer.value("max_vio", 0.0));
+      }
+      if (m.eval_layers.empty()) m.eval_layers = layers;
+      m.eval_layer_max_vio.push_back(per_layer);
       continue;
     }
     m.steps.push_back(step);
@@ -226,8 +246,55 @@ std::string load_heatmap_svg(const MetricsSeries& run, int max_columns) {
   return svg + "</svg>\n";
 }
 
+namespace {
+
+// Mean over the MoE layers of the batch MaxVio, averaged over the last tenth of the steps.
+double late_batch_max_vio(const MetricsSeries& r) {
+  if (r.max_vio.empty() || r.steps.empty()) return NAN;
+  const size_t count = r.steps.size(), first = count - std::max<size_t>(1, count / 10);
+  double sum = 0;
+  for (const auto& layer : r.max_vio) {
+    for (size_t i = first; i < layer.size(); ++i) sum += layer[i];
+  }
+  return sum / double(r.max_vio.size() * (count - first));
+}
+
+std::string cell(double v, const char* format) { return std::isfinite(v) ? fmt(format, v) : "-"; }
+
+}  // namespace
+
+std::string validation_table_md(const std::vector<MetricsSeries>& runs) {
+  std::vector<int64_t> layers;
+  bool any = false;
+  for (const MetricsSeries& r : runs) {
+    any |= !r.eval_steps.empty();
+    if (layers.empty()) layers = r.eval_layers;
+  }
+  if (!any) return "";
+  std::string head = "| run | step | val loss | val MTP loss |", rule = "| --- | ---: | ---: | ---: |";
+  for (int64_t l : layers) {
+    head += " MaxVio layer " + std::to_string(l) + " |";
+    rule += " ---: |";
+  }
+  head += " MaxVio mean | batch MaxVio, last 10% |\n";
+  rule += " ---: | ---: |\n";
+  std::string table = head + rule;
+  for (const MetricsSeries& r : runs) {
+    if (r.eval_steps.empty()) continue;
+    const size_t last = r.eval_steps.size() - 1;
+    table += "| " + r.label + " | " + fmt("%.0f", r.eval_steps[last]) + " | " +
+             cell(r.eval_main_loss[last], "%.4f") + " | " + cell(r.eval_mtp_loss[last], "%.4f") + " |";
+    const std::vector<double>& per_layer = r.eval_layer_max_vio[last];
+    for (size_t l = 0; l < layers.size(); ++l) {
+      table += " " + cell(l < per_layer.size() ? per_layer[l] : NAN, "%.3f") + " |";
+    }
+    table += " " + cell(r.eval_max_vio[last], "%.3f") + " | " + cell(late_batch_max_vio(r), "%.3f") + " |\n";
+  }
+  return table;
+}
+
 Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& runs,
-                                             const std::string& dir) {
+                                             const std::string& dir, int heatmap_columns) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Err("cannot create ", dir, ": ", ec.message());
@@ -243,7 +310,8 @@ Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& r
   LineChart lr{.title = "Learning rate", .x_label = "step", .y_label = "lr"};
   LineChart grad{.title = "Gradient norm (before clipping)", .x_label = "step",
                  .y_label = "global L2 norm", .log_y = true};
-  LineChart vio{.title = "MaxVio of each batch", .x_label = "step",
+  LineChart vio{.title = "MaxVio: each batch (lines), validation set (points, mean of layers)",
+                .x_label = "step",
                 .y_label = "(max load - mean) / mean"};
   for (const MetricsSeries& r : runs) {
     const std::string p = several ? r.label + " " : "";
@@ -256,6 +324,9 @@ Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& r
     }
     lr.series.push_back({r.label, r.steps, r.lr});
     grad.series.push_back({r.label, r.steps, r.grad_norm});
+    if (!r.eval_steps.empty()) {
+      vio.series.push_back({p + "validation", r.eval_steps, r.eval_max_vio, true});
+    }
     if (several) {  // one line per run: the mean over layers
       std::vector<double> mean(r.steps.size(), 0.0);
       for (const auto& layer : r.max_vio) {
@@ -270,6 +341,8 @@ Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& r
       }
     }
   }
+  const std::string table = validation_table_md(runs);
+  if (!table.empty()) DSV3_TRY(write("validation.md", table));
   DSV3_TRY(write("loss.svg", line_chart_svg(loss)));
   DSV3_TRY(write("lr.svg", line_chart_svg(lr)));
   DSV3_TRY(write("grad_norm.svg", line_chart_svg(grad)));
@@ -283,7 +356,7 @@ Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& r
     }
     if (std::find(names.begin(), names.end(), name) != names.end()) name += "_" + std::to_string(i);
     names.push_back(name);
-    DSV3_TRY(write("expert_load_" + name + ".svg", load_heatmap_svg(runs[i])));
+    DSV3_TRY(write("expert_load_" + name + ".svg", load_heatmap_svg(runs[i], heatmap_columns)));
   }
   return written;
 }

@@ -1,10 +1,13 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "train/blas.h"
 #include "train/checkpoint.h"
+#include "util/check.h"
 
 namespace dsv3::train {
 
@@ -145,43 +148,76 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const ModelConfig& config,
   return t;
 }
 
+namespace {
+
+Result<std::string> saved_metadata(const OptimizerFile& opt, const std::string& dir,
+                                   const char* key) {
+  auto it = opt.metadata.find(key);
+  if (it == opt.metadata.end()) return Err(dir, "/", kOptimizerFileName, ": no '", key, "' metadata");
+  return it->second;
+}
+
+Result<TrainOptions> saved_options(const OptimizerFile& opt, const std::string& dir) {
+  DSV3_ASSIGN_OR_RETURN(std::string format, saved_metadata(opt, dir, "format"));
+  if (format != kFormat) return Err(dir, ": optimizer state format '", format, "', expected ", kFormat);
+  DSV3_ASSIGN_OR_RETURN(std::string options_json, saved_metadata(opt, dir, "options"));
+  return TrainOptions::from_json(options_json);
+}
+
+}  // namespace
+
+Status Trainer::load_saved(const std::string& dir, const OptimizerFile* opt) {
+  DSV3_TRY(load_model(dir, {&config_, &layout_, &bias_}, params_.data(), bias_));
+  if (!opt) return OkStatus();
+  DSV3_ASSIGN_OR_RETURN(std::string fingerprint, saved_metadata(*opt, dir, "params_fingerprint"));
+  if (fingerprint != std::to_string(params_fingerprint(params_.data(), layout_.total))) {
+    return Err(dir, ": the weights do not belong to ", kOptimizerFileName,
+               " (a save was interrupted between the two files?)");
+  }
+  DSV3_ASSIGN_OR_RETURN(std::string step, saved_metadata(*opt, dir, "step"));
+  steps_done_ = std::stoll(step);
+  return OkStatus();
+}
+
 Result<std::unique_ptr<Trainer>> Trainer::resume(const std::string& dir,
                                                  std::vector<int32_t> tokens, int64_t steps,
                                                  int threads) {
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
-  const ParamLayout layout = make_layout(config);
-  DSV3_ASSIGN_OR_RETURN(OptimizerFile opt, load_optimizer(dir, layout.total));
-  auto meta = [&](const char* key) -> Result<std::string> {
-    auto it = opt.metadata.find(key);
-    if (it == opt.metadata.end()) return Err(dir, "/", kOptimizerFileName, ": no '", key, "' metadata");
-    return it->second;
-  };
-  DSV3_ASSIGN_OR_RETURN(std::string format, meta("format"));
-  if (format != kFormat) return Err(dir, ": optimizer state format '", format, "', expected ", kFormat);
-  DSV3_ASSIGN_OR_RETURN(std::string options_json, meta("options"));
-  DSV3_ASSIGN_OR_RETURN(TrainOptions options, TrainOptions::from_json(options_json));
+  DSV3_ASSIGN_OR_RETURN(OptimizerFile opt, load_optimizer(dir, make_layout(config).total));
+  DSV3_ASSIGN_OR_RETURN(TrainOptions options, saved_options(opt, dir));
   if (steps > 0) options.steps = steps;
   if (threads > 0) options.threads = threads;
   DSV3_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> t, create(config, options, std::move(tokens)));
-  DSV3_TRY(load_model(dir, {&t->config_, &t->layout_, &t->bias_}, t->params_.data(), t->bias_));
-  DSV3_ASSIGN_OR_RETURN(std::string fingerprint, meta("params_fingerprint"));
-  if (fingerprint != std::to_string(params_fingerprint(t->params_.data(), layout.total))) {
-    return Err(dir, ": the weights do not belong to ", kOptimizerFileName,
-               " (a save was interrupted between the two files?)");
-  }
-  DSV3_ASSIGN_OR_RETURN(std::string data, meta("data_fingerprint"));
+  DSV3_TRY(t->load_saved(dir, &opt));
+  DSV3_ASSIGN_OR_RETURN(std::string data, saved_metadata(opt, dir, "data_fingerprint"));
   if (data != data_fingerprint(t->tokens_)) {
     return Err(dir, ": the run was trained on other data (", data, "); --data gives ",
                data_fingerprint(t->tokens_));
   }
-  DSV3_ASSIGN_OR_RETURN(std::string step, meta("step"));
-  DSV3_ASSIGN_OR_RETURN(std::string epoch, meta("data_epoch"));
-  DSV3_ASSIGN_OR_RETURN(std::string index, meta("data_index"));
-  t->steps_done_ = std::stoll(step);
+  DSV3_ASSIGN_OR_RETURN(std::string epoch, saved_metadata(opt, dir, "data_epoch"));
+  DSV3_ASSIGN_OR_RETURN(std::string index, saved_metadata(opt, dir, "data_index"));
   t->adam_.set_steps(t->steps_done_);
   t->adam_.exp_avg() = std::move(opt.exp_avg);
   t->adam_.exp_avg_sq() = std::move(opt.exp_avg_sq);
   t->sampler_.seek({.epoch = std::stoull(epoch), .index = std::stoull(index)});
+  return t;
+}
+
+Result<std::unique_ptr<Trainer>> Trainer::open(const std::string& dir,
+                                               const TrainOptions& fallback) {
+  DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
+  DSV3_TRY(check_trainable(config));
+  TrainOptions options = fallback;
+  std::optional<OptimizerFile> opt;
+  if (std::filesystem::exists(std::filesystem::path(dir) / kOptimizerFileName)) {
+    DSV3_ASSIGN_OR_RETURN(opt, load_optimizer(dir, make_layout(config).total));
+    DSV3_ASSIGN_OR_RETURN(options, saved_options(*opt, dir));
+    options.threads = fallback.threads;
+  }
+  DSV3_TRY(check_options(options));
+  init_blas();
+  std::unique_ptr<Trainer> t(new Trainer(config, options, {}));
+  DSV3_TRY(t->load_saved(dir, opt ? &*opt : nullptr));
   return t;
 }
 
@@ -191,6 +227,7 @@ TrainContext Trainer::context(int64_t batch) {
 }
 
 StepMetrics Trainer::step() {
+  DSV3_CHECK(!tokens_.empty(), "a Trainer from open() only evaluates");
   const auto start = std::chrono::steady_clock::now();
   const TrainOptions& o = options_;
   const TrainContext ctx = context(o.batch);
@@ -235,14 +272,14 @@ StepMetrics Trainer::step() {
   return m;
 }
 
-LossReport Trainer::evaluate(const std::vector<int32_t>& tokens, int64_t max_windows) {
+EvalReport Trainer::evaluate(const std::vector<int32_t>& tokens, int64_t max_windows) {
   const int64_t W = window(), S = options_.seq;
   const int64_t available = int64_t(tokens.size()) >= W ? (int64_t(tokens.size()) - W) / S + 1 : 0;
-  const int64_t count = std::min(available, max_windows);
-  LossReport total;
-  if (count == 0) return total;
+  const int64_t count = max_windows > 0 ? std::min(available, max_windows) : available;
+  EvalReport report{.step = steps_done_};
+  if (count == 0) return report;
   ModelActivations<float> act;
-  int64_t done = 0;
+  std::vector<std::vector<int64_t>> loads;
   for (int64_t first = 0; first < count; first += options_.batch) {
     const int64_t batch = std::min(options_.batch, count - first);
     windows_.resize(batch * W);
@@ -252,22 +289,22 @@ LossReport Trainer::evaluate(const std::vector<int32_t>& tokens, int64_t max_win
     const LossReport r = model_forward_backward(context(batch), w_, bias_, windows_.data(),
                                                 {.mtp_weight = options_.mtp_weight}, act,
                                                 static_cast<ModelParams<float>*>(nullptr));
-    const double share = double(batch);
-    total.main += r.main * share;
-    total.total += r.total * share;
-    total.mtp.resize(r.mtp.size());
-    for (size_t k = 0; k < r.mtp.size(); ++k) total.mtp[k] += r.mtp[k] * share;
-    total.loads.resize(r.loads.size());
+    // Every window predicts seq tokens per head: weighting by windows weights by tokens.
+    report.main_loss += r.main * double(batch);
+    report.mtp_loss.resize(r.mtp.size());
+    for (size_t k = 0; k < r.mtp.size(); ++k) report.mtp_loss[k] += r.mtp[k] * double(batch);
+    loads.resize(r.loads.size());
     for (size_t l = 0; l < r.loads.size(); ++l) {
-      total.loads[l].resize(r.loads[l].size());
-      for (size_t e = 0; e < r.loads[l].size(); ++e) total.loads[l][e] += r.loads[l][e];
+      loads[l].resize(r.loads[l].size());
+      for (size_t e = 0; e < r.loads[l].size(); ++e) loads[l][e] += r.loads[l][e];
     }
-    done += batch;
   }
-  total.main /= double(done);
-  total.total /= double(done);
-  for (double& l : total.mtp) l /= double(done);
-  return total;
+  report.windows = count;
+  report.tokens = count * S;
+  report.main_loss /= double(count);
+  for (double& l : report.mtp_loss) l /= double(count);
+  set_expert_loads(report, loads);
+  return report;
 }
 
 Status Trainer::save(const std::string& dir) const {

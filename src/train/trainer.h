@@ -10,10 +10,13 @@
 #include "model/rope.h"
 #include "train/balance.h"
 #include "train/data.h"
+#include "train/evaluation.h"
 #include "train/optimizer.h"
 #include "train/transformer.h"
 
 namespace dsv3::train {
+
+struct OptimizerFile;
 
 struct TrainOptions {
   int64_t steps = 1000;      // optimizer updates in the whole run (the schedule's length)
@@ -69,11 +72,17 @@ class Trainer {
   static Result<std::unique_ptr<Trainer>> resume(const std::string& dir,
                                                  std::vector<int32_t> tokens, int64_t steps,
                                                  int threads);
+  // The weights and router biases saved in `dir`, for evaluate() only (step() needs the
+  // data: resume). The run's saved options where `dir` holds a training run, else
+  // `fallback` (any checkpoint of a trainable config, models/default for instance).
+  static Result<std::unique_ptr<Trainer>> open(const std::string& dir,
+                                               const TrainOptions& fallback);
 
   StepMetrics step();
-  // Mean next-token and MTP losses over `windows` windows drawn from `tokens` in order
-  // (no update, biases untouched).
-  LossReport evaluate(const std::vector<int32_t>& tokens, int64_t max_windows);
+  // Losses and expert loads over consecutive windows of `tokens` (stride seq, so every token
+  // of the set is predicted once), at most `max_windows` of them (0: all). Routing uses
+  // the trained biases, as inference does; nothing is updated.
+  EvalReport evaluate(const std::vector<int32_t>& tokens, int64_t max_windows = 0);
 
   Status save(const std::string& dir) const;
 
@@ -91,6 +100,8 @@ class Trainer {
 
  private:
   Trainer(const ModelConfig& config, const TrainOptions& options, std::vector<int32_t> tokens);
+  // The weights, biases and step of a saved run; opt: its optimizer file (may be null).
+  Status load_saved(const std::string& dir, const OptimizerFile* opt);
   TrainContext context(int64_t batch);
 
   ModelConfig config_;

@@ -54,14 +54,22 @@ TEST(TrainCli, StopResumeAndLoad) {
   // A second fresh run into the same directory is refused.
   EXPECT_NE(run(common, log), 0);
   EXPECT_NE(read(log).find("--resume"), std::string::npos) << read(log);
-  ASSERT_EQ(run(common + " --resume --val-data " + data, log), 0) << read(log);
-  EXPECT_NE(read(log).find("validation: main loss"), std::string::npos) << read(log);
-  EXPECT_EQ(count_lines(out + "/metrics.jsonl"), 7);  // 6 steps + the evaluation
+  ASSERT_EQ(run(common + " --resume --val-data " + data + " --eval-every 2", log), 0) << read(log);
+  EXPECT_NE(read(log).find("validation at step 4"), std::string::npos) << read(log);
+  EXPECT_NE(read(log).find("validation at step 6"), std::string::npos) << read(log);
+  EXPECT_EQ(count_lines(out + "/metrics.jsonl"), 8);  // 6 steps + evaluations at 4 and 6
   const std::string metrics = read(out + "/metrics.jsonl");
   for (const char* key : {"\"loss\"", "\"mtp_loss\"", "\"lr\"", "\"grad_norm\"", "\"max_vio\"",
                           "\"load\"", "\"tok_per_s\"", "\"eval\""}) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key;
   }
+  // --eval-only re-evaluates the saved run without its training data.
+  ASSERT_EQ(run("train --eval-only --out " + out + " --val-data " + data, log), 0) << read(log);
+  EXPECT_NE(read(log).find("MaxVio over the set"), std::string::npos) << read(log);
+  EXPECT_NE(read(log).find("{\"step\":6,\"eval\":"), std::string::npos) << read(log);
+  EXPECT_EQ(count_lines(out + "/metrics.jsonl"), 8);  // untouched
+  EXPECT_NE(run("train --eval-only --out " + out, log), 0);
+  EXPECT_NE(read(log).find("--val-data"), std::string::npos) << read(log);
   Result<std::unique_ptr<Model>> model = Model::load(out, {.max_positions = 64});
   ASSERT_TRUE(model.ok()) << model.error().message;
   EXPECT_EQ((*model)->mtp_depth(), 1);

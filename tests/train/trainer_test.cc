@@ -137,10 +137,82 @@ TEST(Trainer, LossGoesDownOnRepetitiveStream) {
   EXPECT_NEAR(first.main_loss, std::log(double(c.vocab_size)), 0.3);
   EXPECT_LT(last.main_loss, 0.25 * first.main_loss) << "main loss " << first.main_loss << " -> " << last.main_loss;
   EXPECT_LT(last.mtp_loss, 0.25 * first.mtp_loss) << "MTP loss " << first.mtp_loss << " -> " << last.mtp_loss;
-  const LossReport eval = (*t)->evaluate(tokens, 8);
-  EXPECT_LT(eval.main, 0.25 * first.main_loss);
+  const EvalReport eval = (*t)->evaluate(tokens, 8);
+  EXPECT_LT(eval.main_loss, 0.25 * first.main_loss);
   ASSERT_EQ(last.moe_layers, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(last.loads[0].size(), size_t(c.n_routed_experts));
+}
+
+// The evaluation reads every token of the set once (windows at stride seq), routes with the
+// trained biases, and sums the loads over the whole set before taking MaxVio.
+TEST(Evaluation, CoversTheWholeSetAndMeasuresMaxVioOnIt) {
+  const ModelConfig c = micro_config();
+  TrainOptions o = small_run(2);
+  o.batch = 3;  // the last evaluation batch is partial
+  auto t = Trainer::create(c, o, random_tokens(3000, c.vocab_size, 4));
+  ASSERT_TRUE(t.ok());
+  (*t)->step();
+  (*t)->step();
+  const std::vector<int32_t> val = random_tokens(200, c.vocab_size, 8);
+  const int64_t windows = (200 - (*t)->window()) / o.seq + 1;
+  const EvalReport all = (*t)->evaluate(val);
+  EXPECT_EQ(all.step, 2);
+  EXPECT_EQ(all.windows, windows);
+  EXPECT_EQ(all.tokens, windows * o.seq);
+  ASSERT_EQ(all.moe_layers, (std::vector<int64_t>{1, 2}));  // layer 1 and the MTP layer
+  for (size_t l = 0; l < all.loads.size(); ++l) {
+    int64_t routed = 0;
+    for (int64_t v : all.loads[l]) routed += v;
+    EXPECT_EQ(routed, all.tokens * c.num_experts_per_tok) << "layer " << all.moe_layers[l];
+    EXPECT_DOUBLE_EQ(all.max_vio[l], max_violation(all.loads[l]));
+  }
+  EXPECT_DOUBLE_EQ(all.mean_max_vio(), (all.max_vio[0] + all.max_vio[1]) / 2);
+  EXPECT_GT(all.main_loss, 0);
+  ASSERT_EQ(all.mtp_loss.size(), 1u);
+  EXPECT_EQ((*t)->evaluate(val, 2).windows, 2);
+  // The whole set is the token-weighted mean of its parts.
+  const EvalReport head = (*t)->evaluate(val, 3);
+  const std::vector<int32_t> tail_tokens(val.begin() + 3 * o.seq, val.end());
+  const EvalReport tail = (*t)->evaluate(tail_tokens);
+  ASSERT_EQ(head.windows + tail.windows, windows);
+  EXPECT_NEAR(all.main_loss,
+              (head.main_loss * double(head.windows) + tail.main_loss * double(tail.windows)) /
+                  double(windows),
+              1e-9);
+  const std::string json = eval_json(all);
+  for (const char* key : {"\"eval\"", "\"max_vio_mean\"", "\"layers\"", "\"load\"", "\"tokens\""}) {
+    EXPECT_NE(json.find(key), std::string::npos) << key;
+  }
+  EXPECT_NE(eval_text(all).find("MaxVio over the set"), std::string::npos);
+}
+
+// open() evaluates a saved run (its options, weights and biases) exactly as the run would,
+// and a checkpoint without optimizer state with the options it is given.
+TEST(Evaluation, OpenedCheckpointEvaluatesLikeTheRun) {
+  const ModelConfig c = micro_config();
+  const std::vector<int32_t> val = random_tokens(300, c.vocab_size, 6);
+  const std::string dir = temp_dir("open");
+  auto t = Trainer::create(c, small_run(3), random_tokens(3000, c.vocab_size, 3));
+  ASSERT_TRUE(t.ok());
+  for (int i = 0; i < 3; ++i) (*t)->step();
+  ASSERT_TRUE((*t)->save(dir).ok());
+  const EvalReport expected = (*t)->evaluate(val);
+  TrainOptions other;  // other seq and batch: the run's saved options win
+  other.threads = 3;
+  auto opened = Trainer::open(dir, other);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  const EvalReport got = (*opened)->evaluate(val);
+  EXPECT_EQ(got.step, 3);
+  EXPECT_EQ(got.windows, expected.windows);
+  EXPECT_DOUBLE_EQ(got.main_loss, expected.main_loss);
+  EXPECT_EQ(got.loads, expected.loads);
+  std::filesystem::remove(std::filesystem::path(dir) / "optimizer.safetensors");
+  auto plain = Trainer::open(dir, small_run(3));
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ((*plain)->steps_done(), 0);
+  EXPECT_DOUBLE_EQ((*plain)->evaluate(val).main_loss, expected.main_loss);
+  EXPECT_FALSE(Trainer::open(temp_dir("missing"), other).ok());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Balance, BiasMovesTowardsMeanLoad) {
