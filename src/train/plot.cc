@@ -119,7 +119,7 @@ Result<MetricsSeries> read_metrics(const std::string& path, const std::string& l
 }
 
 std::string line_chart_svg(const LineChart& chart) {
-  const double W = 800, H = 440, left = 70, right = 170, top = 40, bottom = 50;
+  const double W = 850, H = 440, left = 70, right = 220, top = 40, bottom = 50;
   const double pw = W - left - right, ph = H - top - bottom;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (const Series& s : chart.series) {
@@ -310,7 +310,8 @@ Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& r
   LineChart lr{.title = "Learning rate", .x_label = "step", .y_label = "lr"};
   LineChart grad{.title = "Gradient norm (before clipping)", .x_label = "step",
                  .y_label = "global L2 norm", .log_y = true};
-  LineChart vio{.title = "MaxVio: each batch (lines), validation set (points, mean of layers)",
+  LineChart vio{.title = several ? "MaxVio, mean of the MoE layers: batches (lines), validation set (points)"
+                                 : "MaxVio: batches per layer (lines), validation set (points, mean of layers)",
                 .x_label = "step",
                 .y_label = "(max load - mean) / mean"};
   for (const MetricsSeries& r : runs) {
@@ -318,7 +319,8 @@ Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& r
     loss.series.push_back({p + "next token", r.steps, r.main_loss});
     bool has_mtp = false;
     for (double v : r.mtp_loss) has_mtp |= v != 0;
-    if (has_mtp) loss.series.push_back({p + "MTP", r.steps, r.mtp_loss});
+    // Several runs: their MTP curves would crowd the chart past its eight colours.
+    if (has_mtp && !several) loss.series.push_back({p + "MTP", r.steps, r.mtp_loss});
     if (!r.eval_steps.empty()) {
       loss.series.push_back({p + "validation", r.eval_steps, r.eval_main_loss, true});
     }
@@ -334,7 +336,7 @@ Result<std::vector<std::string>> write_plots(const std::vector<MetricsSeries>& r
           mean[i] += layer[i] / double(r.max_vio.size());
         }
       }
-      vio.series.push_back({r.label + " (mean of layers)", r.steps, mean});
+      vio.series.push_back({r.label + " batches", r.steps, mean});
     } else {
       for (size_t l = 0; l < r.layers.size(); ++l) {
         vio.series.push_back({"layer " + std::to_string(r.layers[l]), r.steps, r.max_vio[l]});
