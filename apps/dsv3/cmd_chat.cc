@@ -90,7 +90,8 @@ class ChatRepl {
                           .stop = f_.sampling.stop,
                           .stop_at_eos = !f_.sampling.ignore_eos,
                           .skip_special_in_text = true,
-                          .draft = draft_};
+                          .draft = draft_,
+                          .adaptive_draft = f_.speculative.adaptive};
     ReasoningSplitter splitter(prompt_opens_reasoning(*prompt_text));
     auto show = [this](const std::vector<ReasoningSplitter::Segment>& segs) {
       for (const auto& s : segs) {

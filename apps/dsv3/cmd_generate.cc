@@ -43,6 +43,7 @@ void run_text(const GenerateFlags& f) {
   req.stop = f.sampling.stop;
   req.stop_at_eos = !f.sampling.ignore_eos;
   req.draft = f.speculative.drafts_for(tm->model());
+  req.adaptive_draft = f.speculative.adaptive;
   unwrap(validate(req.sampling));
   Session session(tm->model(), SessionOptions{.context = f.text.model.context, .mtp = req.draft > 0});
   auto result = unwrap(generate_text(session, tm->tokenizer(), req, {.on_text = [](std::string_view t) {

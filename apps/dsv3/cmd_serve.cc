@@ -43,6 +43,7 @@ void run(ServeFlags& f) {
   }
   auto tm = f.text.load(/*with_mtp=*/f.speculative.enabled());
   f.server.scheduler.draft = f.speculative.drafts_for(tm->model());
+  f.server.scheduler.adaptive_draft = f.speculative.adaptive;
 
   server::Server srv(*tm, f.server);
   unwrap(srv.bind());

@@ -46,6 +46,8 @@ void SpeculativeFlags::add_to(CLI::App* cmd) {
   cmd->add_option("--draft", draft, "tokens the MTP layer drafts per step (re-applied beyond 1)")
       ->check(CLI::Range(1, 8))
       ->capture_default_str();
+  cmd->add_flag("--adaptive-draft", adaptive,
+                "--draft is the most: the depth follows the running acceptance rate");
 }
 
 std::string speed_line(const GenerationResult& r) {

@@ -36,6 +36,7 @@ struct SamplingFlags {
 struct SpeculativeFlags {
   std::string mtp = "on";
   int draft = 1;
+  bool adaptive = false;  // --adaptive-draft: `draft` is the most per step
   void add_to(CLI::App* cmd);
   bool enabled() const { return mtp == "on" && draft > 0; }
   // Drafts per step for this model (0 when it has no MTP layer or --mtp off).

@@ -47,7 +47,7 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
 
   t0 = std::chrono::steady_clock::now();
   Sampler sampler(req.sampling);
-  TokenDecoder decoder_steps(session, sampler, req.draft);
+  TokenDecoder decoder_steps(session, sampler, req.draft, req.adaptive_draft);
   StreamDecoder decoder(tokenizer, req.skip_special_in_text);
   StopMatcher stops(req.stop);
   const int32_t eos = tokenizer.eos_id();

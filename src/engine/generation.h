@@ -26,6 +26,7 @@ struct GenerationRequest {
   bool stop_at_eos = true;
   bool skip_special_in_text = false;  // leave special tokens out of the streamed text
   int draft = 0;  // MTP draft tokens per step (0: off; needs a session with MTP enabled)
+  bool adaptive_draft = false;  // `draft` is the most; the depth follows the acceptance
 };
 
 struct GenerationResult {

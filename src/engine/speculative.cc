@@ -36,8 +36,9 @@ int32_t verify_draft(std::span<const float> p, std::span<const float> q, int32_t
   return sampler.draw(residual);
 }
 
-TokenDecoder::TokenDecoder(Session& session, Sampler& sampler, int draft)
-    : session_(session), sampler_(sampler), draft_(session.mtp_enabled() ? draft : 0) {}
+TokenDecoder::TokenDecoder(Session& session, Sampler& sampler, int draft, bool adaptive_draft)
+    : session_(session), sampler_(sampler),
+      depth_(session.mtp_enabled() ? draft : 0, adaptive_draft) {}
 
 Result<std::vector<int32_t>> TokenDecoder::step(int64_t budget) {
   const std::vector<int32_t>& feed = plan(budget);
@@ -57,7 +58,7 @@ const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
   feed_start_ = session_.length();
   // Room for the next token plus drafts, both in the budget and in the context.
   const int64_t room = session_.capacity() - session_.length() - 1;
-  const int64_t drafts = std::min<int64_t>({draft_, budget - 1, room});
+  const int64_t drafts = std::min<int64_t>({depth_.depth(), budget - 1, room});
   // The next token: decided by the previous step (already returned) or sampled now.
   std::optional<int32_t> next = pending_;
   pending_.reset();
@@ -128,6 +129,7 @@ std::vector<int32_t> TokenDecoder::finish_speculative() {
   stats_.drafted.resize(std::max<size_t>(stats_.drafted.size(), drafted_.size()));
   stats_.accepted.resize(stats_.drafted.size());
   const int64_t V = session_.model().config().vocab_size;
+  int accepted = 0;
   for (size_t j = 0; j < drafted_.size(); ++j) {
     const auto row = session_.all_logits().subspan(j * V, V);
     sampler_.distribution(row, std::span(session_.tokens()).first(n + 1 + j), p_);
@@ -135,6 +137,7 @@ std::vector<int32_t> TokenDecoder::finish_speculative() {
     const int32_t replacement = verify_draft(p_, q_[j], drafted_[j], sampler_);
     if (replacement < 0) {
       ++stats_.accepted[j];
+      ++accepted;
       out.push_back(drafted_[j]);
       continue;
     }
@@ -143,6 +146,7 @@ std::vector<int32_t> TokenDecoder::finish_speculative() {
     out.push_back(replacement);
     break;
   }
+  depth_.record(int(drafted_.size()), accepted);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/draft_depth.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
 
@@ -33,8 +34,9 @@ int32_t verify_draft(std::span<const float> p, std::span<const float> q, int32_t
 // which is fed by the next step.
 class TokenDecoder {
  public:
-  // draft = 0: plain decoding. draft >= 1: drafts per step (needs session.mtp_enabled()).
-  TokenDecoder(Session& session, Sampler& sampler, int draft);
+  // draft = 0: plain decoding. draft >= 1: drafts per step (needs session.mtp_enabled());
+  // with `adaptive_draft` the most per step, the depth following the acceptance (DraftDepth).
+  TokenDecoder(Session& session, Sampler& sampler, int draft, bool adaptive_draft = false);
 
   // Decides the next token(s), at most `budget` of them (drafting shortens to fit).
   Result<std::vector<int32_t>> step(int64_t budget);
@@ -49,6 +51,7 @@ class TokenDecoder {
   std::vector<int32_t> finish();
 
   const MtpStats& stats() const { return stats_; }
+  int draft_depth() const { return depth_.depth(); }
 
  private:
   std::vector<int32_t> finish_plain();
@@ -60,7 +63,7 @@ class TokenDecoder {
 
   Session& session_;
   Sampler& sampler_;
-  int draft_;
+  DraftDepth depth_;
   std::optional<int32_t> pending_;
   // The step in progress: tokens fed, tokens decided before the forward (a next token sampled
   // from the previous logits), the drafts with their distributions, where the feed starts.

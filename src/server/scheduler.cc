@@ -220,7 +220,8 @@ void Scheduler::admit_locked() {
     const GenerationJob& job = s.request();
     s.sampler.emplace(job.sampling);
     // Log-probabilities are reported per sampled token from its logits: no drafting then.
-    s.decoder.emplace(*s.session, *s.sampler, job.top_logprobs >= 0 ? 0 : options_.draft);
+    s.decoder.emplace(*s.session, *s.sampler, job.top_logprobs >= 0 ? 0 : options_.draft,
+                      options_.adaptive_draft);
     s.text.emplace(tokenizer_, job.skip_special);
     s.stops.emplace(job.stop);
     {

@@ -36,6 +36,7 @@ struct SchedulerOptions {
   // MTP drafts per decoding step (0: none). Needs a model loaded with its MTP layer; requests
   // that ask for log-probabilities decode without drafts.
   int draft = 0;
+  bool adaptive_draft = false;  // `draft` is the most; each sequence's depth follows its acceptance
 };
 
 // One request's generation, as the scheduler runs it.

@@ -118,5 +118,15 @@ TEST(DefaultModel, GreedyTextIsTheSameWithAndWithoutMtp) {
   EXPECT_GE(std::stoi(m[1]), 30) << with.err;
 }
 
+// --adaptive-draft changes how many tokens are drafted, never which tokens come out.
+TEST(DefaultModel, AdaptiveDraftKeepsTheGreedyText) {
+  const std::string cmd = "generate --prompt 'The history of the city' -n 48 --temp 0 --ignore-eos";
+  auto adaptive = testing::run_dsv3(cmd + " --draft 3 --adaptive-draft");
+  auto plain = testing::run_dsv3(cmd + " --mtp off");
+  ASSERT_EQ(adaptive.exit_code, 0) << adaptive.err;
+  EXPECT_EQ(adaptive.out, plain.out);
+  EXPECT_NE(adaptive.err.find("MTP acceptance"), std::string::npos) << adaptive.err;
+}
+
 }  // namespace
 }  // namespace dsv3
