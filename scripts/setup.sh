@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libopenblas-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

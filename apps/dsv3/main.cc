@@ -3,8 +3,30 @@
 #include <string>
 
 #include "command.h"
+#include "dist/communicator.h"
+
+namespace {
+
+// A failed command. Alone, the message goes to stderr and dsv3 exits with status 1. As a rank
+// of an MPI job the other ranks may be waiting for this one in a collective, so the whole job
+// is ended (MPI_Abort) with the message naming the rank: a failure never leaves a job hanging.
+int report_failure(const char* message) {
+  const dsv3::dist::Comm& world = dsv3::dist::world();
+  if (world.distributed()) world.abort(message);
+  std::fprintf(stderr, "dsv3: error: %s\n", message);
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  // MPI starts only when a launcher (mpirun) started this process; see dist/communicator.h.
+  auto runtime = dsv3::dist::Runtime::start(&argc, &argv);
+  if (!runtime.ok()) {
+    std::fprintf(stderr, "dsv3: error: %s\n", runtime.error().message.c_str());
+    return 1;
+  }
+  const bool quiet_rank = !dsv3::dist::world().is_root();
   CLI::App app{"dsv3: a DeepSeek-V3-family inference and training engine"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every command");
@@ -30,6 +52,7 @@ int main(int argc, char** argv) {
       names += (names.empty() ? "" : ", ") + sub->get_name();
     }
     if (!known) {
+      if (quiet_rank) return 2;  // rank 0 says it once for the job
       std::fprintf(stderr, "dsv3: error: unknown command '%s' (commands: %s)\n", name.c_str(),
                    names.c_str());
       return 2;
@@ -38,13 +61,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // Every rank parses the same arguments and fails alike; rank 0 speaks for the job.
+    if (quiet_rank) return e.get_exit_code();
     return app.exit(e);
-  } catch (const dsv3::cli::CommandError& e) {
-    std::fprintf(stderr, "dsv3: error: %s\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dsv3: error: %s\n", e.what());
-    return 1;
+    return report_failure(e.what());
   }
   return 0;
 }

@@ -1,0 +1,69 @@
+// Runs a command as an MPI job of several ranks on this machine, the way ctest needs it:
+// more ranks than cores (--oversubscribe), as root in CI containers, without ssh or a network
+// (local launch, shared-memory transport only), and never longer than a timeout, so that a
+// job that hangs fails its test instead of the whole suite.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace dsv3::testing {
+
+struct MpiRunResult {
+  int exit_code = -1;  // 124: the timeout ended it
+  std::string out, err;
+};
+
+// The launcher and the flags that make a one-machine job work in containers:
+//  --oversubscribe        more ranks than cores (CI has 2);
+//  --bind-to none         ranks are not pinned to one core each;
+//  --mca plm isolated     local launch only: no ssh/rsh agent needed;
+//  --mca pml ob1, --mca btl self,vader   shared memory only: no network interfaces probed;
+//  btl_vader_single_copy_mechanism none  no cross-process memory access (ptrace) needed.
+// Running as root (CI containers) is allowed through Open MPI's two environment variables.
+inline std::string mpirun_prefix(int ranks) {
+  return std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ") +
+         DSV3_MPIEXEC + " -np " + std::to_string(ranks) +
+         " --oversubscribe --bind-to none --mca plm isolated --mca pml ob1"
+         " --mca btl self,vader --mca btl_vader_single_copy_mechanism none";
+}
+
+// `command` (a program and its arguments, shell syntax) as `ranks` ranks, ended after
+// `timeout_s` seconds; stdout and stderr of every rank captured.
+inline MpiRunResult run_mpi(int ranks, const std::string& command, int timeout_s = 120,
+                            const std::string& stdin_text = "") {
+  namespace fs = std::filesystem;
+  static int serial = 0;
+  const fs::path dir = fs::temp_directory_path() /
+                       ("dsv3_mpirun_" + std::to_string(::getpid()) + "_" + std::to_string(serial++));
+  fs::create_directories(dir);
+  const std::string in = (dir / "in").string(), out = (dir / "out").string(),
+                    err = (dir / "err").string();
+  std::ofstream(in) << stdin_text;
+  const std::string cmd = "timeout -k 10 " + std::to_string(timeout_s) + " env " +
+                          mpirun_prefix(ranks) + " " + command + " <" + in + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  MpiRunResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  fs::remove_all(dir);
+  return r;
+}
+
+// `dsv3 <args>` as an MPI job.
+inline MpiRunResult run_dsv3_mpi(int ranks, const std::string& args, int timeout_s = 120,
+                                 const std::string& stdin_text = "") {
+  return run_mpi(ranks, std::string(DSV3_BINARY) + " " + args, timeout_s, stdin_text);
+}
+
+}  // namespace dsv3::testing
