@@ -35,7 +35,7 @@ Result<std::map<std::string, std::string>> read_index(const std::string& path) {
 
 }  // namespace
 
-Result<Checkpoint> Checkpoint::open(const std::string& dir) {
+Result<Checkpoint> Checkpoint::open(const std::string& dir, const TensorFilter& wanted) {
   Checkpoint ck;
   ck.dir_ = dir;
   if (!fs::is_directory(dir)) return Err("model directory ", dir, " does not exist");
@@ -46,6 +46,7 @@ Result<Checkpoint> Checkpoint::open(const std::string& dir) {
   std::set<std::string> shard_names;
   if (fs::exists(index_path)) {
     DSV3_ASSIGN_OR_RETURN(index, read_index(index_path));
+    if (wanted) std::erase_if(index, [&](const auto& entry) { return !wanted(entry.first); });
     for (const auto& [name, file] : index) shard_names.insert(file);
   } else if (fs::exists(single_path)) {
     shard_names.insert("model.safetensors");
@@ -57,6 +58,7 @@ Result<Checkpoint> Checkpoint::open(const std::string& dir) {
     DSV3_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open((fs::path(dir) / shard).string()));
     auto owned = std::make_unique<SafetensorsFile>(std::move(file));
     for (const auto& [name, t] : owned->tensors()) {
+      if (wanted && !wanted(name)) continue;
       if (!index.empty()) {
         auto it = index.find(name);
         if (it == index.end() || it->second != shard) continue;  // the index decides

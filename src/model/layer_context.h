@@ -6,6 +6,7 @@
 #include <string>
 
 #include "model/config.h"
+#include "model/remote_experts.h"
 #include "model/rope.h"
 #include "util/arena.h"
 
@@ -28,6 +29,7 @@ struct LayerContext {
   Arena* arena = nullptr;
   const TraceFn* trace = nullptr;  // may be null
   int64_t layer = 0;               // index of the layer being run (for traces)
+  RemoteExperts* remote_experts = nullptr;  // expert parallelism: experts held by other ranks
 
   void emit(const std::string& name, std::span<const float> values) const {
     if (trace && *trace) (*trace)(name, layer, values);

@@ -9,10 +9,42 @@
 
 namespace dsv3 {
 
+void experts_forward(const MoeWeights& w, const float* x, int64_t d,
+                     std::span<const ExpertPair> pairs, Arena& arena, float* out) {
+  const int64_t n = int64_t(w.experts.size()), P = int64_t(pairs.size());
+  if (P == 0) return;
+  Arena::Mark mark(arena);
+  // Bucket the pairs by expert: a stable counting sort, so each expert's rows keep their order.
+  int32_t* offsets = arena.ints(n + 1);
+  int32_t* order = arena.ints(P);
+  std::fill_n(offsets, n + 1, 0);
+  for (const ExpertPair& p : pairs) ++offsets[p.expert + 1];
+  for (int64_t e = 0; e < n; ++e) offsets[e + 1] += offsets[e];
+  int32_t* fill = arena.ints(n);
+  std::copy_n(offsets, n, fill);
+  for (int64_t i = 0; i < P; ++i) order[fill[pairs[i].expert]++] = int32_t(i);
+
+  float* xs = arena.floats(P * d);
+  float* ys = arena.floats(P * d);
+  for (int64_t e = 0; e < n; ++e) {
+    const int64_t count = offsets[e + 1] - offsets[e];
+    if (count == 0) continue;
+    DSV3_CHECK(w.held(e), "expert %ld of layer %ld is not held by this process", long(e),
+               long(w.layer));
+    const int32_t* chosen = order + offsets[e];
+    for (int64_t j = 0; j < count; ++j) std::copy_n(x + pairs[chosen[j]].row * d, d, xs + j * d);
+    mlp_forward(w.experts[e], xs, count, arena, ys);
+    for (int64_t j = 0; j < count; ++j) {
+      const ExpertPair& p = pairs[chosen[j]];
+      kernels::axpy(p.weight, ys + j * d, out + p.row * d, d);
+    }
+  }
+}
+
 void moe_forward(const LayerContext& ctx, const MoeWeights& w, const float* x, int64_t T,
                  float* out, int32_t* ids_out, float* weights_out) {
   const ModelConfig& c = *ctx.config;
-  const int64_t d = c.hidden_size, k = c.num_experts_per_tok, n = c.n_routed_experts;
+  const int64_t d = c.hidden_size, k = c.num_experts_per_tok;
   Arena& arena = *ctx.arena;
   Arena::Mark mark(arena);
   int32_t* ids = arena.ints(T * k);
@@ -21,33 +53,28 @@ void moe_forward(const LayerContext& ctx, const MoeWeights& w, const float* x, i
   if (ids_out) std::copy_n(ids, T * k, ids_out);
   if (weights_out) std::copy_n(weights, T * k, weights_out);
 
-  // Bucket (token, weight) pairs by expert: counting sort over the T*K choices.
-  int32_t* offsets = arena.ints(n + 1);
-  int32_t* order = arena.ints(T * k);
-  std::fill_n(offsets, n + 1, 0);
-  for (int64_t i = 0; i < T * k; ++i) ++offsets[ids[i] + 1];
-  for (int64_t e = 0; e < n; ++e) offsets[e + 1] += offsets[e];
-  int32_t* fill = arena.ints(n);
-  std::copy_n(offsets, n, fill);
-  for (int64_t i = 0; i < T * k; ++i) order[fill[ids[i]]++] = int32_t(i);
+  // Pairs held elsewhere leave first, so other ranks compute while this one does its share.
+  uint8_t* local = reinterpret_cast<uint8_t*>(arena.ints((T * k + 3) / 4));
+  std::fill_n(local, T * k, uint8_t(1));
+  RemoteExperts* remote = ctx.remote_experts;
+  if (remote) {
+    remote->dispatch({.layer = w.layer, .x = x, .rows = T, .ids = ids, .weights = weights, .k = k},
+                     local);
+  }
+  ExpertPair* pairs = reinterpret_cast<ExpertPair*>(arena.ints(3 * T * k));
+  static_assert(sizeof(ExpertPair) == 3 * sizeof(int32_t));
+  int64_t n_local = 0;
+  for (int64_t i = 0; i < T * k; ++i) {
+    if (local[i]) pairs[n_local++] = {.row = int32_t(i / k), .expert = ids[i], .weight = weights[i]};
+  }
 
   if (w.has_shared) {
     mlp_forward(w.shared, x, T, arena, out);
   } else {
     std::fill_n(out, T * d, 0.0f);
   }
-  float* xs = arena.floats(T * d);
-  float* ys = arena.floats(T * d);
-  for (int64_t e = 0; e < n; ++e) {
-    const int64_t count = offsets[e + 1] - offsets[e];
-    if (count == 0) continue;
-    const int32_t* choice = order + offsets[e];
-    for (int64_t j = 0; j < count; ++j) std::copy_n(x + (choice[j] / k) * d, d, xs + j * d);
-    mlp_forward(w.experts[e], xs, count, arena, ys);
-    for (int64_t j = 0; j < count; ++j) {
-      kernels::axpy(weights[choice[j]], ys + j * d, out + (choice[j] / k) * d, d);
-    }
-  }
+  experts_forward(w, x, d, std::span(pairs, size_t(n_local)), arena, out);
+  if (remote) remote->combine(out);
 }
 
 void moe_forward_per_token(const LayerContext& ctx, const MoeWeights& w, const float* x,

@@ -13,7 +13,12 @@ Model::Model(ModelConfig config, Checkpoint ck, int64_t max_positions)
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOptions& options) {
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
-  DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir));
+  const WeightSelection& sel = options.selection;
+  TensorFilter wanted;
+  if (!sel.dense_part || sel.routed_expert) {
+    wanted = [&sel](const std::string& name) { return sel.wants_tensor(name); };
+  }
+  DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir, wanted));
   if (options.max_positions <= 0) return Err("context length must be > 0");
   const WeightFormat kv = options.kv_format;
   if (kv != WeightFormat::kF32 && kv != WeightFormat::kBF16 && kv != WeightFormat::kF16) {
@@ -23,7 +28,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOp
   std::unique_ptr<Model> m(new Model(std::move(config), std::move(ck), options.max_positions));
   m->kv_format_ = kv;
   const bool with_mtp = options.load_mtp && m->config_.num_nextn_predict_layers > 0;
-  DSV3_ASSIGN_OR_RETURN(m->weights_, load_weights(m->checkpoint_, m->config_, with_mtp));
+  DSV3_ASSIGN_OR_RETURN(m->weights_, load_weights(m->checkpoint_, m->config_, with_mtp, sel));
   return m;
 }
 
@@ -100,7 +105,7 @@ void Model::forward_batch(std::span<const BatchItem> items, Arena& arena, Attent
   }
 
   LayerContext ctx{.config = &config_, .rope = &rope_, .attention = attention, .arena = &arena,
-                   .trace = trace, .layer = 0};
+                   .trace = trace, .layer = 0, .remote_experts = remote_.get()};
   const bool tracing = trace && *trace;
   int32_t* ids = tracing ? arena.ints(rows * k) : nullptr;
   float* route_w = tracing ? arena.floats(rows * k) : nullptr;
@@ -171,7 +176,8 @@ void Model::mtp_forward(const MtpArgs& a) const {
 
   // The MTP layer's block runs as layer 0 of its own one-layer cache, at index N for traces.
   LayerContext ctx{.config = &config_, .rope = &rope_, .attention = a.attention,
-                   .arena = &arena, .trace = a.trace, .layer = a.depth};
+                   .arena = &arena, .trace = a.trace, .layer = a.depth,
+                   .remote_experts = remote_.get()};
   const int64_t k = config_.num_experts_per_tok;
   const bool tracing = a.trace && *a.trace;
   int32_t* ids = tracing ? arena.ints(T * k) : nullptr;

@@ -21,6 +21,8 @@ struct ModelOptions {
   bool mlock = false;            // pin the mapped weights in RAM
   // Storage of the latent KV cache: kF32, or kBF16 / kF16 to halve it (`--kv-type`).
   WeightFormat kv_format = WeightFormat::kF32;
+  // Expert parallelism: the part of the checkpoint this process opens and binds.
+  WeightSelection selection;
 };
 
 // One forward of the main model over tokens at positions [cache.length(), + T).
@@ -70,6 +72,11 @@ class Model {
   int64_t max_positions() const { return rope_.max_positions(); }
   int64_t mtp_depth() const { return int64_t(weights_.mtp.size()); }
 
+  // Expert parallelism (rank 0): where the routed experts this process does not hold are
+  // computed. The model owns it; destroying the model releases the other ranks.
+  void set_remote_experts(std::unique_ptr<RemoteExperts> remote) { remote_ = std::move(remote); }
+  RemoteExperts* remote_experts() const { return remote_.get(); }
+
   KvCache new_cache(int64_t capacity = 0) const;
   KvCache new_mtp_cache(int64_t capacity = 0) const;
 
@@ -89,6 +96,7 @@ class Model {
   ModelWeights weights_;
   RopeTable rope_;
   WeightFormat kv_format_ = WeightFormat::kF32;
+  std::unique_ptr<RemoteExperts> remote_;
 };
 
 // Checks a prompt's token ids against the vocabulary; the error names the first bad one.

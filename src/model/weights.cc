@@ -130,23 +130,30 @@ Status bind_attention(Binder& b, const ModelConfig& c, const std::string& p, Att
   return b.matrix(p + "o_proj", c.hidden_size, h * c.v_head_dim, w.wo);
 }
 
-Status bind_block(Binder& b, const ModelConfig& c, int64_t layer, bool moe, BlockWeights& w) {
+Status bind_block(Binder& b, const ModelConfig& c, int64_t layer, bool moe,
+                  const WeightSelection& sel, BlockWeights& w) {
   const std::string p = "model.layers." + std::to_string(layer) + ".";
-  DSV3_TRY(b.vector(p + "input_layernorm.weight", c.hidden_size, w.attn_norm));
-  DSV3_TRY(b.vector(p + "post_attention_layernorm.weight", c.hidden_size, w.ffn_norm));
-  DSV3_TRY(bind_attention(b, c, p + "self_attn.", w.attn));
   w.is_moe = moe;
-  if (!moe) return bind_mlp(b, p + "mlp.", c.hidden_size, c.intermediate_size, w.mlp);
+  if (sel.dense_part) {
+    DSV3_TRY(b.vector(p + "input_layernorm.weight", c.hidden_size, w.attn_norm));
+    DSV3_TRY(b.vector(p + "post_attention_layernorm.weight", c.hidden_size, w.ffn_norm));
+    DSV3_TRY(bind_attention(b, c, p + "self_attn.", w.attn));
+    if (!moe) return bind_mlp(b, p + "mlp.", c.hidden_size, c.intermediate_size, w.mlp);
+  }
+  if (!moe) return OkStatus();
 
   MoeWeights& m = w.moe;
+  m.layer = layer;
+  m.experts.resize(c.n_routed_experts);
+  for (int64_t e = 0; e < c.n_routed_experts; ++e) {
+    if (!sel.wants_expert(layer, e)) continue;
+    DSV3_TRY(bind_mlp(b, p + "mlp.experts." + std::to_string(e) + ".", c.hidden_size,
+                      c.moe_intermediate_size, m.experts[e]));
+  }
+  if (!sel.dense_part) return OkStatus();
   DSV3_TRY(b.matrix(p + "mlp.gate", c.n_routed_experts, c.hidden_size, m.gate.weight));
   if (c.topk_method == TopkMethod::kNoauxTc) {
     DSV3_TRY(b.vector(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts, m.gate.bias));
-  }
-  m.experts.resize(c.n_routed_experts);
-  for (int64_t e = 0; e < c.n_routed_experts; ++e) {
-    DSV3_TRY(bind_mlp(b, p + "mlp.experts." + std::to_string(e) + ".", c.hidden_size,
-                      c.moe_intermediate_size, m.experts[e]));
   }
   m.has_shared = c.n_shared_experts > 0;
   if (m.has_shared) {
@@ -156,37 +163,65 @@ Status bind_block(Binder& b, const ModelConfig& c, int64_t layer, bool moe, Bloc
   return OkStatus();
 }
 
-Status bind_mtp(Binder& b, const ModelConfig& c, int64_t layer, MtpWeights& w) {
+Status bind_mtp(Binder& b, const ModelConfig& c, int64_t layer, const WeightSelection& sel,
+                MtpWeights& w) {
   const std::string p = "model.layers." + std::to_string(layer) + ".";
+  if (!sel.dense_part) return bind_block(b, c, layer, /*moe=*/true, sel, w.block);
   DSV3_TRY(b.matrix(p + "embed_tokens", c.vocab_size, c.hidden_size, w.embed));
   DSV3_TRY(b.vector(p + "enorm.weight", c.hidden_size, w.enorm));
   DSV3_TRY(b.vector(p + "hnorm.weight", c.hidden_size, w.hnorm));
   DSV3_TRY(b.matrix(p + "eh_proj", c.hidden_size, 2 * c.hidden_size, w.eh_proj));
-  DSV3_TRY(bind_block(b, c, layer, /*moe=*/true, w.block));
+  DSV3_TRY(bind_block(b, c, layer, /*moe=*/true, sel, w.block));
   DSV3_TRY(b.vector(p + "shared_head.norm.weight", c.hidden_size, w.head_norm));
   return b.matrix(p + "shared_head.head", c.vocab_size, c.hidden_size, w.head);
 }
 
 }  // namespace
 
-Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& c, bool with_mtp) {
+std::optional<std::pair<int64_t, int64_t>> routed_expert_of(const std::string& name) {
+  static const std::string kLayers = "model.layers.", kExperts = ".mlp.experts.";
+  if (name.compare(0, kLayers.size(), kLayers) != 0) return std::nullopt;
+  size_t at = kLayers.size();
+  auto number = [&](int64_t& out) {
+    const size_t start = at;
+    out = 0;
+    while (at < name.size() && name[at] >= '0' && name[at] <= '9') out = out * 10 + (name[at++] - '0');
+    return at > start;
+  };
+  int64_t layer = 0, expert = 0;
+  if (!number(layer) || name.compare(at, kExperts.size(), kExperts) != 0) return std::nullopt;
+  at += kExperts.size();
+  if (!number(expert) || at >= name.size() || name[at] != '.') return std::nullopt;
+  return std::pair(layer, expert);
+}
+
+bool WeightSelection::wants_tensor(const std::string& name) const {
+  const auto expert = routed_expert_of(name);
+  if (expert) return wants_expert(expert->first, expert->second);
+  return dense_part;
+}
+
+Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& c, bool with_mtp,
+                                  const WeightSelection& sel) {
   Binder b(ck, c);
   ModelWeights w;
-  DSV3_TRY(b.matrix("model.embed_tokens", c.vocab_size, c.hidden_size, w.embed));
+  if (sel.dense_part) DSV3_TRY(b.matrix("model.embed_tokens", c.vocab_size, c.hidden_size, w.embed));
   w.layers.resize(c.num_hidden_layers);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    DSV3_TRY(bind_block(b, c, l, c.is_moe_layer(l), w.layers[l]));
+    DSV3_TRY(bind_block(b, c, l, c.is_moe_layer(l), sel, w.layers[l]));
   }
-  DSV3_TRY(b.vector("model.norm.weight", c.hidden_size, w.norm));
-  if (c.tie_word_embeddings && !ck.has("lm_head.weight")) {
-    w.head = w.embed;
-  } else {
-    DSV3_TRY(b.matrix("lm_head", c.vocab_size, c.hidden_size, w.head));
+  if (sel.dense_part) {
+    DSV3_TRY(b.vector("model.norm.weight", c.hidden_size, w.norm));
+    if (c.tie_word_embeddings && !ck.has("lm_head.weight")) {
+      w.head = w.embed;
+    } else {
+      DSV3_TRY(b.matrix("lm_head", c.vocab_size, c.hidden_size, w.head));
+    }
   }
   if (with_mtp) {
     w.mtp.resize(c.num_nextn_predict_layers);
     for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
-      DSV3_TRY(bind_mtp(b, c, c.num_hidden_layers + k, w.mtp[k]));
+      DSV3_TRY(bind_mtp(b, c, c.num_hidden_layers + k, sel, w.mtp[k]));
     }
   }
   w.format_summary = b.format_summary();

@@ -4,7 +4,9 @@
 // float32 once at load: they are a few KiB and every token reads them.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "io/checkpoint.h"
@@ -36,8 +38,12 @@ struct GateWeights {
 };
 
 struct MoeWeights {
+  int64_t layer = 0;  // checkpoint layer index (the MTP layers follow the main ones)
   GateWeights gate;
-  std::vector<MlpWeights> experts;  // n_routed_experts
+  // n_routed_experts; under expert parallelism only the held ones are bound (the others
+  // have no data: held(e) is false).
+  std::vector<MlpWeights> experts;
+  bool held(int64_t e) const { return experts[size_t(e)].w1.data != nullptr; }
   MlpWeights shared;                // width n_shared_experts * moe_intermediate_size
   bool has_shared = false;
 };
@@ -69,9 +75,27 @@ struct ModelWeights {
   std::string format_summary;  // e.g. "fp8 (120), bf16 (23)"
 };
 
+// Which part of the model a process binds. Everything by default; under expert parallelism
+// rank 0 binds all but the routed experts it does not hold, and the other ranks bind only
+// their routed experts.
+struct WeightSelection {
+  bool dense_part = true;  // embedding, attention, dense FFN, routers, shared experts, heads
+  std::function<bool(int64_t layer, int64_t expert)> routed_expert;  // null: every expert
+
+  bool wants_expert(int64_t layer, int64_t expert) const {
+    return !routed_expert || routed_expert(layer, expert);
+  }
+  // Whether a checkpoint tensor belongs to this selection (the checkpoint opens only those).
+  bool wants_tensor(const std::string& name) const;
+};
+
+// The (layer, expert) of a routed expert's tensor, "model.layers.L.mlp.experts.E.*".
+std::optional<std::pair<int64_t, int64_t>> routed_expert_of(const std::string& tensor_name);
+
 // Binds every tensor the config calls for, checking shapes and dtypes; the error names the
 // tensor, what was found and what was expected. `with_mtp` loads the MTP layer(s) too.
-Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& config, bool with_mtp);
+Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& config, bool with_mtp,
+                                  const WeightSelection& selection = {});
 
 // Parameter counts, for `dsv3 info` and the benchmark's bytes-per-token.
 struct ParameterCounts {
