@@ -7,6 +7,7 @@
 #include "command.h"
 #include "engine/bench.h"
 #include "kernels/kernels.h"
+#include "util/atomic_file.h"
 
 namespace dsv3::cli {
 
@@ -19,7 +20,43 @@ struct BenchFlags {
   bool json = false;
   std::string mtp = "on";
   int draft = 1;
+  std::string save_expert_load;
 };
+
+nlohmann::ordered_json ranks_json(const BenchResult& r) {
+  nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
+  for (const RankBench& b : r.ranks) {
+    ranks.push_back({{"rank", b.memory.rank},
+                     {"experts", b.memory.experts},
+                     {"weight_bytes", b.memory.weight_bytes},
+                     {"resident_bytes", b.memory.resident_bytes},
+                     {"bytes_sent_per_token", b.sent_per_token},
+                     {"bytes_received_per_token", b.received_per_token},
+                     {"prefill_bytes_sent_per_token", b.prefill_sent_per_token}});
+  }
+  return ranks;
+}
+
+// Everything on the wire per decoded token (each byte is sent by one rank).
+double network_bytes_per_token(const BenchResult& r) {
+  double total = 0;
+  for (const RankBench& b : r.ranks) total += b.sent_per_token;
+  return total;
+}
+
+void print_ranks(const BenchResult& r) {
+  if (r.ranks.empty()) return;
+  const double mb = 1e6;
+  std::printf("ranks          %zu (expert parallelism); network %.3f MB per decoded token\n",
+              r.ranks.size(), network_bytes_per_token(r) / mb);
+  std::printf("%-6s %8s %14s %14s %16s %16s\n", "rank", "experts", "weights MB", "resident MB",
+              "sent B/token", "received B/token");
+  for (const RankBench& b : r.ranks) {
+    std::printf("%-6d %8ld %14.1f %14.1f %16.0f %16.0f\n", b.memory.rank, long(b.memory.experts),
+                double(b.memory.weight_bytes) / mb, double(b.memory.resident_bytes) / mb,
+                b.sent_per_token, b.received_per_token);
+  }
+}
 
 void print_json(const BenchResult& r, const std::string& model_dir, const std::string& weights,
                 const std::string& kv_type, const BenchOptions& o) {
@@ -52,6 +89,10 @@ void print_json(const BenchResult& r, const std::string& model_dir, const std::s
   j["bandwidth_probe_bytes"] = o.probe.bytes;
   j["roofline_tok_s"] = r.roofline_tok_s;
   j["roofline_pct"] = r.roofline_pct;
+  if (!r.ranks.empty()) {
+    j["network_bytes_per_token"] = network_bytes_per_token(r);
+    j["ranks"] = ranks_json(r);
+  }
   j["mtp"] = r.mtp;
   if (r.mtp) {
     j["mtp_acceptance"] = r.mtp_acceptance;
@@ -95,6 +136,7 @@ void print_table(const BenchResult& r, const std::string& model_dir, const std::
                 r.mtp_allowed_speedup, r.t1_ms, r.t2_ms,
                 r.mtp_allowed_speedup > 0 ? 100 * r.mtp_speedup / r.mtp_allowed_speedup : 0.0);
   }
+  print_ranks(r);
   if (o.probe.bytes == 0) {
     std::printf("bandwidth      not measured (--probe-mib 0)\n");
     return;
@@ -116,6 +158,9 @@ void run(BenchFlags& flags) {
   auto model = flags.model.load(/*with_mtp=*/o.mtp_draft > 0);
   touch_weights(*model);
   const BenchResult r = unwrap(run_bench(*model, o));
+  if (!flags.save_expert_load.empty()) {
+    unwrap(write_file_atomically(flags.save_expert_load, expert_load_json(r.expert_load)));
+  }
   const std::string& weights = model->weights().format_summary;
   if (flags.json) {
     print_json(r, flags.model.model_dir, weights, flags.model.kv_type, o);
@@ -152,6 +197,8 @@ void add_bench_command(CLI::App& root) {
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   cmd->add_option("--draft", flags->draft, "MTP drafts per step")->check(CLI::Range(1, 8));
+  cmd->add_option("--save-expert-load", flags->save_expert_load,
+                  "write the decoded tokens per routed expert (JSON) for --expert-load");
   cmd->callback([flags] { run(*flags); });
 }
 

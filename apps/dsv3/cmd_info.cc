@@ -1,12 +1,24 @@
-// dsv3 info: what a checkpoint is and what running it costs.
+// dsv3 info: what a checkpoint is and what running it costs; with --ranks, what each rank of
+// an expert-parallel job would hold (planning, no mpirun needed), also from a config alone.
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "command.h"
+#include "model/memory_plan.h"
+#include "model/presets.h"
+#include "model/synth.h"
 #include "model/weights.h"
 
 namespace dsv3::cli {
 
 namespace {
+
+struct InfoFlags {
+  ModelFlags model;
+  std::string preset, config_path, dtype;
+  int ranks = 0;
+};
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -28,33 +40,117 @@ std::string human_count(double n) {
   return buf;
 }
 
-void run(const ModelFlags& flags) {
-  auto model = flags.load(/*with_mtp=*/true);
-  const ModelConfig& c = model->config();
+void print_parameters(const ModelConfig& c) {
   const ParameterCounts p = count_parameters(c);
+  std::printf("parameters            %s total (%s in MTP), %s active per token\n",
+              human_count(double(p.total)).c_str(), human_count(double(p.mtp)).c_str(),
+              human_count(double(p.active_per_token)).c_str());
+}
+
+// Per-rank memory of an expert-parallel job over `ranks` ranks.
+void print_rank_plan(const ModelConfig& c, std::span<const TensorBytes> tensors, int ranks,
+                     const ModelFlags& flags) {
+  const ExpertPlacement placement = unwrap(parallel::plan_placement(c, ranks, flags.placement));
+  ExpertLoad load;
+  if (!flags.placement.expert_load_path.empty()) {
+    load = unwrap(read_expert_load(flags.placement.expert_load_path, c));
+  }
+  const auto plan = plan_rank_memory(c, placement, tensors, flags.context, load);
+  const bool balanced = !flags.placement.expert_load_path.empty() || flags.placement.redundant_experts > 0;
+  std::printf("expert parallelism    %d ranks, %s placement, %d redundant expert copies per MoE "
+              "layer; KV cache for %ld tokens on rank 0\n",
+              ranks, balanced ? "balanced" : "contiguous", flags.placement.redundant_experts,
+              long(flags.context));
+  std::printf("%-6s %8s %8s %14s %14s %14s %14s\n", "rank", "experts", "load", "experts",
+              "dense part", "KV cache", "total");
+  for (const RankPlan& r : plan) {
+    std::printf("%-6d %8ld %7.1f%% %14s %14s %14s %14s\n", r.rank, long(r.experts),
+                100 * r.load_share, human_bytes(r.expert_bytes).c_str(),
+                human_bytes(r.dense_bytes).c_str(), human_bytes(r.kv_bytes).c_str(),
+                human_bytes(r.total()).c_str());
+  }
+  const TrafficEstimate t = estimate_traffic(c, placement);
+  std::printf("network per token     %s expected per decoded token (uniform routing: %.2f expert "
+              "ranks reached per MoE layer, hidden state out and partial sum back, f32)\n",
+              human_bytes(t.bytes_per_token).c_str(), t.ranks_per_layer);
+}
+
+void run_checkpoint(const InfoFlags& f) {
+  // Not ModelFlags::load: info plans, it never joins an expert-parallel job.
+  const ModelFlags& flags = f.model;
+  auto model = unwrap(Model::load(flags.model_dir, ModelOptions{.max_positions = flags.context}));
+  const ModelConfig& c = model->config();
   const double weight_bytes = double(model->checkpoint().total_bytes());
   const int64_t kv_per_token = c.num_hidden_layers * c.kv_cache_width() * int64_t(sizeof(float));
   const double kv_total = double(kv_per_token) * double(flags.context);
   std::printf("%s", describe(c).c_str());
   std::printf("stored formats        %s\n", model->weights().format_summary.c_str());
-  std::printf("parameters            %s total (%s in MTP), %s active per token\n",
-              human_count(double(p.total)).c_str(), human_count(double(p.mtp)).c_str(),
-              human_count(double(p.active_per_token)).c_str());
+  print_parameters(c);
   std::printf("KV cache              %ld values per token per layer (%ld bytes per token, f32)\n",
               long(c.kv_cache_width()), long(kv_per_token));
   std::printf("checkpoint bytes      %s (mapped, not copied)\n", human_bytes(weight_bytes).c_str());
   std::printf("memory to run         %s = weights %s + KV cache %s for %ld tokens\n",
               human_bytes(weight_bytes + kv_total).c_str(), human_bytes(weight_bytes).c_str(),
               human_bytes(kv_total).c_str(), long(flags.context));
+  if (f.ranks == 0) return;
+  std::vector<TensorBytes> tensors;
+  for (const auto& [name, t] : model->checkpoint().tensors()) tensors.push_back({name, t.nbytes});
+  print_rank_plan(c, tensors, f.ranks, flags);
+}
+
+// A config without weights: the tensors are those `dsv3 synth` would write for it.
+void run_config(const InfoFlags& f) {
+  ModelConfig c;
+  std::string origin;
+  if (!f.preset.empty()) {
+    c = unwrap(preset_config(f.preset));
+    origin = "preset " + f.preset;
+  } else {
+    std::ifstream in(f.config_path);
+    if (!in) throw CommandError("cannot read " + f.config_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    c = unwrap(parse_model_config(text.str(), f.config_path));
+    origin = f.config_path;
+  }
+  if (!f.dtype.empty()) c.fp8_block_quantized = unwrap(parse_synth_dtype(f.dtype)) == SynthDType::kFP8;
+  std::vector<TensorBytes> tensors;
+  double total = 0;
+  for (const SynthTensor& t : synth_tensors(c)) {
+    tensors.push_back({t.spec.name, t.spec.bytes()});
+    total += double(t.spec.bytes());
+  }
+  std::printf("%s", describe(c).c_str());
+  std::printf("planned from          %s, weights %s (%s)\n", origin.c_str(),
+              c.fp8_block_quantized ? "FP8 e4m3 with 128x128 block scales as released" : "BF16",
+              human_bytes(total).c_str());
+  print_parameters(c);
+  if (f.ranks > 0) print_rank_plan(c, tensors, f.ranks, f.model);
 }
 
 }  // namespace
 
 void add_info_command(CLI::App& root) {
-  auto flags = std::make_shared<ModelFlags>();
+  auto f = std::make_shared<InfoFlags>();
   CLI::App* cmd = root.add_subcommand("info", "print a checkpoint's config, sizes and memory needs");
-  flags->add_to(cmd);
-  cmd->callback([flags] { run(*flags); });
+  f->model.add_to(cmd, /*model_required=*/false);
+  cmd->add_option("--ranks", f->ranks,
+                  "plan an expert-parallel job of this many ranks: memory per rank, traffic")
+      ->check(CLI::Range(1, 1 << 16));
+  auto* preset = cmd->add_option("--preset", f->preset,
+                                 "plan from a named config instead of a checkpoint (v3-671b, ...)");
+  auto* config = cmd->add_option("--config", f->config_path,
+                                 "plan from a config.json instead of a checkpoint");
+  cmd->add_option("--dtype", f->dtype, "with --preset/--config: bf16 or fp8 weights");
+  preset->excludes(config);
+  cmd->callback([f, preset, config] {
+    const bool from_config = *preset || *config;
+    if (from_config == !f->model.model_dir.empty()) {
+      throw CommandError("pass exactly one of --model DIR, --preset NAME or --config FILE");
+    }
+    if (from_config) return run_config(*f);
+    run_checkpoint(*f);
+  });
 }
 
 }  // namespace dsv3::cli

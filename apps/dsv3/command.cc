@@ -2,6 +2,9 @@
 
 #include <charconv>
 
+#include "dist/communicator.h"
+#include "parallel/expert_worker.h"
+
 namespace dsv3::cli {
 
 std::vector<int32_t> parse_token_list(const std::string& text, const std::string& flag) {
@@ -31,10 +34,29 @@ void ModelFlags::add_to(CLI::App* cmd, bool model_required) {
   cmd->add_option("--kv-type", kv_type, "KV cache storage: f32, bf16 or f16 (half the memory)")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}))
       ->capture_default_str();
+  add_placement_flags(cmd, placement);
+}
+
+void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement) {
+  cmd->add_option("--expert-load", placement.expert_load_path,
+                  "under mpirun: measured tokens per expert (JSON, as bench --save-expert-load "
+                  "writes) to balance the experts over the ranks")
+      ->group("Expert parallelism");
+  cmd->add_option("--redundant-experts", placement.redundant_experts,
+                  "under mpirun: second copies of the N hottest experts of each MoE layer")
+      ->check(CLI::Range(0, 1 << 16))
+      ->group("Expert parallelism");
 }
 
 std::unique_ptr<Model> ModelFlags::load(bool with_mtp) const {
-  return unwrap(Model::load(model_dir, options(with_mtp)));
+  const ModelOptions o = options(with_mtp);
+  const dist::Comm& world = dist::world();
+  if (!world.distributed()) return unwrap(Model::load(model_dir, o));
+  auto loaded = parallel::load_rank_model(world, model_dir, o, placement);
+  if (!loaded.ok()) throw JobError(loaded.error().message);
+  if (world.is_root()) return std::move(loaded->model);
+  parallel::serve_experts(world, *loaded->model, loaded->placement);
+  throw ExpertRankFinished{};
 }
 
 ModelOptions ModelFlags::options(bool with_mtp) const {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/transformer.h"
+#include "parallel/launch.h"
 #include "util/result.h"
 
 namespace dsv3::cli {
@@ -17,6 +18,16 @@ namespace dsv3::cli {
 struct CommandError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// A failure every rank of an MPI job knows about (they agreed on it): rank 0 prints it once,
+// and every rank exits normally with status 1, instead of aborting the job.
+struct JobError : CommandError {
+  using CommandError::CommandError;
+};
+
+// Thrown on an expert rank (not rank 0) once rank 0 ended the job: the rank's work is done
+// and the command it was started with is not run there (rank 0 runs the front end).
+struct ExpertRankFinished {};
 
 // Unwraps a Result or throws its message.
 template <typename T>
@@ -37,10 +48,17 @@ struct ModelFlags {
   int64_t context = 4096;
   bool mlock = false;
   std::string kv_type = "f32";
+  parallel::PlacementOptions placement;  // under mpirun: where the routed experts go
   void add_to(CLI::App* cmd, bool model_required = true);
   ModelOptions options(bool with_mtp = true) const;
+  // Alone: the whole model. As rank 0 of an MPI job: the model with the other ranks' experts
+  // attached. As another rank: serves its experts until rank 0 is done, then throws
+  // ExpertRankFinished.
   std::unique_ptr<Model> load(bool with_mtp = true) const;
 };
+
+// --expert-load and --redundant-experts.
+void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement);
 
 void add_logits_command(CLI::App& root);
 void add_generate_command(CLI::App& root);

@@ -7,6 +7,13 @@
 
 namespace {
 
+bool runs_on_every_rank(const std::string& command) {
+  for (const char* c : {"logits", "generate", "chat", "serve", "bench"}) {
+    if (command == c) return true;
+  }
+  return false;
+}
+
 // A failed command. Alone, the message goes to stderr and dsv3 exits with status 1. As a rank
 // of an MPI job the other ranks may be waiting for this one in a collective, so the whole job
 // is ended (MPI_Abort) with the message naming the rank: a failure never leaves a job hanging.
@@ -27,6 +34,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool quiet_rank = !dsv3::dist::world().is_root();
+  // Under mpirun, the model-running commands run on every rank (rank 0 is the front end, the
+  // others serve their experts from inside the model loading); any other command runs on
+  // rank 0 only.
+  if (quiet_rank && argc > 1 && !runs_on_every_rank(argv[1])) return 0;
   CLI::App app{"dsv3: a DeepSeek-V3-family inference and training engine"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every command");
@@ -64,6 +75,12 @@ int main(int argc, char** argv) {
     // Every rank parses the same arguments and fails alike; rank 0 speaks for the job.
     if (quiet_rank) return e.get_exit_code();
     return app.exit(e);
+  } catch (const dsv3::cli::ExpertRankFinished&) {
+    return 0;
+  } catch (const dsv3::cli::JobError& e) {
+    // Every rank knows; rank 0 says it, all leave normally.
+    if (!quiet_rank) std::fprintf(stderr, "dsv3: error: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     return report_failure(e.what());
   }

@@ -18,7 +18,7 @@ void TextModelFlags::add_to(CLI::App* cmd, bool model_required) {
 }
 
 std::unique_ptr<TextModel> TextModelFlags::load(bool with_mtp) const {
-  return unwrap(TextModel::load(model.model_dir, tokenizer_dir, model.options(with_mtp)));
+  return unwrap(TextModel::attach(model.load(with_mtp), model.model_dir, tokenizer_dir));
 }
 
 void SamplingFlags::add_to(CLI::App* cmd, float default_temperature) {

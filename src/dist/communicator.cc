@@ -182,7 +182,8 @@ void Comm::allreduce_sum_bytes(void* data, int64_t n, size_t elem, MPI_Datatype 
 }
 
 Status Comm::agree(const Status& mine) const {
-  std::string text = mine.ok() ? "" : mine.error().message;
+  // The failing rank names itself (with its host, which only it knows).
+  std::string text = mine.ok() ? "" : describe() + ": " + mine.error().message;
   std::vector<int64_t> lengths;
   const std::vector<char> all = allgatherv(std::span<const char>(text.data(), text.size()), &lengths);
   const std::vector<uint8_t> failed_flags = [&] {
@@ -194,7 +195,7 @@ Status Comm::agree(const Status& mine) const {
   for (int r = 0; r < size_; ++r) {
     if (failed_flags[size_t(r)]) {
       const std::string m(all.begin() + offset, all.begin() + offset + lengths[size_t(r)]);
-      message += (message.empty() ? "" : "; ") + describe(r) + ": " + m;
+      message += (message.empty() ? "" : "; ") + m;
     }
     offset += lengths[size_t(r)];
   }

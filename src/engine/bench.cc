@@ -54,7 +54,11 @@ WeightBytes weight_bytes(const Model& model) {
     }
     b.fixed.router += double(bw.moe.gate.weight.bytes()) + floats_bytes(bw.moe.gate.bias);
     if (bw.moe.has_shared) b.fixed.shared_experts += mlp_bytes(bw.moe.shared);
-    for (const MlpWeights& e : bw.moe.experts) b.expert[l].push_back(mlp_bytes(e));
+    // Under expert parallelism the experts of other ranks are not mapped here; a layer's
+    // routed experts all have one shape and format, so they count as the ones held here.
+    double held_size = 0;
+    for (const MlpWeights& e : bw.moe.experts) held_size = std::max(held_size, mlp_bytes(e));
+    for (size_t e = 0; e < bw.moe.experts.size(); ++e) b.expert[l].push_back(held_size);
   }
   b.fixed.head = double(w.head.bytes()) + floats_bytes(w.norm);
   return b;
@@ -74,8 +78,11 @@ class ExpertCounter {
     return [this](const std::string& name, int64_t layer, std::span<const float> ids) {
       if (name != "route_ids" || layer < 0 || size_t(layer) >= wb_.expert.size()) return;
       const auto& sizes = wb_.expert[size_t(layer)];
+      std::vector<double>& load = load_[layer];
+      load.resize(sizes.size());
       for (float f : ids) {
         const size_t e = size_t(f);
+        if (e < load.size()) load[e] += 1;
         if (e < sizes.size() && !seen_[e]) {
           seen_[e] = 1;
           bytes_ += sizes[e];
@@ -90,6 +97,7 @@ class ExpertCounter {
   }
 
   double bytes() const { return bytes_; }
+  const ExpertLoad& load() const { return load_; }
   double experts_per_layer_step() const {
     return layer_steps_ ? double(experts_) / double(layer_steps_) : 0;
   }
@@ -97,6 +105,7 @@ class ExpertCounter {
  private:
   const WeightBytes& wb_;
   std::vector<char> seen_;
+  ExpertLoad load_;  // tokens per expert per MoE layer
   double bytes_ = 0;
   int64_t experts_ = 0, layer_steps_ = 0;
 };
@@ -181,8 +190,58 @@ size_t touch_weights(const Model& model) {
     for (size_t i = 0; i < t.nbytes; i += 4096) sink = sink ^ t.data[i];
     total += t.nbytes;
   }
+  if (RemoteExperts* remote = model.remote_experts()) total += size_t(remote->prefault());
   return total;
 }
+
+namespace {
+
+// Network bytes per rank, to subtract snapshots.
+class TrafficMeter {
+ public:
+  explicit TrafficMeter(const Model& model) : remote_(model.remote_experts()) {
+    if (remote_) {
+      sent_.assign(size_t(remote_->ranks()), 0);
+      received_ = sent_;
+    }
+  }
+  // Adds what moved since start() (call around the phase to count).
+  void start() { last_ = remote_ ? remote_->traffic() : std::vector<RankTraffic>{}; }
+  void stop() {
+    if (!remote_) return;
+    const auto now = remote_->traffic();
+    for (size_t r = 0; r < now.size(); ++r) {
+      sent_[r] += double(now[r].bytes_sent - last_[r].bytes_sent);
+      received_[r] += double(now[r].bytes_received - last_[r].bytes_received);
+    }
+  }
+  const std::vector<double>& sent() const { return sent_; }
+  const std::vector<double>& received() const { return received_; }
+
+ private:
+  RemoteExperts* remote_;
+  std::vector<RankTraffic> last_;
+  std::vector<double> sent_, received_;
+};
+
+// Per-rank memory and traffic per token of an expert-parallel job.
+std::vector<RankBench> rank_figures(const Model& model, const TrafficMeter& prefill,
+                                    const TrafficMeter& decode, double prompt_tokens,
+                                    double decoded_tokens) {
+  RemoteExperts* remote = model.remote_experts();
+  if (!remote) return {};
+  std::vector<RankBench> ranks;
+  for (const RankMemoryUse& m : remote->memory_use()) {
+    const size_t r = size_t(m.rank);
+    ranks.push_back({.memory = m,
+                     .sent_per_token = decode.sent()[r] / decoded_tokens,
+                     .received_per_token = decode.received()[r] / decoded_tokens,
+                     .prefill_sent_per_token = prefill.sent()[r] / prompt_tokens});
+  }
+  return ranks;
+}
+
+}  // namespace
 
 Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   const ModelConfig& c = model.config();
@@ -210,8 +269,10 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   std::vector<float> logits(size_t(c.vocab_size));
   std::vector<double> prefill, decode;
   double kv_bytes = 0;
+  TrafficMeter prefill_traffic(model), decode_traffic(model);
   for (int rep = 0; rep < o.repeats; ++rep) {
     cache.truncate(0);
+    prefill_traffic.start();
     auto start = Clock::now();
     for (int64_t pos = 0; pos < p; pos += o.prefill_chunk) {
       const int64_t len = std::min(o.prefill_chunk, p - pos);
@@ -221,8 +282,10 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
                      .last_logits_only = true});
     }
     prefill.push_back(double(p) / seconds_since(start));
+    prefill_traffic.stop();
 
     int32_t next = argmax(logits);
+    decode_traffic.start();
     start = Clock::now();
     for (int64_t i = 0; i < n; ++i) {
       // The step attends over every cached position plus its own.
@@ -232,6 +295,7 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
       next = argmax(logits);
     }
     decode.push_back(double(n) / seconds_since(start));
+    decode_traffic.stop();
   }
   r.prefill_tok_s = spread_of(prefill);
   r.decode_tok_s = spread_of(decode);
@@ -241,6 +305,7 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   r.bytes_per_token.routed_experts = experts.bytes() / steps;
   r.bytes_per_token.kv_cache = kv_bytes / steps;
   r.experts_per_moe_layer = experts.experts_per_layer_step();
+  r.expert_load = experts.load();
   if (o.probe.bytes > 0) {
     BandwidthProbe probe = o.probe;
     probe.threads = std::max(1, o.threads);
@@ -248,6 +313,7 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
     r.roofline_tok_s = r.bandwidth_bytes_s / r.bytes_per_token.total();
     r.roofline_pct = 100.0 * r.decode_tok_s.median / r.roofline_tok_s;
   }
+  r.ranks = rank_figures(model, prefill_traffic, decode_traffic, double(p) * o.repeats, steps);
   if (o.mtp_draft > 0 && model.mtp_depth() > 0) DSV3_TRY(run_mtp_bench(model, o, prompt, r));
   return r;
 }

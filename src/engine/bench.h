@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/memory_bandwidth.h"
+#include "model/expert_placement.h"
 #include "model/transformer.h"
 
 namespace dsv3 {
@@ -44,12 +45,21 @@ struct DecodeBytes {
   }
 };
 
+// One rank of an expert-parallel job (under mpirun).
+struct RankBench {
+  RankMemoryUse memory;
+  double sent_per_token = 0;      // network bytes per decoded token
+  double received_per_token = 0;
+  double prefill_sent_per_token = 0;  // per prompt token
+};
+
 struct BenchResult {
   int64_t prompt_tokens = 0, gen_tokens = 0;
   int repeats = 0, threads = 0;
   Spread prefill_tok_s, decode_tok_s;
   DecodeBytes bytes_per_token;
   double experts_per_moe_layer = 0;  // distinct routed experts read per layer per step
+  ExpertLoad expert_load;            // decoded tokens per routed expert, per MoE layer
   double bandwidth_bytes_s = 0;      // measured by the probe
   double roofline_tok_s = 0;         // bandwidth / bytes per token
   double roofline_pct = 0;           // median decode speed as a share of it
@@ -64,13 +74,16 @@ struct BenchResult {
   // forward and t2 a (1 + drafts)-token main forward plus the drafting.
   double mtp_allowed_speedup = 0;
   double t1_ms = 0, t2_ms = 0;
+
+  // Expert parallelism: every rank, rank 0 first (empty when the model runs alone).
+  std::vector<RankBench> ranks;
 };
 
 // Runs the benchmark. Errors: prompt plus generation exceed the model's context.
 Result<BenchResult> run_bench(const Model& model, const BenchOptions& options);
 
 // Reads one byte of every page of the mapped weights so the first timed run does not pay for
-// page faults. Returns the bytes walked.
+// page faults (the other ranks' too, under expert parallelism). Returns the bytes walked.
 size_t touch_weights(const Model& model);
 
 }  // namespace dsv3

@@ -25,6 +25,12 @@ Result<std::unique_ptr<TextModel>> TextModel::load(const std::string& model_dir,
                                                    const std::string& tokenizer_dir,
                                                    const ModelOptions& options) {
   DSV3_ASSIGN_OR_RETURN(auto model, Model::load(model_dir, options));
+  return attach(std::move(model), model_dir, tokenizer_dir);
+}
+
+Result<std::unique_ptr<TextModel>> TextModel::attach(std::unique_ptr<Model> model,
+                                                     const std::string& model_dir,
+                                                     const std::string& tokenizer_dir) {
   const std::string tdir = tokenizer_dir.empty() ? model_dir : tokenizer_dir;
   DSV3_ASSIGN_OR_RETURN(Tokenizer tok, load_tokenizer(tdir));
   const int64_t vocab = model->config().vocab_size;

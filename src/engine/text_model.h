@@ -20,6 +20,10 @@ class TextModel {
   static Result<std::unique_ptr<TextModel>> load(const std::string& model_dir,
                                                  const std::string& tokenizer_dir,
                                                  const ModelOptions& options);
+  // The same around a model already loaded (by an expert-parallel job's rank 0).
+  static Result<std::unique_ptr<TextModel>> attach(std::unique_ptr<Model> model,
+                                                   const std::string& model_dir,
+                                                   const std::string& tokenizer_dir);
 
   const Model& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
