@@ -37,6 +37,12 @@ void ModelFlags::add_to(CLI::App* cmd, bool model_required) {
   add_placement_flags(cmd, placement);
 }
 
+namespace {
+bool g_expert_parallel = false;
+}  // namespace
+
+void set_expert_parallel(bool on) { g_expert_parallel = on; }
+
 void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement) {
   cmd->add_option("--expert-load", placement.expert_load_path,
                   "under mpirun: measured tokens per expert (JSON, as bench --save-expert-load "
@@ -51,7 +57,7 @@ void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement) {
 std::unique_ptr<Model> ModelFlags::load(bool with_mtp) const {
   const ModelOptions o = options(with_mtp);
   const dist::Comm& world = dist::world();
-  if (!world.distributed()) return unwrap(Model::load(model_dir, o));
+  if (!world.distributed() || !g_expert_parallel) return unwrap(Model::load(model_dir, o));
   auto loaded = parallel::load_rank_model(world, model_dir, o, placement);
   if (!loaded.ok()) throw JobError(loaded.error().message);
   if (world.is_root()) return std::move(loaded->model);

@@ -57,6 +57,10 @@ struct ModelFlags {
   std::unique_ptr<Model> load(bool with_mtp = true) const;
 };
 
+// Whether this process is a rank of an expert-parallel job: set by main for the commands that
+// run on every rank under mpirun. Other commands load the whole model on rank 0 alone.
+void set_expert_parallel(bool on);
+
 // --expert-load and --redundant-experts.
 void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement);
 

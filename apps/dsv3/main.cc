@@ -37,7 +37,9 @@ int main(int argc, char** argv) {
   // Under mpirun, the model-running commands run on every rank (rank 0 is the front end, the
   // others serve their experts from inside the model loading); any other command runs on
   // rank 0 only.
-  if (quiet_rank && argc > 1 && !runs_on_every_rank(argv[1])) return 0;
+  const bool every_rank = argc > 1 && runs_on_every_rank(argv[1]);
+  if (quiet_rank && !every_rank) return 0;
+  dsv3::cli::set_expert_parallel(dsv3::dist::world().distributed() && every_rank);
   CLI::App app{"dsv3: a DeepSeek-V3-family inference and training engine"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every command");

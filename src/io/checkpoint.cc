@@ -1,5 +1,10 @@
 #include "io/checkpoint.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -90,8 +95,19 @@ size_t Checkpoint::total_bytes() const {
   return n;
 }
 
+// Pins the listed tensors' pages, not whole shards: a rank of an expert-parallel job maps
+// shards that also hold other ranks' experts, and pins only its own.
 Status Checkpoint::lock_all() {
-  for (auto& s : shards_) DSV3_TRY(s->mapping().lock());
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  for (const auto& [name, t] : tensors_) {
+    if (t.nbytes == 0) continue;
+    const uintptr_t first = uintptr_t(t.data) & ~(page - 1);
+    const uintptr_t end = uintptr_t(t.data) + t.nbytes;
+    if (::mlock(reinterpret_cast<const void*>(first), end - first) != 0) {
+      return Err("mlock of tensor '", name, "' in ", t.file, " (", t.nbytes, " bytes) failed: ",
+                 std::strerror(errno), " (raise 'ulimit -l')");
+    }
+  }
   return OkStatus();
 }
 

@@ -29,7 +29,7 @@ class Checkpoint {
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   size_t total_bytes() const;  // of the listed tensors
   size_t num_shards_open() const { return shards_.size(); }
-  // Pins every shard in memory (--mlock).
+  // Pins the listed tensors in memory (--mlock).
   Status lock_all();
 
  private:

@@ -14,7 +14,7 @@ ExpertExchange::ExpertExchange(const dist::Comm& comm, ExpertPlacement placement
       traffic_(size_t(comm.size())) {}
 
 ExpertExchange::~ExpertExchange() {
-  if (inflight_) inflight_->wait();
+  transfers_.wait();
   const std::vector<std::byte> bye = simple_request(RequestKind::kShutdown);
   for (int r = 1; r < comm_.size(); ++r) comm_.send(r, kTagRequest, bye);
 }
@@ -58,10 +58,12 @@ void ExpertExchange::dispatch(const MoeDispatch& d, uint8_t* local) {
     box.rows.clear();
     box.pairs.clear();
   }
-  std::vector<int64_t> pairs_so_far(size_t(R), 0);
+  std::vector<int64_t>& pairs_so_far = pairs_so_far_;
+  pairs_so_far.assign(size_t(R), 0);
   // Rows are visited in order, so each outbox's rows come out sorted; slot[r] is the row's
   // index in rank r's outbox (reset per row).
-  std::vector<int32_t> slot(size_t(R), -1);
+  std::vector<int32_t>& slot = slot_;
+  slot.resize(size_t(R));
   for (int64_t row = 0; row < d.rows; ++row) {
     std::fill(slot.begin(), slot.end(), -1);
     for (int64_t j = 0; j < d.k; ++j) {
@@ -77,14 +79,14 @@ void ExpertExchange::dispatch(const MoeDispatch& d, uint8_t* local) {
       box.pairs.push_back({.row = slot[size_t(r)], .expert = d.ids[i], .weight = d.weights[i]});
     }
   }
-  inflight_ = std::make_unique<dist::Transfers>();
+  inflight_ = true;
   for (int r = 1; r < R; ++r) {
     Outbox& box = outboxes_[size_t(r)];
     if (box.pairs.empty()) continue;
     pack(box, d, int32_t(d.layer));
     const auto reply = std::as_writable_bytes(std::span(box.reply));
-    inflight_->receive(r, kTagReply, reply);
-    inflight_->send(r, kTagRequest, box.message);
+    transfers_.receive(r, kTagReply, reply);
+    transfers_.send(r, kTagRequest, box.message);
     traffic_[0].bytes_sent += int64_t(box.message.size());
     traffic_[size_t(r)].bytes_received += int64_t(box.message.size());
     traffic_[size_t(r)].bytes_sent += int64_t(reply.size());
@@ -94,8 +96,8 @@ void ExpertExchange::dispatch(const MoeDispatch& d, uint8_t* local) {
 
 void ExpertExchange::combine(float* out) {
   DSV3_CHECK(inflight_, "combine without a dispatch");
-  inflight_->wait();
-  inflight_.reset();
+  transfers_.wait();
+  inflight_ = false;
   // Rank order, so the sums do not depend on which rank answered first.
   for (int r = 1; r < comm_.size(); ++r) {
     const Outbox& box = outboxes_[size_t(r)];

@@ -54,7 +54,11 @@ class ExpertExchange : public RemoteExperts {
   const Model& model_;
   int64_t hidden_ = 0;
   std::vector<Outbox> outboxes_;     // per rank (0 unused)
-  std::unique_ptr<dist::Transfers> inflight_;
+  // Scratch of dispatch, kept so that a decode step allocates nothing once warm.
+  std::vector<int64_t> pairs_so_far_;
+  std::vector<int32_t> slot_;
+  dist::Transfers transfers_;  // the current layer's sends and receives
+  bool inflight_ = false;       // between dispatch and combine
   std::vector<RankTraffic> traffic_;
 };
 
