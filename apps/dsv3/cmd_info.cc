@@ -55,7 +55,8 @@ void print_rank_plan(const ModelConfig& c, std::span<const TensorBytes> tensors,
   if (!flags.placement.expert_load_path.empty()) {
     load = unwrap(read_expert_load(flags.placement.expert_load_path, c));
   }
-  const auto plan = plan_rank_memory(c, placement, tensors, flags.context, load);
+  const int64_t kv_value_bytes = flags.kv_type == "f32" ? 4 : 2;
+  const auto plan = plan_rank_memory(c, placement, tensors, flags.context, load, kv_value_bytes);
   const bool balanced = !flags.placement.expert_load_path.empty() || flags.placement.redundant_experts > 0;
   std::printf("expert parallelism    %d ranks, %s placement, %d redundant expert copies per MoE "
               "layer; KV cache for %ld tokens on rank 0\n",
@@ -78,7 +79,7 @@ void print_rank_plan(const ModelConfig& c, std::span<const TensorBytes> tensors,
 void run_checkpoint(const InfoFlags& f) {
   // Not ModelFlags::load: info plans, it never joins an expert-parallel job.
   const ModelFlags& flags = f.model;
-  auto model = unwrap(Model::load(flags.model_dir, ModelOptions{.max_positions = flags.context}));
+  auto model = unwrap(Model::load(flags.model_dir, flags.options(/*with_mtp=*/true)));
   const ModelConfig& c = model->config();
   const double weight_bytes = double(model->checkpoint().total_bytes());
   const int64_t kv_per_token = c.num_hidden_layers * c.kv_cache_width() * int64_t(sizeof(float));

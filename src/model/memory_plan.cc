@@ -9,7 +9,7 @@ namespace dsv3 {
 
 std::vector<RankPlan> plan_rank_memory(const ModelConfig& c, const ExpertPlacement& p,
                                        std::span<const TensorBytes> tensors, int64_t context,
-                                       const ExpertLoad& load) {
+                                       const ExpertLoad& load, int64_t kv_value_bytes) {
   std::vector<RankPlan> plan(size_t(p.ranks()));
   const std::vector<double> shares = load_shares(p, load);
   for (int r = 0; r < p.ranks(); ++r) {
@@ -28,7 +28,7 @@ std::vector<RankPlan> plan_rank_memory(const ModelConfig& c, const ExpertPlaceme
     }
   }
   const int64_t cached_layers = c.num_hidden_layers + c.num_nextn_predict_layers;
-  plan[0].kv_bytes = double(cached_layers) * double(c.kv_cache_width()) * sizeof(float) *
+  plan[0].kv_bytes = double(cached_layers) * double(c.kv_cache_width()) * double(kv_value_bytes) *
                      double(context);
   return plan;
 }

@@ -29,10 +29,11 @@ struct RankPlan {
 };
 
 // Rank 0 holds everything but the routed experts of other ranks, plus the KV caches (main
-// model and MTP layers, f32 latent) for `context` tokens; the others hold their experts.
+// model and MTP layers; latent values of `kv_value_bytes` each, 4 for f32) for `context`
+// tokens; the others hold their experts.
 std::vector<RankPlan> plan_rank_memory(const ModelConfig& c, const ExpertPlacement& p,
                                        std::span<const TensorBytes> tensors, int64_t context,
-                                       const ExpertLoad& load = {});
+                                       const ExpertLoad& load = {}, int64_t kv_value_bytes = 4);
 
 // Network bytes per decoded token (rank 0 sends the token's hidden state to each rank
 // holding one of its experts and gets one row of partial sums back, per MoE layer of the main
