@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "dist/communicator.h"
 #include "model/presets.h"
 #include "train/blas.h"
 #include "train/checkpoint.h"
@@ -128,12 +129,19 @@ void run_eval_only(TrainFlags& f) {
   std::printf("%s%s\n", train::eval_text(r).c_str(), train::eval_json(r).c_str());
 }
 
+// Under mpirun every rank trains (data parallel: each computes its share of every batch, see
+// Trainer::step); rank 0 alone writes the run, the metrics and the progress, and evaluates.
 void run(TrainFlags& f) {
-  if (f.eval_only) return run_eval_only(f);
+  const dist::Comm& world = dist::world();
+  const bool root = world.is_root();
+  if (f.eval_only) {
+    if (root) run_eval_only(f);
+    return;
+  }
   if (f.data.empty()) throw CommandError("--data FILE is required");
   if (f.eval_every > 0 && f.val_data.empty()) throw CommandError("--eval-every needs --val-data");
   std::error_code ec;
-  fs::create_directories(f.out, ec);
+  if (root) fs::create_directories(f.out, ec);
   if (ec) throw CommandError("cannot create " + f.out + ": " + ec.message());
   const bool has_run = fs::exists(fs::path(f.out) / train::kOptimizerFileName);
   std::unique_ptr<Trainer> trainer;
@@ -155,20 +163,22 @@ void run(TrainFlags& f) {
     trainer = unwrap(Trainer::create(c, f.options, std::move(tokens)));
   }
   std::vector<int32_t> val;
-  if (!f.val_data.empty()) val = unwrap(train::load_tokens(f.val_data, trainer->config().vocab_size));
+  if (!f.val_data.empty() && root) val = unwrap(train::load_tokens(f.val_data, trainer->config().vocab_size));
 
   const TrainOptions& o = trainer->options();
   const int64_t first = trainer->steps_done();
   const int64_t last = f.stop_after > 0 ? std::min(o.steps, first + f.stop_after) : o.steps;
-  std::fprintf(stderr,
-               "dsv3 train: %.2fM parameters, %ld tokens per update (%ld x %ld x %ld), steps %ld "
-               "to %ld of %ld, balance %s, %d threads, OpenBLAS %s\n",
-               double(trainer->layout().count()) / 1e6, long(o.batch * o.seq * o.accumulation),
-               long(o.batch), long(o.seq), long(o.accumulation), long(first), long(last),
-               long(o.steps), std::string(train::balance_mode_name(o.balance)).c_str(),
-               o.threads, train::blas_core_name().c_str());
-
-  std::ofstream metrics = open_metrics((fs::path(f.out) / "metrics.jsonl").string(), first);
+  if (root) {
+    std::fprintf(stderr,
+                 "dsv3 train: %.2fM parameters, %ld tokens per update (%ld x %ld x %ld), steps "
+                 "%ld to %ld of %ld, balance %s, %d threads x %d ranks, OpenBLAS %s\n",
+                 double(trainer->layout().count()) / 1e6, long(o.batch * o.seq * o.accumulation),
+                 long(o.batch), long(o.seq), long(o.accumulation), long(first), long(last),
+                 long(o.steps), std::string(train::balance_mode_name(o.balance)).c_str(),
+                 o.threads, world.size(), train::blas_core_name().c_str());
+  }
+  std::ofstream metrics;  // other ranks write nothing
+  if (root) metrics = open_metrics((fs::path(f.out) / "metrics.jsonl").string(), first);
   Progress progress(first, last, f.log_every);
   while (trainer->steps_done() < last) {
     // The first update of a process pays for first-touch page faults of every buffer: the
@@ -178,6 +188,7 @@ void run(TrainFlags& f) {
       train::enable_gemm_stats(true);
     }
     const train::StepMetrics m = trainer->step();
+    if (!root) continue;
     metrics << train::metrics_json(m) << "\n" << std::flush;
     progress.update(m, progress.due(m.step));
     if (f.save_every > 0 && m.step % f.save_every == 0 && m.step < last) {
@@ -187,6 +198,7 @@ void run(TrainFlags& f) {
       evaluate(*trainer, val, f.eval_windows, metrics, isatty(2));
     }
   }
+  if (!root) return;
   if (f.profile) {
     const train::GemmStats g = train::gemm_stats();
     std::fprintf(stderr,

@@ -7,11 +7,17 @@
 
 namespace {
 
-bool runs_on_every_rank(const std::string& command) {
+// Expert-parallel inference: rank 0 is the front end, the others serve their experts.
+bool is_expert_parallel(const std::string& command) {
   for (const char* c : {"logits", "generate", "chat", "serve", "bench"}) {
     if (command == c) return true;
   }
   return false;
+}
+
+// Data-parallel training: every rank computes its share of each batch.
+bool runs_on_every_rank(const std::string& command) {
+  return is_expert_parallel(command) || command == "train";
 }
 
 // A failed command. Alone, the message goes to stderr and dsv3 exits with status 1. As a rank
@@ -35,11 +41,12 @@ int main(int argc, char** argv) {
   }
   const bool quiet_rank = !dsv3::dist::world().is_root();
   // Under mpirun, the model-running commands run on every rank (rank 0 is the front end, the
-  // others serve their experts from inside the model loading); any other command runs on
-  // rank 0 only.
+  // others serve their experts from inside the model loading), and so does train (data
+  // parallel); any other command runs on rank 0 only.
   const bool every_rank = argc > 1 && runs_on_every_rank(argv[1]);
   if (quiet_rank && !every_rank) return 0;
-  dsv3::cli::set_expert_parallel(dsv3::dist::world().distributed() && every_rank);
+  dsv3::cli::set_expert_parallel(dsv3::dist::world().distributed() && argc > 1 &&
+                                 is_expert_parallel(argv[1]));
   CLI::App app{"dsv3: a DeepSeek-V3-family inference and training engine"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every command");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "dist/communicator.h"
 #include "train/blas.h"
 #include "train/checkpoint.h"
 #include "util/check.h"
@@ -35,6 +36,8 @@ Status check_options(const TrainOptions& o) {
   need(o.clip >= 0, "clip must be >= 0");
   need(o.mtp_weight >= 0, "mtp-weight must be >= 0");
   need(o.threads > 0, "threads must be > 0");
+  // Data parallel: each rank computes batch / ranks windows of every micro-step.
+  need(o.batch % dist::world().size() == 0, "batch must be a multiple of the MPI ranks");
   if (problems.empty()) return OkStatus();
   return Err("invalid training options:", problems);
 }
@@ -230,19 +233,24 @@ StepMetrics Trainer::step() {
   DSV3_CHECK(!tokens_.empty(), "a Trainer from open() only evaluates");
   const auto start = std::chrono::steady_clock::now();
   const TrainOptions& o = options_;
-  const TrainContext ctx = context(o.batch);
+  // Data parallel under mpirun: every rank draws the same window starts (same seed) and
+  // computes its own slice of them; gradients, losses and expert loads are then summed.
+  const dist::Comm& world = dist::world();
+  const int64_t local = o.batch / world.size(), first_window = world.rank() * local;
+  const TrainContext ctx = context(local);
   const int64_t W = window();
   const LossOptions loss{.mtp_weight = o.mtp_weight, .balance_alpha = o.balance_alpha(),
                          .grad_scale = 1.0 / double(o.accumulation)};
   // grads_ is zero here: AdamW::update consumes it.
-  windows_.resize(o.batch * W);
+  windows_.resize(local * W);
   StepMetrics m;
   std::vector<std::vector<int64_t>> loads(config_.num_hidden_layers +
                                           config_.num_nextn_predict_layers);
   for (int64_t micro = 0; micro < o.accumulation; ++micro) {
     for (int64_t b = 0; b < o.batch; ++b) {
       const int64_t begin = sampler_.next();
-      std::copy_n(tokens_.begin() + begin, W, windows_.begin() + b * W);
+      const int64_t slot = b - first_window;
+      if (slot >= 0 && slot < local) std::copy_n(tokens_.begin() + begin, W, windows_.begin() + slot * W);
     }
     const LossReport r = model_forward_backward(ctx, w_, bias_, windows_.data(), loss, act_, &g_);
     m.loss += r.total / double(o.accumulation);
@@ -254,6 +262,7 @@ StepMetrics Trainer::step() {
       for (size_t e = 0; e < r.loads[l].size(); ++e) loads[l][e] += r.loads[l][e];
     }
   }
+  if (world.distributed()) combine_ranks(world, m, loads);
   ProfileScope p(ctx.profile, "optimizer");
   m.grad_norm = global_norm(pool_.get(), grads_.data(), layout_.total);
   const float clip = o.clip > 0 && m.grad_norm > o.clip ? float(o.clip / m.grad_norm) : 1.0f;
@@ -270,6 +279,24 @@ StepMetrics Trainer::step() {
   }
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return m;
+}
+
+// Each rank's gradient is the mean over its windows; the batch's is the mean of those. The
+// sums are added in rank order, so every rank gets the same bits and the replicas stay equal.
+void Trainer::combine_ranks(const dist::Comm& world, StepMetrics& m,
+                            std::vector<std::vector<int64_t>>& loads) {
+  const float share = 1.0f / float(world.size());
+  world.allreduce_sum(std::span(grads_.data(), size_t(layout_.total)));
+  for (int64_t i = 0; i < layout_.total; ++i) grads_[i] *= share;
+  double losses[4] = {m.loss, m.main_loss, m.mtp_loss, m.balance_loss};
+  world.allreduce_sum(std::span<double>(losses));
+  m.loss = losses[0] / world.size();
+  m.main_loss = losses[1] / world.size();
+  m.mtp_loss = losses[2] / world.size();
+  m.balance_loss = losses[3] / world.size();
+  for (auto& layer : loads) {
+    if (!layer.empty()) world.allreduce_sum(std::span<int64_t>(layer));
+  }
 }
 
 EvalReport Trainer::evaluate(const std::vector<int32_t>& tokens, int64_t max_windows) {

@@ -14,6 +14,10 @@
 #include "train/optimizer.h"
 #include "train/transformer.h"
 
+namespace dsv3::dist {
+class Comm;
+}
+
 namespace dsv3::train {
 
 struct OptimizerFile;
@@ -100,6 +104,9 @@ class Trainer {
 
  private:
   Trainer(const ModelConfig& config, const TrainOptions& options, std::vector<int32_t> tokens);
+  // Under mpirun: the ranks' gradients, losses and expert loads summed into this step's.
+  void combine_ranks(const dist::Comm& world, StepMetrics& m,
+                     std::vector<std::vector<int64_t>>& loads);
   // The weights, biases and step of a saved run; opt: its optimizer file (may be null).
   Status load_saved(const std::string& dir, const OptimizerFile* opt);
   TrainContext context(int64_t batch);
