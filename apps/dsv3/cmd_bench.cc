@@ -1,11 +1,16 @@
 // dsv3 bench: prefill and decode speed, bytes read per decoded token, and decode speed as a
 // share of the memory-bandwidth roofline.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "command.h"
 #include "engine/bench.h"
+#include "engine/bench_text.h"
+#include "engine/text_model.h"
 #include "kernels/kernels.h"
 #include "util/atomic_file.h"
 
@@ -21,6 +26,8 @@ struct BenchFlags {
   std::string mtp = "on";
   int draft = 1;
   std::string save_expert_load;
+  std::string prompt_file, tokenizer_dir;
+  bool random_prompt = false;
 };
 
 nlohmann::ordered_json ranks_json(const BenchResult& r) {
@@ -59,13 +66,14 @@ void print_ranks(const BenchResult& r) {
 }
 
 void print_json(const BenchResult& r, const std::string& model_dir, const std::string& weights,
-                const std::string& kv_type, const BenchOptions& o) {
+                const std::string& kv_type, const std::string& prompt, const BenchOptions& o) {
   const DecodeBytes& b = r.bytes_per_token;
   nlohmann::ordered_json j;
   j["model"] = model_dir;
   j["weights"] = weights;
   j["kv_type"] = kv_type;
   j["threads"] = r.threads;
+  j["prompt"] = prompt;
   j["prompt_tokens"] = r.prompt_tokens;
   j["gen_tokens"] = r.gen_tokens;
   j["repeats"] = r.repeats;
@@ -107,12 +115,13 @@ void print_json(const BenchResult& r, const std::string& model_dir, const std::s
 }
 
 void print_table(const BenchResult& r, const std::string& model_dir, const std::string& weights,
-                 const std::string& kv_type, const BenchOptions& o) {
+                 const std::string& kv_type, const std::string& prompt, const BenchOptions& o) {
   const DecodeBytes& b = r.bytes_per_token;
   const double mb = 1e6;
   std::printf("model          %s\n", model_dir.c_str());
   std::printf("weights        %s; KV cache %s\n", weights.c_str(), kv_type.c_str());
   std::printf("threads        %d\n", r.threads);
+  std::printf("prompt         %s\n", prompt.c_str());
   std::printf("%-14s %8s %12s %12s %12s\n", "", "tokens", "tok/s", "min", "max");
   std::printf("%-14s %8ld %12.2f %12.2f %12.2f\n", "prefill", long(r.prompt_tokens),
               r.prefill_tok_s.median, r.prefill_tok_s.min, r.prefill_tok_s.max);
@@ -148,6 +157,26 @@ void print_table(const BenchResult& r, const std::string& model_dir, const std::
               r.roofline_pct);
 }
 
+// English text where the model has a tokenizer (--prompt-file, else a built-in passage),
+// random token ids otherwise or with --random-prompt. Returns what the prompt is, for the
+// report.
+std::string choose_prompt(BenchFlags& flags, const ModelConfig& c) {
+  const std::string dir = flags.tokenizer_dir.empty() ? flags.model.model_dir : flags.tokenizer_dir;
+  const bool has_tokenizer = std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json");
+  if (flags.random_prompt || (!has_tokenizer && flags.prompt_file.empty())) return "random";
+  const Tokenizer tok = unwrap(load_tokenizer(dir));
+  std::string text(bench_passage());
+  if (!flags.prompt_file.empty()) {
+    std::ifstream in(flags.prompt_file, std::ios::binary);
+    if (!in) throw CommandError("cannot read " + flags.prompt_file);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  flags.options.prompt = unwrap(tok.encode_checked(text, /*add_bos=*/true));
+  if (flags.options.prompt.empty()) throw CommandError("the prompt text is empty");
+  unwrap(check_tokens(c, flags.options.prompt));
+  return flags.prompt_file.empty() ? "text (built-in passage)" : "text (" + flags.prompt_file + ")";
+}
+
 void run(BenchFlags& flags) {
   BenchOptions& o = flags.options;
   o.probe.bytes = size_t(flags.probe_mib) << 20;
@@ -156,6 +185,7 @@ void run(BenchFlags& flags) {
   flags.model.context = std::max(flags.model.context, o.prompt_tokens + o.gen_tokens + 9);
   o.mtp_draft = flags.mtp == "on" ? flags.draft : 0;
   auto model = flags.model.load(/*with_mtp=*/o.mtp_draft > 0);
+  const std::string prompt_kind = choose_prompt(flags, model->config());
   touch_weights(*model);
   const BenchResult r = unwrap(run_bench(*model, o));
   if (!flags.save_expert_load.empty()) {
@@ -163,9 +193,9 @@ void run(BenchFlags& flags) {
   }
   const std::string& weights = model->weights().format_summary;
   if (flags.json) {
-    print_json(r, flags.model.model_dir, weights, flags.model.kv_type, o);
+    print_json(r, flags.model.model_dir, weights, flags.model.kv_type, prompt_kind, o);
   } else {
-    print_table(r, flags.model.model_dir, weights, flags.model.kv_type, o);
+    print_table(r, flags.model.model_dir, weights, flags.model.kv_type, prompt_kind, o);
   }
 }
 
@@ -188,6 +218,13 @@ void add_bench_command(CLI::App& root) {
   cmd->add_option("--repeats,-r", o.repeats, "runs; the median is reported with min/max")
       ->check(CLI::Range(1, 10000));
   cmd->add_option("--seed", o.seed, "seed of the random prompt");
+  cmd->add_option("--prompt-file", flags->prompt_file,
+                  "text whose tokens (repeated to -p) are the prompt (default: a built-in "
+                  "English passage when the model has a tokenizer)");
+  cmd->add_option("--tokenizer", flags->tokenizer_dir,
+                  "directory with tokenizer.json (default: --model)");
+  cmd->add_flag("--random-prompt", flags->random_prompt,
+                "random token ids as the prompt even when the model has a tokenizer");
   cmd->add_option("--probe-mib", flags->probe_mib,
                   "bandwidth probe buffer in MiB (0: skip the probe)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));

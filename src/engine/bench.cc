@@ -118,6 +118,12 @@ std::vector<int32_t> random_tokens(const ModelConfig& c, int64_t n, uint64_t see
   return v;
 }
 
+std::vector<int32_t> repeated_to(const std::vector<int32_t>& tokens, int64_t n) {
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = tokens[size_t(i) % tokens.size()];
+  return v;
+}
+
 // Median time of `step` over a few runs, in seconds.
 template <typename F>
 double median_seconds(int runs, F&& step) {
@@ -262,7 +268,8 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   ExpertCounter experts(wb);
   const TraceFn trace = experts.trace_fn();
 
-  const std::vector<int32_t> prompt = random_tokens(c, p, o.seed);
+  const std::vector<int32_t> prompt =
+      o.prompt.empty() ? random_tokens(c, p, o.seed) : repeated_to(o.prompt, p);
 
   KvCache cache = model.new_cache(p + n);
   Arena arena;

@@ -13,7 +13,10 @@
 namespace dsv3 {
 
 struct BenchOptions {
-  int64_t prompt_tokens = 512;  // prefill length (random tokens from the vocabulary)
+  int64_t prompt_tokens = 512;  // prefill length
+  // The prompt's tokens, repeated or cut to prompt_tokens (a tokenized text); empty: random
+  // token ids from `seed`.
+  std::vector<int32_t> prompt;
   int64_t gen_tokens = 128;     // decode steps after it, one token each (greedy)
   int repeats = 3;
   uint64_t seed = 1234;

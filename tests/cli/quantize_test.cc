@@ -129,6 +129,25 @@ TEST(KvType, HalfPrecisionCacheGeneratesTheSameGreedyText) {
   EXPECT_NE(bad.err.find("--kv-type"), std::string::npos) << bad.err;
 }
 
+// bench prefills English text when the model has a tokenizer (MTP acceptance means something
+// only on text), random ids on request.
+TEST(Bench, PromptIsTextWhenTheModelHasATokenizer) {
+  const std::string cmd = "bench --model " + kDefaultModel + " -p 64 -n 8 -r 1 --probe-mib 0 --json";
+  auto text = run_dsv3(cmd);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  auto j = nlohmann::json::parse(text.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << text.out;
+  EXPECT_EQ(j["prompt"], "text (built-in passage)");
+  EXPECT_EQ(j["prompt_tokens"], 64);
+  EXPECT_GT(j["tokens_per_forward"].get<double>(), 1.0);
+  auto random = run_dsv3(cmd + " --random-prompt");
+  ASSERT_EQ(random.exit_code, 0) << random.err;
+  EXPECT_EQ(nlohmann::json::parse(random.out)["prompt"], "random");
+  auto missing = run_dsv3(cmd + " --prompt-file /no/such/file");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("/no/such/file"), std::string::npos) << missing.err;
+}
+
 TEST(QuantizedCheckpoint, CompareNeedsInput) {
   auto r = run_dsv3("compare --reference " + kDefaultModel + " --model " + kDefaultModel);
   EXPECT_NE(r.exit_code, 0);
