@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/run_dsv3.h"
+#include "support/files.h"
 #include "support/golden.h"
 
 namespace dsv3 {
@@ -18,19 +19,8 @@ using testing::GoldenCase;
 
 using testing::run_dsv3;
 
-std::string join(const std::vector<int32_t>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s;
-}
-
-std::vector<float> read_floats(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
-  std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), v.size() * 4);
-  return v;
-}
+using testing::join;
+using testing::read_floats;
 
 class CliGolden : public ::testing::TestWithParam<const char*> {};
 

@@ -11,6 +11,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors_writer.h"
 #include "model/weights.h"
+#include "support/files.h"
 #include "support/golden.h"
 #include "support/mpirun.h"
 
@@ -22,19 +23,8 @@ using testing::GoldenCase;
 using testing::run_dsv3;
 using testing::run_dsv3_mpi;
 
-std::string join(const std::vector<int32_t>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s;
-}
-
-std::vector<float> read_floats(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
-  std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), v.size() * 4);
-  return v;
-}
+using testing::join;
+using testing::read_floats;
 
 std::string temp_file(const std::string& name) {
   return (fs::temp_directory_path() / ("dsv3_ep_" + std::to_string(::getpid()) + "_" + name)).string();
