@@ -26,7 +26,8 @@ class CliGolden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CliGolden, LogitsReproduceTheGoldens) {
   GoldenCase g(GetParam());
-  const std::string out = (fs::temp_directory_path() / "dsv3_cli_logits.bin").string();
+  const std::string out = (fs::temp_directory_path() /
+                           ("dsv3_cli_logits_" + std::to_string(::getpid()) + ".bin")).string();
   for (int p = 0; p < g.num_prompts(); ++p) {
     const auto& tokens = g.array("p" + std::to_string(p) + ".tokens").i32;
     const auto& want = g.array("p" + std::to_string(p) + ".logits_prefill").f32;
@@ -61,7 +62,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::Values("v3-tiny", "v2lite-
 
 TEST(Cli, MtpLogits) {
   GoldenCase g("v3-tiny");
-  const std::string out = (fs::temp_directory_path() / "dsv3_cli_mtp.bin").string();
+  const std::string out = (fs::temp_directory_path() /
+                           ("dsv3_cli_mtp_" + std::to_string(::getpid()) + ".bin")).string();
   const auto& tokens = g.array("p2.tokens").i32;
   auto r = run_dsv3("logits --mtp --model " + g.checkpoint_dir() + " --tokens " + join(tokens) + " --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -41,7 +41,8 @@ TEST_F(TextCommands, TokenizeAndDetokenizeRoundTrip) {
 }
 
 TEST_F(TextCommands, TemplateRendersExactly) {
-  const std::string file = (fs::temp_directory_path() / "dsv3_msgs.json").string();
+  const std::string file = (fs::temp_directory_path() /
+                           ("dsv3_msgs_" + std::to_string(::getpid()) + ".json")).string();
   std::ofstream(file) << R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}])";
   auto r = testing::run_dsv3("template --tokenizer " + ds_tok + " --messages " + file + " --generation-prompt");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -1,5 +1,6 @@
 // Expert placement and the per-rank memory plan (no MPI involved).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -85,7 +86,8 @@ TEST(Placement, TravelsAsIntsAndRefusesAnotherConfig) {
 
 TEST(Placement, ExpertLoadFileErrorsNameTheLayer) {
   const ModelConfig c = v3_tiny();
-  const std::string path = (std::filesystem::temp_directory_path() / "dsv3_load_test.json").string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                           ("dsv3_load_test_" + std::to_string(::getpid()) + ".json")).string();
   std::ofstream(path) << R"({"expert_load": {"0": [1]}})";
   auto r = read_expert_load(path, c);
   ASSERT_FALSE(r.ok());
