@@ -73,7 +73,7 @@ BatchItem Session::batch_item(std::span<const int32_t> tokens, bool every_logit,
           .logits_out = logits, .last_logits_only = !every_logit};
 }
 
-void Session::batch_done(std::span<const int32_t> tokens, bool every_logit, bool /*last_logit*/) {
+void Session::batch_done(std::span<const int32_t> tokens, bool every_logit) {
   const ModelConfig& c = model_->config();
   const int64_t T = int64_t(tokens.size());
   keep_hidden(length() - T, chunk_hidden_.data(), T);  // the cache already grew by T

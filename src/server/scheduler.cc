@@ -284,8 +284,7 @@ bool Scheduler::step() {
   for (size_t i = 0; i < items.size(); ++i) {
     Slot& slot = *owners[i];
     const bool every = slot.decode_planned && slot.decoder->needs_every_logit();
-    const bool last_logit = items[i].logits_out != nullptr;
-    slot.session->batch_done(items[i].tokens, every, last_logit);
+    slot.session->batch_done(items[i].tokens, every);
     if (slot.decode_planned) {
       decide_tokens(slot);
     } else {

@@ -13,12 +13,12 @@
 #include <sstream>
 #include <string>
 
+#include "cli/run_dsv3.h"
+
 namespace dsv3::testing {
 
-struct MpiRunResult {
-  int exit_code = -1;  // 124: the timeout ended it
-  std::string out, err;
-};
+// exit_code 124: the timeout ended it.
+using MpiRunResult = RunResult;
 
 // The launcher and the flags that make a one-machine job work in containers:
 //  --oversubscribe        more ranks than cores (CI has 2);
@@ -38,26 +38,9 @@ inline std::string mpirun_prefix(int ranks) {
 // `timeout_s` seconds; stdout and stderr of every rank captured.
 inline MpiRunResult run_mpi(int ranks, const std::string& command, int timeout_s = 120,
                             const std::string& stdin_text = "") {
-  namespace fs = std::filesystem;
-  static int serial = 0;
-  const fs::path dir = fs::temp_directory_path() /
-                       ("dsv3_mpirun_" + std::to_string(::getpid()) + "_" + std::to_string(serial++));
-  fs::create_directories(dir);
-  const std::string in = (dir / "in").string(), out = (dir / "out").string(),
-                    err = (dir / "err").string();
-  std::ofstream(in) << stdin_text;
-  const std::string cmd = "timeout -k 10 " + std::to_string(timeout_s) + " env " +
-                          mpirun_prefix(ranks) + " " + command + " <" + in + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  };
-  MpiRunResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-  fs::remove_all(dir);
-  return r;
+  return run_command("timeout -k 10 " + std::to_string(timeout_s) + " env " +
+                         mpirun_prefix(ranks) + " " + command,
+                     stdin_text);
 }
 
 // `dsv3 <args>` as an MPI job.
