@@ -148,6 +148,10 @@ HWY_NOINLINE void DotTile(const Matrix& w, int64_t r, const float* x, int64_t t0
   const int64_t L = int64_t(hn::Lanes(d)), K = w.cols;
   const uint8_t* rows[kR];
   for (size_t i = 0; i < kR; ++i) rows[i] = w.row_data(r + int64_t(i));
+  // The next tile's rows, fetched into the caches at the column this tile is reading: each
+  // row is its own short stream (a few KB), too short for the hardware prefetcher to ramp up.
+  const int64_t row_bytes = format_row_bytes(w.format, K);
+  const int64_t ahead = r + int64_t(kR) * 2 <= w.rows ? int64_t(kR) * row_bytes : 0;
   hn::Vec<decltype(d)> acc[kR][kT];
   float tail[kR][kT] = {};
   for (size_t i = 0; i < kR; ++i) {
@@ -167,6 +171,7 @@ HWY_NOINLINE void DotTile(const Matrix& w, int64_t r, const float* x, int64_t t0
       hn::Vec<decltype(d)> xv[kT];
       for (size_t t = 0; t < kT; ++t) xv[t] = hn::LoadU(d, x + (t0 + int64_t(t)) * K + c);
       for (size_t i = 0; i < kR; ++i) {
+        if (ahead) hwy::Prefetch(rows[i] + ahead + c * row_bytes / K);
         auto wv = Dec::Load(d, rows[i], c);
         if constexpr (Dec::kScaled) wv = hn::Mul(wv, vscale[i]);
         for (size_t t = 0; t < kT; ++t) acc[i][t] = hn::MulAdd(wv, xv[t], acc[i][t]);
@@ -310,6 +315,8 @@ inline void GemmMicroN(size_t nv, const float* panel, PanelStrides ps, int64_t k
 inline constexpr int64_t kKb = 1024;
 inline constexpr int64_t kKcMicro = 64;
 inline constexpr int64_t kDecodeRows = 64;
+// Stride of the decoded rows: a whole 4 KB apart they would share L1 sets and alias the stores.
+inline constexpr int64_t kPanelLd = kKb + 16;
 
 inline constexpr int64_t kRowsPerPass = 1024;  // bounds ybuf to 1024 x 64 floats
 
@@ -317,7 +324,7 @@ inline void GemmRowsPass(const Matrix& w, const float* xt, int64_t n, float* y, 
                          int64_t r1, DecodePanelFn decode) {
   const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>())), T = GemmTokenBlock();
   const int64_t K = w.cols, rows = r1 - r0;
-  float* wbuf = detail::thread_scratch(1, size_t((kDecodeRows + 4) * kKb));
+  float* wbuf = detail::thread_scratch(1, size_t((kDecodeRows + 4) * kPanelLd));
   float* ybuf = detail::thread_scratch(2, size_t((rows + 4) * T));
   for (int64_t t0 = 0; t0 < n; t0 += T) {
     const int64_t nt = std::min(T, n - t0), ldx = (nt + L - 1) / L * L;
@@ -327,12 +334,12 @@ inline void GemmRowsPass(const Matrix& w, const float* xt, int64_t n, float* y, 
       const int64_t kbn = std::min(kKb, K - kb0);
       for (int64_t rc = r0; rc < r1; rc += kDecodeRows) {
         const int64_t nrc = std::min(kDecodeRows, r1 - rc), nrc4 = (nrc + 3) / 4 * 4;
-        decode(w, rc, nrc, kb0, kbn, wbuf, kKb);
-        for (int64_t i = nrc; i < nrc4; ++i) std::fill(wbuf + i * kKb, wbuf + i * kKb + kbn, 0.0f);
+        decode(w, rc, nrc, kb0, kbn, wbuf, kPanelLd);
+        for (int64_t i = nrc; i < nrc4; ++i) std::fill(wbuf + i * kPanelLd, wbuf + i * kPanelLd + kbn, 0.0f);
         for (int64_t kc = 0; kc < kbn; kc += kKcMicro) {
           const int64_t kn = std::min(kKcMicro, kbn - kc);
           for (int64_t i = 0; i < nrc; i += 4) {
-            GemmMicroN(size_t(ldx / L), wbuf + i * kKb + kc, {.si = kKb, .sk = 1}, kn,
+            GemmMicroN(size_t(ldx / L), wbuf + i * kPanelLd + kc, {.si = kPanelLd, .sk = 1}, kn,
                        xtb + (kb0 + kc) * ldx, ldx, ybuf + (rc - r0 + i) * ldx);
           }
         }

@@ -94,6 +94,9 @@ DSV3_TARGET_AVX512_VBMI void fp8_tile(const Decoder& d, const Matrix& w, int64_t
   const int64_t K = w.cols;
   const uint8_t* rows[kR];
   for (int i = 0; i < kR; ++i) rows[i] = w.row_data(r + i);
+  // The next tile's rows, fetched at the column this tile reads (see DotTile in
+  // simd/matmul-inl.h: rows are streams too short for the hardware prefetcher).
+  const int64_t ahead = r + 2 * kR <= w.rows ? kR * K : 0;
   __m512 acc[kR][kT];
 #pragma GCC unroll 16
   for (int i = 0; i < kR * kT; ++i) acc[i / kT][i % kT] = _mm512_setzero_ps();
@@ -101,6 +104,7 @@ DSV3_TARGET_AVX512_VBMI void fp8_tile(const Decoder& d, const Matrix& w, int64_t
   for (; c + kChunk <= K; c += kChunk) {
 #pragma GCC unroll 4
     for (int i = 0; i < kR; ++i) {
+      if (ahead) _mm_prefetch(reinterpret_cast<const char*>(rows[i] + ahead + c), _MM_HINT_T0);
       const Chunk ch = decode64(d, rows[i] + c);
 #pragma GCC unroll 4
       for (int t = 0; t < kT; ++t) {

@@ -28,6 +28,7 @@ namespace dsv3::kernels {
 namespace {
 
 constexpr int kMaxTokens = 8;  // tokens per pass over a tile: 8 int + 8 float accumulators
+constexpr int64_t kPrefetchGroups = 4;  // how far ahead tile_product fetches
 
 DSV3_TARGET_AVX512_VNNI __mmask16 first_n(int64_t n) {
   return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
@@ -114,6 +115,12 @@ DSV3_TARGET_AVX512_VNNI void tile_product(const Matrix& w, const uint8_t* tile,
   const float* offsets = kQ8 ? xq.q8_offset : xq.scaled_sum;
   for (int64_t g = 0; g < xq.groups; ++g) {
     const uint8_t* block = tile + g * block_bytes;
+    // A tile is one sequential stream; fetching a few groups ahead keeps more lines in flight
+    // than the hardware prefetcher does across page boundaries.
+    for (int64_t line = 0; line < block_bytes; line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchGroups * block_bytes + line),
+                   _MM_HINT_T0);
+    }
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
     // Group-major activations: every token of this group at a fixed offset from one pointer.
     const int64_t at = g * xq.n + t0;
