@@ -144,6 +144,117 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { rows(w, x, n, y, r0, r1); });
 }
 
+namespace {
+
+// How one job of a batch computes a range of its rows.
+struct JobPlan {
+  const Matrix* w;
+  const float* x;
+  int64_t n;
+  float* y;
+  detail::MatmulRowsFn rows = nullptr;       // float activations
+  detail::MatmulInt8Fn int8 = nullptr;       // or int8 activations in xq
+  QuantizedActivations xq;
+  int64_t tiles = 0;  // 16-row units
+  int64_t cost = 0;   // multiply-adds per unit
+};
+
+// Activations of the int8 jobs of a batch: one buffer per distinct input, grown once.
+struct BatchActivationScratch {
+  std::vector<ActivationScratch> buffers;
+};
+
+QuantizedActivations batch_activation_buffers(BatchActivationScratch& s, size_t i, int64_t n,
+                                              int64_t cols) {
+  if (s.buffers.size() <= i) s.buffers.resize(i + 1);
+  ActivationScratch& b = s.buffers[i];
+  const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
+  if (int64_t(b.q.size()) < n * groups * kQuantGroup) b.q.resize(n * groups * kQuantGroup);
+  if (int64_t(b.scale.size()) < n * groups) {
+    b.scale.resize(n * groups);
+    b.scaled_sum.resize(n * groups);
+    b.q8_offset.resize(n * groups);
+  }
+  return {.n = n, .cols = cols, .groups = groups, .q = b.q.data(), .scale = b.scale.data(),
+          .scaled_sum = b.scaled_sum.data(), .q8_offset = b.q8_offset.data()};
+}
+
+// Plans the jobs that take the few-token paths; the rest (prefill-sized) go to matmul().
+std::vector<JobPlan>& plan_small_jobs(std::span<const MatmulJob> jobs) {
+  thread_local std::vector<JobPlan> plans;
+  thread_local BatchActivationScratch scratch;
+  plans.clear();
+  const detail::KernelTable& k = active_table();
+  const bool int8_on = g_int8_activations.load(std::memory_order_relaxed);
+  size_t quantized = 0;
+  for (const MatmulJob& job : jobs) {
+    const Matrix& w = *job.w;
+    if (job.n <= 0 || w.rows <= 0) continue;
+    const detail::FormatKernels& f = k.formats[int(w.format)];
+    JobPlan p{.w = &w, .x = job.x, .n = job.n, .y = job.y};
+    auto int8 = is_quantized(w.format) && int8_on
+                    ? k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]
+                    : nullptr;
+    if (int8) {
+      p.int8 = int8;
+      // Jobs reading the same activations (an expert's w1 and w3) share their int8 copy.
+      for (const JobPlan& q : plans) {
+        if (q.int8 && q.x == job.x && q.n == job.n && q.w->cols == w.cols) p.xq = q.xq;
+      }
+      if (!p.xq.q) {
+        p.xq = batch_activation_buffers(scratch, quantized++, job.n, w.cols);
+        k.quantize_activations(job.x, 0, job.n, p.xq);
+      }
+    } else if (job.n >= k.gemm_min_tokens && f.gemm_rows) {
+      matmul(w, job.x, job.n, job.y);
+      continue;
+    } else {
+      p.rows = job.n <= detail::kMatvecMaxTokens && f.matvec_rows ? f.matvec_rows : f.matmul_rows;
+    }
+    p.tiles = (w.rows + kQuantTileRows - 1) / kQuantTileRows;
+    p.cost = job.n * w.cols * kQuantTileRows;
+    plans.push_back(p);
+  }
+  return plans;
+}
+
+// Units [u0, u1) of a plan, in 16-row tiles.
+void run_plan_tiles(const JobPlan& p, int64_t u0, int64_t u1) {
+  const int64_t r0 = u0 * kQuantTileRows, r1 = std::min(p.w->rows, u1 * kQuantTileRows);
+  if (p.int8) {
+    p.int8(*p.w, p.xq, p.y, r0, r1);
+  } else {
+    p.rows(*p.w, p.x, p.n, p.y, r0, r1);
+  }
+}
+
+}  // namespace
+
+void matmul_batch(std::span<const MatmulJob> jobs) {
+  const std::vector<JobPlan>& plans = plan_small_jobs(jobs);
+  if (plans.empty()) return;
+  // Cumulative work at each plan's start, so tasks get equal shares of multiply-adds.
+  // A reference, not the thread_local itself, is what the workers' lambda must see.
+  thread_local std::vector<int64_t> start_storage;
+  std::vector<int64_t>& start = start_storage;
+  start.assign(plans.size() + 1, 0);
+  for (size_t j = 0; j < plans.size(); ++j) start[j + 1] = start[j] + plans[j].tiles * plans[j].cost;
+  const int64_t total = start.back();
+  // Runs the tiles whose work begins in [w0, w1).
+  auto run_work = [&](int64_t w0, int64_t w1) {
+    for (size_t j = 0; j < plans.size(); ++j) {
+      const JobPlan& p = plans[j];
+      const int64_t u0 = std::clamp((w0 - start[j] + p.cost - 1) / p.cost, int64_t(0), p.tiles);
+      const int64_t u1 = std::clamp((w1 - start[j] + p.cost - 1) / p.cost, int64_t(0), p.tiles);
+      if (u0 < u1) run_plan_tiles(p, u0, u1);
+    }
+  };
+  ThreadPool& pool = thread_pool();
+  if (pool.num_threads() == 1 || total < kMinParallelWork) return run_work(0, total);
+  const int64_t tasks = pool.num_threads() * kTasksPerThread;
+  pool.run(tasks, [&](int64_t i) { run_work(total * i / tasks, total * (i + 1) / tasks); });
+}
+
 void matmul_transposed(const Matrix& w, const float* x, int64_t n, float* y) {
   if (n <= 0 || w.cols <= 0) return;
   const detail::KernelTable& k = active_table();

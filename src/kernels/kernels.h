@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "tensor/matrix.h"
 #include "util/thread_pool.h"
@@ -39,6 +40,18 @@ void dequantize_row(const Matrix& w, int64_t r, float* out);
 // y[n, rows] = x[n, cols] * w^T  (each token's y = W x). x and y must not alias.
 // Float32 activations and accumulation for f32/f16/bf16/fp8 weights.
 void matmul(const Matrix& w, const float* x, int64_t n, float* y);
+
+// Several independent products y = x w^T in one parallel call. Decode runs many small ones
+// (the chosen experts' matrices, a few MB each): one split of all their rows keeps both cores
+// streaming weights instead of meeting at a barrier after each. Same results as matmul() on
+// each job. x and y of a job must not alias any job's y.
+struct MatmulJob {
+  const Matrix* w = nullptr;
+  const float* x = nullptr;  // [n, w->cols]
+  int64_t n = 0;
+  float* y = nullptr;  // [n, w->rows]
+};
+void matmul_batch(std::span<const MatmulJob> jobs);
 
 // y[n, cols] = x[n, rows] * w  (x^T W per token: the absorbed-MLA query projection).
 void matmul_transposed(const Matrix& w, const float* x, int64_t n, float* y);

@@ -9,14 +9,14 @@
 
 namespace dsv3 {
 
-void experts_forward(const MoeWeights& w, const float* x, int64_t d,
-                     std::span<const ExpertPair> pairs, Arena& arena, float* out) {
+void experts_forward(const MoeWeights& w, const float* x, int64_t d, int64_t T,
+                     std::span<const ExpertPair> pairs, Arena& arena, float* out,
+                     bool with_shared) {
   const int64_t n = int64_t(w.experts.size()), P = int64_t(pairs.size());
-  if (P == 0) return;
   Arena::Mark mark(arena);
   // Bucket the pairs by expert: a stable counting sort, so each expert's rows keep their order.
   int32_t* offsets = arena.ints(n + 1);
-  int32_t* order = arena.ints(P);
+  int32_t* order = arena.ints(std::max<int64_t>(P, 1));
   std::fill_n(offsets, n + 1, 0);
   for (const ExpertPair& p : pairs) ++offsets[p.expert + 1];
   for (int64_t e = 0; e < n; ++e) offsets[e + 1] += offsets[e];
@@ -24,20 +24,27 @@ void experts_forward(const MoeWeights& w, const float* x, int64_t d,
   std::copy_n(offsets, n, fill);
   for (int64_t i = 0; i < P; ++i) order[fill[pairs[i].expert]++] = int32_t(i);
 
-  float* xs = arena.floats(P * d);
-  float* ys = arena.floats(P * d);
+  // Each chosen expert's rows gathered, and all the MLPs (shared one first) run together.
+  float* xs = arena.floats(std::max<int64_t>(P, 1) * d);
+  float* ys = arena.floats(std::max<int64_t>(P, 1) * d);
+  auto* runs = reinterpret_cast<MlpRun*>(arena.floats((n + 1) * sizeof(MlpRun) / sizeof(float)));
+  int64_t num_runs = 0;
+  if (with_shared && T > 0) runs[num_runs++] = {.w = &w.shared, .x = x, .n = T, .out = out};
   for (int64_t e = 0; e < n; ++e) {
-    const int64_t count = offsets[e + 1] - offsets[e];
+    const int64_t begin = offsets[e], count = offsets[e + 1] - begin;
     if (count == 0) continue;
     DSV3_CHECK(w.held(e), "expert %ld of layer %ld is not held by this process", long(e),
                long(w.layer));
-    const int32_t* chosen = order + offsets[e];
-    for (int64_t j = 0; j < count; ++j) std::copy_n(x + pairs[chosen[j]].row * d, d, xs + j * d);
-    mlp_forward(w.experts[e], xs, count, arena, ys);
     for (int64_t j = 0; j < count; ++j) {
-      const ExpertPair& p = pairs[chosen[j]];
-      kernels::axpy(p.weight, ys + j * d, out + p.row * d, d);
+      std::copy_n(x + pairs[order[begin + j]].row * d, d, xs + (begin + j) * d);
     }
+    runs[num_runs++] = {.w = &w.experts[e], .x = xs + begin * d, .n = count, .out = ys + begin * d};
+  }
+  mlps_forward(std::span(runs, size_t(num_runs)), arena);
+  // Added in increasing expert order, each expert's rows in their order.
+  for (int64_t i = 0; i < P; ++i) {
+    const ExpertPair& p = pairs[order[i]];
+    kernels::axpy(p.weight, ys + i * d, out + p.row * d, d);
   }
 }
 
@@ -68,12 +75,8 @@ void moe_forward(const LayerContext& ctx, const MoeWeights& w, const float* x, i
     if (local[i]) pairs[n_local++] = {.row = int32_t(i / k), .expert = ids[i], .weight = weights[i]};
   }
 
-  if (w.has_shared) {
-    mlp_forward(w.shared, x, T, arena, out);
-  } else {
-    std::fill_n(out, T * d, 0.0f);
-  }
-  experts_forward(w, x, d, std::span(pairs, size_t(n_local)), arena, out);
+  if (!w.has_shared) std::fill_n(out, T * d, 0.0f);
+  experts_forward(w, x, d, T, std::span(pairs, size_t(n_local)), arena, out, w.has_shared);
   if (remote) remote->combine(out);
 }
 

@@ -58,7 +58,7 @@ void serve_expert_request(const dist::Comm& comm, const Model& model, const dist
     }
   }
   out.assign(size_t(h.rows) * size_t(d), 0.0f);
-  experts_forward(*moe, x, d, std::span(pairs, size_t(h.pairs)), arena, out.data());
+  experts_forward(*moe, x, d, h.rows, std::span(pairs, size_t(h.pairs)), arena, out.data());
   comm.send(0, kTagReply, std::as_bytes(std::span(out)));
 }
 

@@ -198,6 +198,50 @@ TEST_P(MatmulTest, GeneralRowEntryHandlesAnyTokenCount) {
   }
 }
 
+// A batch of products of mixed formats, shapes and token counts (some sharing their input, one
+// prefill-sized) gives each job exactly what matmul() gives it alone: both run the same row
+// kernels, the batch only splits the rows differently over the threads.
+TEST_P(MatmulTest, BatchEqualsEachProductAlone) {
+  for (bool int8 : {false, true}) {
+    kernels::set_matmul_options({.int8_activations = int8});
+    for (int threads : {1, 2, 3}) {
+      kernels::set_num_threads(threads);
+      std::vector<testing::TestMatrix> ws;
+      std::vector<std::vector<float>> xs;
+      std::vector<kernels::MatmulJob> jobs;
+      std::vector<std::vector<float>> ys, wants;
+      const Shape shapes[] = {{130, 257}, {300, 127}, {16, 33}, {64, 300}, {7, 31}};
+      const int64_t counts[] = {1, 2, 4, 1, 70};
+      const auto formats = testing::all_formats();
+      // Every format's job of one shape reads the same x (as an expert's w1 and w3 do).
+      for (size_t j = 0; j < std::size(shapes); ++j) {
+        xs.push_back(random_floats(counts[j] * shapes[j].cols, uint32_t(17 * j + 1)));
+      }
+      for (size_t i = 0; i < formats.size(); ++i) {
+        for (size_t j = 0; j < std::size(shapes); ++j) {
+          ws.push_back(make_matrix(formats[i], shapes[j].rows, shapes[j].cols, uint32_t(31 * i + j)));
+        }
+      }
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const size_t j = i % std::size(shapes);
+        ys.push_back(nan_filled(counts[j] * ws[i].m.rows));
+        wants.push_back(nan_filled(counts[j] * ws[i].m.rows));
+        kernels::matmul(ws[i].m, xs[j].data(), counts[j], wants.back().data());
+      }
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const size_t j = i % std::size(shapes);
+        jobs.push_back({.w = &ws[i].m, .x = xs[j].data(), .n = counts[j], .y = ys[i].data()});
+      }
+      kernels::matmul_batch(jobs);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        ASSERT_EQ(ys[i], wants[i]) << "job " << i << " " << label(ws[i].m, jobs[i].n, threads)
+                                   << (int8 ? " int8" : "");
+      }
+    }
+  }
+  kernels::set_matmul_options({.int8_activations = true});
+}
+
 INSTANTIATE_TEST_SUITE_P(Targets, MatmulTest, ::testing::ValuesIn(kernels::available_targets()),
                          testing::target_test_name);
 
