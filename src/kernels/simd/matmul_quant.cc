@@ -15,23 +15,36 @@ namespace dsv3::kernels::HWY_NAMESPACE {
 
 inline float LoadF16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | p[1] << 8)); }
 
-// One (row, group) of a tile block as 32 floats; layouts in tensor/matrix.h.
+// One (row, group) of a tile block as 32 floats; layouts in tensor/matrix.h. A row's bytes sit
+// in runs of 4 consecutive columns (one per 64-byte column quad), so the work is done up to 4
+// lanes at a time: a 4-byte load, widened, converted, scaled and stored as 4 floats.
 template <bool kQ8>
 HWY_INLINE void DecodeGroup(const uint8_t* block, int64_t i, float* out) {
-  const float d = LoadF16(block + 2 * i);
+  const hn::CappedTag<float, 4> d4;
+  const hn::Rebind<int32_t, decltype(d4)> di;
+  const hn::Rebind<uint8_t, decltype(d4)> d8;
+  const int64_t N = int64_t(hn::Lanes(d4));
+  const auto scale = hn::Set(d4, LoadF16(block + 2 * i));
   if constexpr (kQ8) {
     const uint8_t* q = block + 2 * kQuantTileRows + 4 * i;
+    const auto zero = hn::Set(d4, 128.0f);
     for (int64_t k = 0; k < 8; ++k) {
-      for (int64_t j = 0; j < 4; ++j) out[4 * k + j] = d * float(int(q[64 * k + j]) - 128);
+      for (int64_t j = 0; j < 4; j += N) {
+        const auto v = hn::ConvertTo(d4, hn::PromoteTo(di, hn::LoadU(d8, q + 64 * k + j)));
+        hn::StoreU(hn::Mul(hn::Sub(v, zero), scale), d4, out + 4 * k + j);
+      }
     }
   } else {
-    const float m = LoadF16(block + 2 * kQuantTileRows + 2 * i);
+    const auto offset = hn::Set(d4, LoadF16(block + 2 * kQuantTileRows + 2 * i));
     const uint8_t* q = block + 4 * kQuantTileRows + 4 * i;
+    const auto low4 = hn::Set(di, 15);
     for (int64_t k = 0; k < 4; ++k) {
-      for (int64_t j = 0; j < 4; ++j) {
-        const uint8_t byte = q[64 * k + j];
-        out[4 * k + j] = d * float(byte & 15) + m;
-        out[16 + 4 * k + j] = d * float(byte >> 4) + m;
+      for (int64_t j = 0; j < 4; j += N) {
+        const auto bytes = hn::PromoteTo(di, hn::LoadU(d8, q + 64 * k + j));
+        const auto lo = hn::ConvertTo(d4, hn::And(bytes, low4));
+        const auto hi = hn::ConvertTo(d4, hn::ShiftRight<4>(bytes));
+        hn::StoreU(hn::MulAdd(lo, scale, offset), d4, out + 4 * k + j);
+        hn::StoreU(hn::MulAdd(hi, scale, offset), d4, out + 16 + 4 * k + j);
       }
     }
   }
