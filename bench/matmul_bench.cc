@@ -95,24 +95,17 @@ void BM_Matmul(benchmark::State& state, WeightFormat format) {
   state.SetLabel(kernels::active_target() + " threads=" + std::to_string(kernels::num_threads()));
 }
 
-// Sums 64-bit words of a buffer larger than the caches, split over the kernels' threads: the
-// plain read rate the decode numbers are compared with.
+// Sums a float buffer larger than the caches with kernels::sum, split over the kernels'
+// threads: the plain read rate the decode numbers are compared with (what dsv3 bench probes).
 void BM_ReadBandwidth(benchmark::State& state) {
-  const int64_t words = kFootprintBytes / 8;
-  std::vector<uint64_t> buf(words);
-  for (int64_t i = 0; i < words; ++i) buf[i] = uint64_t(i);
-  const int64_t grain = 1 << 16;
+  const int64_t floats = kFootprintBytes / 4;
+  std::vector<float> buf(floats);
+  for (int64_t i = 0; i < floats; ++i) buf[i] = float(i & 1023);
+  const int64_t grain = 1 << 18;
   for (auto _ : state) {
-    std::vector<uint64_t> sums((words + grain - 1) / grain);
-    kernels::thread_pool().parallel_for(words, grain, [&](int64_t b, int64_t e) {
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (int64_t j = b; j < e; j += 4) {
-        s0 += buf[j];
-        s1 += buf[j + 1];
-        s2 += buf[j + 2];
-        s3 += buf[j + 3];
-      }
-      sums[b / grain] = s0 + s1 + s2 + s3;
+    std::vector<float> sums((floats + grain - 1) / grain);
+    kernels::thread_pool().parallel_for(floats, grain, [&](int64_t b, int64_t e) {
+      sums[b / grain] = kernels::sum(buf.data() + b, e - b);
     });
     benchmark::DoNotOptimize(sums.data());
   }

@@ -12,8 +12,9 @@ struct BandwidthProbe {
   int runs = 3;                    // the best run counts (others are disturbed by neighbours)
 };
 
-// Bytes per second that `threads` threads reach reading disjoint parts of one buffer with
-// plain vectorisable loads (a floor on what a tuned kernel reaches, not a ceiling).
+// Bytes per second that `threads` threads reach summing disjoint parts of one buffer with
+// kernels::sum (full-width vector loads, eight accumulators): what a streaming kernel can
+// reach without software prefetching.
 double measure_read_bandwidth(const BandwidthProbe& probe);
 
 }  // namespace dsv3

@@ -54,6 +54,7 @@ std::unique_ptr<KernelTable> build_ref_table() {
   t->silu_mul = &ref::silu_mul;
   t->rope_interleaved = &ref::rope_interleaved;
   t->dot = &ref::dot;
+  t->sum = &ref::sum;
   t->axpy = &ref::axpy;
   t->topk = &ref::topk;
   return t;

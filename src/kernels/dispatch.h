@@ -81,6 +81,7 @@ struct KernelTable {
   void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out) = nullptr;
   void (*rope_interleaved)(float* x, const float* cos_sin, int64_t dim) = nullptr;
   float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
+  float (*sum)(const float* x, int64_t n) = nullptr;
   void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
   void (*topk)(const float* x, int64_t n, int64_t k, int32_t* indices) = nullptr;
 };

@@ -288,6 +288,8 @@ void rope_interleaved(float* x, const float* cos_sin, int64_t dim) {
 
 float dot(const float* a, const float* b, int64_t n) { return active_table().dot(a, b, n); }
 
+float sum(const float* x, int64_t n) { return active_table().sum(x, n); }
+
 void axpy(float a, const float* x, float* y, int64_t n) { active_table().axpy(a, x, y, n); }
 
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices) {

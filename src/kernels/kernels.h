@@ -69,6 +69,8 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 void rope_interleaved(float* x, const float* cos_sin, int64_t dim);
 
 float dot(const float* a, const float* b, int64_t n);
+// Sum of x[n] (vector loads, several accumulators: also the bandwidth probe's read loop).
+float sum(const float* x, int64_t n);
 // y[n] += a * x[n]
 void axpy(float a, const float* x, float* y, int64_t n);
 

@@ -69,6 +69,12 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+float sum(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return float(s);
+}
+
 void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }

@@ -16,6 +16,7 @@ void softmax(float* x, int64_t n);
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 void rope_interleaved(float* x, const float* cos_sin, int64_t dim);
 float dot(const float* a, const float* b, int64_t n);
+float sum(const float* x, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
 

@@ -87,6 +87,17 @@ TEST_P(ElementwiseTest, DotAndAxpy) {
   }
 }
 
+TEST_P(ElementwiseTest, Sum) {
+  for (int64_t n : kSizes) {
+    const auto x = random_floats(n, 10);
+    double abs_sum = 0;
+    for (float v : x) abs_sum += std::fabs(v);
+    EXPECT_NEAR(kernels::sum(x.data(), n), kernels::ref::sum(x.data(), n),
+                kSumOrderTol * abs_sum + 1e-7)
+        << "sum n=" << n;
+  }
+}
+
 TEST_P(ElementwiseTest, TopK) {
   for (int64_t n : kSizes) {
     auto x = random_floats(n, 9);

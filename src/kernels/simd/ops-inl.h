@@ -142,6 +142,24 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// Eight vector accumulators: the loads, not the add latency, set the pace, so this is also
+// the read loop of the memory-bandwidth probe.
+inline float Sum(const float* x, int64_t n) {
+  const DF d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  hn::Vec<DF> s[8];
+  for (auto& v : s) v = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 8 * L <= n; i += 8 * L) {
+    for (int64_t j = 0; j < 8; ++j) s[j] = hn::Add(s[j], hn::LoadU(d, x + i + j * L));
+  }
+  for (; i + L <= n; i += L) s[0] = hn::Add(s[0], hn::LoadU(d, x + i));
+  for (int64_t j = 1; j < 8; ++j) s[0] = hn::Add(s[0], s[j]);
+  float total = hn::GetLane(hn::SumOfLanes(d, s[0]));
+  for (; i < n; ++i) total += x[i];
+  return total;
+}
+
 inline void Axpy(float a, const float* x, float* y, int64_t n) {
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));

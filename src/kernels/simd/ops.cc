@@ -18,6 +18,7 @@ void FillOps(detail::KernelTable& t) {
   t.silu_mul = &SiluMul;
   t.rope_interleaved = &RopeInterleaved;
   t.dot = &Dot;
+  t.sum = &Sum;
   t.axpy = &Axpy;
   t.topk = &TopK;
 }
