@@ -97,6 +97,23 @@ TEST_P(GoldenTest, IncrementalAndChunkedPrefillMatch) {
   }
 }
 
+// Prompts longer than the absorbed form's query block (64): each block scores only the
+// positions it can see, with and without earlier cached positions. The naive form, which
+// expands every position, is the reference.
+TEST_P(GoldenTest, LongPromptsSpanSeveralQueryBlocks) {
+  Loaded& L = load_case(GetParam());
+  const int64_t vocab = L.model->config().vocab_size, T = 200;
+  std::vector<int32_t> tokens(T);
+  for (int64_t i = 0; i < T; ++i) tokens[i] = int32_t((i * 7919 + 13) % vocab);
+  const auto want = run_chunks(*L.model, tokens, {T}, AttentionImpl::kNaive);
+  for (const auto& split : {std::vector<int64_t>{T}, std::vector<int64_t>{70, 130},
+                            std::vector<int64_t>{1, 64, 135}}) {
+    const auto got = run_chunks(*L.model, tokens, split, AttentionImpl::kAbsorbed);
+    EXPECT_LT(max_abs_diff(got.data(), want.data(), want.size()), kLogitTol)
+        << split.size() << " chunks";
+  }
+}
+
 // A BF16 / F16 latent cache (--kv-type) rounds what attention reads: logits move a little,
 // in prefill and in decode, in both attention forms.
 TEST_P(GoldenTest, HalfPrecisionKvCacheStaysClose) {
