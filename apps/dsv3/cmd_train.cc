@@ -25,7 +25,7 @@ using train::TrainOptions;
 using train::Trainer;
 
 struct TrainFlags {
-  std::string preset, config, data, val_data, out, balance = "aux-free";
+  std::string preset, config, init_from, data, val_data, out, balance = "aux-free";
   TrainOptions options;
   bool resume = false, profile = false, eval_only = false;
   int64_t save_every = 0, stop_after = 0, log_every = 10, eval_every = 0, eval_windows = 0;
@@ -145,6 +145,9 @@ void run(TrainFlags& f) {
   if (ec) throw CommandError("cannot create " + f.out + ": " + ec.message());
   const bool has_run = fs::exists(fs::path(f.out) / train::kOptimizerFileName);
   std::unique_ptr<Trainer> trainer;
+  if (f.resume && !f.init_from.empty()) {
+    throw CommandError("--resume continues the run in --out; --init-from starts a new one: give one");
+  }
   if (f.resume) {
     if (!has_run) throw CommandError(f.out + " holds no training run to --resume");
     const ModelConfig c = unwrap(load_model_config(f.out));
@@ -157,10 +160,19 @@ void run(TrainFlags& f) {
       throw CommandError(f.out + " already holds a training run: pass --resume to continue it, "
                          "or choose another --out");
     }
-    const ModelConfig c = read_config(f);
     f.options.balance = unwrap(train::parse_balance_mode(f.balance));
-    auto tokens = unwrap(train::load_tokens(f.data, c.vocab_size));
-    trainer = unwrap(Trainer::create(c, f.options, std::move(tokens)));
+    if (!f.init_from.empty()) {
+      if (!f.preset.empty() || !f.config.empty()) {
+        throw CommandError("--init-from takes the model's shape from its config.json: drop --preset / --config");
+      }
+      const ModelConfig c = unwrap(load_model_config(f.init_from));
+      auto tokens = unwrap(train::load_tokens(f.data, c.vocab_size));
+      trainer = unwrap(Trainer::fine_tune(f.init_from, f.options, std::move(tokens)));
+    } else {
+      const ModelConfig c = read_config(f);
+      auto tokens = unwrap(train::load_tokens(f.data, c.vocab_size));
+      trainer = unwrap(Trainer::create(c, f.options, std::move(tokens)));
+    }
   }
   std::vector<int32_t> val;
   if (!f.val_data.empty() && root) val = unwrap(train::load_tokens(f.val_data, trainer->config().vocab_size));
@@ -227,6 +239,9 @@ void add_train_command(CLI::App& root) {
     return names;
   }());
   cmd->add_option("--config", f->config, "model shape from a config.json file");
+  cmd->add_option("--init-from", f->init_from,
+                  "start from this checkpoint's weights and router biases (fine-tuning; its "
+                  "config.json gives the shape; fresh optimizer state and schedule)");
   cmd->add_option("--data", f->data, "training token ids: *.txt (ids separated by spaces or "
                                       "commas) or a binary file of little-endian int32");
   cmd->add_option("--val-data", f->val_data, "held-out token ids, evaluated at the end (loss "

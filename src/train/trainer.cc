@@ -206,6 +206,15 @@ Result<std::unique_ptr<Trainer>> Trainer::resume(const std::string& dir,
   return t;
 }
 
+Result<std::unique_ptr<Trainer>> Trainer::fine_tune(const std::string& dir,
+                                                    const TrainOptions& options,
+                                                    std::vector<int32_t> tokens) {
+  DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
+  DSV3_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> t, create(config, options, std::move(tokens)));
+  DSV3_TRY(t->load_saved(dir, nullptr));
+  return t;
+}
+
 Result<std::unique_ptr<Trainer>> Trainer::open(const std::string& dir,
                                                const TrainOptions& fallback) {
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));

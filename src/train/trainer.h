@@ -76,6 +76,12 @@ class Trainer {
   static Result<std::unique_ptr<Trainer>> resume(const std::string& dir,
                                                  std::vector<int32_t> tokens, int64_t steps,
                                                  int threads);
+  // A fresh run (new optimizer state, schedule and data order from `options`) that starts
+  // from the weights and router biases of the checkpoint in `dir`, whose config.json gives
+  // the model's shape: fine-tuning, e.g. on longer sequences.
+  static Result<std::unique_ptr<Trainer>> fine_tune(const std::string& dir,
+                                                    const TrainOptions& options,
+                                                    std::vector<int32_t> tokens);
   // The weights and router biases saved in `dir`, for evaluate() only (step() needs the
   // data: resume). The run's saved options where `dir` holds a training run, else
   // `fallback` (any checkpoint of a trainable config, models/default for instance).

@@ -35,6 +35,13 @@ int count_lines(const std::string& path) {
   return n;
 }
 
+// The loss of the first update recorded in a metrics.jsonl.
+double first_loss(const std::string& metrics) {
+  const std::string text = read(metrics);
+  const size_t at = text.find("\"loss\":");
+  return at == std::string::npos ? 1e9 : std::atof(text.c_str() + at + 7);
+}
+
 TEST(TrainCli, StopResumeAndLoad) {
   if (!fs::exists(DSV3_BINARY)) GTEST_SKIP() << DSV3_BINARY << " is not built";
   const fs::path dir = fs::temp_directory_path() / ("dsv3_train_cli_" + std::to_string(::getpid()));
@@ -73,6 +80,20 @@ TEST(TrainCli, StopResumeAndLoad) {
   Result<std::unique_ptr<Model>> model = Model::load(out, {.max_positions = 64});
   ASSERT_TRUE(model.ok()) << model.error().message;
   EXPECT_EQ((*model)->mtp_depth(), 1);
+  // --init-from: a new run (longer sequences) that starts from the trained weights begins with
+  // a lower loss than the same run from fresh weights.
+  const std::string tuned = (dir / "tuned").string(), fresh = (dir / "fresh").string();
+  const std::string longer = " --data " + data + " --steps 2 --batch 2 --seq 32 --lr 0.001 -t 2";
+  ASSERT_EQ(run("train --init-from " + out + " --out " + tuned + longer, log), 0) << read(log);
+  ASSERT_EQ(run("train --config " + config + " --out " + fresh + longer, log), 0) << read(log);
+  EXPECT_LT(first_loss(tuned + "/metrics.jsonl"), first_loss(fresh + "/metrics.jsonl") - 0.05);
+  EXPECT_NE(run("train --init-from " + out + " --config " + config + " --out " +
+                    (dir / "y").string() + longer,
+                log),
+            0);
+  EXPECT_NE(read(log).find("--init-from"), std::string::npos) << read(log);
+  EXPECT_NE(run("train --init-from " + out + " --resume --out " + tuned + longer, log), 0);
+  EXPECT_NE(read(log).find("--init-from"), std::string::npos) << read(log);
   // Bad input is reported, not crashed on.
   const std::string bad = (dir / "bad.txt").string();
   std::ofstream(bad) << "1 2 hello";
