@@ -16,6 +16,7 @@ namespace {
 struct CompareFlags {
   std::string model_dir, reference_dir, tokenizer_dir;
   std::string text, file, tokens;
+  std::string kv_type = "f32";
   int64_t chunk = 512;
   bool json = false;
 };
@@ -47,7 +48,9 @@ void run(const CompareFlags& f) {
   if (tokens.size() < 2) throw CommandError("need at least 2 tokens to compare");
   ModelOptions options{.max_positions = f.chunk, .load_mtp = false};
   const auto reference = unwrap(Model::load(f.reference_dir, options));
-  const auto model = unwrap(Model::load(f.model_dir, options));
+  ModelOptions tested = options;
+  tested.kv_format = format_from_name(f.kv_type).value_or(WeightFormat::kF32);
+  const auto model = unwrap(Model::load(f.model_dir, tested));
   const int64_t V = reference->config().vocab_size;
   if (model->config().vocab_size != V) {
     throw CommandError("vocabularies differ: " + std::to_string(V) + " in " + f.reference_dir +
@@ -100,6 +103,11 @@ void add_compare_command(CLI::App& root) {
   auto* ids = cmd->add_option("--tokens", f->tokens, "comma-separated token ids to score");
   text->excludes(file)->excludes(ids);
   file->excludes(ids);
+  cmd->add_option("--kv-type", f->kv_type,
+                  "KV cache of the model under test (the reference keeps float32): f32, bf16, "
+                  "f16, fp8")
+      ->check(CLI::IsMember({"f32", "bf16", "f16", "fp8"}))
+      ->capture_default_str();
   cmd->add_option("--tokenizer", f->tokenizer_dir, "tokenizer directory (default: --reference)");
   cmd->add_option("--chunk", f->chunk, "tokens per independently scored chunk")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 20))

@@ -31,8 +31,9 @@ void ModelFlags::add_to(CLI::App* cmd, bool model_required) {
   cmd->add_option("--ctx,-c", context, "context length in tokens (KV cache and RoPE table size)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
   cmd->add_flag("--mlock", mlock, "pin the mapped weights in RAM");
-  cmd->add_option("--kv-type", kv_type, "KV cache storage: f32, bf16 or f16 (half the memory)")
-      ->check(CLI::IsMember({"f32", "bf16", "f16"}))
+  cmd->add_option("--kv-type", kv_type,
+                  "KV cache storage: f32, bf16 or f16 (half the memory), fp8 (e4m3, a quarter)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16", "fp8"}))
       ->capture_default_str();
   add_placement_flags(cmd, placement);
 }

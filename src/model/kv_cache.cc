@@ -12,9 +12,25 @@ KvCache::KvCache(int64_t n_layers, int64_t width, int64_t capacity, WeightFormat
       row_bytes_(format_row_bytes(format, width)), format_(format),
       data_(size_t(n_layers) * size_t(capacity) * size_t(row_bytes_)) {
   DSV3_CHECK(format == WeightFormat::kF32 || format == WeightFormat::kBF16 ||
-                 format == WeightFormat::kF16,
-             "KV cache format %s (expected f32, bf16 or f16)",
+                 format == WeightFormat::kF16 || format == WeightFormat::kFP8Block,
+             "KV cache format %s (expected f32, bf16, f16 or fp8)",
              std::string(format_name(format)).c_str());
+  if (format == WeightFormat::kFP8Block) {
+    fp8_scales_.assign(size_t((capacity + kFp8Block - 1) / kFp8Block) *
+                           size_t((width + kFp8Block - 1) / kFp8Block),
+                       1.0f);
+  }
+}
+
+// Attaches the (unit) block scales an FP8 view needs.
+Matrix KvCache::view(const uint8_t* data, int64_t rows) const {
+  Matrix m = matrix_view(format_, rows, width_, data);
+  if (format_ == WeightFormat::kFP8Block) {
+    m.block_scales = fp8_scales_.data();
+    m.block = kFp8Block;
+    m.scale_cols = (width_ + kFp8Block - 1) / kFp8Block;
+  }
+  return m;
 }
 
 void KvCache::write(int64_t layer, int64_t position, const float* values) {
@@ -32,17 +48,19 @@ void KvCache::write(int64_t layer, int64_t position, const float* values) {
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
+    case WeightFormat::kFP8Block:
+      for (int64_t i = 0; i < width_; ++i) dst[i] = f32_to_fp8_e4m3(values[i]);
+      return;
     default: std::memcpy(dst, values, size_t(width_) * sizeof(float));
   }
 }
 
 void KvCache::read(int64_t layer, int64_t position, float* out) const {
-  const Matrix m = matrix_view(format_, 1, width_, row(layer, position));
-  kernels::dequantize_row(m, 0, out);
+  kernels::dequantize_row(view(row(layer, position), 1), 0, out);
 }
 
 Matrix KvCache::rows(int64_t layer, int64_t positions) const {
-  return matrix_view(format_, positions, width_, row(layer, 0));
+  return view(row(layer, 0), positions);
 }
 
 }  // namespace dsv3

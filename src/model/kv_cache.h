@@ -1,8 +1,11 @@
 // The latent KV cache of MLA: per layer and position, c_kv (kv_lora_rank values, after
 // kv_a_layernorm) followed by the RoPE'd shared key k_pe (qk_rope_head_dim values).
 // That is all attention needs in the absorbed form: 576 values per token per layer for V3.
-// Rows are stored as float32, or as BF16 / F16 to halve the cache (`--kv-type`); attention
-// reads a layer's rows as a matrix in that format, so the kernels convert on the fly.
+// Rows are stored as float32, as BF16 / F16 to halve the cache, or as FP8 e4m3 to quarter it
+// (`--kv-type`); attention reads a layer's rows as a matrix in that format, so the kernels
+// convert on the fly. FP8 rows use one fixed scale of 1 (values saturate at +-448; the
+// normalised c_kv and k_pe stay far below): e4m3 keeps 3 mantissa bits, so each value moves by
+// up to 1/16 of itself, which shows in the logits (README: accuracy of each format).
 #pragma once
 
 #include <cstdint>
@@ -16,7 +19,7 @@ namespace dsv3 {
 class KvCache {
  public:
   KvCache() = default;
-  // format: kF32, kBF16 or kF16.
+  // format: kF32, kBF16, kF16 or kFP8Block.
   KvCache(int64_t n_layers, int64_t width, int64_t capacity,
           WeightFormat format = WeightFormat::kF32);
 
@@ -44,6 +47,8 @@ class KvCache {
   int64_t bytes_per_token() const { return n_layers_ * row_bytes_; }
 
  private:
+  static constexpr int64_t kFp8Block = 128;
+  Matrix view(const uint8_t* data, int64_t rows) const;
   uint8_t* row(int64_t layer, int64_t position) {
     return data_.data() + (size_t(layer) * capacity_ + position) * row_bytes_;
   }
@@ -54,6 +59,7 @@ class KvCache {
   int64_t n_layers_ = 0, width_ = 0, capacity_ = 0, length_ = 0, row_bytes_ = 0;
   WeightFormat format_ = WeightFormat::kF32;
   std::vector<uint8_t> data_;
+  std::vector<float> fp8_scales_;  // FP8: the block scales of rows(), all 1
 };
 
 }  // namespace dsv3

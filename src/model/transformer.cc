@@ -21,8 +21,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOp
   DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir, wanted));
   if (options.max_positions <= 0) return Err("context length must be > 0");
   const WeightFormat kv = options.kv_format;
-  if (kv != WeightFormat::kF32 && kv != WeightFormat::kBF16 && kv != WeightFormat::kF16) {
-    return Err("KV cache type ", format_name(kv), " is not supported (expected f32, bf16 or f16)");
+  if (kv != WeightFormat::kF32 && kv != WeightFormat::kBF16 && kv != WeightFormat::kF16 &&
+      kv != WeightFormat::kFP8Block) {
+    return Err("KV cache type ", format_name(kv),
+               " is not supported (expected f32, bf16, f16 or fp8)");
   }
   if (options.mlock) DSV3_TRY(ck.lock_all());
   std::unique_ptr<Model> m(new Model(std::move(config), std::move(ck), options.max_positions));

@@ -124,6 +124,18 @@ TEST(KvType, HalfPrecisionCacheGeneratesTheSameGreedyText) {
   ASSERT_EQ(f32.exit_code, 0) << f32.err;
   ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
   EXPECT_EQ(f32.out, bf16.out);
+  // FP8 (e4m3) keeps 3 mantissa bits: the text may drift, the distributions stay close.
+  auto fp8 = run_dsv3(cmd + " --kv-type fp8");
+  ASSERT_EQ(fp8.exit_code, 0) << fp8.err;
+  EXPECT_FALSE(fp8.out.empty());
+  auto cmp = run_dsv3("compare -m " + kDefaultModel + " -r " + kDefaultModel +
+                      " --kv-type fp8 --json --text 'The history of the city of New York begins "
+                      "with the first people who lived on the island, long before the Dutch came.'");
+  ASSERT_EQ(cmp.exit_code, 0) << cmp.err;
+  const auto j = nlohmann::json::parse(cmp.out);
+  EXPECT_GT(j["top1_agreement"].get<double>(), 0.8) << cmp.out;
+  EXPECT_LT(j["mean_kl"].get<double>(), 0.05) << cmp.out;
+  EXPECT_GT(j["max_abs_logit_diff"].get<double>(), 0.0) << "the fp8 cache was not rounded";
   auto bad = run_dsv3(cmd + " --kv-type q8");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--kv-type"), std::string::npos) << bad.err;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "support/golden.h"
@@ -114,16 +115,17 @@ TEST_P(GoldenTest, LongPromptsSpanSeveralQueryBlocks) {
   }
 }
 
-// A BF16 / F16 latent cache (--kv-type) rounds what attention reads: logits move a little,
-// in prefill and in decode, in both attention forms.
+// A BF16 / F16 / FP8 latent cache (--kv-type) rounds what attention reads: logits move a
+// little (FP8's 3 mantissa bits the most), in prefill and in decode, in both attention forms.
 TEST_P(GoldenTest, HalfPrecisionKvCacheStaysClose) {
   GoldenCase golden(GetParam());
-  for (WeightFormat kv : {WeightFormat::kBF16, WeightFormat::kF16}) {
+  for (WeightFormat kv : {WeightFormat::kBF16, WeightFormat::kF16, WeightFormat::kFP8Block}) {
     auto m = Model::load(golden.checkpoint_dir(),
                          ModelOptions{.max_positions = 256, .kv_format = kv});
     ASSERT_TRUE(m.ok()) << m.error().message;
+    const int64_t shrink = kv == WeightFormat::kFP8Block ? 4 : 2;
     EXPECT_EQ((*m)->new_cache().bytes_per_token(),
-              load_case(GetParam()).model->new_cache().bytes_per_token() / 2);
+              load_case(GetParam()).model->new_cache().bytes_per_token() / shrink);
     for (int p = 0; p < golden.num_prompts(); ++p) {
       const auto& tokens = golden.array(P(p, "tokens")).i32;
       const auto& want = golden.array(P(p, "logits_prefill")).f32;
@@ -132,8 +134,16 @@ TEST_P(GoldenTest, HalfPrecisionKvCacheStaysClose) {
         for (const auto& split : {std::vector<int64_t>{int64_t(tokens.size())}, ones}) {
           auto got = run_chunks(**m, tokens, split, impl);
           const float err = max_abs_diff(got.data(), want.data(), want.size());
-          EXPECT_LT(err, kv == WeightFormat::kBF16 ? 0.05f : 0.01f)
-              << format_name(kv) << " prompt " << p;
+          if (kv == WeightFormat::kFP8Block) {
+            // e4m3 moves each cached value by up to 1/16; these random models' near-tied
+            // routers turn some of that into other experts, so bound the mean, not the max.
+            double sum = 0;
+            for (size_t i = 0; i < want.size(); ++i) sum += std::fabs(got[i] - want[i]);
+            EXPECT_LT(sum / double(want.size()), 0.15) << "fp8 prompt " << p;
+          } else {
+            EXPECT_LT(err, kv == WeightFormat::kBF16 ? 0.05f : 0.01f)
+                << format_name(kv) << " prompt " << p;
+          }
           if (tokens.size() > 1) {
             EXPECT_GT(err, 0.0f) << "the cache was not rounded";
           }
