@@ -58,61 +58,72 @@ void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dim
   }
 }
 
-// Queries per block of the absorbed form. A block scores only the positions its last query
+// Tokens per block of the absorbed form. A block scores only the positions its last token
 // sees, so smaller blocks skip more of the masked future (at 64, a 512-token prompt computes
-// 56% of the full score matrix); 64 tokens still fill the products' token blocks.
-constexpr int64_t kQueryBlock = 64;
+// 56% of the full score matrix). Blocks also shrink so the [tokens x heads, positions] score
+// matrix stays under kMaxScoreFloats.
+constexpr int64_t kTokenBlock = 64;
+constexpr int64_t kMaxScoreFloats = int64_t(16) << 20;  // 64 MB
 
-// Scales the causal part of each score row (positions [0, start_pos + t]) and turns it into
-// probabilities; the future positions get probability 0.
-void causal_softmax(float* scores, int64_t rows, int64_t positions, int64_t start_pos,
-                    float scale) {
-  for (int64_t t = 0; t < rows; ++t) {
-    float* row = scores + t * positions;
-    const int64_t n = start_pos + t + 1;
+// Scales the causal part of each score row and turns it into probabilities; row r belongs to
+// token r / heads of the block, which sees positions [0, start_pos + r / heads]; the future
+// positions get probability 0.
+void causal_softmax(float* scores, int64_t rows, int64_t heads, int64_t positions,
+                    int64_t start_pos, float scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = scores + r * positions;
+    const int64_t n = start_pos + r / heads + 1;
     for (int64_t s = 0; s < n; ++s) row[s] *= scale;
     kernels::softmax(row, n);
     std::fill(row + n, row + positions, 0.0f);
   }
 }
 
-// Absorbed form, per head: q_c = W_uk^T q_nope; the scores of [q_c ; q_pe] against every
-// cached row [c_kv ; k_pe] are one matrix product with the cache (read in its own format);
-// o_c = P [c_kv ; k_pe] (the k_pe columns are computed and dropped: 11% extra for one
-// product instead of a strided one); o = W_uv o_c.
+// Absorbed form: per head, q_c = W_uk^T q_nope. Every head of every token of a block then
+// scores [q_c ; q_pe] against the cached rows [c_kv ; k_pe] in one matrix product with the
+// cache (read once for all heads, in its own format: the point of MLA's shared latent), and
+// o_c = P [c_kv ; k_pe] is a second one (the k_pe columns are computed and dropped: 11% extra
+// for one product instead of a strided one); per head again, o = W_uv o_c.
 void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
                      const float* q, int64_t T, int64_t start_pos, KvCache& cache, float* o) {
   const float scale = float(ctx.config->softmax_scale());
   const int64_t end = start_pos + T;
   const Matrix latent = cache.rows(ctx.layer, end);
-  const int64_t block = std::min(T, kQueryBlock);
+  const int64_t block =
+      std::clamp(kMaxScoreFloats / (d.heads * end), int64_t(1), std::min(T, kTokenBlock));
+  const int64_t rows = block * d.heads;  // (token, head) pairs of a block, token-major
   Arena::Mark mark(*ctx.arena);
   float* q_nope = ctx.arena->floats(block * d.nope);
-  float* q_c = ctx.arena->floats(block * d.lora);  // also o_c, once q_c is used
-  float* q_full = ctx.arena->floats(block * d.width);
-  float* probs = ctx.arena->floats(block * end);
-  float* o_full = ctx.arena->floats(block * d.width);
+  float* q_c = ctx.arena->floats(block * d.lora);    // one head's, then its o_c
+  float* q_full = ctx.arena->floats(rows * d.width);  // row t * heads + h
+  float* probs = ctx.arena->floats(rows * end);
+  float* o_full = ctx.arena->floats(rows * d.width);
   float* head_out = ctx.arena->floats(block * d.v);
-  for (int64_t h = 0; h < d.heads; ++h) {
-    const Matrix w_uk = w.wkv_b.row_slice(h * (d.nope + d.v), d.nope);
-    const Matrix w_uv = w.wkv_b.row_slice(h * (d.nope + d.v) + d.nope, d.v);
-    for (int64_t t0 = 0; t0 < T; t0 += block) {
-      const int64_t n = std::min(block, T - t0);
+  for (int64_t t0 = 0; t0 < T; t0 += block) {
+    const int64_t n = std::min(block, T - t0), nr = n * d.heads;
+    for (int64_t h = 0; h < d.heads; ++h) {
+      const Matrix w_uk = w.wkv_b.row_slice(h * (d.nope + d.v), d.nope);
       const float* qh = q + (t0 * d.heads + h) * d.qk;  // token t: qh + t * heads * qk
       for (int64_t t = 0; t < n; ++t) std::copy_n(qh + t * d.heads * d.qk, d.nope, q_nope + t * d.nope);
       kernels::matmul_transposed(w_uk, q_nope, n, q_c);
       for (int64_t t = 0; t < n; ++t) {
-        std::copy_n(q_c + t * d.lora, d.lora, q_full + t * d.width);
-        std::copy_n(qh + t * d.heads * d.qk + d.nope, d.rope, q_full + t * d.width + d.lora);
+        float* row = q_full + (t * d.heads + h) * d.width;
+        std::copy_n(q_c + t * d.lora, d.lora, row);
+        std::copy_n(qh + t * d.heads * d.qk + d.nope, d.rope, row + d.lora);
       }
-      // Positions [0, seen) are all any query of this block attends to.
-      const int64_t seen = start_pos + t0 + n;
-      const Matrix keys = latent.row_slice(0, seen);
-      kernels::matmul(keys, q_full, n, probs);  // [n, seen] scores
-      causal_softmax(probs, n, seen, start_pos + t0, scale);
-      kernels::matmul_transposed(keys, probs, n, o_full);
+    }
+    // Positions [0, seen) are all any token of this block attends to.
+    const int64_t seen = start_pos + t0 + n;
+    const Matrix keys = latent.row_slice(0, seen);
+    kernels::matmul(keys, q_full, nr, probs);  // [nr, seen] scores
+    causal_softmax(probs, nr, d.heads, seen, start_pos + t0, scale);
+    kernels::matmul_transposed(keys, probs, nr, o_full);
+    for (int64_t h = 0; h < d.heads; ++h) {
+      const Matrix w_uv = w.wkv_b.row_slice(h * (d.nope + d.v) + d.nope, d.v);
       float* o_c = q_c;
-      for (int64_t t = 0; t < n; ++t) std::copy_n(o_full + t * d.width, d.lora, o_c + t * d.lora);
+      for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(o_full + (t * d.heads + h) * d.width, d.lora, o_c + t * d.lora);
+      }
       kernels::matmul(w_uv, o_c, n, head_out);
       for (int64_t t = 0; t < n; ++t) {
         std::copy_n(head_out + t * d.v, d.v, o + ((t0 + t) * d.heads + h) * d.v);
