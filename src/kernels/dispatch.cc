@@ -76,6 +76,7 @@ std::unique_ptr<KernelTable> build_simd_table(int64_t target) {
   if (target == HWY_AVX3 || target == HWY_AVX3_DL) {
     t->name += detail::fill_x86_vnni(*t);
     t->name += detail::fill_x86_fp8(*t);
+    t->name += detail::fill_x86_quant_cols(*t);
   }
   return t;
 }

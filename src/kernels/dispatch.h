@@ -99,6 +99,8 @@ void fill_simd_matmul_quant(KernelTable& t);
 // AVX-512 Highway target and returns what it added, e.g. " +avx512vnni".
 std::string fill_x86_vnni(KernelTable& t);
 std::string fill_x86_fp8(KernelTable& t);
+// x^T W of q8 / q4 straight from the tiles (plain AVX-512F/BW).
+std::string fill_x86_quant_cols(KernelTable& t);
 
 // Per-thread scratch of at least n floats, grown once and kept: the decode loop allocates
 // nothing. Slots are independent buffers; a kernel must not call another that uses its slots.

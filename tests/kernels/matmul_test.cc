@@ -97,7 +97,7 @@ TEST_P(MatmulTest, TransposedEveryFormat) {
     for (WeightFormat f : testing::all_formats()) {
       for (const Shape& s : kShapes) {
         const auto w = make_matrix(f, s.rows, s.cols, uint32_t(s.rows + s.cols));
-        for (int64_t n : {1, 2, 5, 70}) {
+        for (int64_t n : {1, 2, 3, 4, 5, 70}) {
           const std::vector<float> x = random_floats(n * s.rows, uint32_t(n + 3));
           std::vector<float> y = nan_filled(n * s.cols), want(n * s.cols);
           kernels::matmul_transposed(w.m, x.data(), n, y.data());
