@@ -151,6 +151,7 @@ HWY_NOINLINE void DotTile(const Matrix& w, int64_t r, const float* x, int64_t t0
   // The next tile's rows, fetched into the caches at the column this tile is reading: each
   // row is its own short stream (a few KB), too short for the hardware prefetcher to ramp up.
   const int64_t row_bytes = format_row_bytes(w.format, K);
+  // (The last tile fetches its own lines: an unconditional hint keeps the loop branch-free.)
   const int64_t ahead = r + int64_t(kR) * 2 <= w.rows ? int64_t(kR) * row_bytes : 0;
   hn::Vec<decltype(d)> acc[kR][kT];
   float tail[kR][kT] = {};
@@ -171,7 +172,7 @@ HWY_NOINLINE void DotTile(const Matrix& w, int64_t r, const float* x, int64_t t0
       hn::Vec<decltype(d)> xv[kT];
       for (size_t t = 0; t < kT; ++t) xv[t] = hn::LoadU(d, x + (t0 + int64_t(t)) * K + c);
       for (size_t i = 0; i < kR; ++i) {
-        if (ahead) hwy::Prefetch(rows[i] + ahead + c * row_bytes / K);
+        hwy::Prefetch(rows[i] + ahead + c * row_bytes / K);
         auto wv = Dec::Load(d, rows[i], c);
         if constexpr (Dec::kScaled) wv = hn::Mul(wv, vscale[i]);
         for (size_t t = 0; t < kT; ++t) acc[i][t] = hn::MulAdd(wv, xv[t], acc[i][t]);

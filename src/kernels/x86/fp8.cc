@@ -96,6 +96,7 @@ DSV3_TARGET_AVX512_VBMI void fp8_tile(const Decoder& d, const Matrix& w, int64_t
   for (int i = 0; i < kR; ++i) rows[i] = w.row_data(r + i);
   // The next tile's rows, fetched at the column this tile reads (see DotTile in
   // simd/matmul-inl.h: rows are streams too short for the hardware prefetcher).
+  // (The last tile fetches its own lines: an unconditional hint keeps the loop branch-free.)
   const int64_t ahead = r + 2 * kR <= w.rows ? kR * K : 0;
   __m512 acc[kR][kT];
 #pragma GCC unroll 16
@@ -104,7 +105,7 @@ DSV3_TARGET_AVX512_VBMI void fp8_tile(const Decoder& d, const Matrix& w, int64_t
   for (; c + kChunk <= K; c += kChunk) {
 #pragma GCC unroll 4
     for (int i = 0; i < kR; ++i) {
-      if (ahead) _mm_prefetch(reinterpret_cast<const char*>(rows[i] + ahead + c), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rows[i] + ahead + c), _MM_HINT_T0);
       const Chunk ch = decode64(d, rows[i] + c);
 #pragma GCC unroll 4
       for (int t = 0; t < kT; ++t) {
