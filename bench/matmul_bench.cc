@@ -136,6 +136,8 @@ void register_all() {
         ->Args({1024, 1024, 1, 0})
         ->Args({2048, 2048, 64, 0})
         ->Args({512, 2048, 64, 0})
+        ->Args({512, 2048, 72, 0})
+        ->Args({2048, 512, 80, 0})
         ->UseRealTime()
         ->ComputeStatistics("min", fastest);
   }

@@ -39,7 +39,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 // (32 vectors on AVX-512, 16 elsewhere).
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 inline constexpr int64_t kDotMaxTokens = 4;
-inline constexpr size_t kGemmTokenVectors = 4;
+// Up to 6 vectors (96 tokens) per block: 4 x 6 accumulators + 6 token vectors + 1 broadcast
+// fill the 32 registers, and a MoE expert's share of a prompt (about 64 tokens, give or take)
+// fits one block instead of leaving a sliver for a second, inefficient pass.
+inline constexpr size_t kGemmTokenVectors = 6;
 #else
 inline constexpr int64_t kDotMaxTokens = 2;
 inline constexpr size_t kGemmTokenVectors = 2;
@@ -302,6 +305,8 @@ inline void GemmMicroN(size_t nv, const float* panel, PanelStrides ps, int64_t k
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
     case 3: GemmMicro<3>(panel, ps, kn, xt, ldx, ybuf); break;
     case 4: GemmMicro<4>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 5: GemmMicro<5>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 6: GemmMicro<6>(panel, ps, kn, xt, ldx, ybuf); break;
 #endif
     default: break;
   }
