@@ -152,22 +152,41 @@ struct JobPlan {
   const float* x;
   int64_t n;
   float* y;
-  detail::MatmulRowsFn rows = nullptr;       // float activations
-  detail::MatmulInt8Fn int8 = nullptr;       // or int8 activations in xq
+  detail::MatmulRowsFn rows = nullptr;  // float activations, few tokens
+  detail::GemmRowsFn gemm = nullptr;    // or many tokens, transposed into xt
+  const float* xt = nullptr;
+  detail::MatmulInt8Fn int8 = nullptr;  // or int8 activations in xq
   QuantizedActivations xq;
   int64_t tiles = 0;  // 16-row units
   int64_t cost = 0;   // multiply-adds per unit
 };
 
-// Activations of the int8 jobs of a batch: one buffer per distinct input, grown once.
-struct BatchActivationScratch {
-  std::vector<ActivationScratch> buffers;
+// What must happen to a batch's inputs before any product starts: each distinct input is
+// quantized to int8 or transposed for the prefill product once, shared by the jobs that read
+// it (an expert's w1 and w3).
+struct InputPrep {
+  const float* x;
+  int64_t n, cols;
+  QuantizedActivations xq;  // quantize into this, or
+  float* xt = nullptr;      // transpose into this
 };
 
-QuantizedActivations batch_activation_buffers(BatchActivationScratch& s, size_t i, int64_t n,
-                                              int64_t cols) {
-  if (s.buffers.size() <= i) s.buffers.resize(i + 1);
-  ActivationScratch& b = s.buffers[i];
+struct BatchScratch {
+  std::vector<ActivationScratch> quantized;
+  std::vector<std::vector<float>> transposed;
+  std::vector<JobPlan> plans;
+  std::vector<InputPrep> preps;
+  std::vector<int64_t> start;  // cumulative work at each plan's start
+};
+
+BatchScratch& batch_scratch() {
+  thread_local BatchScratch s;
+  return s;
+}
+
+QuantizedActivations quantized_buffer(BatchScratch& s, size_t i, int64_t n, int64_t cols) {
+  if (s.quantized.size() <= i) s.quantized.resize(i + 1);
+  ActivationScratch& b = s.quantized[i];
   const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
   if (int64_t(b.q.size()) < n * groups * kQuantGroup) b.q.resize(n * groups * kQuantGroup);
   if (int64_t(b.scale.size()) < n * groups) {
@@ -179,14 +198,19 @@ QuantizedActivations batch_activation_buffers(BatchActivationScratch& s, size_t 
           .scaled_sum = b.scaled_sum.data(), .q8_offset = b.q8_offset.data()};
 }
 
-// Plans the jobs that take the few-token paths; the rest (prefill-sized) go to matmul().
-std::vector<JobPlan>& plan_small_jobs(std::span<const MatmulJob> jobs) {
-  thread_local std::vector<JobPlan> plans;
-  thread_local BatchActivationScratch scratch;
-  plans.clear();
+float* transposed_buffer(BatchScratch& s, size_t i, int64_t floats) {
+  if (s.transposed.size() <= i) s.transposed.resize(i + 1);
+  if (int64_t(s.transposed[i].size()) < floats) s.transposed[i].resize(floats);
+  return s.transposed[i].data();
+}
+
+// Fills s.plans (one per non-empty job) and s.preps (the inputs to prepare first).
+void plan_jobs(std::span<const MatmulJob> jobs, BatchScratch& s) {
+  s.plans.clear();
+  s.preps.clear();
   const detail::KernelTable& k = active_table();
   const bool int8_on = g_int8_activations.load(std::memory_order_relaxed);
-  size_t quantized = 0;
+  size_t quantized = 0, transposed = 0;
   for (const MatmulJob& job : jobs) {
     const Matrix& w = *job.w;
     if (job.n <= 0 || w.rows <= 0) continue;
@@ -195,27 +219,44 @@ std::vector<JobPlan>& plan_small_jobs(std::span<const MatmulJob> jobs) {
     auto int8 = is_quantized(w.format) && int8_on
                     ? k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]
                     : nullptr;
+    auto same_input = [&](const JobPlan& q) {
+      return q.x == job.x && q.n == job.n && q.w->cols == w.cols;
+    };
     if (int8) {
       p.int8 = int8;
-      // Jobs reading the same activations (an expert's w1 and w3) share their int8 copy.
-      for (const JobPlan& q : plans) {
-        if (q.int8 && q.x == job.x && q.n == job.n && q.w->cols == w.cols) p.xq = q.xq;
+      for (const JobPlan& q : s.plans) {
+        if (q.int8 && same_input(q)) p.xq = q.xq;
       }
       if (!p.xq.q) {
-        p.xq = batch_activation_buffers(scratch, quantized++, job.n, w.cols);
-        k.quantize_activations(job.x, 0, job.n, p.xq);
+        p.xq = quantized_buffer(s, quantized++, job.n, w.cols);
+        s.preps.push_back({.x = job.x, .n = job.n, .cols = w.cols, .xq = p.xq});
       }
     } else if (job.n >= k.gemm_min_tokens && f.gemm_rows) {
-      matmul(w, job.x, job.n, job.y);
-      continue;
+      p.gemm = f.gemm_rows;
+      for (const JobPlan& q : s.plans) {
+        if (q.gemm && same_input(q)) p.xt = q.xt;
+      }
+      if (!p.xt) {
+        float* xt = transposed_buffer(s, transposed++, k.gemm_tokens_size(job.n, w.cols));
+        p.xt = xt;
+        s.preps.push_back({.x = job.x, .n = job.n, .cols = w.cols, .xt = xt});
+      }
     } else {
       p.rows = job.n <= detail::kMatvecMaxTokens && f.matvec_rows ? f.matvec_rows : f.matmul_rows;
     }
     p.tiles = (w.rows + kQuantTileRows - 1) / kQuantTileRows;
     p.cost = job.n * w.cols * kQuantTileRows;
-    plans.push_back(p);
+    s.plans.push_back(p);
   }
-  return plans;
+}
+
+void run_prep(const InputPrep& prep) {
+  const detail::KernelTable& k = active_table();
+  if (prep.xt) {
+    k.gemm_tokens(prep.x, prep.n, prep.cols, 0, prep.cols, prep.xt);
+  } else {
+    k.quantize_activations(prep.x, 0, prep.n, prep.xq);
+  }
 }
 
 // Units [u0, u1) of a plan, in 16-row tiles.
@@ -223,6 +264,8 @@ void run_plan_tiles(const JobPlan& p, int64_t u0, int64_t u1) {
   const int64_t r0 = u0 * kQuantTileRows, r1 = std::min(p.w->rows, u1 * kQuantTileRows);
   if (p.int8) {
     p.int8(*p.w, p.xq, p.y, r0, r1);
+  } else if (p.gemm) {
+    p.gemm(*p.w, p.xt, p.n, p.y, r0, r1);
   } else {
     p.rows(*p.w, p.x, p.n, p.y, r0, r1);
   }
@@ -231,12 +274,20 @@ void run_plan_tiles(const JobPlan& p, int64_t u0, int64_t u1) {
 }  // namespace
 
 void matmul_batch(std::span<const MatmulJob> jobs) {
-  const std::vector<JobPlan>& plans = plan_small_jobs(jobs);
-  if (plans.empty()) return;
-  // Cumulative work at each plan's start, so tasks get equal shares of multiply-adds.
-  // A reference, not the thread_local itself, is what the workers' lambda must see.
-  thread_local std::vector<int64_t> start_storage;
-  std::vector<int64_t>& start = start_storage;
+  // References, not the thread_locals themselves, are what the workers' lambdas must see.
+  BatchScratch& s = batch_scratch();
+  plan_jobs(jobs, s);
+  if (s.plans.empty()) return;
+  ThreadPool& pool = thread_pool();
+  const bool parallel = pool.num_threads() > 1;
+  const std::vector<InputPrep>& preps = s.preps;
+  if (parallel && preps.size() > 1) {
+    pool.run(int64_t(preps.size()), [&](int64_t i) { run_prep(preps[size_t(i)]); });
+  } else {
+    for (const InputPrep& prep : preps) run_prep(prep);
+  }
+  const std::vector<JobPlan>& plans = s.plans;
+  std::vector<int64_t>& start = s.start;
   start.assign(plans.size() + 1, 0);
   for (size_t j = 0; j < plans.size(); ++j) start[j + 1] = start[j] + plans[j].tiles * plans[j].cost;
   const int64_t total = start.back();
@@ -249,8 +300,7 @@ void matmul_batch(std::span<const MatmulJob> jobs) {
       if (u0 < u1) run_plan_tiles(p, u0, u1);
     }
   };
-  ThreadPool& pool = thread_pool();
-  if (pool.num_threads() == 1 || total < kMinParallelWork) return run_work(0, total);
+  if (!parallel || total < kMinParallelWork) return run_work(0, total);
   const int64_t tasks = pool.num_threads() * kTasksPerThread;
   pool.run(tasks, [&](int64_t i) { run_work(total * i / tasks, total * (i + 1) / tasks); });
 }
