@@ -111,7 +111,26 @@ void print_json(const BenchResult& r, const std::string& model_dir, const std::s
     j["t1_ms"] = r.t1_ms;
     j["t2_ms"] = r.t2_ms;
   }
+  if (o.profile) {
+    // Milliseconds per token of each phase, slowest first.
+    auto phases = [](const PhaseTimes& t, double tokens) {
+      nlohmann::ordered_json p;
+      for (const auto& [name, seconds] : t.sorted()) p[name] = 1e3 * seconds / tokens;
+      return p;
+    };
+    j["profile_ms_per_token"] = {
+        {"prefill", phases(r.prefill_phases, double(r.prompt_tokens) * r.repeats)},
+        {"decode", phases(r.decode_phases, double(r.gen_tokens) * r.repeats)}};
+  }
   std::printf("%s\n", j.dump().c_str());
+}
+
+// Where the time of a measured phase went (--profile), next to the measured speed: the gap
+// between the two is what no phase covers (argmax, sampling, the loop itself).
+void print_profile(const char* name, const PhaseTimes& t, double tokens, double tok_s) {
+  std::printf("%s profile: %.3f ms/token measured, %.3f in these phases\n%s", name,
+              tok_s > 0 ? 1e3 / tok_s : 0.0, 1e3 * t.total_seconds() / tokens,
+              t.report(tokens, "token").c_str());
 }
 
 void print_table(const BenchResult& r, const std::string& model_dir, const std::string& weights,
@@ -146,6 +165,12 @@ void print_table(const BenchResult& r, const std::string& model_dir, const std::
                 r.mtp_allowed_speedup > 0 ? 100 * r.mtp_speedup / r.mtp_allowed_speedup : 0.0);
   }
   print_ranks(r);
+  if (o.profile) {
+    print_profile("prefill", r.prefill_phases, double(r.prompt_tokens) * r.repeats,
+                  r.prefill_tok_s.median);
+    print_profile("decode", r.decode_phases, double(r.gen_tokens) * r.repeats,
+                  r.decode_tok_s.median);
+  }
   if (o.probe.bytes == 0) {
     std::printf("bandwidth      not measured (--probe-mib 0)\n");
     return;
@@ -234,6 +259,9 @@ void add_bench_command(CLI::App& root) {
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   cmd->add_option("--draft", flags->draft, "MTP drafts per step")->check(CLI::Range(1, 8));
+  cmd->add_flag("--profile", flags->options.profile,
+                "also print the time per phase (attention, experts, head, ...) of prefill and "
+                "decode (JSON: profile_ms_per_token)");
   cmd->add_option("--save-expert-load", flags->save_expert_load,
                   "write the decoded tokens per routed expert (JSON) for --expert-load");
   cmd->callback([flags] { run(*flags); });

@@ -286,7 +286,8 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
       model.forward({.tokens = std::span(prompt).subspan(size_t(pos), size_t(len)),
                      .cache = &cache, .arena = &arena,
                      .logits_out = pos + len == p ? logits.data() : nullptr,
-                     .last_logits_only = true});
+                     .last_logits_only = true,
+                     .phases = o.profile ? &r.prefill_phases : nullptr});
     }
     prefill.push_back(double(p) / seconds_since(start));
     prefill_traffic.stop();
@@ -298,7 +299,8 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
       // The step attends over every cached position plus its own.
       kv_bytes += double(cache.length() + 1) * double(cache.bytes_per_token());
       model.forward({.tokens = std::span(&next, 1), .cache = &cache, .arena = &arena,
-                     .logits_out = logits.data(), .last_logits_only = true, .trace = &trace});
+                     .logits_out = logits.data(), .last_logits_only = true, .trace = &trace,
+                     .phases = o.profile ? &r.decode_phases : nullptr});
       next = argmax(logits);
     }
     decode.push_back(double(n) / seconds_since(start));

@@ -9,6 +9,7 @@
 #include "engine/memory_bandwidth.h"
 #include "model/expert_placement.h"
 #include "model/transformer.h"
+#include "util/phase_times.h"
 
 namespace dsv3 {
 
@@ -24,6 +25,7 @@ struct BenchOptions {
   int threads = 1;          // reported, and the probe's thread count
   BandwidthProbe probe;     // probe.bytes == 0: skip the probe
   int mtp_draft = 0;        // > 0: also decode with MTP speculation, this many drafts per step
+  bool profile = false;     // time each phase of the forward passes (BenchResult::*_phases)
 };
 
 // Median over the repeats with the spread around it.
@@ -77,6 +79,9 @@ struct BenchResult {
   // forward and t2 a (1 + drafts)-token main forward plus the drafting.
   double mtp_allowed_speedup = 0;
   double t1_ms = 0, t2_ms = 0;
+
+  // With options.profile: wall time per phase over every repeat's prefill / decode steps.
+  PhaseTimes prefill_phases, decode_phases;
 
   // Expert parallelism: every rank, rank 0 first (empty when the model runs alone).
   std::vector<RankBench> ranks;

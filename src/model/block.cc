@@ -16,16 +16,23 @@ void block_forward(const LayerContext& ctx, const BlockWeights& w, float* x, int
   float* h = ctx.arena->floats(T * d);
   float* y = ctx.arena->floats(T * d);
 
-  for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(x + t * d, w.attn_norm.data(), d, eps, h + t * d);
+  {
+    PhaseScope phase(ctx.phases, "norms + residuals");
+    for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(x + t * d, w.attn_norm.data(), d, eps, h + t * d);
+  }
   mla_forward(ctx, w.attn, h, T, seqs, y);
-  kernels::axpy(1.0f, y, x, T * d);
-
-  for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(x + t * d, w.ffn_norm.data(), d, eps, h + t * d);
+  {
+    PhaseScope phase(ctx.phases, "norms + residuals");
+    kernels::axpy(1.0f, y, x, T * d);
+    for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(x + t * d, w.ffn_norm.data(), d, eps, h + t * d);
+  }
   if (w.is_moe) {
     moe_forward(ctx, w.moe, h, T, y, route_ids, route_weights);
   } else {
+    PhaseScope phase(ctx.phases, "dense ffn");
     mlp_forward(w.mlp, h, T, *ctx.arena, y);
   }
+  PhaseScope phase(ctx.phases, "norms + residuals");
   kernels::axpy(1.0f, y, x, T * d);
 }
 

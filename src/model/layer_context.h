@@ -9,6 +9,7 @@
 #include "model/remote_experts.h"
 #include "model/rope.h"
 #include "util/arena.h"
+#include "util/phase_times.h"
 
 namespace dsv3 {
 
@@ -30,6 +31,7 @@ struct LayerContext {
   const TraceFn* trace = nullptr;  // may be null
   int64_t layer = 0;               // index of the layer being run (for traces)
   RemoteExperts* remote_experts = nullptr;  // expert parallelism: experts held by other ranks
+  PhaseTimes* phases = nullptr;             // time per phase (bench --profile); may be null
 
   void emit(const std::string& name, std::span<const float> values) const {
     if (trace && *trace) (*trace)(name, layer, values);

@@ -1,6 +1,7 @@
 #include "model/mla.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "kernels/kernels.h"
 
@@ -101,6 +102,7 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
   float* head_out = ctx.arena->floats(block * d.v);
   for (int64_t t0 = 0; t0 < T; t0 += block) {
     const int64_t n = std::min(block, T - t0), nr = n * d.heads;
+    std::optional<PhaseScope> phase(std::in_place, ctx.phases, "attention absorb (kv_b)");
     for (int64_t h = 0; h < d.heads; ++h) {
       const Matrix w_uk = w.wkv_b.row_slice(h * (d.nope + d.v), d.nope);
       const float* qh = q + (t0 * d.heads + h) * d.qk;  // token t: qh + t * heads * qk
@@ -112,12 +114,14 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
         std::copy_n(qh + t * d.heads * d.qk + d.nope, d.rope, row + d.lora);
       }
     }
+    phase.emplace(ctx.phases, "attention over the cache");
     // Positions [0, seen) are all any token of this block attends to.
     const int64_t seen = start_pos + t0 + n;
     const Matrix keys = latent.row_slice(0, seen);
     kernels::matmul(keys, q_full, nr, probs);  // [nr, seen] scores
     causal_softmax(probs, nr, d.heads, seen, start_pos + t0, scale);
     kernels::matmul_transposed(keys, probs, nr, o_full);
+    phase.emplace(ctx.phases, "attention absorb (kv_b)");
     for (int64_t h = 0; h < d.heads; ++h) {
       const Matrix w_uv = w.wkv_b.row_slice(h * (d.nope + d.v) + d.nope, d.v);
       float* o_c = q_c;
@@ -176,21 +180,29 @@ void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float
   float* q = ctx.arena->floats(rows * d.heads * d.qk);
   float* o = ctx.arena->floats(rows * d.heads * d.v);
   float* kv = ctx.arena->floats(rows * d.width);
-  project_queries(ctx, w, x, rows, q);
-  kernels::matmul(w.wkv_a, x, rows, kv);
+  {
+    PhaseScope phase(ctx.phases, "attention in-proj");
+    project_queries(ctx, w, x, rows, q);
+    kernels::matmul(w.wkv_a, x, rows, kv);
+  }
   for (const SequenceSlice& s : seqs) {
     DSV3_CHECK(s.start_pos + s.count <= s.cache->capacity(), "KV cache of %ld positions is full",
                long(s.cache->capacity()));
-    rope_queries(ctx, d, q + s.row * d.heads * d.qk, s.count, s.start_pos);
-    write_latents(ctx, w, d, kv + s.row * d.width, s.count, s.start_pos, *s.cache);
+    {
+      PhaseScope phase(ctx.phases, "attention rope + cache");
+      rope_queries(ctx, d, q + s.row * d.heads * d.qk, s.count, s.start_pos);
+      write_latents(ctx, w, d, kv + s.row * d.width, s.count, s.start_pos, *s.cache);
+    }
     float* qs = q + s.row * d.heads * d.qk;
     float* os = o + s.row * d.heads * d.v;
     if (ctx.attention == AttentionImpl::kAbsorbed) {
       attend_absorbed(ctx, w, d, qs, s.count, s.start_pos, *s.cache, os);
     } else {
+      PhaseScope phase(ctx.phases, "attention (naive form)");
       attend_naive(ctx, w, d, qs, s.count, s.start_pos, *s.cache, os);
     }
   }
+  PhaseScope phase(ctx.phases, "attention out-proj");
   kernels::matmul(w.wo, o, rows, out);
 }
 

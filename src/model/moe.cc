@@ -56,7 +56,10 @@ void moe_forward(const LayerContext& ctx, const MoeWeights& w, const float* x, i
   Arena::Mark mark(arena);
   int32_t* ids = arena.ints(T * k);
   float* weights = arena.floats(T * k);
-  route_tokens(ctx, w.gate, x, T, ids, weights);
+  {
+    PhaseScope phase(ctx.phases, "router");
+    route_tokens(ctx, w.gate, x, T, ids, weights);
+  }
   if (ids_out) std::copy_n(ids, T * k, ids_out);
   if (weights_out) std::copy_n(weights, T * k, weights_out);
 
@@ -75,6 +78,7 @@ void moe_forward(const LayerContext& ctx, const MoeWeights& w, const float* x, i
     if (local[i]) pairs[n_local++] = {.row = int32_t(i / k), .expert = ids[i], .weight = weights[i]};
   }
 
+  PhaseScope phase(ctx.phases, "experts (shared + routed)");
   if (!w.has_shared) std::fill_n(out, T * d, 0.0f);
   experts_forward(w, x, d, T, std::span(pairs, size_t(n_local)), arena, out, w.has_shared);
   if (remote) remote->combine(out);

@@ -82,11 +82,11 @@ void trace_ints(const LayerContext& ctx, const char* name, const int32_t* v, int
 void Model::forward(const ForwardArgs& a) const {
   const BatchItem item{.tokens = a.tokens, .cache = a.cache, .hidden_out = a.hidden_out,
                        .logits_out = a.logits_out, .last_logits_only = a.last_logits_only};
-  forward_batch(std::span(&item, 1), *a.arena, a.attention, a.trace);
+  forward_batch(std::span(&item, 1), *a.arena, a.attention, a.trace, a.phases);
 }
 
 void Model::forward_batch(std::span<const BatchItem> items, Arena& arena, AttentionImpl attention,
-                          const TraceFn* trace) const {
+                          const TraceFn* trace, PhaseTimes* phases) const {
   const int64_t d = config_.hidden_size, V = config_.vocab_size;
   const int64_t k = config_.num_experts_per_tok;
   Arena::Mark mark(arena);
@@ -100,14 +100,17 @@ void Model::forward_batch(std::span<const BatchItem> items, Arena& arena, Attent
     rows += T;
   }
   float* x = arena.floats(rows * d);
-  for (size_t i = 0; i < items.size(); ++i) {
-    for (int64_t t = 0; t < seqs[i].count; ++t) {
-      kernels::dequantize_row(weights_.embed, items[i].tokens[t], x + (seqs[i].row + t) * d);
+  {
+    PhaseScope phase(phases, "embedding");
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (int64_t t = 0; t < seqs[i].count; ++t) {
+        kernels::dequantize_row(weights_.embed, items[i].tokens[t], x + (seqs[i].row + t) * d);
+      }
     }
   }
 
   LayerContext ctx{.config = &config_, .rope = &rope_, .attention = attention, .arena = &arena,
-                   .trace = trace, .layer = 0, .remote_experts = remote_.get()};
+                   .trace = trace, .layer = 0, .remote_experts = remote_.get(), .phases = phases};
   const bool tracing = trace && *trace;
   int32_t* ids = tracing ? arena.ints(rows * k) : nullptr;
   float* route_w = tracing ? arena.floats(rows * k) : nullptr;
@@ -128,6 +131,7 @@ void Model::forward_batch(std::span<const BatchItem> items, Arena& arena, Attent
   ctx.emit("hidden_prenorm", {x, size_t(rows * d)});
 
   // Final norm on every row; the head on just the rows whose logits are wanted, in one product.
+  PhaseScope head_phase(phases, "final norm + head");
   float* h = arena.floats(rows * d);
   for (int64_t r = 0; r < rows; ++r) {
     kernels::rmsnorm(x + r * d, weights_.norm.data(), d, float(config_.rms_norm_eps), h + r * d);

@@ -35,6 +35,7 @@ struct ForwardArgs {
   bool last_logits_only = false;
   AttentionImpl attention = AttentionImpl::kAbsorbed;
   const TraceFn* trace = nullptr;  // named activations: layer_out, route_ids, route_weights
+  PhaseTimes* phases = nullptr;    // time per phase (bench --profile)
 };
 
 // One forward of MTP layer `depth` over slots [cache.length(), + T): slot i combines
@@ -85,7 +86,7 @@ class Model {
   // their tokens; attention stays within each sequence's own cache.
   void forward_batch(std::span<const BatchItem> items, Arena& arena,
                      AttentionImpl attention = AttentionImpl::kAbsorbed,
-                     const TraceFn* trace = nullptr) const;
+                     const TraceFn* trace = nullptr, PhaseTimes* phases = nullptr) const;
   void mtp_forward(const MtpArgs& args) const;
 
  private:
