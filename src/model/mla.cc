@@ -94,26 +94,33 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
       std::clamp(kMaxScoreFloats / (d.heads * end), int64_t(1), std::min(T, kTokenBlock));
   const int64_t rows = block * d.heads;  // (token, head) pairs of a block, token-major
   Arena::Mark mark(*ctx.arena);
-  float* q_nope = ctx.arena->floats(block * d.nope);
-  float* q_c = ctx.arena->floats(block * d.lora);    // one head's, then its o_c
+  // Per head (the heads' small products run in parallel, one head per task): its q_nope,
+  // then its q_c (later its o_c), then its output.
+  float* q_nope = ctx.arena->floats(d.heads * block * d.nope);
+  float* q_c = ctx.arena->floats(d.heads * block * d.lora);
+  float* head_out = ctx.arena->floats(d.heads * block * d.v);
   float* q_full = ctx.arena->floats(rows * d.width);  // row t * heads + h
   float* probs = ctx.arena->floats(rows * end);
   float* o_full = ctx.arena->floats(rows * d.width);
-  float* head_out = ctx.arena->floats(block * d.v);
+  ThreadPool& pool = kernels::thread_pool();
   for (int64_t t0 = 0; t0 < T; t0 += block) {
     const int64_t n = std::min(block, T - t0), nr = n * d.heads;
     std::optional<PhaseScope> phase(std::in_place, ctx.phases, "attention absorb (kv_b)");
-    for (int64_t h = 0; h < d.heads; ++h) {
-      const Matrix w_uk = w.wkv_b.row_slice(h * (d.nope + d.v), d.nope);
-      const float* qh = q + (t0 * d.heads + h) * d.qk;  // token t: qh + t * heads * qk
-      for (int64_t t = 0; t < n; ++t) std::copy_n(qh + t * d.heads * d.qk, d.nope, q_nope + t * d.nope);
-      kernels::matmul_transposed(w_uk, q_nope, n, q_c);
-      for (int64_t t = 0; t < n; ++t) {
-        float* row = q_full + (t * d.heads + h) * d.width;
-        std::copy_n(q_c + t * d.lora, d.lora, row);
-        std::copy_n(qh + t * d.heads * d.qk + d.nope, d.rope, row + d.lora);
+    pool.parallel_for(d.heads, 1, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) {
+        const Matrix w_uk = w.wkv_b.row_slice(h * (d.nope + d.v), d.nope);
+        const float* qh = q + (t0 * d.heads + h) * d.qk;  // token t: qh + t * heads * qk
+        float* qn = q_nope + h * block * d.nope;
+        float* qc = q_c + h * block * d.lora;
+        for (int64_t t = 0; t < n; ++t) std::copy_n(qh + t * d.heads * d.qk, d.nope, qn + t * d.nope);
+        kernels::matmul_transposed(w_uk, qn, n, qc);
+        for (int64_t t = 0; t < n; ++t) {
+          float* row = q_full + (t * d.heads + h) * d.width;
+          std::copy_n(qc + t * d.lora, d.lora, row);
+          std::copy_n(qh + t * d.heads * d.qk + d.nope, d.rope, row + d.lora);
+        }
       }
-    }
+    });
     phase.emplace(ctx.phases, "attention over the cache");
     // Positions [0, seen) are all any token of this block attends to.
     const int64_t seen = start_pos + t0 + n;
@@ -122,17 +129,20 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
     causal_softmax(probs, nr, d.heads, seen, start_pos + t0, scale);
     kernels::matmul_transposed(keys, probs, nr, o_full);
     phase.emplace(ctx.phases, "attention absorb (kv_b)");
-    for (int64_t h = 0; h < d.heads; ++h) {
-      const Matrix w_uv = w.wkv_b.row_slice(h * (d.nope + d.v) + d.nope, d.v);
-      float* o_c = q_c;
-      for (int64_t t = 0; t < n; ++t) {
-        std::copy_n(o_full + (t * d.heads + h) * d.width, d.lora, o_c + t * d.lora);
+    pool.parallel_for(d.heads, 1, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) {
+        const Matrix w_uv = w.wkv_b.row_slice(h * (d.nope + d.v) + d.nope, d.v);
+        float* o_c = q_c + h * block * d.lora;
+        float* out = head_out + h * block * d.v;
+        for (int64_t t = 0; t < n; ++t) {
+          std::copy_n(o_full + (t * d.heads + h) * d.width, d.lora, o_c + t * d.lora);
+        }
+        kernels::matmul(w_uv, o_c, n, out);
+        for (int64_t t = 0; t < n; ++t) {
+          std::copy_n(out + t * d.v, d.v, o + ((t0 + t) * d.heads + h) * d.v);
+        }
       }
-      kernels::matmul(w_uv, o_c, n, head_out);
-      for (int64_t t = 0; t < n; ++t) {
-        std::copy_n(head_out + t * d.v, d.v, o + ((t0 + t) * d.heads + h) * d.v);
-      }
-    }
+    });
   }
 }
 

@@ -268,45 +268,59 @@ inline void GemmTokens(const float* x, int64_t n, int64_t K, int64_t k0, int64_t
   }
 }
 
-// ybuf[i][v * L + lane] += sum_k W(i, k) * xt[k][v * L + lane] for i < 4, v < kV, where
+// ybuf[i][v * L + lane] += sum_k W(i, k) * xt[k][v * L + lane] for i < kR, v < kV, where
 // W(i, k) = panel[i * si + k * sk]: a row-major panel (si = its stride, sk = 1) for W x, or a
 // row-major block of W read down its columns (si = 1, sk = its stride) for x^T W.
 struct PanelStrides {
   int64_t si, sk;
 };
 
-template <size_t kV>
+template <size_t kR, size_t kV>
 HWY_NOINLINE void GemmMicro(const float* panel, PanelStrides ps, int64_t kn, const float* xt,
                             int64_t ldx, float* ybuf) {
   const hn::ScalableTag<float> d;
   const int64_t L = int64_t(hn::Lanes(d));
-  hn::Vec<decltype(d)> acc[4][kV];
-  for (int64_t i = 0; i < 4; ++i) {
-    for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::LoadU(d, ybuf + i * ldx + int64_t(v) * L);
+  hn::Vec<decltype(d)> acc[kR][kV];
+  for (size_t i = 0; i < kR; ++i) {
+    for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::LoadU(d, ybuf + int64_t(i) * ldx + int64_t(v) * L);
   }
   for (int64_t k = 0; k < kn; ++k) {
     hn::Vec<decltype(d)> xv[kV];
     for (size_t v = 0; v < kV; ++v) xv[v] = hn::LoadU(d, xt + k * ldx + int64_t(v) * L);
-    for (int64_t i = 0; i < 4; ++i) {
-      const auto b = hn::Set(d, panel[i * ps.si + k * ps.sk]);
+    for (size_t i = 0; i < kR; ++i) {
+      const auto b = hn::Set(d, panel[int64_t(i) * ps.si + k * ps.sk]);
       for (size_t v = 0; v < kV; ++v) acc[i][v] = hn::MulAdd(b, xv[v], acc[i][v]);
     }
   }
-  for (int64_t i = 0; i < 4; ++i) {
-    for (size_t v = 0; v < kV; ++v) hn::StoreU(acc[i][v], d, ybuf + i * ldx + int64_t(v) * L);
+  for (size_t i = 0; i < kR; ++i) {
+    for (size_t v = 0; v < kV; ++v) hn::StoreU(acc[i][v], d, ybuf + int64_t(i) * ldx + int64_t(v) * L);
   }
+}
+
+// Rows per micro-kernel call for nv token vectors: with few tokens (decode attention: the
+// heads of one token) more rows keep enough independent accumulators to hide the FMA latency.
+inline constexpr int64_t kMaxMicroRows = 16;
+inline int64_t MicroRows(size_t nv) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  return nv == 1 ? 16 : nv == 2 ? 8 : 4;
+#else
+  return nv == 1 ? 8 : 4;
+#endif
 }
 
 inline void GemmMicroN(size_t nv, const float* panel, PanelStrides ps, int64_t kn,
                        const float* xt, int64_t ldx, float* ybuf) {
   switch (nv) {
-    case 1: GemmMicro<1>(panel, ps, kn, xt, ldx, ybuf); break;
-    case 2: GemmMicro<2>(panel, ps, kn, xt, ldx, ybuf); break;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-    case 3: GemmMicro<3>(panel, ps, kn, xt, ldx, ybuf); break;
-    case 4: GemmMicro<4>(panel, ps, kn, xt, ldx, ybuf); break;
-    case 5: GemmMicro<5>(panel, ps, kn, xt, ldx, ybuf); break;
-    case 6: GemmMicro<6>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 1: GemmMicro<16, 1>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 2: GemmMicro<8, 2>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 3: GemmMicro<4, 3>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 4: GemmMicro<4, 4>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 5: GemmMicro<4, 5>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 6: GemmMicro<4, 6>(panel, ps, kn, xt, ldx, ybuf); break;
+#else
+    case 1: GemmMicro<8, 1>(panel, ps, kn, xt, ldx, ybuf); break;
+    case 2: GemmMicro<4, 2>(panel, ps, kn, xt, ldx, ybuf); break;
 #endif
     default: break;
   }
@@ -330,21 +344,22 @@ inline void GemmRowsPass(const Matrix& w, const float* xt, int64_t n, float* y, 
                          int64_t r1, DecodePanelFn decode) {
   const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>())), T = GemmTokenBlock();
   const int64_t K = w.cols, rows = r1 - r0;
-  float* wbuf = detail::thread_scratch(1, size_t((kDecodeRows + 4) * kPanelLd));
-  float* ybuf = detail::thread_scratch(2, size_t((rows + 4) * T));
+  float* wbuf = detail::thread_scratch(1, size_t((kDecodeRows + kMaxMicroRows) * kPanelLd));
+  float* ybuf = detail::thread_scratch(2, size_t((rows + kMaxMicroRows) * T));
   for (int64_t t0 = 0; t0 < n; t0 += T) {
     const int64_t nt = std::min(T, n - t0), ldx = (nt + L - 1) / L * L;
+    const int64_t mr = MicroRows(size_t(ldx / L));
     const float* xtb = xt + t0 * K;
-    std::fill(ybuf, ybuf + (rows + 4) * ldx, 0.0f);
+    std::fill(ybuf, ybuf + (rows + kMaxMicroRows) * ldx, 0.0f);
     for (int64_t kb0 = 0; kb0 < K; kb0 += kKb) {
       const int64_t kbn = std::min(kKb, K - kb0);
       for (int64_t rc = r0; rc < r1; rc += kDecodeRows) {
-        const int64_t nrc = std::min(kDecodeRows, r1 - rc), nrc4 = (nrc + 3) / 4 * 4;
+        const int64_t nrc = std::min(kDecodeRows, r1 - rc), nrc4 = (nrc + mr - 1) / mr * mr;
         decode(w, rc, nrc, kb0, kbn, wbuf, kPanelLd);
         for (int64_t i = nrc; i < nrc4; ++i) std::fill(wbuf + i * kPanelLd, wbuf + i * kPanelLd + kbn, 0.0f);
         for (int64_t kc = 0; kc < kbn; kc += kKcMicro) {
           const int64_t kn = std::min(kKcMicro, kbn - kc);
-          for (int64_t i = 0; i < nrc; i += 4) {
+          for (int64_t i = 0; i < nrc; i += mr) {
             GemmMicroN(size_t(ldx / L), wbuf + i * kPanelLd + kc, {.si = kPanelLd, .sk = 1}, kn,
                        xtb + (kb0 + kc) * ldx, ldx, ybuf + (rc - r0 + i) * ldx);
           }
@@ -374,12 +389,15 @@ inline void GemmColsT(const Matrix& w, const float* xt, int64_t n, float* y, int
                       int64_t c1, DecodePanelFn decode) {
   const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>())), T = GemmTokenBlock();
   const int64_t K = w.rows;
-  float* wbuf = detail::thread_scratch(1, size_t(kRowsPerBlock * (kColsPerPass + 4)));
-  float* ybuf = detail::thread_scratch(2, size_t((kColsPerPass + 4) * T));
+  float* wbuf = detail::thread_scratch(1, size_t(kRowsPerBlock * (kColsPerPass + kMaxMicroRows)));
+  float* ybuf = detail::thread_scratch(2, size_t((kColsPerPass + kMaxMicroRows) * T));
   for (int64_t cs = c0; cs < c1; cs += kColsPerPass) {
-    const int64_t nc = std::min(kColsPerPass, c1 - cs), ld = (nc + 3) / 4 * 4;
+    // Columns padded to whole micro-kernel calls of any size.
+    const int64_t nc = std::min(kColsPerPass, c1 - cs);
+    const int64_t ld = (nc + kMaxMicroRows - 1) / kMaxMicroRows * kMaxMicroRows;
     for (int64_t t0 = 0; t0 < n; t0 += T) {
       const int64_t nt = std::min(T, n - t0), ldx = (nt + L - 1) / L * L;
+      const int64_t mr = MicroRows(size_t(ldx / L));
       const float* xtb = xt + t0 * K;
       std::fill(ybuf, ybuf + ld * ldx, 0.0f);
       for (int64_t kb0 = 0; kb0 < K; kb0 += kRowsPerBlock) {
@@ -388,7 +406,7 @@ inline void GemmColsT(const Matrix& w, const float* xt, int64_t n, float* y, int
         for (int64_t k = 0; k < kbn; ++k) std::fill(wbuf + k * ld + nc, wbuf + (k + 1) * ld, 0.0f);
         for (int64_t kc = 0; kc < kbn; kc += kKcMicro) {
           const int64_t kn = std::min(kKcMicro, kbn - kc);
-          for (int64_t i = 0; i < nc; i += 4) {
+          for (int64_t i = 0; i < nc; i += mr) {
             GemmMicroN(size_t(ldx / L), wbuf + kc * ld + i, {.si = 1, .sk = ld}, kn,
                        xtb + (kb0 + kc) * ldx, ldx, ybuf + i * ldx);
           }
