@@ -138,6 +138,7 @@ void register_all() {
         ->Args({512, 2048, 64, 0})
         ->Args({512, 2048, 72, 0})
         ->Args({2048, 512, 80, 0})
+        ->Args({2048, 576, 16, 0})
         ->UseRealTime()
         ->ComputeStatistics("min", fastest);
   }

@@ -121,12 +121,13 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
         }
       }
     });
-    phase.emplace(ctx.phases, "attention over the cache");
+    phase.emplace(ctx.phases, "attention scores + softmax");
     // Positions [0, seen) are all any token of this block attends to.
     const int64_t seen = start_pos + t0 + n;
     const Matrix keys = latent.row_slice(0, seen);
     kernels::matmul(keys, q_full, nr, probs);  // [nr, seen] scores
     causal_softmax(probs, nr, d.heads, seen, start_pos + t0, scale);
+    phase.emplace(ctx.phases, "attention probs x cache");
     kernels::matmul_transposed(keys, probs, nr, o_full);
     phase.emplace(ctx.phases, "attention absorb (kv_b)");
     pool.parallel_for(d.heads, 1, [&](int64_t h0, int64_t h1) {
