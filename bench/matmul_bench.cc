@@ -95,6 +95,22 @@ void BM_Matmul(benchmark::State& state, WeightFormat format) {
   state.SetLabel(kernels::active_target() + " threads=" + std::to_string(kernels::num_threads()));
 }
 
+// x^T W (the absorbed attention's probabilities times the latent cache, the MLA query
+// absorption), from one copy that stays in cache.
+void BM_MatmulTransposed(benchmark::State& state, WeightFormat format) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
+  const WeightSet w = make_weights(format, rows, cols, 0);
+  std::vector<float> x(n * rows, 0.5f), y(n * cols);
+  for (auto _ : state) {
+    kernels::matmul_transposed(w.copies[0], x.data(), n, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2e-9 * double(rows) * double(cols) * double(n) * double(state.iterations()),
+      benchmark::Counter::kIsRate);
+  state.SetLabel(kernels::active_target() + " threads=" + std::to_string(kernels::num_threads()));
+}
+
 // Sums a float buffer larger than the caches with kernels::sum, split over the kernels'
 // threads: the plain read rate the decode numbers are compared with (what dsv3 bench probes).
 void BM_ReadBandwidth(benchmark::State& state) {
@@ -118,6 +134,15 @@ void BM_ReadBandwidth(benchmark::State& state) {
 double fastest(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 
 void register_all() {
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8}) {
+    const std::string name = "MatmulTransposed/" + std::string(format_name(f));
+    benchmark::RegisterBenchmark(name.c_str(), BM_MatmulTransposed, f)
+        ->ArgNames({"rows", "cols", "n"})
+        ->Args({2048, 576, 16})
+        ->Args({512, 576, 1024})
+        ->Args({128, 512, 1})
+        ->UseRealTime();
+  }
   benchmark::RegisterBenchmark("ReadBandwidth", BM_ReadBandwidth)
       ->UseRealTime()
       ->MinTime(1.0)

@@ -29,7 +29,8 @@ namespace detail {
 // Rows [r0, r1) of y[n, w.rows] = x[n, w.cols] w^T. r0 is a multiple of 16.
 using MatmulRowsFn = void (*)(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0,
                               int64_t r1);
-// Columns [c0, c1) of y[n, w.cols] = x[n, w.rows] w. c0 is a multiple of 128.
+// Columns [c0, c1) of y[n, w.cols] = x[n, w.rows] w. c0 is a multiple of 64, of the FP8 block
+// (128) for FP8 and of the group (32) for q8 / q4.
 using MatmulColsFn = void (*)(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0,
                               int64_t c1);
 using DequantizeRowFn = void (*)(const Matrix& w, int64_t r, float* out);

@@ -21,8 +21,11 @@ using detail::active_table;
 constexpr int64_t kMinParallelWork = 16 * 1024;
 // Tasks per thread: a few, so a thread slowed by another process does not hold up the rest.
 constexpr int64_t kTasksPerThread = 4;
-// Column splits of x^T W are multiples of the FP8 block so a task never splits one.
-constexpr int64_t kColumnGrain = 128;
+// Column splits of x^T W: whole FP8 blocks (128) and q8/q4 groups (32) so a task never
+// splits one; 64 otherwise (a 576-wide latent then splits into 9 tasks, not 5 uneven ones).
+int64_t column_grain(WeightFormat f) {
+  return f == WeightFormat::kFP8Block ? 128 : is_quantized(f) ? kQuantGroup : 64;
+}
 
 struct PoolState {
   std::mutex mu;
@@ -314,11 +317,11 @@ void matmul_transposed(const Matrix& w, const float* x, int64_t n, float* y) {
     float* xt = token_buffer(k.gemm_tokens_size(n, w.rows));
     split(w.rows, kTransposeGrain, n * w.rows * kTransposeCost,
           [&](int64_t k0, int64_t k1) { k.gemm_tokens(x, n, w.rows, k0, k1, xt); });
-    split(w.cols, kColumnGrain, work,
+    split(w.cols, column_grain(w.format), work,
           [&](int64_t c0, int64_t c1) { f.gemm_cols(w, xt, n, y, c0, c1); });
     return;
   }
-  split(w.cols, kColumnGrain, work,
+  split(w.cols, column_grain(w.format), work,
         [&](int64_t c0, int64_t c1) { f.matmul_cols(w, x, n, y, c0, c1); });
 }
 

@@ -102,7 +102,7 @@ DSV3_TARGET_AVX512 void group_cols(const Matrix& w, const float* x, int64_t t0, 
   }
 }
 
-// Columns [c0, c1) of y[n, cols] = x[n, rows] W; c0 is a multiple of 128 (whole groups).
+// Columns [c0, c1) of y[n, cols] = x[n, rows] W; c0 is a multiple of 32 (whole groups).
 template <bool kQ8>
 DSV3_TARGET_AVX512 void quant_cols(const Matrix& w, const float* x, int64_t n, float* y,
                                    int64_t c0, int64_t c1) {
