@@ -155,6 +155,19 @@ TEST(Bench, PromptIsTextWhenTheModelHasATokenizer) {
   auto random = run_dsv3(cmd + " --random-prompt");
   ASSERT_EQ(random.exit_code, 0) << random.err;
   EXPECT_EQ(nlohmann::json::parse(random.out)["prompt"], "random");
+  // --profile: time per phase of prefill and decode, in the table and in the JSON.
+  auto profiled = run_dsv3(cmd + " --profile");
+  ASSERT_EQ(profiled.exit_code, 0) << profiled.err;
+  const auto p = nlohmann::json::parse(profiled.out)["profile_ms_per_token"];
+  for (const char* part : {"prefill", "decode"}) {
+    for (const char* phase : {"experts (shared + routed)", "attention in-proj", "dense ffn"}) {
+      ASSERT_TRUE(p[part].contains(phase)) << part << " " << phase << ": " << p.dump();
+      EXPECT_GT(p[part][phase].get<double>(), 0.0) << part << " " << phase;
+    }
+  }
+  auto table = run_dsv3("bench --model " + kDefaultModel + " -p 16 -n 4 -r 1 --probe-mib 0 --profile");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("decode profile:"), std::string::npos) << table.out;
   auto missing = run_dsv3(cmd + " --prompt-file /no/such/file");
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("/no/such/file"), std::string::npos) << missing.err;
