@@ -9,7 +9,7 @@ namespace dsv3 {
 struct BandwidthProbe {
   int threads = 1;
   size_t bytes = size_t(1) << 30;  // buffer size: far beyond the last-level cache
-  int runs = 3;                    // the best run counts (others are disturbed by neighbours)
+  int runs = 7;                    // the best run counts (others are disturbed by neighbours)
 };
 
 // Bytes per second that `threads` threads reach summing disjoint parts of one buffer with
