@@ -211,14 +211,48 @@ ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
     return invalid_param("messages",
                          "the chat template cannot render these messages: " + text.error().message);
   }
+  const bool opens_reasoning = prompt_opens_reasoning(*text);
+  std::string forced;
+  if (r->require_tool_call && !opens_reasoning) {
+    ApiResult<std::string> prefix = forced_tool_markup(r->messages, extra, r->required_function);
+    if (!prefix.ok()) return prefix.error();
+    forced = std::move(*prefix);
+    *text += forced;
+  }
   Result<std::vector<int32_t>> ids = model_.tokenizer().encode_checked(*text, /*add_bos=*/false);
   if (!ids.ok()) return invalid_param("messages", ids.error().message);
   Prepared p{.prompt = std::move(*ids), .params = r->params};
   p.builder = make_chat_builder(who, model_.tokenizer(),
-                                {.opens_reasoning = prompt_opens_reasoning(*text),
+                                {.opens_reasoning = opens_reasoning,
                                  .parse_tool_calls = r->parse_tool_calls,
-                                 .logprobs = p.params.top_logprobs >= 0});
+                                 .logprobs = p.params.top_logprobs >= 0,
+                                 .forced_text = std::move(forced)});
   return p;
+}
+
+// The markup that opens a call (of `function`, or of any function when empty), as the chat
+// template renders an earlier assistant call: a probe conversation shows its exact form.
+ApiResult<std::string> Server::forced_tool_markup(const ordered_json& messages,
+                                                  const ordered_json& extra,
+                                                  const std::string& function) const {
+  static constexpr const char* kProbe = "dsv3_probe_function";
+  ordered_json probe = messages;
+  // (content null: V3's template writes the calls of an assistant turn without text)
+  probe.push_back({{"role", "assistant"},
+                   {"content", nullptr},
+                   {"tool_calls", ordered_json::array({{{"id", "call_0"},
+                                                        {"type", "function"},
+                                                        {"function", {{"name", kProbe},
+                                                                      {"arguments", "{}"}}}}})}});
+  Result<std::string> rendered = model_.render(probe, /*add_generation_prompt=*/false, extra);
+  std::optional<std::string> prefix;
+  if (rendered.ok()) prefix = forced_call_prefix(*rendered, kProbe, function);
+  if (!prefix) {
+    return invalid_param("tool_choice",
+                         "the model's chat template does not write tool calls, so a call cannot "
+                         "be required");
+  }
+  return *prefix;
 }
 
 ApiResult<Server::Prepared> Server::prepare_completion(const ordered_json& body,

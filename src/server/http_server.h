@@ -65,6 +65,9 @@ class Server {
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
   ApiResult<Prepared> prepare_chat(const nlohmann::ordered_json& body,
                                    const ResponseIdentity& who) const;
+  ApiResult<std::string> forced_tool_markup(const nlohmann::ordered_json& messages,
+                                            const nlohmann::ordered_json& extra,
+                                            const std::string& function) const;
   ApiResult<Prepared> prepare_completion(const nlohmann::ordered_json& body,
                                          const ResponseIdentity& who) const;
 

@@ -259,7 +259,7 @@ Check normalise_message(const ordered_json& m, size_t index, ordered_json& out) 
 
 Check read_tools(const ordered_json& body, ChatRequest& req) {
   const ordered_json* tools = field(body, "tools");
-  std::string choice = "auto";
+  std::string choice = "auto", function_name;
   if (const ordered_json* tc = field(body, "tool_choice")) {
     if (tc->is_string()) {
       choice = tc->get<std::string>();
@@ -273,11 +273,17 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
         return invalid_param("tool_choice", "'tool_choice' as an object must name a function");
       }
       choice = "function";
+      function_name = (*fn)["name"].get<std::string>();
     } else {
       return wrong_type("tool_choice", *tc, "a string or an object");
     }
   }
-  if (!tools) return std::nullopt;
+  if (!tools) {
+    if (choice == "required" || choice == "function") {
+      return invalid_param("tool_choice", "'tool_choice' asks for a tool call but there are no 'tools'");
+    }
+    return std::nullopt;
+  }
   if (!tools->is_array()) return wrong_type("tools", *tools, "an array");
   for (size_t i = 0; i < tools->size(); ++i) {
     const std::string at = "tools[" + std::to_string(i) + "]";
@@ -295,9 +301,23 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
                            "'" + at + ".function.name' must be a non-empty string");
     }
   }
-  if (choice == "none" || tools->empty()) return std::nullopt;
+  if (choice == "none") return std::nullopt;
+  if (tools->empty()) {
+    if (choice == "auto") return std::nullopt;
+    return invalid_param("tool_choice", "'tool_choice' asks for a tool call but 'tools' is empty");
+  }
+  if (choice == "function") {
+    bool offered = false;
+    for (const ordered_json& t : *tools) offered = offered || t["function"]["name"] == function_name;
+    if (!offered) {
+      return invalid_param("tool_choice", "'tool_choice' names function '" + function_name +
+                                              "', which is not in 'tools'");
+    }
+  }
   req.tools = *tools;
   req.parse_tool_calls = true;
+  req.require_tool_call = choice == "required" || choice == "function";
+  req.required_function = function_name;
   return std::nullopt;
 }
 

@@ -31,6 +31,10 @@ struct ChatRequest {
   nlohmann::ordered_json messages;  // normalised for the chat template (content as strings)
   nlohmann::ordered_json tools;     // null when absent or tool_choice is "none"
   bool parse_tool_calls = false;
+  // tool_choice "required" (some call) or {"type": "function", "function": {"name": N}} (a call
+  // of N): the answer is made to start with that call's markup. Empty: the model chooses.
+  bool require_tool_call = false;
+  std::string required_function;  // N, or empty for any function
 };
 
 struct CompletionRequest {

@@ -34,7 +34,10 @@ class ChatBuilder : public ResponseBuilder {
         tokenizer_(tokenizer),
         options_(options),
         splitter_(options.opens_reasoning) {
-    if (options.parse_tool_calls) tool_parser_.emplace();
+    if (options.parse_tool_calls) {
+      tool_parser_.emplace();
+      (void)tool_parser_->feed(options_.forced_text);  // markup only: no content, no call yet
+    }
   }
 
   std::vector<ordered_json> stream_chunks(const JobOutput& out) override {

@@ -48,6 +48,9 @@ struct ChatOptions {
   bool opens_reasoning = false;   // the prompt ends inside <think> (R1's template)
   bool parse_tool_calls = false;  // the request offered tools
   bool logprobs = false;
+  // Tool-call markup the prompt already ends with (tool_choice required / named): read as the
+  // start of the answer, so the call it opens is parsed whole.
+  std::string forced_text;
 };
 
 std::unique_ptr<ResponseBuilder> make_chat_builder(ResponseIdentity identity,

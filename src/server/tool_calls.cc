@@ -140,4 +140,20 @@ ToolCallParser::Step parse_tool_calls(std::string_view text) {
   return out;
 }
 
+std::optional<std::string> forced_call_prefix(std::string_view example, std::string_view probe_name,
+                                              std::string_view name) {
+  const size_t calls = example.find(kCallsBegin);
+  const size_t call = example.find(kCallBegin, calls == std::string_view::npos ? 0 : calls);
+  if (call == std::string_view::npos) return std::nullopt;
+  const size_t start = calls == std::string_view::npos ? call : calls;
+  if (name.empty()) return std::string(example.substr(start, call + kCallBegin.size() - start));
+  const size_t named = example.find(probe_name, call);
+  const size_t args = named == std::string_view::npos ? named : example.find("{}", named);
+  if (args == std::string_view::npos) return std::nullopt;
+  std::string prefix(example.substr(start, named - start));
+  prefix += name;
+  prefix += example.substr(named + probe_name.size(), args - named - probe_name.size());
+  return prefix;
+}
+
 }  // namespace dsv3::server

@@ -8,11 +8,21 @@
 // Both are read. Text arrives token by token, so a possible marker prefix is held back.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace dsv3::server {
+
+// The markup an answer starts with to call a tool (tool_choice "required" or a named
+// function), written the way the model's chat template writes earlier calls. `example` is the
+// template's rendering of an assistant turn that calls `probe_name` with arguments "{}".
+// `name` empty: everything up to and including the first call's begin marker (the model then
+// picks the function); else through `name` and whatever the template puts before the
+// arguments. Nullopt when the example holds no call markup.
+std::optional<std::string> forced_call_prefix(std::string_view example, std::string_view probe_name,
+                                              std::string_view name);
 
 struct ToolCall {
   std::string name;

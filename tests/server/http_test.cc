@@ -208,6 +208,54 @@ TEST_F(Http, ToolsAreAcceptedAndToolTurnsRender) {
   EXPECT_EQ(r.status, 200) << r.raw;
 }
 
+// tool_choice naming a function: the answer is that call (the prompt ends with the markup that
+// opens it, so even this random model's text becomes its arguments); "required" forces a call's
+// opening markup; choices that cannot be honoured are refused.
+TEST_F(Http, ToolChoiceForcesTheCall) {
+  auto c = client();
+  json body = chat_body("What time is it in Paris?", 8);
+  body["tools"] = json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}])");
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+  JsonReply r = post_json(c, "/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& choice = r.body["choices"][0];
+  ASSERT_TRUE(choice["message"].contains("tool_calls")) << r.raw;
+  EXPECT_EQ(choice["message"]["tool_calls"][0]["function"]["name"], "get_time") << r.raw;
+  // 8 tokens of a random model's arguments: the call is cut by max_tokens.
+  EXPECT_TRUE(choice["finish_reason"] == "tool_calls" || choice["finish_reason"] == "length") << r.raw;
+  const int64_t forced_prompt = r.body["usage"]["prompt_tokens"];
+
+  body["stream"] = true;
+  const SseReply s = post_stream(c, "/v1/chat/completions", body);
+  ASSERT_EQ(s.status, 200) << s.raw;
+  std::string streamed_name;
+  for (const json& chunk : s.chunks) {
+    if (chunk["choices"].empty()) continue;
+    const json& delta = chunk["choices"][0]["delta"];
+    if (delta.contains("tool_calls")) streamed_name = delta["tool_calls"][0]["function"]["name"];
+  }
+  EXPECT_EQ(streamed_name, "get_time") << s.raw;
+  body.erase("stream");
+
+  body["tool_choice"] = "auto";
+  r = post_json(c, "/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const int64_t auto_prompt = r.body["usage"]["prompt_tokens"];
+  EXPECT_GT(forced_prompt, auto_prompt);
+  body["tool_choice"] = "required";
+  r = post_json(c, "/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_GT(r.body["usage"]["prompt_tokens"].get<int64_t>(), auto_prompt);
+
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "no_such_tool"}}}};
+  expect_error(post_json(c, "/v1/chat/completions", body), 400, "tool_choice");
+  body.erase("tools");
+  body["tool_choice"] = "required";
+  expect_error(post_json(c, "/v1/chat/completions", body), 400, "tool_choice");
+}
+
 TEST_F(Http, CompletionsFromTextAndTokens) {
   auto c = client();
   JsonReply r = post_json(c, "/v1/completions",

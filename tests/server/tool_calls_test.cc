@@ -23,6 +23,29 @@ TEST(ToolCalls, ParsesDeepSeekV3Format) {
   EXPECT_EQ(r.calls[1].arguments, "{\"tz\": \"CET\"}");
 }
 
+// tool_choice: the markup that opens a call, cut from the template's own rendering of one.
+TEST(ToolCalls, ForcedPrefixFollowsTheTemplatesFormat) {
+  const std::string v3 =
+      "<｜User｜>hi<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>"
+      "probe\n```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>";
+  EXPECT_EQ(forced_call_prefix(v3, "probe", ""),
+            "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>");
+  EXPECT_EQ(forced_call_prefix(v3, "probe", "get_time"),
+            "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n");
+  const std::string v31 =
+      "<｜Assistant｜></think><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>probe<｜tool▁sep｜>{}"
+      "<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+  EXPECT_EQ(forced_call_prefix(v31, "probe", "search"),
+            "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>search<｜tool▁sep｜>");
+  EXPECT_EQ(forced_call_prefix("<｜Assistant｜>no calls here", "probe", ""), std::nullopt);
+  // The parser reads the forced markup plus the model's arguments as one call.
+  const auto r = parse_tool_calls(*forced_call_prefix(v3, "probe", "get_time") +
+                                  "{\"tz\": \"CET\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>");
+  ASSERT_EQ(r.calls.size(), 1u);
+  EXPECT_EQ(r.calls[0].name, "get_time");
+  EXPECT_EQ(r.calls[0].arguments, "{\"tz\": \"CET\"}");
+}
+
 TEST(ToolCalls, ParsesDeepSeekV31Format) {
   const auto r = parse_tool_calls(
       "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>search<｜tool▁sep｜>{\"q\": \"cats\"}"
