@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <functional>
 
 #include "engine/reasoning.h"
 #include "server/api_error.h"
@@ -192,7 +193,7 @@ void Server::add_routes() {
 struct Server::Prepared {
   std::vector<int32_t> prompt;
   GenerationParams params;
-  std::shared_ptr<ResponseBuilder> builder;
+  std::function<std::shared_ptr<ResponseBuilder>()> new_builder;  // one per choice
 };
 
 ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
@@ -222,11 +223,13 @@ ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
   Result<std::vector<int32_t>> ids = model_.tokenizer().encode_checked(*text, /*add_bos=*/false);
   if (!ids.ok()) return invalid_param("messages", ids.error().message);
   Prepared p{.prompt = std::move(*ids), .params = r->params};
-  p.builder = make_chat_builder(who, model_.tokenizer(),
-                                {.opens_reasoning = opens_reasoning,
-                                 .parse_tool_calls = r->parse_tool_calls,
-                                 .logprobs = p.params.top_logprobs >= 0,
-                                 .forced_text = std::move(forced)});
+  const ChatOptions options{.opens_reasoning = opens_reasoning,
+                            .parse_tool_calls = r->parse_tool_calls,
+                            .logprobs = p.params.top_logprobs >= 0,
+                            .forced_text = std::move(forced)};
+  p.new_builder = [who, &tokenizer = model_.tokenizer(), options] {
+    return std::shared_ptr<ResponseBuilder>(make_chat_builder(who, tokenizer, options));
+  };
   return p;
 }
 
@@ -267,7 +270,9 @@ ApiResult<Server::Prepared> Server::prepare_completion(const ordered_json& body,
   } else {
     p.prompt = std::move(r->prompt_tokens);
   }
-  p.builder = make_completion_builder(who, model_.tokenizer(), p.params.top_logprobs >= 0);
+  p.new_builder = [who, &tokenizer = model_.tokenizer(), logprobs = p.params.top_logprobs >= 0] {
+    return std::shared_ptr<ResponseBuilder>(make_completion_builder(who, tokenizer, logprobs));
+  };
   return p;
 }
 
@@ -290,18 +295,29 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
                                          "context_length_exceeded"));
   }
   const GenerationParams& params = p->params;
-  GenerationJob job{.prompt = std::move(p->prompt),
-                    .max_new_tokens = params.max_tokens,
-                    .sampling = params.sampling,
-                    .stop = params.stop,
-                    .stop_at_eos = !params.ignore_eos,
-                    .skip_special = chat,
-                    .top_logprobs = params.top_logprobs};
+  const GenerationJob job{.prompt = std::move(p->prompt),
+                          .max_new_tokens = params.max_tokens,
+                          .sampling = params.sampling,
+                          .stop = params.stop,
+                          .stop_at_eos = !params.ignore_eos,
+                          .skip_special = chat,
+                          .top_logprobs = params.top_logprobs};
   if (Status s = scheduler_->check(job); !s.ok()) {
     return send_error(res, invalid_param(prompt_param, s.error().message));
   }
-  std::shared_ptr<JobChannel> channel = scheduler_->submit(std::move(job));
-  if (!channel) {
+  // One job per choice, choice i sampling with seed + i; all are admitted or none.
+  std::vector<std::shared_ptr<JobChannel>> channels;
+  std::vector<std::shared_ptr<ResponseBuilder>> builders;
+  for (int64_t i = 0; i < params.n; ++i) {
+    GenerationJob choice = job;
+    choice.sampling.seed = params.sampling.seed + uint64_t(i);
+    std::shared_ptr<JobChannel> channel = scheduler_->submit(std::move(choice));
+    if (!channel) break;
+    channels.push_back(std::move(channel));
+    builders.push_back(p->new_builder());
+  }
+  if (int64_t(channels.size()) < params.n) {
+    for (const auto& c : channels) c->cancel();
     if (stopping_) {
       return send_error(res, ApiError{.status = 503,
                                       .message = "the server is shutting down",
@@ -315,7 +331,7 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
                                     .type = "rate_limit_error",
                                     .code = "queue_full"});
   }
-  relay(res, std::move(channel), std::move(p->builder),
+  relay(res, std::move(channels), std::move(builders),
         {.stream = params.stream, .include_usage = params.include_usage});
 }
 

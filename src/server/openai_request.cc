@@ -153,9 +153,7 @@ Check read_generation_params(const ordered_json& body, GenerationParams& p) {
     if (!so->is_object()) return wrong_type("stream_options", *so, "an object");
     DSV3_API_TRY(read_bool(*so, "include_usage", p.include_usage));
   }
-  int64_t n = 1;
-  DSV3_API_TRY(read_int(body, "n", 1, 1 << 20, n));
-  if (n != 1) return invalid_param("n", "only n = 1 is supported (one choice per request)");
+  DSV3_API_TRY(read_int(body, "n", 1, kMaxChoices, p.n));
   if (const ordered_json* model = field(body, "model"); model && !model->is_string()) {
     return wrong_type("model", *model, "a string");
   }

@@ -24,7 +24,11 @@ struct GenerationParams {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage: a last chunk with usage
   int32_t top_logprobs = -1;   // -1: no logprobs; n >= 0: the sampled token's and n others
+  int64_t n = 1;               // choices: independent samples, seeds seed, seed + 1, ...
 };
+
+// Most choices one request may ask for: each runs as its own sequence of the batch.
+inline constexpr int64_t kMaxChoices = 16;
 
 struct ChatRequest {
   GenerationParams params;

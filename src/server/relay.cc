@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "server/api_error.h"
@@ -17,12 +18,54 @@ constexpr auto kJsonKeepAlive = std::chrono::milliseconds(1000);
 std::string sse(const nlohmann::ordered_json& chunk) {
   return "data: " + dump_json(chunk) + "\n\n";
 }
+
+// The chunk or answer with its choices numbered `index`.
+nlohmann::ordered_json numbered(nlohmann::ordered_json j, size_t index) {
+  if (j.contains("choices")) {
+    for (auto& c : j["choices"]) c["index"] = index;
+  }
+  return j;
+}
+
+// The usage of several choices of one prompt: the prompt once, every choice's completion.
+nlohmann::ordered_json merged_usage(const std::vector<nlohmann::ordered_json>& parts) {
+  nlohmann::ordered_json usage = parts.front()["usage"];
+  int64_t completion = 0;
+  for (const auto& p : parts) completion += p["usage"]["completion_tokens"].get<int64_t>();
+  usage["completion_tokens"] = completion;
+  usage["total_tokens"] = usage["prompt_tokens"].get<int64_t>() + completion;
+  return usage;
+}
+
+nlohmann::ordered_json merged_response(
+    const std::vector<std::shared_ptr<ResponseBuilder>>& builders) {
+  std::vector<nlohmann::ordered_json> parts;
+  for (const auto& b : builders) parts.push_back(b->response());
+  nlohmann::ordered_json r = parts.front();
+  r["choices"] = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    r["choices"].push_back(numbered(parts[i], i)["choices"][0]);
+  }
+  r["usage"] = merged_usage(parts);
+  return r;
+}
+
+nlohmann::ordered_json merged_usage_chunk(
+    const std::vector<std::shared_ptr<ResponseBuilder>>& builders) {
+  std::vector<nlohmann::ordered_json> parts;
+  for (const auto& b : builders) parts.push_back(b->usage_chunk());
+  nlohmann::ordered_json c = parts.front();
+  c["usage"] = merged_usage(parts);
+  return c;
+}
 }  // namespace
 
-void relay(httplib::Response& res, std::shared_ptr<JobChannel> channel,
-           std::shared_ptr<ResponseBuilder> builder, const RelayOptions& options) {
-  // Whatever ends the response (done, a failed write, the server stopping) ends the job.
-  auto release = [channel](bool) { channel->cancel(); };
+void relay(httplib::Response& res, std::vector<std::shared_ptr<JobChannel>> channels,
+           std::vector<std::shared_ptr<ResponseBuilder>> builders, const RelayOptions& options) {
+  // Whatever ends the response (done, a failed write, the server stopping) ends the jobs.
+  auto release = [channels](bool) {
+    for (const auto& c : channels) c->cancel();
+  };
   if (options.stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
@@ -32,20 +75,34 @@ void relay(httplib::Response& res, std::shared_ptr<JobChannel> channel,
   const char* type = options.stream ? "text/event-stream" : "application/json; charset=utf-8";
   res.set_chunked_content_provider(
       type,
-      [channel, builder, options](size_t, httplib::DataSink& sink) {
+      [channels, builders, options](size_t, httplib::DataSink& sink) {
         auto last_write = Clock::now();
+        std::vector<bool> done(channels.size(), false);
+        size_t running = channels.size();
         for (;;) {
-          const JobOutput out = channel->take(kPoll);
+          // Each pass waits at most kPoll in all, shared by the choices still running.
+          const auto wait = kPoll / int(std::max<size_t>(1, running));
           std::string data;
-          if (options.stream) {
-            for (const auto& chunk : builder->stream_chunks(out)) data += sse(chunk);
-            if (out.done) {
-              if (options.include_usage) data += sse(builder->usage_chunk());
-              data += "data: [DONE]\n\n";
+          for (size_t i = 0; i < channels.size(); ++i) {
+            if (done[i]) continue;
+            const JobOutput out = channels[i]->take(wait);
+            if (options.stream) {
+              for (const auto& chunk : builders[i]->stream_chunks(out)) data += sse(numbered(chunk, i));
+            } else {
+              builders[i]->add(out);
             }
-          } else {
-            builder->add(out);
-            if (out.done) data = dump_json(builder->response()) + "\n";
+            if (out.done) {
+              done[i] = true;
+              --running;
+            }
+          }
+          if (running == 0) {
+            if (options.stream) {
+              if (options.include_usage) data += sse(merged_usage_chunk(builders));
+              data += "data: [DONE]\n\n";
+            } else {
+              data = dump_json(merged_response(builders)) + "\n";
+            }
           }
           const auto idle = Clock::now() - last_write;
           if (data.empty() && idle > (options.stream ? kStreamKeepAlive : kJsonKeepAlive)) {
@@ -53,12 +110,12 @@ void relay(httplib::Response& res, std::shared_ptr<JobChannel> channel,
           }
           if (!data.empty()) {
             if (!sink.write(data.data(), data.size())) {
-              channel->cancel();
+              for (const auto& c : channels) c->cancel();
               return false;
             }
             last_write = Clock::now();
           }
-          if (out.done) {
+          if (running == 0) {
             sink.done();
             return true;
           }

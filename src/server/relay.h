@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "server/openai_response.h"
 #include "server/scheduler.h"
@@ -21,7 +22,9 @@ struct RelayOptions {
   bool include_usage = false;  // streaming: a last chunk with usage
 };
 
-void relay(httplib::Response& res, std::shared_ptr<JobChannel> channel,
-           std::shared_ptr<ResponseBuilder> builder, const RelayOptions& options);
+// One job per choice (a request's `n`), each with its own builder; choice i of the answer is
+// job i's, numbered i. The usage counts the prompt once and every choice's completion tokens.
+void relay(httplib::Response& res, std::vector<std::shared_ptr<JobChannel>> channels,
+           std::vector<std::shared_ptr<ResponseBuilder>> builders, const RelayOptions& options);
 
 }  // namespace dsv3::server

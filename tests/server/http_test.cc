@@ -256,6 +256,51 @@ TEST_F(Http, ToolChoiceForcesTheCall) {
   expect_error(post_json(c, "/v1/chat/completions", body), 400, "tool_choice");
 }
 
+// n choices: choice i is what a request with seed + i alone gives, streamed or not; the usage
+// counts the prompt once and every choice's tokens.
+TEST_F(Http, SeveralChoicesAreIndependentSamples) {
+  auto c = client();
+  json body = chat_body("Tell me three things", 6, 500);
+  body["temperature"] = 1.0;
+  body["ignore_eos"] = true;
+  body["n"] = 3;
+  const JsonReply r = post_json(c, "/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_EQ(r.body["choices"].size(), 3u) << r.raw;
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], 18) << r.raw;
+  json single = body;
+  single.erase("n");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(r.body["choices"][i]["index"], i);
+    single["seed"] = 500 + i;
+    const JsonReply alone = post_json(c, "/v1/chat/completions", single);
+    ASSERT_EQ(alone.status, 200) << alone.raw;
+    EXPECT_EQ(r.body["choices"][i]["message"]["content"], alone.body["choices"][0]["message"]["content"])
+        << "choice " << i;
+    EXPECT_EQ(r.body["usage"]["prompt_tokens"], alone.body["usage"]["prompt_tokens"]);
+  }
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  const SseReply s = post_stream(c, "/v1/chat/completions", body);
+  ASSERT_EQ(s.status, 200) << s.raw;
+  EXPECT_TRUE(s.well_formed && s.done) << s.raw;
+  std::vector<std::string> content(3);
+  int finished = 0;
+  for (const json& chunk : s.chunks) {
+    if (chunk.contains("usage") && !chunk["usage"].is_null()) {
+      EXPECT_EQ(chunk["usage"]["completion_tokens"], 18) << chunk.dump();
+    }
+    for (const json& choice : chunk["choices"]) {
+      const int i = choice["index"];
+      ASSERT_TRUE(i >= 0 && i < 3) << chunk.dump();
+      if (choice["delta"].contains("content")) content[i] += choice["delta"]["content"].get<std::string>();
+      finished += !choice["finish_reason"].is_null();
+    }
+  }
+  EXPECT_EQ(finished, 3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(content[i], r.body["choices"][i]["message"]["content"]) << i;
+}
+
 TEST_F(Http, CompletionsFromTextAndTokens) {
   auto c = client();
   JsonReply r = post_json(c, "/v1/completions",
@@ -325,7 +370,7 @@ TEST_F(Http, WrongTypesAndOutOfRangeValues) {
   expect_error(post_json(c, "/v1/chat/completions", with({{"stream", 1}})), 400, "stream");
   expect_error(post_json(c, "/v1/chat/completions", with({{"messages", "hi"}})), 400, "messages");
   expect_error(post_json(c, "/v1/chat/completions", json{{"model", "tiny"}}), 400, "messages");
-  expect_error(post_json(c, "/v1/chat/completions", with({{"n", 3}})), 400, "n");
+  expect_error(post_json(c, "/v1/chat/completions", with({{"n", 17}})), 400, "n");
   expect_error(post_json(c, "/v1/completions", json{{"prompt", {1, 2, 5000}}}), 400, "prompt");
   expect_error(post_json(c, "/v1/completions", json{{"prompt", true}}), 400, "prompt");
 }

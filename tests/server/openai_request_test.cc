@@ -91,7 +91,7 @@ TEST(OpenAiRequest, OutOfRangeValuesAreRefused) {
   EXPECT_EQ(refused_param(chat({{"max_tokens", 0}})), "!max_tokens");
   EXPECT_EQ(refused_param(chat({{"logprobs", true}, {"top_logprobs", 21}})), "!top_logprobs");
   EXPECT_EQ(refused_param(chat({{"top_logprobs", 2}})), "!top_logprobs");  // without logprobs
-  EXPECT_EQ(refused_param(chat({{"n", 2}})), "!n");
+  EXPECT_EQ(refused_param(chat({{"n", 17}})), "!n");
   EXPECT_EQ(refused_param(chat({{"messages", ordered_json::array()}})), "!messages");
   EXPECT_EQ(refused_param(chat({{"messages", {{{"role", "wizard"}, {"content", "x"}}}}})),
             "!messages[0].role");
