@@ -56,6 +56,7 @@ const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
   drafted_.clear();
   q_.clear();
   feed_start_ = session_.length();
+  token_logits_.clear();
   // Room for the next token plus drafts, both in the budget and in the context.
   const int64_t room = session_.capacity() - session_.length() - 1;
   const int64_t drafts = std::min<int64_t>({depth_.depth(), budget - 1, room});
@@ -69,6 +70,7 @@ const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
   if (!next) {
     next = sampler_.sample(session_.logits(), session_.tokens());
     decided_.push_back(*next);
+    if (keep_logits_) token_logits_.emplace_back(session_.logits().begin(), session_.logits().end());
   }
   draft_tokens(*next, drafts, drafted_, q_);
   feed_.push_back(*next);
@@ -85,6 +87,7 @@ std::vector<int32_t> TokenDecoder::finish() {
 
 std::vector<int32_t> TokenDecoder::finish_plain() {
   const int32_t next = sampler_.sample(session_.logits(), session_.tokens());
+  if (keep_logits_) token_logits_.emplace_back(session_.logits().begin(), session_.logits().end());
   pending_ = next;
   return {next};
 }
@@ -132,6 +135,7 @@ std::vector<int32_t> TokenDecoder::finish_speculative() {
   int accepted = 0;
   for (size_t j = 0; j < drafted_.size(); ++j) {
     const auto row = session_.all_logits().subspan(j * V, V);
+    if (keep_logits_) token_logits_.emplace_back(row.begin(), row.end());
     sampler_.distribution(row, std::span(session_.tokens()).first(n + 1 + j), p_);
     ++stats_.drafted[j];
     const int32_t replacement = verify_draft(p_, q_[j], drafted_[j], sampler_);

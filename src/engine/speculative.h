@@ -50,6 +50,12 @@ class TokenDecoder {
   bool needs_every_logit() const { return !drafted_.empty(); }
   std::vector<int32_t> finish();
 
+  // With keep_logits(true), finish() / step() also keep the main model's logits each returned
+  // token was sampled (or verified) from, one row per token in order: what log-probabilities
+  // are reported from, drafts or not.
+  void keep_logits(bool on) { keep_logits_ = on; }
+  const std::vector<std::vector<float>>& token_logits() const { return token_logits_; }
+
   const MtpStats& stats() const { return stats_; }
   int draft_depth() const { return depth_.depth(); }
 
@@ -72,6 +78,8 @@ class TokenDecoder {
   int64_t feed_start_ = 0;
   MtpStats stats_;
   std::vector<float> p_, logits_, hidden_;
+  bool keep_logits_ = false;
+  std::vector<std::vector<float>> token_logits_;
   std::vector<int32_t> history_;
 };
 

@@ -219,9 +219,9 @@ void Scheduler::admit_locked() {
     s.reported_drafted = s.reported_accepted = 0;
     const GenerationJob& job = s.request();
     s.sampler.emplace(job.sampling);
-    // Log-probabilities are reported per sampled token from its logits: no drafting then.
-    s.decoder.emplace(*s.session, *s.sampler, job.top_logprobs >= 0 ? 0 : options_.draft,
-                      options_.adaptive_draft);
+    s.decoder.emplace(*s.session, *s.sampler, options_.draft, options_.adaptive_draft);
+    // Log-probabilities come from the logits each token was sampled or verified from.
+    s.decoder->keep_logits(job.top_logprobs >= 0);
     s.text.emplace(tokenizer_, job.skip_special);
     s.stops.emplace(job.stop);
     {
@@ -330,8 +330,9 @@ void Scheduler::decide_tokens(Slot& slot) {
   }
   slot.reported_drafted = drafted;
   slot.reported_accepted = accepted;
-  for (int32_t token : tokens) {
-    emit_token(slot, token);
+  const auto& logits = slot.decoder->token_logits();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    emit_token(slot, tokens[i], i < logits.size() ? std::span<const float>(logits[i]) : std::span<const float>());
     if (!slot.job) return;
   }
   // The next step feeds the last decided token: it needs a free position.
@@ -342,12 +343,11 @@ void Scheduler::decide_tokens(Slot& slot) {
 
 // Passes on the text `token` completes (and its log-probability when asked for), ending the
 // request at EOS, a stop string or its token limit.
-void Scheduler::emit_token(Slot& slot, int32_t token) {
+void Scheduler::emit_token(Slot& slot, int32_t token, std::span<const float> l) {
   const GenerationJob& job = slot.request();
   ++slot.generated;
   std::optional<TokenLogprob> logprob;
-  if (job.top_logprobs >= 0) {  // plain decoding: the session's logits sampled this token
-    const std::span<const float> l = slot.session->logits();
+  if (job.top_logprobs >= 0 && !l.empty()) {  // l: the logits this token was sampled from
     const float top = *std::max_element(l.begin(), l.end());
     double sum = 0;
     for (float x : l) sum += std::exp(double(x - top));

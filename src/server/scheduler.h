@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -135,7 +136,8 @@ class Scheduler {
   // from the logits it already has.
   void plan_decode(Slot& slot);
   void decide_tokens(Slot& slot);
-  void emit_token(Slot& slot, int32_t token);
+  // `logits`: what the token was sampled or verified from (for its log-probability).
+  void emit_token(Slot& slot, int32_t token, std::span<const float> logits);
   void finish(Slot& slot, FinishReason reason, bool flush_text);
   void record_step(int64_t sequences, int64_t tokens, int64_t prefill);
 

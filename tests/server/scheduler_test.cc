@@ -196,6 +196,38 @@ TEST(Scheduler, LogprobsDescribeTheSampledTokens) {
   }
 }
 
+// With MTP drafts the log-probabilities come from the logits each token was verified against:
+// the same tokens and numbers as plain decoding (greedy, so both decode the same text).
+TEST(Scheduler, LogprobsWithDraftsEqualPlainDecoding) {
+  const TextModel& tm = testing::tiny_text_model_mtp();
+  GenerationJob job{
+      .prompt = prompt_of("the cat sat"), .max_new_tokens = 12, .stop_at_eos = false, .top_logprobs = 2};
+  job.sampling.temperature = 0;
+  std::vector<Collected> runs;
+  for (int draft : {0, 2}) {
+    SchedulerOptions options = small(1);
+    options.draft = draft;
+    Scheduler scheduler(tm.model(), tm.tokenizer(), options);
+    runs.push_back(collect(*scheduler.submit(job)));
+    if (draft > 0) {
+      EXPECT_GT(scheduler.stats().mtp_draft_tokens, 0);
+    }
+  }
+  ASSERT_EQ(runs[0].logprobs.size(), 12u);
+  ASSERT_EQ(runs[1].logprobs.size(), 12u);
+  EXPECT_EQ(runs[1].text, runs[0].text);
+  for (size_t i = 0; i < 12; ++i) {
+    const TokenLogprob &a = runs[0].logprobs[i], &b = runs[1].logprobs[i];
+    EXPECT_EQ(b.id, a.id) << i;
+    EXPECT_NEAR(b.logprob, a.logprob, 1e-4) << i;
+    ASSERT_EQ(b.top.size(), a.top.size());
+    for (size_t k = 0; k < a.top.size(); ++k) {
+      EXPECT_EQ(b.top[k].first, a.top[k].first) << i << " " << k;
+      EXPECT_NEAR(b.top[k].second, a.top[k].second, 1e-4) << i << " " << k;
+    }
+  }
+}
+
 TEST(Scheduler, CancelFreesTheSequence) {
   Scheduler scheduler(tiny_text_model().model(), tiny_text_model().tokenizer(), small(1, 0));
   GenerationJob job{.prompt = prompt_of("the cat"), .max_new_tokens = 100000, .stop_at_eos = false};
