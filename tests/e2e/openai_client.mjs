@@ -101,6 +101,29 @@ await check('request with tools', async () => {
   await streamChat({ tools, messages: [question] });
 });
 
+await check('tool_choice naming a function gets that call', async () => {
+  const tools = ['get_weather', 'get_time'].map((name) => ({
+    type: 'function', function: { name, parameters: { type: 'object', properties: {} } },
+  }));
+  const r = await client.chat.completions.create({
+    model, tools, max_tokens: 8,
+    messages: [{ role: 'user', content: 'What time is it?' }],
+    tool_choice: { type: 'function', function: { name: 'get_time' } },
+  });
+  assert.equal(r.choices[0].message.tool_calls?.[0]?.function?.name, 'get_time', JSON.stringify(r));
+});
+
+await check('n choices', async () => {
+  const r = await client.chat.completions.create({ model, messages, n: 3, max_tokens: 6, seed: 5, ignore_eos: true });
+  assert.equal(r.choices.length, 3);
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  assert.equal(r.usage.completion_tokens, 18);
+  const stream = await client.chat.completions.create({ model, messages, n: 2, max_tokens: 4, stream: true });
+  const seen = new Set();
+  for await (const chunk of stream) for (const c of chunk.choices) seen.add(c.index);
+  assert.deepEqual([...seen].sort(), [0, 1]);
+});
+
 await check('16 concurrent streamed chats', async () => {
   const results = await Promise.all(Array.from({ length: 16 }, (_, i) => streamChat({
     seed: i, max_tokens: 32, messages: [{ role: 'user', content: `Request number ${i}` }],
