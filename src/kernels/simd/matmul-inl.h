@@ -255,15 +255,33 @@ inline int64_t GemmTokensSize(int64_t n, int64_t K) {
 // Columns [k0, k1) of x[n, K] transposed so tokens are lanes: token block b (tokens
 // [b T, b T + nt), T = GemmTokenBlock()) is the matrix xt + b T K of [K][ldx] floats,
 // ldx = nt rounded up to whole vectors, padding tokens zero.
+// A vector of tokens is one gather (lane t reads x[t][k], K floats apart); the lanes past the
+// last token read it again and are zeroed.
 inline void GemmTokens(const float* x, int64_t n, int64_t K, int64_t k0, int64_t k1, float* xt) {
-  const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>())), T = GemmTokenBlock();
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t L = int64_t(hn::Lanes(d)), T = GemmTokenBlock();
+  const bool gather = T * K <= int64_t(std::numeric_limits<int32_t>::max());
   for (int64_t t0 = 0; t0 < n; t0 += T) {
     const int64_t nt = std::min(T, n - t0), ldx = (nt + L - 1) / L * L;
     float* block = xt + t0 * K;
-    for (int64_t k = k0; k < k1; ++k) {
-      float* out = block + k * ldx;
-      for (int64_t t = 0; t < nt; ++t) out[t] = x[(t0 + t) * K + k];
-      for (int64_t t = nt; t < ldx; ++t) out[t] = 0.0f;
+    const float* base = x + t0 * K;
+    if (!gather) {
+      for (int64_t k = k0; k < k1; ++k) {
+        float* out = block + k * ldx;
+        for (int64_t t = 0; t < nt; ++t) out[t] = base[t * K + k];
+        for (int64_t t = nt; t < ldx; ++t) out[t] = 0.0f;
+      }
+      continue;
+    }
+    for (int64_t v = 0; v < ldx; v += L) {
+      const auto tokens = hn::Min(hn::Iota(di, int32_t(v)), hn::Set(di, int32_t(nt - 1)));
+      const auto index = hn::Mul(tokens, hn::Set(di, int32_t(K)));
+      const auto valid = hn::FirstN(d, size_t(std::max<int64_t>(0, nt - v)));
+      for (int64_t k = k0; k < k1; ++k) {
+        hn::StoreU(hn::IfThenElseZero(valid, hn::GatherIndex(d, base + k, index)), d,
+                   block + k * ldx + v);
+      }
     }
   }
 }
