@@ -55,7 +55,8 @@ void print_rank_plan(const ModelConfig& c, std::span<const TensorBytes> tensors,
   if (!flags.placement.expert_load_path.empty()) {
     load = unwrap(read_expert_load(flags.placement.expert_load_path, c));
   }
-  const int64_t kv_value_bytes = flags.kv_type == "f32" ? 4 : flags.kv_type == "fp8" ? 1 : 2;
+  const int64_t kv_value_bytes =
+      format_row_bytes(format_from_name(flags.kv_type).value_or(WeightFormat::kF32), 1);
   const auto plan = plan_rank_memory(c, placement, tensors, flags.context, load, kv_value_bytes);
   const bool balanced = !flags.placement.expert_load_path.empty() || flags.placement.redundant_experts > 0;
   std::printf("expert parallelism    %d ranks, %s placement, %d redundant expert copies per MoE "

@@ -65,23 +65,47 @@ float* token_buffer(int64_t n) {
   return buf.data();
 }
 
-// The int8 copy of the activations, per calling thread, grown once.
+// Storage of an int8 copy of activations, grown once and kept.
 struct ActivationScratch {
   std::vector<int8_t> q;
   std::vector<float> scale, scaled_sum, q8_offset;
+
+  // Room for x[n, cols], as the view the kernels fill.
+  QuantizedActivations view(int64_t n, int64_t cols) {
+    const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
+    if (int64_t(q.size()) < n * groups * kQuantGroup) q.resize(n * groups * kQuantGroup);
+    if (int64_t(scale.size()) < n * groups) {
+      scale.resize(n * groups);
+      scaled_sum.resize(n * groups);
+      q8_offset.resize(n * groups);
+    }
+    return {.n = n, .cols = cols, .groups = groups, .q = q.data(), .scale = scale.data(),
+            .scaled_sum = scaled_sum.data(), .q8_offset = q8_offset.data()};
+  }
 };
 
+// The int8 copy of matmul()'s activations, per calling thread.
 QuantizedActivations activation_buffers(int64_t n, int64_t cols) {
   thread_local ActivationScratch s;
-  const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
-  if (int64_t(s.q.size()) < n * groups * kQuantGroup) s.q.resize(n * groups * kQuantGroup);
-  if (int64_t(s.scale.size()) < n * groups) {
-    s.scale.resize(n * groups);
-    s.scaled_sum.resize(n * groups);
-    s.q8_offset.resize(n * groups);
+  return s.view(n, cols);
+}
+
+// Which kernel computes rows of y = x w^T for n tokens: int8 activations (q8 / q4 where the
+// CPU has integer dot products and they are on), the prefill product on transposed tokens,
+// or the few-token row kernels. Exactly one is set.
+struct RowPath {
+  detail::MatmulInt8Fn int8 = nullptr;
+  detail::GemmRowsFn gemm = nullptr;
+  detail::MatmulRowsFn rows = nullptr;
+};
+
+RowPath row_path(const detail::KernelTable& k, const Matrix& w, int64_t n) {
+  if (is_quantized(w.format) && g_int8_activations.load(std::memory_order_relaxed)) {
+    if (auto int8 = k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]) return {.int8 = int8};
   }
-  return {.n = n, .cols = cols, .groups = groups, .q = s.q.data(), .scale = s.scale.data(),
-          .scaled_sum = s.scaled_sum.data(), .q8_offset = s.q8_offset.data()};
+  const detail::FormatKernels& f = k.formats[int(w.format)];
+  if (n >= k.gemm_min_tokens && f.gemm_rows) return {.gemm = f.gemm_rows};
+  return {.rows = n <= detail::kMatvecMaxTokens && f.matvec_rows ? f.matvec_rows : f.matmul_rows};
 }
 
 }  // namespace
@@ -123,28 +147,23 @@ void matmul(const Matrix& w, const float* x, int64_t n, float* y) {
   if (n <= 0 || w.rows <= 0) return;
   const detail::KernelTable& k = active_table();
   const int64_t work = n * w.rows * w.cols;
-  if (is_quantized(w.format) && g_int8_activations.load(std::memory_order_relaxed)) {
-    if (auto int8 = k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]) {
-      const QuantizedActivations xq = activation_buffers(n, w.cols);
-      split(n, 1, n * w.cols * kQuantizeCost,
-            [&](int64_t t0, int64_t t1) { k.quantize_activations(x, t0, t1, xq); });
-      split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { int8(w, xq, y, r0, r1); });
-      return;
-    }
-  }
-  const detail::FormatKernels& f = k.formats[int(w.format)];
-  if (n >= k.gemm_min_tokens && f.gemm_rows) {
+  const RowPath path = row_path(k, w, n);
+  if (path.int8) {
+    const QuantizedActivations xq = activation_buffers(n, w.cols);
+    split(n, 1, n * w.cols * kQuantizeCost,
+          [&](int64_t t0, int64_t t1) { k.quantize_activations(x, t0, t1, xq); });
+    split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { path.int8(w, xq, y, r0, r1); });
+  } else if (path.gemm) {
     // Tokens transposed once, shared by every thread's rows.
     float* xt = token_buffer(k.gemm_tokens_size(n, w.cols));
     split(w.cols, kTransposeGrain, n * w.cols * kTransposeCost,
           [&](int64_t k0, int64_t k1) { k.gemm_tokens(x, n, w.cols, k0, k1, xt); });
     split(w.rows, kQuantTileRows, work,
-          [&](int64_t r0, int64_t r1) { f.gemm_rows(w, xt, n, y, r0, r1); });
-    return;
+          [&](int64_t r0, int64_t r1) { path.gemm(w, xt, n, y, r0, r1); });
+  } else {
+    split(w.rows, kQuantTileRows, work,
+          [&](int64_t r0, int64_t r1) { path.rows(w, x, n, y, r0, r1); });
   }
-  const auto rows =
-      n <= detail::kMatvecMaxTokens && f.matvec_rows ? f.matvec_rows : f.matmul_rows;
-  split(w.rows, kQuantTileRows, work, [&](int64_t r0, int64_t r1) { rows(w, x, n, y, r0, r1); });
 }
 
 namespace {
@@ -155,11 +174,9 @@ struct JobPlan {
   const float* x;
   int64_t n;
   float* y;
-  detail::MatmulRowsFn rows = nullptr;  // float activations, few tokens
-  detail::GemmRowsFn gemm = nullptr;    // or many tokens, transposed into xt
-  const float* xt = nullptr;
-  detail::MatmulInt8Fn int8 = nullptr;  // or int8 activations in xq
-  QuantizedActivations xq;
+  RowPath path;
+  const float* xt = nullptr;  // path.gemm: the tokens, transposed
+  QuantizedActivations xq;    // path.int8: the int8 activations
   int64_t tiles = 0;  // 16-row units
   int64_t cost = 0;   // multiply-adds per unit
 };
@@ -189,16 +206,7 @@ BatchScratch& batch_scratch() {
 
 QuantizedActivations quantized_buffer(BatchScratch& s, size_t i, int64_t n, int64_t cols) {
   if (s.quantized.size() <= i) s.quantized.resize(i + 1);
-  ActivationScratch& b = s.quantized[i];
-  const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
-  if (int64_t(b.q.size()) < n * groups * kQuantGroup) b.q.resize(n * groups * kQuantGroup);
-  if (int64_t(b.scale.size()) < n * groups) {
-    b.scale.resize(n * groups);
-    b.scaled_sum.resize(n * groups);
-    b.q8_offset.resize(n * groups);
-  }
-  return {.n = n, .cols = cols, .groups = groups, .q = b.q.data(), .scale = b.scale.data(),
-          .scaled_sum = b.scaled_sum.data(), .q8_offset = b.q8_offset.data()};
+  return s.quantized[i].view(n, cols);
 }
 
 float* transposed_buffer(BatchScratch& s, size_t i, int64_t floats) {
@@ -212,40 +220,31 @@ void plan_jobs(std::span<const MatmulJob> jobs, BatchScratch& s) {
   s.plans.clear();
   s.preps.clear();
   const detail::KernelTable& k = active_table();
-  const bool int8_on = g_int8_activations.load(std::memory_order_relaxed);
   size_t quantized = 0, transposed = 0;
   for (const MatmulJob& job : jobs) {
     const Matrix& w = *job.w;
     if (job.n <= 0 || w.rows <= 0) continue;
-    const detail::FormatKernels& f = k.formats[int(w.format)];
-    JobPlan p{.w = &w, .x = job.x, .n = job.n, .y = job.y};
-    auto int8 = is_quantized(w.format) && int8_on
-                    ? k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]
-                    : nullptr;
+    JobPlan p{.w = &w, .x = job.x, .n = job.n, .y = job.y, .path = row_path(k, w, job.n)};
     auto same_input = [&](const JobPlan& q) {
       return q.x == job.x && q.n == job.n && q.w->cols == w.cols;
     };
-    if (int8) {
-      p.int8 = int8;
+    if (p.path.int8) {
       for (const JobPlan& q : s.plans) {
-        if (q.int8 && same_input(q)) p.xq = q.xq;
+        if (q.path.int8 && same_input(q)) p.xq = q.xq;
       }
       if (!p.xq.q) {
         p.xq = quantized_buffer(s, quantized++, job.n, w.cols);
         s.preps.push_back({.x = job.x, .n = job.n, .cols = w.cols, .xq = p.xq});
       }
-    } else if (job.n >= k.gemm_min_tokens && f.gemm_rows) {
-      p.gemm = f.gemm_rows;
+    } else if (p.path.gemm) {
       for (const JobPlan& q : s.plans) {
-        if (q.gemm && same_input(q)) p.xt = q.xt;
+        if (q.path.gemm && same_input(q)) p.xt = q.xt;
       }
       if (!p.xt) {
         float* xt = transposed_buffer(s, transposed++, k.gemm_tokens_size(job.n, w.cols));
         p.xt = xt;
         s.preps.push_back({.x = job.x, .n = job.n, .cols = w.cols, .xt = xt});
       }
-    } else {
-      p.rows = job.n <= detail::kMatvecMaxTokens && f.matvec_rows ? f.matvec_rows : f.matmul_rows;
     }
     p.tiles = (w.rows + kQuantTileRows - 1) / kQuantTileRows;
     p.cost = job.n * w.cols * kQuantTileRows;
@@ -265,12 +264,12 @@ void run_prep(const InputPrep& prep) {
 // Units [u0, u1) of a plan, in 16-row tiles.
 void run_plan_tiles(const JobPlan& p, int64_t u0, int64_t u1) {
   const int64_t r0 = u0 * kQuantTileRows, r1 = std::min(p.w->rows, u1 * kQuantTileRows);
-  if (p.int8) {
-    p.int8(*p.w, p.xq, p.y, r0, r1);
-  } else if (p.gemm) {
-    p.gemm(*p.w, p.xt, p.n, p.y, r0, r1);
+  if (p.path.int8) {
+    p.path.int8(*p.w, p.xq, p.y, r0, r1);
+  } else if (p.path.gemm) {
+    p.path.gemm(*p.w, p.xt, p.n, p.y, r0, r1);
   } else {
-    p.rows(*p.w, p.x, p.n, p.y, r0, r1);
+    p.path.rows(*p.w, p.x, p.n, p.y, r0, r1);
   }
 }
 

@@ -108,11 +108,17 @@ TEST(ExpertParallelJob, BenchReportsMemoryAndTrafficPerRank) {
 
 // --- Failures end the whole job with a message naming the rank, never a hang.
 
-TEST(ExpertParallelJob, ARankThatCannotLoadStopsTheJob) {
+// `dsv3 generate` on v3-tiny as 2 ranks, with `fault` (a test hook's environment variable)
+// passed to every rank.
+testing::MpiRunResult generate_with_fault(const std::string& fault) {
   GoldenCase g("v3-tiny");
-  auto r = testing::run_mpi(2, "-x DSV3_TEST_FAIL_LOAD_RANK=1 " + std::string(DSV3_BINARY) +
-                                   " generate --model " + g.checkpoint_dir() +
-                                   " --tokens 0,5,17 -n 4", 60);
+  return testing::run_mpi(2, "-x " + fault + " " + std::string(DSV3_BINARY) + " generate --model " +
+                                 g.checkpoint_dir() + " --tokens 0,5,17 -n 4",
+                          60);
+}
+
+TEST(ExpertParallelJob, ARankThatCannotLoadStopsTheJob) {
+  auto r = generate_with_fault("DSV3_TEST_FAIL_LOAD_RANK=1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung";
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
@@ -120,10 +126,7 @@ TEST(ExpertParallelJob, ARankThatCannotLoadStopsTheJob) {
 }
 
 TEST(ExpertParallelJob, ARankThatDiesStopsTheJob) {
-  GoldenCase g("v3-tiny");
-  auto r = testing::run_mpi(2, "-x DSV3_TEST_DIE_RANK=1 " + std::string(DSV3_BINARY) +
-                                   " generate --model " + g.checkpoint_dir() +
-                                   " --tokens 0,5,17 -n 4", 60);
+  auto r = generate_with_fault("DSV3_TEST_DIE_RANK=1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung";
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;

@@ -14,6 +14,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/x86/cpu.h"
+
 #include <algorithm>
 
 #include "tensor/dtype.h"
@@ -174,10 +176,7 @@ DSV3_TARGET_AVX512_VBMI void fp8_matvec(const Matrix& w, const float* x, int64_t
 }  // namespace
 
 std::string detail::fill_x86_fp8(KernelTable& t) {
-  __builtin_cpu_init();
-  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512vbmi"))) {
+  if (!(cpu_has_avx512_base() && __builtin_cpu_supports("avx512vbmi"))) {
     return "";
   }
   static_assert(kMatvecMaxTokens == 4, "fp8_matvec handles up to 4 tokens");

@@ -15,6 +15,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/x86/cpu.h"
+
 #include <algorithm>
 
 #include "tensor/quant.h"
@@ -121,9 +123,7 @@ DSV3_TARGET_AVX512 void quant_cols(const Matrix& w, const float* x, int64_t n, f
 }  // namespace
 
 std::string detail::fill_x86_quant_cols(KernelTable& t) {
-  __builtin_cpu_init();
-  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))) {
+  if (!cpu_has_avx512_base()) {
     return "";
   }
   t.formats[int(WeightFormat::kQ8)].matmul_cols = &quant_cols<true>;

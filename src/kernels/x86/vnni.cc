@@ -13,6 +13,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/x86/cpu.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -171,10 +173,7 @@ DSV3_TARGET_AVX512_VNNI void matmul_int8_avx512(const Matrix& w, const Quantized
 
 std::string detail::fill_x86_vnni(KernelTable& t) {
   std::string added;
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512vnni")) {
+  if (cpu_has_avx512_base() && __builtin_cpu_supports("avx512vnni")) {
     t.matmul_int8 = {&matmul_int8_avx512<true>, &matmul_int8_avx512<false>};
     t.quantize_activations = &quantize_activations_avx512;
     added += " +avx512vnni";
