@@ -393,10 +393,18 @@ TEST_F(Http, UnknownEndpoint) {
 TEST_F(Http, Metrics) {
   auto c = client();
   ASSERT_EQ(post_json(c, "/v1/chat/completions", chat_body("count me", 4)).status, 200);
-  auto res = c.Get("/metrics");
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 200);
-  const std::string& m = res->body;
+  // A request is counted once its response is written out, which can be just after the client
+  // has read it: look again for up to a second.
+  const std::string counted = "dsv3_requests_total{endpoint=\"/v1/chat/completions\",code=\"200\"}";
+  std::string m;
+  for (int tries = 0; tries < 100; ++tries) {
+    auto res = c.Get("/metrics");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    m = res->body;
+    if (metric_value(m, counted) >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   for (const char* name :
        {"dsv3_requests_running", "dsv3_requests_waiting", "dsv3_prompt_tokens_total",
         "dsv3_generation_tokens_total", "dsv3_generation_tokens_per_second",
@@ -404,9 +412,7 @@ TEST_F(Http, Metrics) {
         "dsv3_requests_cancelled_total", "dsv3_batch_steps_total"}) {
     EXPECT_GE(metric_value(m, name), 0) << name << "\n" << m;
   }
-  EXPECT_GE(metric_value(m, "dsv3_requests_total{endpoint=\"/v1/chat/completions\",code=\"200\"}"),
-            1)
-      << m;
+  EXPECT_GE(metric_value(m, counted), 1) << m;
   EXPECT_GT(metric_value(m, "dsv3_generation_tokens_total"), 0);
   EXPECT_EQ(metric_value(m, "dsv3_kv_cache_capacity_tokens"), 4 * kTestContext);
   EXPECT_EQ(metric_value(m, "dsv3_mtp_acceptance_ratio"), 0);
