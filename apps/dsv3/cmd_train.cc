@@ -26,6 +26,7 @@ using train::Trainer;
 
 struct TrainFlags {
   std::string preset, config, init_from, data, val_data, out, balance = "aux-free";
+  std::string mtp_target = "text";
   TrainOptions options;
   bool resume = false, profile = false, eval_only = false;
   int64_t save_every = 0, stop_after = 0, log_every = 10, eval_every = 0, eval_windows = 0;
@@ -161,6 +162,7 @@ void run(TrainFlags& f) {
                          "or choose another --out");
     }
     f.options.balance = unwrap(train::parse_balance_mode(f.balance));
+    f.options.mtp_learns_main_model = f.mtp_target == "main-model";
     if (!f.init_from.empty()) {
       if (!f.preset.empty() || !f.config.empty()) {
         throw CommandError("--init-from takes the model's shape from its config.json: drop --preset / --config");
@@ -266,6 +268,13 @@ void add_train_command(CLI::App& root) {
   cmd->add_option("--clip", o.clip, "gradient-norm clip (0: off)");
   cmd->add_option("--init-std", o.init_std, "standard deviation of the initial weights");
   cmd->add_option("--mtp-weight", o.mtp_weight, "lambda, the weight of the MTP loss");
+  cmd->add_option("--mtp-target", f->mtp_target,
+                  "what the MTP layer learns to predict: the text's token after next (text, as "
+                  "DeepSeek-V3), or the main model's greedy choice for it (main-model: better "
+                  "drafts, for fine-tuning with --init-from)")
+      ->check(CLI::IsMember({"text", "main-model"}));
+  cmd->add_flag("--freeze-main-model", o.freeze_main_model,
+                "train only the MTP layers (the main model and its router biases stay as they are)");
   cmd->add_option("--balance", f->balance, "aux-free (bias + small sequence loss), aux-loss "
                                            "(classic balance loss), none")
       ->check(CLI::IsMember({"aux-free", "aux-loss", "none"}));

@@ -1,7 +1,9 @@
 #include "engine/bench.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -124,63 +126,93 @@ std::vector<int32_t> repeated_to(const std::vector<int32_t>& tokens, int64_t n) 
   return v;
 }
 
-// Median time of `step` over a few runs, in seconds.
-template <typename F>
-double median_seconds(int runs, F&& step) {
-  std::vector<double> t;
+// Median times of each step over `runs` rounds that run every step once, by turns (so a
+// drifting machine slows them alike), in seconds.
+template <size_t N>
+std::array<double, N> median_seconds(int runs, const std::array<std::function<void()>, N>& steps) {
+  std::array<std::vector<double>, N> t;
   for (int i = 0; i < runs; ++i) {
-    const auto start = Clock::now();
-    step();
-    t.push_back(seconds_since(start));
+    for (size_t s = 0; s < N; ++s) {
+      const auto start = Clock::now();
+      steps[s]();
+      t[s].push_back(seconds_since(start));
+    }
   }
-  return spread_of(t).median;
+  std::array<double, N> medians;
+  for (size_t s = 0; s < N; ++s) medians[s] = spread_of(t[s]).median;
+  return medians;
 }
 
-// Greedy decoding with MTP drafts, and the one-token / (1 + drafts)-token forward times that
-// bound its speedup.
+// Tokens/s of greedy decoding of n tokens after the prompt through `session` (what generate
+// and chat run), drafting `draft` tokens per step (0: none); adds the drafts' statistics.
+Result<double> session_decode_speed(Session& session, const std::vector<int32_t>& prompt,
+                                    const BenchOptions& o, int64_t draft, MtpStats& stats) {
+  session.reset();
+  DSV3_TRY(session.append(prompt, o.prefill_chunk));
+  Sampler greedy({.temperature = 0});
+  TokenDecoder decoder(session, greedy, int(draft));
+  const auto start = Clock::now();
+  int64_t produced = 0;
+  while (produced < o.gen_tokens) {
+    DSV3_ASSIGN_OR_RETURN(auto tokens, decoder.step(o.gen_tokens - produced));
+    produced += int64_t(tokens.size());
+  }
+  const double speed = double(produced) / seconds_since(start);
+  stats.add(decoder.stats());
+  return speed;
+}
+
+// Greedy decoding with MTP drafts against the same decoding without them, run by turns so
+// that both see the same machine (these drift by 20% within minutes); and the one-token /
+// (1 + drafts)-token forward times that bound the speedup.
 Status run_mtp_bench(const Model& model, const BenchOptions& o, const std::vector<int32_t>& prompt,
                      BenchResult& r) {
   const int64_t p = int64_t(prompt.size()), n = o.gen_tokens, draft = o.mtp_draft;
   Session session(model, SessionOptions{.context = p + n + draft + 1, .mtp = true});
-  MtpStats total;
-  std::vector<double> speeds;
+  Session plain_session(model, SessionOptions{.context = p + n + 1, .mtp = false});
+  MtpStats total, none;
+  std::vector<double> speeds, plain_speeds, ratios;
   for (int rep = 0; rep < o.repeats; ++rep) {
-    session.reset();
-    DSV3_TRY(session.append(prompt, o.prefill_chunk));
-    Sampler greedy({.temperature = 0});
-    TokenDecoder decoder(session, greedy, int(draft));
-    const auto start = Clock::now();
-    int64_t produced = 0;
-    while (produced < n) {
-      DSV3_ASSIGN_OR_RETURN(auto tokens, decoder.step(n - produced));
-      produced += int64_t(tokens.size());
-    }
-    speeds.push_back(double(produced) / seconds_since(start));
-    total.add(decoder.stats());
+    DSV3_ASSIGN_OR_RETURN(const double plain, session_decode_speed(plain_session, prompt, o, 0, none));
+    DSV3_ASSIGN_OR_RETURN(const double drafted, session_decode_speed(session, prompt, o, draft, total));
+    plain_speeds.push_back(plain);
+    speeds.push_back(drafted);
+    ratios.push_back(drafted / plain);
   }
   r.mtp = true;
   r.mtp_decode_tok_s = spread_of(speeds);
+  r.mtp_plain_decode_tok_s = spread_of(plain_speeds);
   for (size_t j = 0; j < total.drafted.size(); ++j) r.mtp_acceptance.push_back(total.acceptance(j));
   r.tokens_per_forward = total.tokens_per_forward();
-  r.mtp_speedup = r.mtp_decode_tok_s.median / r.decode_tok_s.median;
+  r.mtp_speedup = spread_of(ratios).median;
 
-  // t1: one token through the main model; t2: 1 + draft tokens plus the MTP drafting.
+  // t1: one token through the main model. t2: one speculative step, the verify forward of
+  // 1 + draft tokens plus the drafting, whose MTP layer first catches up on the positions
+  // the previous step kept: 1 + draft of them after a step that kept every draft, 1 after a
+  // rejection. t2 weighs the two by how often the measured steps kept every draft.
   session.reset();
   DSV3_TRY(session.append(prompt, o.prefill_chunk));
   const int64_t at = session.length();
   std::vector<int32_t> step_tokens(prompt.begin(), prompt.begin() + 1 + draft);
-  const int runs = 8;
-  const double t1 = median_seconds(runs, [&] {
-    session.truncate(at);
-    (void)session.append_all(std::span(step_tokens).first(1));
-  });
   Sampler greedy({.temperature = 0});
-  const double t2 = median_seconds(runs, [&] {
-    session.truncate(at);
-    session.mtp_cache().truncate(at - 1);
-    TokenDecoder decoder(session, greedy, int(draft));  // one speculative step
-    (void)decoder.step(draft + 1);
-  });
+  auto speculative_step = [&](int64_t catch_up) {
+    return [&, catch_up] {
+      session.truncate(at);
+      session.mtp_cache().truncate(std::max<int64_t>(at - catch_up, 0));
+      TokenDecoder decoder(session, greedy, int(draft));
+      (void)decoder.step(draft + 1);
+    };
+  };
+  const auto [t1, t2_kept_all, t2_rejected] = median_seconds<3>(
+      32, {[&] {
+             session.truncate(at);
+             (void)session.append_all(std::span(step_tokens).first(1));
+           },
+           speculative_step(1 + draft), speculative_step(1)});
+  const double kept_all = total.drafted.empty() || total.drafted[0] == 0
+                              ? 0.0
+                              : double(total.accepted.back()) / double(total.drafted[0]);
+  const double t2 = kept_all * t2_kept_all + (1 - kept_all) * t2_rejected;
   r.t1_ms = t1 * 1e3;
   r.t2_ms = t2 * 1e3;
   r.mtp_allowed_speedup = t2 > 0 ? r.tokens_per_forward * t1 / t2 : 0;

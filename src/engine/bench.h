@@ -74,7 +74,8 @@ struct BenchResult {
   Spread mtp_decode_tok_s;
   std::vector<double> mtp_acceptance;  // per draft position
   double tokens_per_forward = 0;
-  double mtp_speedup = 0;  // median speculative decode speed / median plain decode speed
+  Spread mtp_plain_decode_tok_s;  // the same decoding loop without drafts, run by turns with it
+  double mtp_speedup = 0;  // median over repeats of speculative / plain speed (paired runs)
   // What the acceptance allows: tokens per forward x t1 / t2, where t1 is a one-token main
   // forward and t2 a (1 + drafts)-token main forward plus the drafting.
   double mtp_allowed_speedup = 0;

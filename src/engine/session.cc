@@ -43,7 +43,18 @@ Status Session::append(std::span<const int32_t> tokens, int64_t chunk) {
     keep_hidden(start, chunk_hidden_.data(), int64_t(part.size()));
   }
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+  fill_mtp_cache(chunk);
   return OkStatus();
+}
+
+void Session::fill_mtp_cache(int64_t chunk) {
+  if (!mtp_) return;
+  const int64_t end = length() - 1;  // the last slot waits for the next token
+  for (int64_t first = mtp_cache_.length(); first < end; first += chunk) {
+    const int64_t n = std::min(chunk, end - first);
+    model_->mtp_forward({.tokens = std::span(tokens_).subspan(size_t(first + 1), size_t(n)),
+                         .hidden = hidden_at(first), .cache = &mtp_cache_, .arena = &arena_});
+  }
 }
 
 Status Session::append_all(std::span<const int32_t> tokens) {

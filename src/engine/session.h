@@ -28,7 +28,9 @@ class Session {
 
   // Feeds tokens (a prompt, a chunk of one, or one generated token); afterwards logits() are
   // the distribution for the token after the last one. Errors: bad ids, context full.
-  // Prompts longer than `chunk` are prefilled in chunks of that many tokens.
+  // Prompts longer than `chunk` are prefilled in chunks of that many tokens. With MTP, the
+  // MTP layer's cache is filled too, but for the last slot, which waits for the next token:
+  // a prompt's MTP work is prompt work, and drafting then adds one slot.
   Status append(std::span<const int32_t> tokens, int64_t chunk = 512);
   // One forward over `tokens` that keeps the logits of every one of them: all_logits() then
   // holds [tokens.size(), vocab] (speculative verification reads them all).
@@ -58,6 +60,7 @@ class Session {
 
  private:
   void keep_hidden(int64_t start, const float* rows, int64_t n);
+  void fill_mtp_cache(int64_t chunk);
 
   const Model* model_;
   bool mtp_ = false;

@@ -34,6 +34,7 @@ std::string eval_json(const EvalReport& r) {
     layers.push_back({{"layer", r.moe_layers[i]}, {"max_vio", r.max_vio[i]}, {"load", r.loads[i]}});
   }
   const json eval = {{"main_loss", r.main_loss}, {"mtp_loss", r.mtp_loss},
+                     {"mtp_agreement", r.mtp_agreement},
                      {"windows", r.windows},     {"tokens", r.tokens},
                      {"max_vio_mean", r.mean_max_vio()}, {"layers", layers}};
   return json{{"step", r.step}, {"eval", eval}}.dump();
@@ -47,6 +48,12 @@ std::string eval_text(const EvalReport& r) {
   for (size_t k = 0; k < r.mtp_loss.size(); ++k) {
     std::snprintf(buf, sizeof buf, ", mtp%s loss %.4f",
                   r.mtp_loss.size() > 1 ? std::to_string(k + 1).c_str() : "", r.mtp_loss[k]);
+    s += buf;
+  }
+  for (size_t k = 0; k < r.mtp_agreement.size(); ++k) {
+    std::snprintf(buf, sizeof buf, ", mtp%s agrees with the main model on %.1f%%",
+                  r.mtp_agreement.size() > 1 ? std::to_string(k + 1).c_str() : "",
+                  100 * r.mtp_agreement[k]);
     s += buf;
   }
   if (r.moe_layers.empty()) return s + "\n";

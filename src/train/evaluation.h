@@ -18,6 +18,9 @@ struct EvalReport {
   int64_t tokens = 0;   // tokens predicted by the main model
   double main_loss = 0;            // mean next-token cross-entropy
   std::vector<double> mtp_loss;    // mean cross-entropy of each MTP depth
+  // Per MTP depth: share of positions where its most likely token is the main model's (the
+  // greedy draft acceptance on this text, teacher-forced).
+  std::vector<double> mtp_agreement;
   std::vector<int64_t> moe_layers;  // layer index of each entry below (MTP: N + depth - 1)
   std::vector<double> max_vio;      // MaxVio of the summed loads, per MoE layer
   std::vector<std::vector<int64_t>> loads;  // tokens per expert over the whole set
@@ -30,6 +33,7 @@ struct EvalReport {
 void set_expert_loads(EvalReport& r, const std::vector<std::vector<int64_t>>& loads_by_layer);
 
 // One metrics.jsonl record (no newline): {"step":S,"eval":{"main_loss","mtp_loss":[..],
+// "mtp_agreement":[..],
 // "windows","tokens","max_vio_mean","layers":[{"layer","max_vio","load"}]}}.
 std::string eval_json(const EvalReport& r);
 

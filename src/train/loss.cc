@@ -71,6 +71,10 @@ double head_cross_entropy(const TrainContext& ctx, const HeadLoss<T>& a) {
       gemm(Gemm<T>{.tb = true, .m = rows, .n = V, .k = d, .a = h, .lda = d, .b = a.head,
                    .ldb = d, .c = z, .ldc = V});
       for (int64_t r = 0; r < rows; ++r) {
+        if (a.predicted) {
+          const T* row = z + r * V;
+          a.predicted[r0 + r] = int32_t(std::max_element(row, row + V) - row);
+        }
         row_loss[r0 + r] = softmax_cross_entropy(z + r * V, V, a.targets[r0 + r],
                                                  backward ? &a.grad_scale : nullptr);
       }

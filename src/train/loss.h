@@ -12,6 +12,7 @@ struct HeadLoss {
   const T* head = nullptr;     // [vocab, hidden]
   const int32_t* targets = nullptr;  // [rows]
   int64_t rows = 0;
+  int32_t* predicted = nullptr;  // [rows] when set: each row's most likely token (first argmax)
   // Backward (when dh is set): gradients of grad_scale * (sum of the rows' losses).
   T grad_scale = 1;
   T* dh = nullptr;     // [rows, hidden], overwritten

@@ -16,6 +16,7 @@ constexpr int64_t kChunk = 1 << 16;  // elements per task and per partial sum
 AdamW::AdamW(const ParamLayout& layout, AdamWConfig config)
     : config_(config), m_(layout.total, 0.0f), v_(layout.total, 0.0f) {
   for (const ParamInfo& p : layout.params) {
+    if (p.offset < config.first_trainable) continue;
     for (int64_t begin = 0; begin < p.numel; begin += kChunk) {
       ranges_.push_back({p.offset + begin, std::min(kChunk, p.numel - begin),
                          p.kind == ParamKind::kMatrix});
@@ -40,6 +41,10 @@ void AdamW::update(ThreadPool* pool, float* params, float* grads, double lr, flo
     vec::adamw(r.decay ? with_decay : without_decay, params + r.offset, grads + r.offset,
                m_.data() + r.offset, v_.data() + r.offset, r.count);
   });
+}
+
+void AdamW::clear_frozen(float* grads) const {
+  std::fill(grads, grads + config_.first_trainable, 0.0f);
 }
 
 double global_norm(ThreadPool* pool, const float* grads, int64_t n) {

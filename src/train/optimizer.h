@@ -13,6 +13,9 @@ namespace dsv3::train {
 
 struct AdamWConfig {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+  // Parameters at offsets below this are frozen: never updated (their gradients are only
+  // cleared). 0 trains everything.
+  int64_t first_trainable = 0;
 };
 
 class AdamW {
@@ -23,6 +26,8 @@ class AdamW {
   // only); p -= lr * m_hat / (sqrt(v_hat) + eps). The gradients are consumed: set to zero in
   // the same pass, ready for the next step's accumulation.
   void update(ThreadPool* pool, float* params, float* grads, double lr, float grad_scale = 1);
+  // Zeroes the frozen parameters' gradients (before the norm that clipping reads).
+  void clear_frozen(float* grads) const;
 
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }

@@ -99,6 +99,14 @@ const ParamInfo* ParamLayout::find(const std::string& name) const {
   return nullptr;
 }
 
+int64_t ParamLayout::mtp_offset(const ModelConfig& c) const {
+  const std::string prefix = "model.layers." + std::to_string(c.num_hidden_layers) + ".";
+  for (const auto& p : params) {
+    if (p.name.starts_with(prefix)) return p.offset;
+  }
+  return total;
+}
+
 Status check_trainable(const ModelConfig& c) {
   if (c.tie_word_embeddings) {
     return Err("tie_word_embeddings = true is not supported for training (DeepSeek-V3 does not "

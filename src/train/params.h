@@ -31,6 +31,9 @@ struct ParamLayout {
   int64_t total = 0;  // elements, alignment padding included
   int64_t count() const;  // parameters, padding excluded
   const ParamInfo* find(const std::string& name) const;
+  // Where the MTP layers' own parameters start: they come last, after lm_head (the embedding
+  // and the head they read are the main model's). `total` without MTP layers.
+  int64_t mtp_offset(const ModelConfig& c) const;
 };
 
 template <typename T>

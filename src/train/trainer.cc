@@ -67,6 +67,8 @@ std::string TrainOptions::to_json() const {
             {"lr", lr}, {"min_lr", min_lr}, {"warmup", warmup}, {"decay_start", decay_start},
             {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2}, {"clip", clip},
             {"init_std", init_std}, {"mtp_weight", mtp_weight},
+            {"mtp_target", mtp_learns_main_model ? "main-model" : "text"},
+            {"freeze_main_model", freeze_main_model},
             {"balance", std::string(balance_mode_name(balance))},
             {"bias_update_speed", bias_update_speed}, {"seq_aux_alpha", seq_aux_alpha},
             {"aux_alpha", aux_alpha}, {"seed", seed}};
@@ -92,6 +94,13 @@ Result<TrainOptions> TrainOptions::from_json(const std::string& text) {
     o.clip = j.at("clip");
     o.init_std = j.at("init_std");
     o.mtp_weight = j.at("mtp_weight");
+    // Runs saved before the option existed learned from the text.
+    const std::string mtp_target = j.value("mtp_target", "text");
+    if (mtp_target != "text" && mtp_target != "main-model") {
+      return Err("training options: mtp_target '", mtp_target, "' (expected text or main-model)");
+    }
+    o.mtp_learns_main_model = mtp_target == "main-model";
+    o.freeze_main_model = j.value("freeze_main_model", false);
     DSV3_ASSIGN_OR_RETURN(o.balance, parse_balance_mode(j.at("balance").get<std::string>()));
     o.bias_update_speed = j.at("bias_update_speed");
     o.seq_aux_alpha = j.at("seq_aux_alpha");
@@ -127,7 +136,8 @@ Trainer::Trainer(const ModelConfig& config, const TrainOptions& options,
       g_(bind_params(config_, grads_.data())),
       bias_(make_router_biases(config_)),
       adam_(layout_, {.beta1 = options.beta1, .beta2 = options.beta2,
-                      .weight_decay = options.weight_decay}),
+                      .weight_decay = options.weight_decay,
+                      .first_trainable = options.freeze_main_model ? layout_.mtp_offset(config) : 0}),
       schedule_(make_schedule(options)),
       tokens_(std::move(tokens)),
       sampler_(int64_t(tokens_.size()), window_length(config, options.seq), options.seq,
@@ -140,6 +150,11 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const ModelConfig& config,
                                                  std::vector<int32_t> tokens) {
   DSV3_TRY(check_trainable(config));
   DSV3_TRY(check_options(options));
+  if ((options.freeze_main_model || options.mtp_learns_main_model) &&
+      config.num_nextn_predict_layers == 0) {
+    return Err("--freeze-main-model and --mtp-target main-model need MTP layers "
+               "(num_nextn_predict_layers is 0)");
+  }
   init_blas();
   const int64_t window = window_length(config, options.seq);
   if (int64_t(tokens.size()) < window) {
@@ -249,7 +264,8 @@ StepMetrics Trainer::step() {
   const TrainContext ctx = context(local);
   const int64_t W = window();
   const LossOptions loss{.mtp_weight = o.mtp_weight, .balance_alpha = o.balance_alpha(),
-                         .grad_scale = 1.0 / double(o.accumulation)};
+                         .grad_scale = 1.0 / double(o.accumulation),
+                         .mtp_learns_main_model = o.mtp_learns_main_model};
   // grads_ is zero here: AdamW::update consumes it.
   windows_.resize(local * W);
   StepMetrics m;
@@ -273,11 +289,18 @@ StepMetrics Trainer::step() {
   }
   if (world.distributed()) combine_ranks(world, m, loads);
   ProfileScope p(ctx.profile, "optimizer");
+  adam_.clear_frozen(grads_.data());
   m.grad_norm = global_norm(pool_.get(), grads_.data(), layout_.total);
   const float clip = o.clip > 0 && m.grad_norm > o.clip ? float(o.clip / m.grad_norm) : 1.0f;
   m.lr = schedule_.at(steps_done_);
   adam_.update(pool_.get(), params_.data(), grads_.data(), m.lr, clip);
-  if (o.balance == BalanceMode::kAuxFree) update_router_bias(bias_, loads, o.bias_update_speed);
+  if (o.balance == BalanceMode::kAuxFree) {
+    std::vector<std::vector<int64_t>> steered = loads;
+    if (o.freeze_main_model) {  // its routers keep their biases
+      for (int64_t l = 0; l < config_.num_hidden_layers; ++l) steered[l].clear();
+    }
+    update_router_bias(bias_, steered, o.bias_update_speed);
+  }
   m.step = ++steps_done_;
   m.tokens = o.batch * o.seq * o.accumulation;
   for (size_t l = 0; l < loads.size(); ++l) {
@@ -323,12 +346,18 @@ EvalReport Trainer::evaluate(const std::vector<int32_t>& tokens, int64_t max_win
       std::copy_n(tokens.begin() + (first + b) * S, W, windows_.begin() + b * W);
     }
     const LossReport r = model_forward_backward(context(batch), w_, bias_, windows_.data(),
-                                                {.mtp_weight = options_.mtp_weight}, act,
+                                                {.mtp_weight = options_.mtp_weight,
+                                                 .measure_agreement = true},
+                                                act,
                                                 static_cast<ModelParams<float>*>(nullptr));
     // Every window predicts seq tokens per head: weighting by windows weights by tokens.
     report.main_loss += r.main * double(batch);
     report.mtp_loss.resize(r.mtp.size());
     for (size_t k = 0; k < r.mtp.size(); ++k) report.mtp_loss[k] += r.mtp[k] * double(batch);
+    report.mtp_agreement.resize(r.mtp_agreement.size());
+    for (size_t k = 0; k < r.mtp_agreement.size(); ++k) {
+      report.mtp_agreement[k] += r.mtp_agreement[k] * double(batch);
+    }
     loads.resize(r.loads.size());
     for (size_t l = 0; l < r.loads.size(); ++l) {
       loads[l].resize(r.loads[l].size());
@@ -339,6 +368,7 @@ EvalReport Trainer::evaluate(const std::vector<int32_t>& tokens, int64_t max_win
   report.tokens = count * S;
   report.main_loss /= double(count);
   for (double& l : report.mtp_loss) l /= double(count);
+  for (double& a : report.mtp_agreement) a /= double(count);
   set_expert_loads(report, loads);
   return report;
 }

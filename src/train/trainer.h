@@ -36,6 +36,12 @@ struct TrainOptions {
   double clip = 1.0;  // global gradient-norm clip; 0 disables
   double init_std = 0.006;
   double mtp_weight = 0.3;  // lambda
+  // MTP learns the main model's greedy choices instead of the text (LossOptions): a
+  // fine-tuning step for better drafts. JSON "mtp_target": "text" | "main-model".
+  bool mtp_learns_main_model = false;
+  // Train only the MTP layers' own parameters (the main model, its router biases included,
+  // stays as it is): better drafts without changing what the model says.
+  bool freeze_main_model = false;
   BalanceMode balance = BalanceMode::kAuxFree;
   double bias_update_speed = 1e-3;  // gamma (aux-free)
   double seq_aux_alpha = 1e-4;      // complementary sequence-wise loss (aux-free)

@@ -40,6 +40,36 @@ std::vector<std::vector<int32_t>> split_windows(const TrainContext& ctx, const i
   return mtp_tokens;
 }
 
+// MTP depth k (0-based) at position i drafts the token the main model predicts at position
+// i + k + 1 of the same window; positions whose partner lies past the window have none.
+int64_t positions_with_partner(const TrainContext& ctx, int64_t k) {
+  return std::max<int64_t>(ctx.seq - k - 1, 0);
+}
+
+// Gives MTP depth k the main model's greedy choices as targets where they exist.
+void target_main_model_choices(const TrainContext& ctx, const std::vector<int32_t>& main_choice,
+                               int64_t k, std::vector<int32_t>& targets) {
+  const int64_t S = ctx.seq;
+  for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t i = 0; i < positions_with_partner(ctx, k); ++i) {
+      targets[b * S + i] = main_choice[b * S + i + k + 1];
+    }
+  }
+}
+
+// Share of positions where MTP depth k's most likely token is the main model's.
+double draft_agreement(const TrainContext& ctx, const std::vector<int32_t>& main_choice,
+                       const std::vector<int32_t>& mtp_choice, int64_t k) {
+  const int64_t S = ctx.seq, per_window = positions_with_partner(ctx, k);
+  int64_t same = 0;
+  for (int64_t b = 0; b < ctx.batch; ++b) {
+    for (int64_t i = 0; i < per_window; ++i) {
+      same += mtp_choice[b * S + i] == main_choice[b * S + i + k + 1];
+    }
+  }
+  return per_window > 0 ? double(same) / double(ctx.batch * per_window) : 0.0;
+}
+
 // Embedding, decoder layers and model.norm (act.hn); adds the routers' balance losses and
 // loads to the report.
 template <typename T>
@@ -103,10 +133,12 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
   trunk_forward(ctx, w, bias, opt.balance_alpha, act, report);
 
   // Mean cross-entropy of the head on h; its backward (scaled by `weight`) when training.
-  auto head_loss = [&](const T* h, const int32_t* targets, double weight, T* dh) {
+  auto head_loss = [&](const T* h, const int32_t* targets, double weight, T* dh,
+                       int32_t* predicted) {
     ProfileScope p(ctx.profile, "head+cross-entropy",
                    (grad ? 6.0 : 2.0) * double(n * d * c.vocab_size));
     return head_cross_entropy<T>(ctx, {.h = h, .head = w.head, .targets = targets, .rows = n,
+                                       .predicted = predicted,
                                        .grad_scale = T(opt.grad_scale * weight / double(n)),
                                        .dh = dh, .dhead = grad ? grad->head : nullptr}) /
            double(n);
@@ -114,7 +146,11 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
   Arena& arena = *ctx.arena;
   Arena::Mark mark(arena);
   T* dhn = grad ? scratch<T>(arena, n * d) : nullptr;
-  report.main = head_loss(act.hn.data(), act.targets.data(), 1.0, dhn);
+  const bool main_choices = opt.mtp_learns_main_model || opt.measure_agreement;
+  std::vector<int32_t> main_choice(main_choices ? n : 0);
+  std::vector<int32_t> mtp_choice(opt.measure_agreement ? n : 0);
+  report.main = head_loss(act.hn.data(), act.targets.data(), 1.0, dhn,
+                          main_choices ? main_choice.data() : nullptr);
   report.total = report.main;
 
   // MTP depths in order, each reading the previous one's normed output.
@@ -130,7 +166,12 @@ LossReport model_forward_backward(const TrainContext& ctx, const ModelParams<T>&
                                   h, m);
     report.loads[L + k] = m.block.moe.router.load;
     if (grad) dyn[k] = scratch<T>(arena, n * d);
-    report.mtp.push_back(head_loss(m.yn.data(), act.mtp_targets[k].data(), weight, dyn[k]));
+    if (opt.mtp_learns_main_model) target_main_model_choices(ctx, main_choice, k, act.mtp_targets[k]);
+    report.mtp.push_back(head_loss(m.yn.data(), act.mtp_targets[k].data(), weight, dyn[k],
+                                   opt.measure_agreement ? mtp_choice.data() : nullptr));
+    if (opt.measure_agreement) {
+      report.mtp_agreement.push_back(draft_agreement(ctx, main_choice, mtp_choice, k));
+    }
     report.total += weight * report.mtp.back();
   }
   report.total += report.balance;

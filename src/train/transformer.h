@@ -22,11 +22,21 @@ struct LossOptions {
   double mtp_weight = 0.3;   // lambda: L = L_main + lambda / D * sum_k L_k (+ balance)
   double balance_alpha = 0;  // weight of the routers' balance loss (gate.h), per MoE layer
   double grad_scale = 1;     // gradients are of grad_scale * L (1 / accumulation steps)
+  // What MTP depth k learns at position i: the text's token t_{i+k+1} (DeepSeek-V3), or the
+  // main model's own greedy choice for it (its argmax at position i+k, where i+k < seq; the
+  // text's token beyond), which is what a draft must match to be accepted.
+  bool mtp_learns_main_model = false;
+  // Measure LossReport::mtp_agreement (one argmax per head row).
+  bool measure_agreement = false;
 };
 
 struct LossReport {
   double main = 0;          // mean next-token cross-entropy
   std::vector<double> mtp;  // mean cross-entropy of each MTP depth
+  // Per MTP depth (with measure_agreement): the share of positions i (i+k < seq) where its
+  // most likely token is the main model's most likely token at position i+k, the rate at
+  // which greedy drafts would be accepted on this text.
+  std::vector<double> mtp_agreement;
   double balance = 0;       // summed over the MoE layers
   double total = 0;         // main + lambda / D * sum(mtp) + balance
   // Tokens routed to each expert, per layer (main layers, then MTP); empty for dense layers.

@@ -70,6 +70,30 @@ class SpeculativeGolden : public ::testing::Test {
   static inline std::vector<int32_t> prompt_;
 };
 
+// A prompt fills the MTP cache as it is prefilled (in chunks), all but the last slot; a
+// draft from there equals the MTP layer run over every slot at once.
+TEST_F(SpeculativeGolden, PromptFillsTheMtpCacheLikeOneCall) {
+  const Model& m = *model_;
+  const int64_t n = int64_t(prompt_.size()), V = m.config().vocab_size;
+  ASSERT_GT(n, 6);
+  Session session(m, SessionOptions{.context = 64, .mtp = true});
+  ASSERT_TRUE(session.append(prompt_, /*chunk=*/3).ok());
+  EXPECT_EQ(session.mtp_cache().length(), n - 1);
+
+  const int32_t next = 7;
+  std::vector<float> drafted(V), whole(V);
+  m.mtp_forward({.tokens = std::span(&next, 1), .hidden = session.hidden_at(n - 1),
+                 .cache = &session.mtp_cache(), .arena = &session.arena(),
+                 .logits_out = drafted.data(), .last_logits_only = true});
+  std::vector<int32_t> slots(prompt_.begin() + 1, prompt_.end());
+  slots.push_back(next);
+  KvCache cache = m.new_mtp_cache(64);
+  Arena arena;
+  m.mtp_forward({.tokens = slots, .hidden = session.hidden_at(0), .cache = &cache,
+                 .arena = &arena, .logits_out = whole.data(), .last_logits_only = true});
+  for (int64_t v = 0; v < V; ++v) ASSERT_NEAR(drafted[v], whole[v], 1e-4) << "token " << v;
+}
+
 TEST_F(SpeculativeGolden, GreedyOutputIsIdenticalWithAndWithoutDrafts) {
   const SamplingParams greedy{.temperature = 0};
   const auto plain = run(0, greedy, 40);

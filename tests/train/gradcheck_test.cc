@@ -201,11 +201,14 @@ TEST(GradCheck, MtpModule) {
 }
 
 // The whole model: next-token loss + MTP loss (lambda 0.3) + balance loss, every tensor.
-void check_whole_model(int64_t mtp_depth, uint64_t seed) {
+// With mtp_learns_main_model the MTP targets are the main model's argmaxes: constant under
+// the checker's tiny steps, so the same gradient formulas hold.
+void check_whole_model(int64_t mtp_depth, uint64_t seed, bool mtp_learns_main_model = false) {
   MicroModel<double> m(micro_config(mtp_depth), kBatch, kSeq, 0.2, seed);
   const int64_t W = window_length(m.config, kSeq);
   const std::vector<int32_t> windows = random_tokens(kBatch * W, m.config.vocab_size, seed + 1);
-  const LossOptions opt{.mtp_weight = 0.3, .balance_alpha = 0.01, .grad_scale = 1.0};
+  const LossOptions opt{.mtp_weight = 0.3, .balance_alpha = 0.01, .grad_scale = 1.0,
+                        .mtp_learns_main_model = mtp_learns_main_model};
   ModelActivations<double> act;
   auto loss = [&] {
     return model_forward_backward(m.ctx, m.w, m.bias, windows.data(), opt, act,
@@ -224,6 +227,8 @@ TEST(GradCheck, WholeModel) { check_whole_model(1, 70); }
 
 // Two MTP depths: depth 2 reads depth 1's shared_head.norm output and predicts 3 ahead.
 TEST(GradCheck, WholeModelTwoMtpDepths) { check_whole_model(2, 80); }
+
+TEST(GradCheck, WholeModelMtpLearningTheMainModel) { check_whole_model(2, 90, true); }
 
 }  // namespace
 }  // namespace dsv3::train

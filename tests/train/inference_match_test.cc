@@ -3,6 +3,7 @@
 // which is what makes trained checkpoints usable by `dsv3 generate`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "micro_model.h"
@@ -137,6 +138,49 @@ TEST(FloatPrecision, MatchesDouble) {
     worst = std::max(worst, std::abs(double(f.grads[i]) - d.grads[i]));
   }
   EXPECT_LE(worst, 1e-4 * max_grad);
+}
+
+}  // namespace
+}  // namespace dsv3::train
+
+namespace dsv3::train {
+namespace {
+
+int32_t argmax_row(const std::vector<float>& logits, int64_t row, int64_t vocab) {
+  const float* z = logits.data() + row * vocab;
+  return int32_t(std::max_element(z, z + vocab) - z);
+}
+
+// --mtp-target main-model: MTP slot i learns the main model's greedy choice at slot i + 1
+// (the last slot, whose partner lies past the window, keeps the text's token), and the
+// measured agreement is the share of slots where the two heads' argmaxes meet.
+TEST(DraftTargets, MtpLearnsTheMainModelsGreedyChoices) {
+  MicroModel<float> m(micro_config(), 1, 12, 0.3, 31);
+  const int64_t S = m.ctx.seq, V = m.config.vocab_size;
+  const std::vector<int32_t> window = random_tokens(window_length(m.config, S), V, 32);
+  const TrainLogits logits = train_logits(m, window);
+
+  ModelActivations<float> act;
+  const LossReport r = model_forward_backward(
+      m.ctx, m.w, m.bias, window.data(), {.mtp_learns_main_model = true, .measure_agreement = true},
+      act, static_cast<ModelParams<float>*>(nullptr));
+  ASSERT_EQ(act.mtp_targets.size(), 1u);
+  int64_t agree = 0;
+  for (int64_t i = 0; i + 1 < S; ++i) {
+    const int32_t main_choice = argmax_row(logits.main, i + 1, V);
+    EXPECT_EQ(act.mtp_targets[0][i], main_choice) << "slot " << i;
+    agree += argmax_row(logits.mtp, i, V) == main_choice;
+  }
+  EXPECT_EQ(act.mtp_targets[0][S - 1], window[S + 1]);
+  ASSERT_EQ(r.mtp_agreement.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.mtp_agreement[0], double(agree) / double(S - 1));
+
+  // Learning from the text, the targets are the window's tokens after next.
+  const LossReport text = model_forward_backward(m.ctx, m.w, m.bias, window.data(), LossOptions{},
+                                                 act, static_cast<ModelParams<float>*>(nullptr));
+  for (int64_t i = 0; i < S; ++i) EXPECT_EQ(act.mtp_targets[0][i], window[i + 2]);
+  EXPECT_TRUE(text.mtp_agreement.empty());
+  EXPECT_EQ(text.main, r.main);
 }
 
 }  // namespace

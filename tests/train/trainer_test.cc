@@ -2,9 +2,11 @@
 // (bias update, MaxVio, schedule, AdamW, token files).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "micro_model.h"
 #include "train/trainer.h"
@@ -67,6 +69,38 @@ TEST(Trainer, ResumeIsExact) {
   EXPECT_TRUE((*second)->params() == (*straight)->params()) << "weights differ after resume";
   EXPECT_TRUE((*second)->biases() == (*straight)->biases()) << "router biases differ";
   std::filesystem::remove_all(dir);
+}
+
+// --freeze-main-model: the MTP layer learns; the main model's weights and router biases do
+// not move by a bit.
+TEST(Trainer, FrozenMainModelKeepsItsWeightsAndBiases) {
+  const ModelConfig c = micro_config();
+  const std::vector<int32_t> tokens = random_tokens(3000, c.vocab_size, 3);
+  TrainOptions o = small_run(4);
+  o.freeze_main_model = true;
+  o.mtp_learns_main_model = true;
+  auto t = Trainer::create(c, o, tokens);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  const std::vector<float> before = (*t)->params();
+  const auto biases_before = (*t)->biases();
+  const int64_t L = c.num_hidden_layers;
+  (*t)->step();
+  EXPECT_NE((*t)->biases()[L], biases_before[L]) << "the MTP router's bias should still steer";
+  for (int i = 1; i < 4; ++i) (*t)->step();
+  const int64_t mtp = make_layout(c).mtp_offset(c);
+  ASSERT_GT(mtp, 0);
+  ASSERT_LT(mtp, int64_t(before.size()));
+  const std::vector<float>& after = (*t)->params();
+  EXPECT_TRUE(std::equal(before.begin(), before.begin() + mtp, after.begin()))
+      << "a main-model weight moved";
+  EXPECT_FALSE(std::equal(before.begin() + mtp, before.end(), after.begin() + mtp))
+      << "the MTP layer did not learn";
+  for (int64_t l = 0; l < L; ++l) EXPECT_EQ((*t)->biases()[l], biases_before[l]) << "layer " << l;
+
+  // A model without MTP layers has nothing to train.
+  auto none = Trainer::create(micro_config(/*mtp_layers=*/0), o, tokens);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("num_nextn_predict_layers is 0"), std::string::npos);
 }
 
 // The same seed gives the same weights whatever the number of threads: every parallel split
@@ -322,9 +356,22 @@ TEST(Data, SamplerCoversEveryWindowOncePerEpochAndSeeks) {
 TEST(Options, JsonRoundTrip) {
   TrainOptions o = small_run(17);
   o.balance = BalanceMode::kAuxLoss;
+  o.mtp_learns_main_model = true;
+  o.freeze_main_model = true;
   auto back = TrainOptions::from_json(o.to_json());
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->to_json(), o.to_json());
+  // Runs saved before "mtp_target" existed learned from the text; unknown targets are named.
+  nlohmann::json j = nlohmann::json::parse(o.to_json());
+  j.erase("mtp_target");
+  back = TrainOptions::from_json(j.dump());
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_FALSE(back->mtp_learns_main_model);
+  EXPECT_TRUE(back->freeze_main_model);
+  j["mtp_target"] = "oracle";
+  back = TrainOptions::from_json(j.dump());
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.error().message.find("mtp_target 'oracle'"), std::string::npos);
 }
 
 }  // namespace
