@@ -507,6 +507,68 @@ void MatmulCols(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0
   TransposedCols(w, x, n, y, c0, c1, kDecode);
 }
 
+// Columns [c, c + kVecs lanes) of y[N, cols] = x[N, rows] w with the N x kVecs outputs in
+// registers while the rows stream through, decoding fused with the multiply-adds.
+template <class Dec, int64_t N, int64_t kVecs>
+HWY_INLINE void TransposedColsBlock(const Matrix& w, const float* x, float* y, int64_t c) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  hn::Vec<decltype(d)> acc[N][kVecs];
+  for (auto& token : acc) {
+    for (auto& a : token) a = hn::Zero(d);
+  }
+  // The block's part of a row is a short piece (kVecs vectors) of a long stride: fetch the
+  // part kRowsAhead rows on ahead, which a hardware prefetcher may not guess in time.
+  constexpr int64_t kRowsAhead = 8;
+  const int64_t row_bytes = format_row_bytes(w.format, w.cols), value_bytes = row_bytes / w.cols;
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const uint8_t* row = w.row_data(r);
+    hn::Vec<decltype(d)> xr[N];
+    for (int64_t t = 0; t < N; ++t) xr[t] = hn::Set(d, x[t * w.rows + r]);
+    for (int64_t v = 0; v < kVecs; ++v) {
+      hwy::Prefetch(row + kRowsAhead * row_bytes + (c + v * L) * value_bytes);
+      const auto wv = Dec::Load(d, row, c + v * L);
+      for (int64_t t = 0; t < N; ++t) acc[t][v] = hn::MulAdd(wv, xr[t], acc[t][v]);
+    }
+  }
+  for (int64_t t = 0; t < N; ++t) {
+    for (int64_t v = 0; v < kVecs; ++v) hn::StoreU(acc[t][v], d, y + t * w.cols + c + v * L);
+  }
+}
+
+// x^T W for N (few) tokens of a format without block scales (f32, f16, bf16): wide column
+// blocks (N x kWide vectors of outputs fill about half the registers), then single vectors,
+// then single columns. Each row is read once per block, the blocks' parts of it in order, so
+// the weights stream from memory once; TransposedCols would write them to a float panel
+// and read it back.
+template <class Dec, int64_t N>
+void TransposedColsFused(const Matrix& w, const float* x, float* y, int64_t c0, int64_t c1) {
+  constexpr int64_t kWide = N == 1 ? 16 : N == 2 ? 8 : 4;
+  const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+  int64_t c = c0;
+  for (; c + kWide * L <= c1; c += kWide * L) TransposedColsBlock<Dec, N, kWide>(w, x, y, c);
+  for (; c + L <= c1; c += L) TransposedColsBlock<Dec, N, 1>(w, x, y, c);
+  for (; c < c1; ++c) {
+    for (int64_t t = 0; t < N; ++t) {
+      float s = 0.0f;
+      for (int64_t r = 0; r < w.rows; ++r) s += x[t * w.rows + r] * Dec::Scalar(w.row_data(r), c);
+      y[t * w.cols + c] = s;
+    }
+  }
+}
+
+template <class Dec>
+void MatmulColsFused(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0,
+                     int64_t c1) {
+  switch (n) {
+    case 1: return TransposedColsFused<Dec, 1>(w, x, y, c0, c1);
+    case 2: return TransposedColsFused<Dec, 2>(w, x, y, c0, c1);
+    case 3: return TransposedColsFused<Dec, 3>(w, x, y, c0, c1);
+    case 4: return TransposedColsFused<Dec, 4>(w, x, y, c0, c1);
+    default: return MatmulCols<&DecodePanel<Dec>>(w, x, n, y, c0, c1);
+  }
+}
+
 template <DecodePanelFn kDecode>
 void DequantizeRow(const Matrix& w, int64_t r, float* out) {
   kDecode(w, r, 1, 0, w.cols, out, w.cols);
@@ -516,7 +578,7 @@ template <class Dec>
 detail::FormatKernels RowFormatKernels() {
   return {.matmul_rows = &MatmulRows<Dec>,
           .gemm_rows = &GemmRowsFor<&DecodePanel<Dec>>,
-          .matmul_cols = &MatmulCols<&DecodePanel<Dec>>,
+          .matmul_cols = Dec::kScaled ? &MatmulCols<&DecodePanel<Dec>> : &MatmulColsFused<Dec>,
           .gemm_cols = &GemmColsFor<&DecodePanel<Dec>>,
           .dequantize_row = &DequantizeRow<&DecodePanel<Dec>>};
 }
