@@ -90,6 +90,9 @@ void Session::batch_done(std::span<const int32_t> tokens, bool every_logit) {
   keep_hidden(length() - T, chunk_hidden_.data(), T);  // the cache already grew by T
   if (every_logit) std::copy_n(all_logits_.end() - c.vocab_size, c.vocab_size, last_logits_.begin());
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+  // As append() does; not after a verification (every_logit), whose drafts may be rejected:
+  // the decoder drafts from what it keeps.
+  if (!every_logit) fill_mtp_cache(std::max<int64_t>(T, 1));
 }
 
 void Session::truncate(int64_t n) {

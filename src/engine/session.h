@@ -39,7 +39,8 @@ class Session {
   // For callers that run several sessions in one Model::forward_batch (the server): the item
   // that appends `tokens` to this session, keeping the logits of every token (`every_logit`,
   // for verification), of the last one (`last_logit`), or none (a prompt chunk that is not the
-  // last); then, once the batch has run, batch_done() with the same tokens and every_logit.
+  // last); then, once the batch has run, batch_done() with the same tokens and every_logit
+  // (which, but after a verification, fills the MTP cache as append() does).
   // Tokens must be checked (ids, room) by the caller.
   BatchItem batch_item(std::span<const int32_t> tokens, bool every_logit, bool last_logit);
   void batch_done(std::span<const int32_t> tokens, bool every_logit);
