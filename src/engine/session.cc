@@ -92,7 +92,7 @@ void Session::batch_done(std::span<const int32_t> tokens, bool every_logit) {
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
   // As append() does; not after a verification (every_logit), whose drafts may be rejected:
   // the decoder drafts from what it keeps.
-  if (!every_logit) fill_mtp_cache(std::max<int64_t>(T, 1));
+  if (!every_logit) fill_mtp_cache();
 }
 
 void Session::truncate(int64_t n) {

@@ -61,7 +61,8 @@ class Session {
 
  private:
   void keep_hidden(int64_t start, const float* rows, int64_t n);
-  void fill_mtp_cache(int64_t chunk);
+  // Runs the MTP layer over every slot whose inputs are known, at most `chunk` per forward.
+  void fill_mtp_cache(int64_t chunk = 512);
 
   const Model* model_;
   bool mtp_ = false;

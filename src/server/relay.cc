@@ -37,10 +37,18 @@ nlohmann::ordered_json merged_usage(const std::vector<nlohmann::ordered_json>& p
   return usage;
 }
 
+// What each choice's builder gives for `part` (its whole response, or its usage chunk).
+std::vector<nlohmann::ordered_json> parts_of(
+    const std::vector<std::shared_ptr<ResponseBuilder>>& builders,
+    nlohmann::ordered_json (ResponseBuilder::*part)() const) {
+  std::vector<nlohmann::ordered_json> parts;
+  for (const auto& b : builders) parts.push_back(((*b).*part)());
+  return parts;
+}
+
 nlohmann::ordered_json merged_response(
     const std::vector<std::shared_ptr<ResponseBuilder>>& builders) {
-  std::vector<nlohmann::ordered_json> parts;
-  for (const auto& b : builders) parts.push_back(b->response());
+  const std::vector<nlohmann::ordered_json> parts = parts_of(builders, &ResponseBuilder::response);
   nlohmann::ordered_json r = parts.front();
   r["choices"] = nlohmann::ordered_json::array();
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -52,8 +60,8 @@ nlohmann::ordered_json merged_response(
 
 nlohmann::ordered_json merged_usage_chunk(
     const std::vector<std::shared_ptr<ResponseBuilder>>& builders) {
-  std::vector<nlohmann::ordered_json> parts;
-  for (const auto& b : builders) parts.push_back(b->usage_chunk());
+  const std::vector<nlohmann::ordered_json> parts =
+      parts_of(builders, &ResponseBuilder::usage_chunk);
   nlohmann::ordered_json c = parts.front();
   c["usage"] = merged_usage(parts);
   return c;

@@ -22,8 +22,8 @@ std::string_view balance_mode_name(BalanceMode m) {
 }
 
 void update_router_bias(RouterBiases& bias, const std::vector<std::vector<int64_t>>& loads,
-                        double gamma) {
-  for (size_t l = 0; l < bias.size() && l < loads.size(); ++l) {
+                        double gamma, size_t first_layer) {
+  for (size_t l = first_layer; l < bias.size() && l < loads.size(); ++l) {
     std::vector<float>& b = bias[l];
     const std::vector<int64_t>& c = loads[l];
     if (b.empty() || c.size() != b.size()) continue;

@@ -22,10 +22,10 @@ enum class BalanceMode { kAuxFree, kAuxLoss, kNone };
 Result<BalanceMode> parse_balance_mode(std::string_view name);
 std::string_view balance_mode_name(BalanceMode m);
 
-// For every layer with a bias: b_i += gamma * sign(mean_j c_j - c_i), c = tokens routed to
-// each expert during the step (loads[layer]).
+// For every layer from first_layer on with a bias: b_i += gamma * sign(mean_j c_j - c_i),
+// c = tokens routed to each expert during the step (loads[layer]).
 void update_router_bias(RouterBiases& bias, const std::vector<std::vector<int64_t>>& loads,
-                        double gamma);
+                        double gamma, size_t first_layer = 0);
 
 // MaxVio = (max_i c_i - mean c) / mean c (Wang et al. eq. 6); 0 for an empty load.
 double max_violation(const std::vector<int64_t>& load);

@@ -295,11 +295,9 @@ StepMetrics Trainer::step() {
   m.lr = schedule_.at(steps_done_);
   adam_.update(pool_.get(), params_.data(), grads_.data(), m.lr, clip);
   if (o.balance == BalanceMode::kAuxFree) {
-    std::vector<std::vector<int64_t>> steered = loads;
-    if (o.freeze_main_model) {  // its routers keep their biases
-      for (int64_t l = 0; l < config_.num_hidden_layers; ++l) steered[l].clear();
-    }
-    update_router_bias(bias_, steered, o.bias_update_speed);
+    // A frozen main model's routers keep their biases; the MTP layers' follow on from it.
+    const size_t first = o.freeze_main_model ? size_t(config_.num_hidden_layers) : 0;
+    update_router_bias(bias_, loads, o.bias_update_speed, first);
   }
   m.step = ++steps_done_;
   m.tokens = o.batch * o.seq * o.accumulation;
