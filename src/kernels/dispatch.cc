@@ -40,6 +40,12 @@ void ref_matmul_cols(const Matrix& w, const float* x, int64_t n, float* y, int64
   }
 }
 
+void ref_latent_attention(const Matrix& keys, detail::DequantizeRowFn, const float* q,
+                          int64_t heads, float scale, int64_t value_cols, int64_t s0, int64_t s1,
+                          const detail::LatentAttentionPart& out) {
+  ref::latent_attention_part(keys, q, heads, scale, value_cols, s0, s1, out.max, out.sum, out.o);
+}
+
 std::unique_ptr<KernelTable> build_ref_table() {
   auto t = std::make_unique<KernelTable>();
   t->name = "ref";
@@ -57,6 +63,7 @@ std::unique_ptr<KernelTable> build_ref_table() {
   t->sum = &ref::sum;
   t->axpy = &ref::axpy;
   t->topk = &ref::topk;
+  t->latent_attention = &ref_latent_attention;
   return t;
 }
 
@@ -67,6 +74,7 @@ std::unique_ptr<KernelTable> build_simd_table(int64_t target) {
   // the fillers pick their function pointers, then restore it.
   hwy::SetSupportedTargetsForTest(target);
   detail::fill_simd_ops(*t);
+  detail::fill_simd_latent_attention(*t);
   detail::fill_simd_matmul_f32(*t);
   detail::fill_simd_matmul_f16(*t);
   detail::fill_simd_matmul_bf16(*t);

@@ -47,6 +47,19 @@ using MatmulInt8Fn = void (*)(const Matrix& w, const QuantizedActivations& xq, f
 using QuantizeActivationsFn = void (*)(const float* x, int64_t t0, int64_t t1,
                                        const QuantizedActivations& out);
 
+// Positions [s0, s1) of kernels::latent_attention as a partial softmax, for every head h:
+// max[h] = the largest scale * score, sum[h] = the sum of exp(scale * score - max[h]) and
+// o[h, value_cols] = the rows' first value_cols columns weighted by those exponentials.
+// decode_row turns a row of keys into float32 (not called for float32 keys).
+struct LatentAttentionPart {
+  float* max = nullptr;  // [heads]
+  float* sum = nullptr;  // [heads]
+  float* o = nullptr;    // [heads, value_cols]
+};
+using LatentAttentionFn = void (*)(const Matrix& keys, DequantizeRowFn decode_row, const float* q,
+                                   int64_t heads, float scale, int64_t value_cols, int64_t s0,
+                                   int64_t s1, const LatentAttentionPart& out);
+
 // Token counts up to this take FormatKernels::matvec_rows when a table has one.
 inline constexpr int64_t kMatvecMaxTokens = 4;
 
@@ -85,12 +98,14 @@ struct KernelTable {
   float (*sum)(const float* x, int64_t n) = nullptr;
   void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
   void (*topk)(const float* x, int64_t n, int64_t k, int32_t* indices) = nullptr;
+  LatentAttentionFn latent_attention = nullptr;
 };
 
 const KernelTable& active_table();
 
 // Fillers, one per translation unit (kernels/simd/*.cc), for the target Highway chose.
 void fill_simd_ops(KernelTable& t);
+void fill_simd_latent_attention(KernelTable& t);
 void fill_simd_matmul_f32(KernelTable& t);
 void fill_simd_matmul_f16(KernelTable& t);
 void fill_simd_matmul_bf16(KernelTable& t);

@@ -1,6 +1,7 @@
 // The public kernels: split the work over the thread pool and call the active table
 // (kernels/dispatch.cc). Nothing here knows an instruction set.
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -346,6 +347,70 @@ void axpy(float a, const float* x, float* y, int64_t n) { active_table().axpy(a,
 
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices) {
   active_table().topk(x, n, k, indices);
+}
+
+namespace {
+
+// Positions per task of latent_attention: fewer would spend more on each task's setup (the
+// query transposed, the partial output written) than on its rows.
+constexpr int64_t kMinAttentionPositions = 64;
+
+// Partial softmaxes of the tasks, per calling thread, grown once.
+std::vector<float>& attention_parts() {
+  thread_local std::vector<float> parts;
+  return parts;
+}
+
+// Combines the tasks' partial softmaxes: each is rescaled to the largest maximum.
+void merge_attention_parts(const float* parts, int64_t tasks, int64_t heads, int64_t value_cols,
+                           float* o) {
+  const int64_t stride = heads * (2 + value_cols);
+  for (int64_t h = 0; h < heads; ++h) {
+    float max = parts[h];
+    for (int64_t t = 1; t < tasks; ++t) max = std::max(max, parts[t * stride + h]);
+    float* oh = o + h * value_cols;
+    std::fill_n(oh, value_cols, 0.0f);
+    float sum = 0;
+    for (int64_t t = 0; t < tasks; ++t) {
+      const float* part = parts + t * stride;
+      const float weight = std::exp(part[h] - max);
+      sum += weight * part[heads + h];
+      axpy(weight, part + 2 * heads + h * value_cols, oh, value_cols);
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t c = 0; c < value_cols; ++c) oh[c] *= inv;
+  }
+}
+
+}  // namespace
+
+void latent_attention(const Matrix& keys, const float* q, int64_t heads, float scale,
+                      int64_t value_cols, float* o) {
+  DSV3_CHECK(keys.rows > 0 && value_cols <= keys.cols, "latent attention over %ld rows of %ld",
+             long(keys.rows), long(keys.cols));
+  const detail::KernelTable& k = active_table();
+  const auto decode_row = k.formats[int(keys.format)].dequantize_row;
+  ThreadPool& pool = thread_pool();
+  const int64_t positions = keys.rows, stride = heads * (2 + value_cols);
+  // One task per thread: each task pays for transposing the query and writing its partial
+  // output, which costs as much as ~50 positions.
+  const int64_t tasks = std::clamp<int64_t>(positions / kMinAttentionPositions, 1,
+                                            int64_t(pool.num_threads()));
+  std::vector<float>& parts = attention_parts();
+  if (int64_t(parts.size()) < tasks * stride) parts.resize(size_t(tasks * stride));
+  float* p = parts.data();
+  auto part = [&](int64_t t) {
+    float* out = p + t * stride;
+    k.latent_attention(keys, decode_row, q, heads, scale, value_cols, positions * t / tasks,
+                       positions * (t + 1) / tasks,
+                       {.max = out, .sum = out + heads, .o = out + 2 * heads});
+  };
+  if (tasks == 1) {
+    part(0);
+  } else {
+    pool.run(tasks, part);
+  }
+  merge_attention_parts(p, tasks, heads, value_cols, o);
 }
 
 }  // namespace dsv3::kernels

@@ -88,6 +88,42 @@ void topk(const float* x, int64_t n, int64_t k, int32_t* indices) {
   std::copy_n(idx.begin(), k, indices);
 }
 
+void latent_attention(const Matrix& keys, const float* q, int64_t heads, float scale,
+                      int64_t value_cols, float* o) {
+  const int64_t positions = keys.rows, width = keys.cols;
+  std::vector<float> rows(positions * width), p(positions);
+  for (int64_t s = 0; s < positions; ++s) dequantize_row(keys, s, rows.data() + s * width);
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t s = 0; s < positions; ++s) {
+      p[s] = scale * dot(q + h * width, rows.data() + s * width, width);
+    }
+    softmax(p.data(), positions);
+    float* oh = o + h * value_cols;
+    std::fill_n(oh, value_cols, 0.0f);
+    for (int64_t s = 0; s < positions; ++s) axpy(p[s], rows.data() + s * width, oh, value_cols);
+  }
+}
+
+void latent_attention_part(const Matrix& keys, const float* q, int64_t heads, float scale,
+                           int64_t value_cols, int64_t s0, int64_t s1, float* max, float* sum,
+                           float* o) {
+  const int64_t width = keys.cols, n = s1 - s0;
+  std::vector<float> rows(n * width), p(n);
+  for (int64_t s = 0; s < n; ++s) dequantize_row(keys, s0 + s, rows.data() + s * width);
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t s = 0; s < n; ++s) p[s] = scale * dot(q + h * width, rows.data() + s * width, width);
+    max[h] = *std::max_element(p.begin(), p.end());
+    sum[h] = 0;
+    float* oh = o + h * value_cols;
+    std::fill_n(oh, value_cols, 0.0f);
+    for (int64_t s = 0; s < n; ++s) {
+      const float e = std::exp(p[s] - max[h]);
+      sum[h] += e;
+      axpy(e, rows.data() + s * width, oh, value_cols);
+    }
+  }
+}
+
 void quantize_activations(const float* x, int64_t t0, int64_t t1, const QuantizedActivations& out) {
   DSV3_CHECK(out.groups * kQuantGroup >= out.cols && t1 <= out.n);
   for (int64_t t = t0; t < t1; ++t) {

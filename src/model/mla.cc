@@ -65,6 +65,11 @@ void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dim
 // matrix stays under kMaxScoreFloats.
 constexpr int64_t kTokenBlock = 64;
 constexpr int64_t kMaxScoreFloats = int64_t(16) << 20;  // 64 MB
+// Blocks of up to this many tokens (decode steps, MTP verification) attend token by token with
+// kernels::latent_attention, which reads the cache once per token at several times the
+// arithmetic rate of the score and probability products below; those read it once per block,
+// which wins for prompts.
+constexpr int64_t kPerTokenMaxTokens = 4;
 
 // Scales the causal part of each score row and turns it into probabilities; row r belongs to
 // token r / heads of the block, which sees positions [0, start_pos + r / heads]; the future
@@ -121,14 +126,27 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
         }
       }
     });
-    phase.emplace(ctx.phases, "attention scores + softmax");
-    // Positions [0, seen) are all any token of this block attends to.
-    const int64_t seen = start_pos + t0 + n;
-    const Matrix keys = latent.row_slice(0, seen);
-    kernels::matmul(keys, q_full, nr, probs);  // [nr, seen] scores
-    causal_softmax(probs, nr, d.heads, seen, start_pos + t0, scale);
-    phase.emplace(ctx.phases, "attention probs x cache");
-    kernels::matmul_transposed(keys, probs, nr, o_full);
+    // o_c of (token t, head h): o_full + (t * heads + h) * o_stride.
+    int64_t o_stride = d.width;
+    if (n <= kPerTokenMaxTokens) {
+      // Decoding (and verifying drafts): each token's heads in one pass over the cache.
+      phase.emplace(ctx.phases, "attention over the cache (fused)");
+      for (int64_t t = 0; t < n; ++t) {
+        kernels::latent_attention(latent.row_slice(0, start_pos + t0 + t + 1),
+                                  q_full + t * d.heads * d.width, d.heads, scale, d.lora,
+                                  o_full + t * d.heads * d.lora);
+      }
+      o_stride = d.lora;
+    } else {
+      phase.emplace(ctx.phases, "attention scores + softmax");
+      // Positions [0, seen) are all any token of this block attends to.
+      const int64_t seen = start_pos + t0 + n;
+      const Matrix keys = latent.row_slice(0, seen);
+      kernels::matmul(keys, q_full, nr, probs);  // [nr, seen] scores
+      causal_softmax(probs, nr, d.heads, seen, start_pos + t0, scale);
+      phase.emplace(ctx.phases, "attention probs x cache");
+      kernels::matmul_transposed(keys, probs, nr, o_full);
+    }
     phase.emplace(ctx.phases, "attention absorb (kv_b)");
     pool.parallel_for(d.heads, 1, [&](int64_t h0, int64_t h1) {
       for (int64_t h = h0; h < h1; ++h) {
@@ -136,7 +154,7 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
         float* o_c = q_c + h * block * d.lora;
         float* out = head_out + h * block * d.v;
         for (int64_t t = 0; t < n; ++t) {
-          std::copy_n(o_full + (t * d.heads + h) * d.width, d.lora, o_c + t * d.lora);
+          std::copy_n(o_full + (t * d.heads + h) * o_stride, d.lora, o_c + t * d.lora);
         }
         kernels::matmul(w_uv, o_c, n, out);
         for (int64_t t = 0; t < n; ++t) {
