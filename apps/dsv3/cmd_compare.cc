@@ -17,6 +17,7 @@ struct CompareFlags {
   std::string model_dir, reference_dir, tokenizer_dir;
   std::string text, file, tokens;
   std::string kv_type = "f32";
+  std::string activations = "int8";
   int64_t chunk = 512;
   bool json = false;
 };
@@ -46,6 +47,7 @@ std::vector<float> chunk_logits(const Model& m, std::span<const int32_t> tokens)
 void run(const CompareFlags& f) {
   const std::vector<int32_t> tokens = input_tokens(f);
   if (tokens.size() < 2) throw CommandError("need at least 2 tokens to compare");
+  apply_activations(f.activations);
   ModelOptions options{.max_positions = f.chunk, .load_mtp = false};
   const auto reference = unwrap(Model::load(f.reference_dir, options));
   ModelOptions tested = options;
@@ -108,6 +110,7 @@ void add_compare_command(CLI::App& root) {
                   "f16, fp8")
       ->check(CLI::IsMember({"f32", "bf16", "f16", "fp8"}))
       ->capture_default_str();
+  add_activations_flag(cmd, f->activations);
   cmd->add_option("--tokenizer", f->tokenizer_dir, "tokenizer directory (default: --reference)");
   cmd->add_option("--chunk", f->chunk, "tokens per independently scored chunk")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 20))

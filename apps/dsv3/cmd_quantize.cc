@@ -9,6 +9,7 @@ namespace {
 struct QuantizeFlags {
   std::string model_dir, to = "q8", out_dir;
   int64_t shard_mb = 4096;
+  bool experts_only = false;
 };
 
 void run(const QuantizeFlags& f) {
@@ -17,7 +18,7 @@ void run(const QuantizeFlags& f) {
     throw CommandError("--to " + f.to + " is not a target format (expected bf16, q8 or q4)");
   }
   const RequantizeSummary s = unwrap(requantize_checkpoint(
-      {.in_dir = f.model_dir, .out_dir = f.out_dir, .to = *to,
+      {.in_dir = f.model_dir, .out_dir = f.out_dir, .to = *to, .experts_only = f.experts_only,
        .max_shard_bytes = uint64_t(f.shard_mb) << 20}));
   std::printf("wrote %s: %lld tensors (%lld as %s, %lld kept), %.1f MB in %lld shard(s)\n",
               f.out_dir.c_str(), (long long)s.tensors, (long long)s.converted, f.to.c_str(),
@@ -35,6 +36,9 @@ void add_quantize_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--out,-o", f->out_dir, "new checkpoint directory (must be empty or absent)")
       ->required();
+  cmd->add_flag("--experts-only", f->experts_only,
+                "q8/q4: quantize only the routed experts; attention, dense and shared MLPs, "
+                "embeddings and head keep their stored format (FP8 stays FP8)");
   cmd->add_option("--shard-mb", f->shard_mb, "shard size in MiB")->check(CLI::Range(1, 1 << 20));
   cmd->callback([f] { run(*f); });
 }

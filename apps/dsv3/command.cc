@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "dist/communicator.h"
+#include "kernels/kernels.h"
 #include "parallel/expert_worker.h"
 
 namespace dsv3::cli {
@@ -35,7 +36,20 @@ void ModelFlags::add_to(CLI::App* cmd, bool model_required) {
                   "KV cache storage: f32, bf16 or f16 (half the memory), fp8 (e4m3, a quarter)")
       ->check(CLI::IsMember({"f32", "bf16", "f16", "fp8"}))
       ->capture_default_str();
+  add_activations_flag(cmd, activations);
   add_placement_flags(cmd, placement);
+}
+
+void add_activations_flag(CLI::App* cmd, std::string& activations) {
+  cmd->add_option("--activations", activations,
+                  "q8/q4 weights: int8 activations with integer dot products (faster prefill) "
+                  "or f32 activations (more accurate)")
+      ->check(CLI::IsMember({"int8", "f32"}))
+      ->capture_default_str();
+}
+
+void apply_activations(const std::string& activations) {
+  kernels::set_matmul_options({.int8_activations = activations == "int8"});
 }
 
 namespace {
@@ -56,6 +70,7 @@ void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement) {
 }
 
 std::unique_ptr<Model> ModelFlags::load(bool with_mtp) const {
+  apply_activations(activations);
   const ModelOptions o = options(with_mtp);
   const dist::Comm& world = dist::world();
   if (!world.distributed() || !g_expert_parallel) return unwrap(Model::load(model_dir, o));

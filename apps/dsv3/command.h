@@ -48,6 +48,7 @@ struct ModelFlags {
   int64_t context = 4096;
   bool mlock = false;
   std::string kv_type = "f32";
+  std::string activations = "int8";  // q8 / q4 products: int8 (VNNI) or f32 activations
   parallel::PlacementOptions placement;  // under mpirun: where the routed experts go
   void add_to(CLI::App* cmd, bool model_required = true);
   ModelOptions options(bool with_mtp = true) const;
@@ -60,6 +61,11 @@ struct ModelFlags {
 // Whether this process is a rank of an expert-parallel job: set by main for the commands that
 // run on every rank under mpirun. Other commands load the whole model on rank 0 alone.
 void set_expert_parallel(bool on);
+
+// --activations int8|f32: the precision of the activations in q8 / q4 matrix products.
+void add_activations_flag(CLI::App* cmd, std::string& activations);
+// Sets it for the kernels (a process-wide choice).
+void apply_activations(const std::string& activations);
 
 // --expert-load and --redundant-experts.
 void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement);

@@ -102,6 +102,18 @@ void read_rope_scaling(Reader& r, ModelConfig& c) {
   if (y.factor < 1.0) r.problem("rope_scaling.factor must be >= 1");
 }
 
+// The FP8 block size of quantization_config.weight_block_size (default 128 x 128).
+void read_fp8_block(Reader& r, const json& q, ModelConfig& c) {
+  const json block = q.value("weight_block_size", json::array({128, 128}));
+  if (!block.is_array() || block.size() != 2 || block[0] != block[1] ||
+      !block[0].is_number_integer() || block[0].get<int64_t>() <= 0) {
+    r.problem("quantization_config.weight_block_size " + block.dump() +
+              " is not supported (expected a square block such as [128, 128])");
+    return;
+  }
+  c.fp8_block_size = block[0];
+}
+
 // dsv3's own group-quantized formats (`dsv3 quantize --to q8|q4`): the matrices are U8 tensors
 // in the tile layout of tensor/matrix.h, whose constants the config restates so a checkpoint
 // from a build with other constants is refused rather than misread.
@@ -119,6 +131,8 @@ void read_group_quantization(Reader& r, const json& q, ModelConfig& c) {
     return;
   }
   c.group_quant_format = *f;
+  // `dsv3 quantize --experts-only` keeps FP8 matrices as stored: their block size.
+  if (q.contains("weight_block_size")) read_fp8_block(r, q, c);
 }
 
 void read_quantization(Reader& r, ModelConfig& c) {
@@ -138,15 +152,8 @@ void read_quantization(Reader& r, ModelConfig& c) {
               " fmt 'q8' or 'q4')");
     return;
   }
-  const json block = q.value("weight_block_size", json::array({128, 128}));
-  if (!block.is_array() || block.size() != 2 || block[0] != block[1] ||
-      !block[0].is_number_integer() || block[0].get<int64_t>() <= 0) {
-    r.problem("quantization_config.weight_block_size " + block.dump() +
-              " is not supported (expected a square block such as [128, 128])");
-    return;
-  }
+  read_fp8_block(r, q, c);
   c.fp8_block_quantized = true;
-  c.fp8_block_size = block[0];
 }
 
 template <typename E>

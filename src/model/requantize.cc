@@ -36,9 +36,15 @@ bool kv_b_slices_on_tiles(const ModelConfig& c) {
          (c.qk_nope_head_dim + c.v_head_dim) % kQuantTileRows == 0;
 }
 
-Action choose_action(const TensorView& t, WeightFormat to, const ModelConfig& c) {
+bool is_routed_expert(const std::string& name) {
+  return name.find(".mlp.experts.") != std::string::npos;
+}
+
+Action choose_action(const TensorView& t, const RequantizeOptions& o, const ModelConfig& c) {
+  const WeightFormat to = o.to;
   if (!is_floating(t.dtype) || t.name.ends_with("e_score_correction_bias")) return Action::kCopy;
   if (to == WeightFormat::kBF16) return t.dtype == DType::kBF16 ? Action::kCopy : Action::kToBF16;
+  if (o.experts_only && !is_routed_expert(t.name)) return Action::kCopy;
   const bool matrix = t.shape.size() == 2 && t.name.ends_with(".weight");
   const bool router = t.name.ends_with("mlp.gate.weight");
   const bool unsliceable_kv_b = t.name.ends_with("kv_b_proj.weight") && !kv_b_slices_on_tiles(c);
@@ -108,7 +114,9 @@ Status produce(const Checkpoint& ck, const ModelConfig& c, const PlannedTensor& 
   return out.append(q.data(), q.size());
 }
 
-Result<std::string> rewritten_config(const std::string& in_dir, WeightFormat to) {
+// fp8_block: the FP8 block size of matrices copied as stored, 0 if none is.
+Result<std::string> rewritten_config(const std::string& in_dir, WeightFormat to,
+                                     int64_t fp8_block) {
   const std::string path = in_dir + "/config.json";
   std::ifstream in(path);
   auto config = nlohmann::ordered_json::parse(in, nullptr, false);
@@ -119,6 +127,9 @@ Result<std::string> rewritten_config(const std::string& in_dir, WeightFormat to)
                                      {"fmt", std::string(format_name(to))},
                                      {"group_size", kQuantGroup},
                                      {"tile_rows", kQuantTileRows}};
+    if (fp8_block > 0) {
+      config["quantization_config"]["weight_block_size"] = {fp8_block, fp8_block};
+    }
   }
   return config.dump(2) + "\n";
 }
@@ -126,6 +137,9 @@ Result<std::string> rewritten_config(const std::string& in_dir, WeightFormat to)
 Status check_options(const RequantizeOptions& o) {
   if (o.to != WeightFormat::kBF16 && !is_quantized(o.to)) {
     return Err("cannot quantize to ", format_name(o.to), " (expected bf16, q8 or q4)");
+  }
+  if (o.experts_only && !is_quantized(o.to)) {
+    return Err("experts-only applies to q8 and q4, not ", format_name(o.to));
   }
   std::error_code ec;
   if (fs::exists(o.out_dir, ec) && !fs::is_empty(o.out_dir, ec)) {
@@ -143,14 +157,20 @@ Result<RequantizeSummary> requantize_checkpoint(const RequantizeOptions& o) {
   DSV3_TRY(check_options(o));
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.in_dir));
   DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(o.in_dir));
-  DSV3_ASSIGN_OR_RETURN(std::string config_json, rewritten_config(o.in_dir, o.to));
 
   RequantizeSummary summary;
   std::vector<PlannedTensor> plan;
   std::vector<TensorSpec> specs;
+  bool fp8_copied = false;
   for (const auto& [name, t] : ck.tensors()) {
-    if (name.ends_with(".weight_scale_inv")) continue;  // folded into the new values
-    const Action action = choose_action(t, o.to, config);
+    if (name.ends_with(".weight_scale_inv")) {
+      // Folded into the new values, or copied with the FP8 matrix they scale.
+      const std::string weight = name.substr(0, name.size() - 10);
+      auto w = ck.get(weight);
+      if (!w.ok() || choose_action(*w, o, config) != Action::kCopy) continue;
+    }
+    const Action action = choose_action(t, o, config);
+    fp8_copied |= action == Action::kCopy && t.dtype == DType::kF8E4M3;
     plan.push_back({&t, action});
     specs.push_back(planned_spec(t, action, o.to));
     summary.bytes += specs.back().bytes();
@@ -158,6 +178,8 @@ Result<RequantizeSummary> requantize_checkpoint(const RequantizeOptions& o) {
            ? summary.kept
            : summary.converted);
   }
+  DSV3_ASSIGN_OR_RETURN(std::string config_json,
+                        rewritten_config(o.in_dir, o.to, fp8_copied ? config.fp8_block_size : 0));
   DSV3_ASSIGN_OR_RETURN(size_t shards,
                         write_checkpoint_streaming(
                             o.out_dir, config_json, specs, o.max_shard_bytes,

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -119,6 +120,59 @@ TEST(QuantizedCheckpoint, ConfigMustDescribeTheFormat) {
   r = run_dsv3("logits --model " + q4.path + " --tokens 1,2 --out " + q4.path + "/l.bin");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("expected ["), std::string::npos) << r.err;
+}
+
+// name -> dtype of every tensor of a checkpoint directory, from its shards' headers.
+std::map<std::string, std::string> tensor_dtypes(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    uint64_t n = 0;
+    in.read(reinterpret_cast<char*>(&n), 8);
+    std::string header(n, '\0');
+    in.read(header.data(), std::streamsize(n));
+    const nlohmann::json tensors = nlohmann::json::parse(header);
+    for (auto it = tensors.begin(); it != tensors.end(); ++it) {
+      if (it.key() != "__metadata__") out[it.key()] = it.value()["dtype"].get<std::string>();
+    }
+  }
+  return out;
+}
+
+// --experts-only quantizes the routed experts and copies everything else as stored: the FP8
+// attention keeps its bytes and block scales, and the config names both formats.
+TEST(QuantizedCheckpoint, ExpertsOnlyKeepsTheRestAsStored) {
+  testing::GoldenCase g("v3-tiny");
+  TempDir out("quant_experts");
+  auto r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to q8 --experts-only --out " +
+                    out.path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json config;
+  std::ifstream(out.path + "/config.json") >> config;
+  EXPECT_EQ(config["quantization_config"]["fmt"], "q8");
+  EXPECT_EQ(config["quantization_config"]["weight_block_size"], nlohmann::json({128, 128}));
+  const std::map<std::string, std::string> dtypes = tensor_dtypes(out.path);
+  for (const auto& [name, dtype] :
+       std::map<std::string, std::string>{{"model.layers.0.self_attn.q_a_proj.weight", "F8_E4M3"},
+                                          {"model.layers.0.self_attn.q_a_proj.weight_scale_inv", "F32"},
+                                          {"model.layers.1.mlp.shared_experts.up_proj.weight", "F8_E4M3"},
+                                          {"model.layers.1.mlp.experts.3.up_proj.weight", "U8"}}) {
+    ASSERT_TRUE(dtypes.count(name)) << name;
+    EXPECT_EQ(dtypes.at(name), dtype) << name;
+  }
+  EXPECT_FALSE(dtypes.count("model.layers.1.mlp.experts.3.up_proj.weight_scale_inv"));
+  // Float32 activations: the logits of the golden prompt stay within bf16-like error.
+  const std::string tokens = "1,15,200,3,77,9,1000,42";
+  r = run_dsv3("compare --reference " + g.checkpoint_dir() + " --model " + out.path +
+               " --activations f32 --json --tokens " + tokens);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto c = nlohmann::json::parse(r.out);
+  EXPECT_LT(c["mean_kl"].get<double>(), 1e-4) << r.out;
+  r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to bf16 --experts-only --out " +
+               out.path + "_bf16");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("experts-only applies to q8 and q4"), std::string::npos) << r.err;
 }
 
 // --kv-type halves the latent cache; the greedy text of the default model stays the same.

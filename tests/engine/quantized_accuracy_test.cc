@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/logit_comparison.h"
+#include "kernels/kernels.h"
 #include "model/requantize.h"
 #include "model/transformer.h"
 #include "support/golden.h"
@@ -81,26 +82,37 @@ struct Case {
   // codec or kernel drops far below them.
   double min_top1;
   double max_kl;
+  bool experts_only = false;     // dsv3 quantize --experts-only
+  bool f32_activations = false;  // --activations f32
 };
+
+std::string case_name(const Case& c) {
+  return std::string(c.golden) + "_" + std::string(format_name(c.format)) +
+         (c.experts_only ? "_experts_only" : "") + (c.f32_activations ? "_f32_activations" : "");
+}
 
 class QuantizedAccuracy : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantizedAccuracy, LogitsStayNearTheReference) {
   const Case c = GetParam();
   GoldenCase g(c.golden);
-  const std::string out = (fs::temp_directory_path() /
-                           ("dsv3_qacc_" + std::string(c.golden) + "_" +
-                            std::string(format_name(c.format)) + "_" + std::to_string(::getpid())))
-                              .string();
+  const std::string out =
+      (fs::temp_directory_path() / ("dsv3_qacc_" + case_name(c) + "_" + std::to_string(::getpid())))
+          .string();
   fs::remove_all(out);
   auto written =
-      requantize_checkpoint({.in_dir = g.checkpoint_dir(), .out_dir = out, .to = c.format});
+      requantize_checkpoint({.in_dir = g.checkpoint_dir(), .out_dir = out, .to = c.format,
+                             .experts_only = c.experts_only});
   ASSERT_TRUE(written.ok()) << written.error().message;
   auto model = Model::load(out, ModelOptions{.max_positions = 256});
   ASSERT_TRUE(model.ok()) << model.error().message;
+  kernels::set_matmul_options({.int8_activations = !c.f32_activations});
   const LogitComparison e = compare_with_golden(**model, g);
-  std::printf("[accuracy] %-12s %-4s top-1 %6.2f%% (%lld/%lld)  mean KL %.2e  max |dlogit| %.3f\n",
-              c.golden, std::string(format_name(c.format)).c_str(), 100 * e.top1_agreement(),
+  kernels::set_matmul_options({});
+  std::printf("[accuracy] %-12s %-4s%s%s top-1 %6.2f%% (%lld/%lld)  mean KL %.2e  max |dlogit| %.3f\n",
+              c.golden, std::string(format_name(c.format)).c_str(),
+              c.experts_only ? " experts-only" : "", c.f32_activations ? " f32-act" : "",
+              100 * e.top1_agreement(),
               (long long)e.top1_agreements(), (long long)e.positions(), e.mean_kl(),
               e.max_abs_diff());
   EXPECT_GE(e.top1_agreement(), c.min_top1);
@@ -115,10 +127,17 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"v3-tiny", WeightFormat::kQ4, 0.25, 0.5},
                       Case{"v2lite-tiny", WeightFormat::kBF16, 0.99, 1e-6},
                       Case{"v2lite-tiny", WeightFormat::kQ8, 0.95, 2e-3},
-                      Case{"v2lite-tiny", WeightFormat::kQ4, 0.55, 0.1}),
+                      Case{"v2lite-tiny", WeightFormat::kQ4, 0.55, 0.1},
+                      // Issue #4's q8 target (99% top-1): the routed experts alone quantized
+                      // and float32 activations; bf16 itself flips one of v3-tiny's 147.
+                      Case{"v3-tiny", WeightFormat::kQ8, 0.98, 1e-4, true},
+                      Case{"v3-tiny", WeightFormat::kQ8, 0.99, 5e-5, true, true},
+                      Case{"v2lite-tiny", WeightFormat::kQ8, 0.99, 2e-5, true},
+                      Case{"v2lite-tiny", WeightFormat::kQ8, 0.99, 1e-5, true, true},
+                      Case{"v3-tiny", WeightFormat::kQ4, 0.85, 1e-2, true},
+                      Case{"v2lite-tiny", WeightFormat::kQ4, 0.95, 2e-3, true}),
     [](const auto& info) {
-      std::string name = std::string(info.param.golden) + "_" +
-                         std::string(format_name(info.param.format));
+      std::string name = case_name(info.param);
       std::replace(name.begin(), name.end(), '-', '_');
       return name;
     });
