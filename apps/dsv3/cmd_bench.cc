@@ -65,13 +65,14 @@ void print_ranks(const BenchResult& r) {
   }
 }
 
-void print_json(const BenchResult& r, const std::string& model_dir, const std::string& weights,
-                const std::string& kv_type, const std::string& prompt, const BenchOptions& o) {
+void print_json(const BenchResult& r, const ModelFlags& m, const std::string& weights,
+                const std::string& prompt, const BenchOptions& o) {
   const DecodeBytes& b = r.bytes_per_token;
   nlohmann::ordered_json j;
-  j["model"] = model_dir;
+  j["model"] = m.model_dir;
   j["weights"] = weights;
-  j["kv_type"] = kv_type;
+  j["kv_type"] = m.kv_type;
+  j["activations"] = m.activations;
   j["threads"] = r.threads;
   j["prompt"] = prompt;
   j["prompt_tokens"] = r.prompt_tokens;
@@ -134,12 +135,13 @@ void print_profile(const char* name, const PhaseTimes& t, double tokens, double 
               t.report(tokens, "token").c_str());
 }
 
-void print_table(const BenchResult& r, const std::string& model_dir, const std::string& weights,
-                 const std::string& kv_type, const std::string& prompt, const BenchOptions& o) {
+void print_table(const BenchResult& r, const ModelFlags& m, const std::string& weights,
+                 const std::string& prompt, const BenchOptions& o) {
   const DecodeBytes& b = r.bytes_per_token;
   const double mb = 1e6;
-  std::printf("model          %s\n", model_dir.c_str());
-  std::printf("weights        %s; KV cache %s\n", weights.c_str(), kv_type.c_str());
+  std::printf("model          %s\n", m.model_dir.c_str());
+  std::printf("weights        %s; KV cache %s; q8/q4 activations %s\n", weights.c_str(),
+              m.kv_type.c_str(), m.activations.c_str());
   std::printf("threads        %d\n", r.threads);
   std::printf("prompt         %s\n", prompt.c_str());
   std::printf("%-14s %8s %12s %12s %12s\n", "", "tokens", "tok/s", "min", "max");
@@ -220,9 +222,9 @@ void run(BenchFlags& flags) {
   }
   const std::string& weights = model->weights().format_summary;
   if (flags.json) {
-    print_json(r, flags.model.model_dir, weights, flags.model.kv_type, prompt_kind, o);
+    print_json(r, flags.model, weights, prompt_kind, o);
   } else {
-    print_table(r, flags.model.model_dir, weights, flags.model.kv_type, prompt_kind, o);
+    print_table(r, flags.model, weights, prompt_kind, o);
   }
 }
 
