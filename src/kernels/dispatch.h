@@ -117,6 +117,8 @@ std::string fill_x86_vnni(KernelTable& t);
 std::string fill_x86_fp8(KernelTable& t);
 // x^T W of q8 / q4 straight from the tiles (plain AVX-512F/BW).
 std::string fill_x86_quant_cols(KernelTable& t);
+// W x of q8 / q4 with float32 activations and few tokens, on the tiles as stored.
+std::string fill_x86_quant_rows(KernelTable& t);
 
 // Per-thread scratch of at least n floats, grown once and kept: the decode loop allocates
 // nothing. Slots are independent buffers; a kernel must not call another that uses its slots.
