@@ -393,9 +393,12 @@ void latent_attention(const Matrix& keys, const float* q, int64_t heads, float s
   ThreadPool& pool = thread_pool();
   const int64_t positions = keys.rows, stride = heads * (2 + value_cols);
   // One task per thread: each task pays for transposing the query and writing its partial
-  // output, which costs as much as ~50 positions.
-  const int64_t tasks = std::clamp<int64_t>(positions / kMinAttentionPositions, 1,
-                                            int64_t(pool.num_threads()));
+  // output, which costs as much as ~50 positions. Inside a task of the pool (the tokens of a
+  // prompt attending in parallel) there is one.
+  const int64_t tasks =
+      ThreadPool::inside_task()
+          ? 1
+          : std::clamp<int64_t>(positions / kMinAttentionPositions, 1, int64_t(pool.num_threads()));
   std::vector<float>& parts = attention_parts();
   if (int64_t(parts.size()) < tasks * stride) parts.resize(size_t(tasks * stride));
   float* p = parts.data();

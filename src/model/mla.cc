@@ -59,57 +59,32 @@ void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dim
   }
 }
 
-// Tokens per block of the absorbed form. A block scores only the positions its last token
-// sees, so smaller blocks skip more of the masked future (at 64, a 512-token prompt computes
-// 56% of the full score matrix). Blocks also shrink so the [tokens x heads, positions] score
-// matrix stays under kMaxScoreFloats.
+// Tokens per block of the absorbed form: the per-head buffers hold one block.
 constexpr int64_t kTokenBlock = 64;
-constexpr int64_t kMaxScoreFloats = int64_t(16) << 20;  // 64 MB
-// Blocks of up to this many tokens (decode steps, MTP verification) attend token by token with
-// kernels::latent_attention, which reads the cache once per token at several times the
-// arithmetic rate of the score and probability products below; those read it once per block,
-// which wins for prompts.
-constexpr int64_t kPerTokenMaxTokens = 4;
+// Blocks of up to this many tokens (decode steps, MTP verification) split each token's
+// positions over the threads; larger ones (prompts) give each thread whole tokens.
+constexpr int64_t kPositionSplitMaxTokens = 4;
 
-// Scales the causal part of each score row and turns it into probabilities; row r belongs to
-// token r / heads of the block, which sees positions [0, start_pos + r / heads]; the future
-// positions get probability 0.
-void causal_softmax(float* scores, int64_t rows, int64_t heads, int64_t positions,
-                    int64_t start_pos, float scale) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = scores + r * positions;
-    const int64_t n = start_pos + r / heads + 1;
-    for (int64_t s = 0; s < n; ++s) row[s] *= scale;
-    kernels::softmax(row, n);
-    std::fill(row + n, row + positions, 0.0f);
-  }
-}
-
-// Absorbed form: per head, q_c = W_uk^T q_nope. Every head of every token of a block then
-// scores [q_c ; q_pe] against the cached rows [c_kv ; k_pe] in one matrix product with the
-// cache (read once for all heads, in its own format: the point of MLA's shared latent), and
-// o_c = P [c_kv ; k_pe] is a second one (the k_pe columns are computed and dropped: 11% extra
-// for one product instead of a strided one); per head again, o = W_uv o_c.
+// Absorbed form: per head, q_c = W_uk^T q_nope; then every head of a token scores [q_c ; q_pe]
+// against the cached rows [c_kv ; k_pe] and sums o_c = P c_kv in one pass over the cache
+// (kernels::latent_attention: read once for all heads, in its own format: the point of MLA's
+// shared latent), each token over exactly the positions it sees; per head again, o = W_uv o_c.
 void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
                      const float* q, int64_t T, int64_t start_pos, KvCache& cache, float* o) {
   const float scale = float(ctx.config->softmax_scale());
-  const int64_t end = start_pos + T;
-  const Matrix latent = cache.rows(ctx.layer, end);
-  const int64_t block =
-      std::clamp(kMaxScoreFloats / (d.heads * end), int64_t(1), std::min(T, kTokenBlock));
-  const int64_t rows = block * d.heads;  // (token, head) pairs of a block, token-major
+  const Matrix latent = cache.rows(ctx.layer, start_pos + T);
+  const int64_t block = std::min(T, kTokenBlock);
   Arena::Mark mark(*ctx.arena);
   // Per head (the heads' small products run in parallel, one head per task): its q_nope,
   // then its q_c (later its o_c), then its output.
   float* q_nope = ctx.arena->floats(d.heads * block * d.nope);
   float* q_c = ctx.arena->floats(d.heads * block * d.lora);
   float* head_out = ctx.arena->floats(d.heads * block * d.v);
-  float* q_full = ctx.arena->floats(rows * d.width);  // row t * heads + h
-  float* probs = ctx.arena->floats(rows * end);
-  float* o_full = ctx.arena->floats(rows * d.width);
+  float* q_full = ctx.arena->floats(block * d.heads * d.width);  // row t * heads + h
+  float* o_lat = ctx.arena->floats(block * d.heads * d.lora);    // row t * heads + h
   ThreadPool& pool = kernels::thread_pool();
   for (int64_t t0 = 0; t0 < T; t0 += block) {
-    const int64_t n = std::min(block, T - t0), nr = n * d.heads;
+    const int64_t n = std::min(block, T - t0);
     std::optional<PhaseScope> phase(std::in_place, ctx.phases, "attention absorb (kv_b)");
     pool.parallel_for(d.heads, 1, [&](int64_t h0, int64_t h1) {
       for (int64_t h = h0; h < h1; ++h) {
@@ -126,26 +101,17 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
         }
       }
     });
-    // o_c of (token t, head h): o_full + (t * heads + h) * o_stride.
-    int64_t o_stride = d.width;
-    if (n <= kPerTokenMaxTokens) {
-      // Decoding (and verifying drafts): each token's heads in one pass over the cache.
-      phase.emplace(ctx.phases, "attention over the cache (fused)");
-      for (int64_t t = 0; t < n; ++t) {
-        kernels::latent_attention(latent.row_slice(0, start_pos + t0 + t + 1),
-                                  q_full + t * d.heads * d.width, d.heads, scale, d.lora,
-                                  o_full + t * d.heads * d.lora);
-      }
-      o_stride = d.lora;
+    phase.emplace(ctx.phases, "attention over the cache (fused)");
+    // Token t of the block sees positions [0, start_pos + t0 + t].
+    auto attend = [&](int64_t t) {
+      kernels::latent_attention(latent.row_slice(0, start_pos + t0 + t + 1),
+                                q_full + t * d.heads * d.width, d.heads, scale, d.lora,
+                                o_lat + t * d.heads * d.lora);
+    };
+    if (n <= kPositionSplitMaxTokens) {
+      for (int64_t t = 0; t < n; ++t) attend(t);
     } else {
-      phase.emplace(ctx.phases, "attention scores + softmax");
-      // Positions [0, seen) are all any token of this block attends to.
-      const int64_t seen = start_pos + t0 + n;
-      const Matrix keys = latent.row_slice(0, seen);
-      kernels::matmul(keys, q_full, nr, probs);  // [nr, seen] scores
-      causal_softmax(probs, nr, d.heads, seen, start_pos + t0, scale);
-      phase.emplace(ctx.phases, "attention probs x cache");
-      kernels::matmul_transposed(keys, probs, nr, o_full);
+      pool.run(n, attend);
     }
     phase.emplace(ctx.phases, "attention absorb (kv_b)");
     pool.parallel_for(d.heads, 1, [&](int64_t h0, int64_t h1) {
@@ -154,7 +120,7 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
         float* o_c = q_c + h * block * d.lora;
         float* out = head_out + h * block * d.v;
         for (int64_t t = 0; t < n; ++t) {
-          std::copy_n(o_full + (t * d.heads + h) * o_stride, d.lora, o_c + t * d.lora);
+          std::copy_n(o_lat + (t * d.heads + h) * d.lora, d.lora, o_c + t * d.lora);
         }
         kernels::matmul(w_uv, o_c, n, out);
         for (int64_t t = 0; t < n; ++t) {

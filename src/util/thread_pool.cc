@@ -104,6 +104,8 @@ void ThreadPool::worker_loop(uint32_t seen) {
   }
 }
 
+bool ThreadPool::inside_task() { return t_inside_task; }
+
 void ThreadPool::run(int64_t num_tasks, FunctionRef<void(int64_t)> task) {
   if (num_tasks <= 0) return;
   std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);

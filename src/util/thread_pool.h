@@ -47,6 +47,9 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int num_threads() const { return int(workers_.size()) + 1; }
+  // Whether the calling thread is running a task of some pool (where a parallel call would
+  // run serially).
+  static bool inside_task();
 
   // Runs task(i) for every i in [0, num_tasks) and returns when all have finished. The caller
   // and the workers take tasks in order from a shared counter, so a slow thread (another
