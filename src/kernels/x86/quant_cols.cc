@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include "kernels/x86/cpu.h"
+#include "kernels/x86/tile_lanes.h"
 
 #include <algorithm>
 
@@ -25,27 +26,14 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
-#define DSV3_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-
 namespace dsv3::kernels {
 namespace {
 
+using x86::byte_lanes;
+using x86::first_n;
+using x86::load_f16x16;
+
 constexpr int kMaxTokens = 4;  // accumulators of a group: tokens x 32 columns x 16 lanes
-
-DSV3_TARGET_AVX512 __mmask16 first_n(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
-
-DSV3_TARGET_AVX512 __m512 load_f16x16(const uint8_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-
-// Byte j of each 32-bit lane of v, as floats.
-template <int kJ>
-DSV3_TARGET_AVX512 __m512 byte_lanes(__m512i v) {
-  const __m512i b = kJ == 0 ? v : _mm512_srli_epi32(v, 8 * kJ);
-  return _mm512_cvtepi32_ps(kJ == 3 ? b : _mm512_and_si512(b, _mm512_set1_epi32(0xff)));
-}
 
 // acc[t][c] += f * xd[t] for the column c = 4k + j of each byte j of v.
 template <int kT>

@@ -14,6 +14,7 @@
 #include <immintrin.h>
 
 #include "kernels/x86/cpu.h"
+#include "kernels/x86/tile_lanes.h"
 
 #include <algorithm>
 #include <cstring>
@@ -29,15 +30,13 @@
 namespace dsv3::kernels {
 namespace {
 
+using x86::first_n;
+
 constexpr int kMaxTokens = 8;  // tokens per pass over a tile: 8 int + 8 float accumulators
 // How far ahead tile_product fetches: ~4 KB, whole groups (12 of q4, 8 of q8). Measured by
 // turns on bench-moe q4 decode: 1.3 KB ahead gave 46-64 tok/s, 3.8 KB 67-68; q8 (2.2 vs 4.3
 // KB) showed no difference beyond the noise.
 constexpr int64_t kPrefetchBytes = 3840;
-
-DSV3_TARGET_AVX512_VNNI __mmask16 first_n(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
 
 // Same arithmetic as ref::quantize_activations (multiply by 127 / amax, round to nearest
 // even), so both produce identical int8 values.
