@@ -41,9 +41,13 @@ void ref_matmul_cols(const Matrix& w, const float* x, int64_t n, float* y, int64
 }
 
 void ref_latent_attention(const Matrix& keys, detail::DequantizeRowFn, const float* q,
-                          int64_t heads, float scale, int64_t value_cols, int64_t s0, int64_t s1,
-                          const detail::LatentAttentionPart& out) {
-  ref::latent_attention_part(keys, q, heads, scale, value_cols, s0, s1, out.max, out.sum, out.o);
+                          int64_t tokens, int64_t heads, float scale, int64_t value_cols,
+                          int64_t s0, int64_t s1, int64_t visible,
+                          const detail::LatentAttentionPart* out) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    ref::latent_attention_part(keys, q + t * heads * keys.cols, heads, scale, value_cols, s0, s1,
+                               visible + t, out[t].max, out[t].sum, out[t].o);
+  }
 }
 
 std::unique_ptr<KernelTable> build_ref_table() {

@@ -47,18 +47,22 @@ using MatmulInt8Fn = void (*)(const Matrix& w, const QuantizedActivations& xq, f
 using QuantizeActivationsFn = void (*)(const float* x, int64_t t0, int64_t t1,
                                        const QuantizedActivations& out);
 
-// Positions [s0, s1) of kernels::latent_attention as a partial softmax, for every head h:
-// max[h] = the largest scale * score, sum[h] = the sum of exp(scale * score - max[h]) and
-// o[h, value_cols] = the rows' first value_cols columns weighted by those exponentials.
-// decode_row turns a row of keys into float32 (not called for float32 keys).
+// Positions [s0, s1) of kernels::latent_attention for `tokens` (at most
+// kMaxAttentionTokens) query tokens q[tokens, heads, width], token t seeing the rows below
+// visible + t, as a partial softmax per token: for every head h, out[t].max[h] = the largest
+// scale * score, out[t].sum[h] = the sum of exp(scale * score - max[h]) and
+// out[t].o[h, value_cols] = the rows' first value_cols columns weighted by those
+// exponentials. decode_row turns a row of keys into float32 (not called for float32 keys).
 struct LatentAttentionPart {
   float* max = nullptr;  // [heads]
   float* sum = nullptr;  // [heads]
   float* o = nullptr;    // [heads, value_cols]
 };
+inline constexpr int64_t kMaxAttentionTokens = 2;
 using LatentAttentionFn = void (*)(const Matrix& keys, DequantizeRowFn decode_row, const float* q,
-                                   int64_t heads, float scale, int64_t value_cols, int64_t s0,
-                                   int64_t s1, const LatentAttentionPart& out);
+                                   int64_t tokens, int64_t heads, float scale, int64_t value_cols,
+                                   int64_t s0, int64_t s1, int64_t visible,
+                                   const LatentAttentionPart* out);
 
 // Token counts up to this take FormatKernels::matvec_rows when a table has one.
 inline constexpr int64_t kMatvecMaxTokens = 4;

@@ -361,10 +361,10 @@ std::vector<float>& attention_parts() {
   return parts;
 }
 
-// Combines the tasks' partial softmaxes: each is rescaled to the largest maximum.
-void merge_attention_parts(const float* parts, int64_t tasks, int64_t heads, int64_t value_cols,
-                           float* o) {
-  const int64_t stride = heads * (2 + value_cols);
+// Combines the tasks' partial softmaxes of one token: each is rescaled to the largest maximum.
+// parts: per task, max[heads], sum[heads], o[heads, value_cols], `stride` floats apart.
+void merge_attention_parts(const float* parts, int64_t tasks, int64_t stride, int64_t heads,
+                           int64_t value_cols, float* o) {
   for (int64_t h = 0; h < heads; ++h) {
     float max = parts[h];
     for (int64_t t = 1; t < tasks; ++t) max = std::max(max, parts[t * stride + h]);
@@ -384,36 +384,51 @@ void merge_attention_parts(const float* parts, int64_t tasks, int64_t heads, int
 
 }  // namespace
 
-void latent_attention(const Matrix& keys, const float* q, int64_t heads, float scale,
-                      int64_t value_cols, float* o) {
-  DSV3_CHECK(keys.rows > 0 && value_cols <= keys.cols, "latent attention over %ld rows of %ld",
-             long(keys.rows), long(keys.cols));
+void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_t heads,
+                      float scale, int64_t value_cols, int64_t visible, float* o) {
+  DSV3_CHECK(tokens > 0 && visible > 0 && visible + tokens - 1 <= keys.rows &&
+                 value_cols <= keys.cols,
+             "latent attention of %ld tokens seeing %ld+ of %ld rows of %ld", long(tokens),
+             long(visible), long(keys.rows), long(keys.cols));
   const detail::KernelTable& k = active_table();
   const auto decode_row = k.formats[int(keys.format)].dequantize_row;
   ThreadPool& pool = thread_pool();
-  const int64_t positions = keys.rows, stride = heads * (2 + value_cols);
-  // One task per thread: each task pays for transposing the query and writing its partial
-  // output, which costs as much as ~50 positions. Inside a task of the pool (the tokens of a
+  const int64_t positions = visible + tokens - 1, part_floats = heads * (2 + value_cols);
+  // One task per thread: each task pays for transposing the queries and writing its partial
+  // outputs, which costs as much as ~50 positions. Inside a task of the pool (the tokens of a
   // prompt attending in parallel) there is one.
   const int64_t tasks =
       ThreadPool::inside_task()
           ? 1
           : std::clamp<int64_t>(positions / kMinAttentionPositions, 1, int64_t(pool.num_threads()));
+  // Partial softmaxes: [token][task], each part_floats long.
   std::vector<float>& parts = attention_parts();
-  if (int64_t(parts.size()) < tasks * stride) parts.resize(size_t(tasks * stride));
+  if (int64_t(parts.size()) < tokens * tasks * part_floats) {
+    parts.resize(size_t(tokens * tasks * part_floats));
+  }
   float* p = parts.data();
-  auto part = [&](int64_t t) {
-    float* out = p + t * stride;
-    k.latent_attention(keys, decode_row, q, heads, scale, value_cols, positions * t / tasks,
-                       positions * (t + 1) / tasks,
-                       {.max = out, .sum = out + heads, .o = out + 2 * heads});
+  auto part = [&](int64_t task) {
+    const int64_t s0 = positions * task / tasks, s1 = positions * (task + 1) / tasks;
+    for (int64_t t0 = 0; t0 < tokens; t0 += detail::kMaxAttentionTokens) {
+      const int64_t n = std::min(detail::kMaxAttentionTokens, tokens - t0);
+      detail::LatentAttentionPart out[detail::kMaxAttentionTokens];
+      for (int64_t t = 0; t < n; ++t) {
+        float* part = p + ((t0 + t) * tasks + task) * part_floats;
+        out[t] = {.max = part, .sum = part + heads, .o = part + 2 * heads};
+      }
+      k.latent_attention(keys, decode_row, q + t0 * heads * keys.cols, n, heads, scale,
+                         value_cols, s0, s1, visible + t0, out);
+    }
   };
   if (tasks == 1) {
     part(0);
   } else {
     pool.run(tasks, part);
   }
-  merge_attention_parts(p, tasks, heads, value_cols, o);
+  for (int64_t t = 0; t < tokens; ++t) {
+    merge_attention_parts(p + t * tasks * part_floats, tasks, part_floats, heads, value_cols,
+                          o + t * heads * value_cols);
+  }
 }
 
 }  // namespace dsv3::kernels

@@ -74,13 +74,16 @@ float sum(const float* x, int64_t n);
 // y[n] += a * x[n]
 void axpy(float a, const float* x, float* y, int64_t n);
 
-// One token's attention over a latent KV cache (the absorbed MLA decode step). For each head
-// h < heads:  o[h] = softmax(scale * keys q[h]) keys[:, :value_cols]
-// keys[positions, width] in the cache's format (f32, bf16, f16 or fp8), q[heads, width],
-// o[heads, value_cols] with value_cols <= width. The cache is read once for all heads; the
-// threads split the positions and merge their partial softmaxes.
-void latent_attention(const Matrix& keys, const float* q, int64_t heads, float scale,
-                      int64_t value_cols, float* o);
+// Attention over a latent KV cache (the absorbed MLA form) of `tokens` query tokens at
+// consecutive positions: token t sees rows [0, visible + t) of keys. For each token t and
+// head h < heads:  o[t, h] = softmax(scale * keys q[t, h]) keys[:, :value_cols]
+// keys[positions >= visible + tokens - 1, width] in the cache's format (f32, bf16, f16 or
+// fp8), q[tokens, heads, width], o[tokens, heads, value_cols] with value_cols <= width. The
+// cache is read once for all heads (and for pairs of tokens); the threads split the positions
+// and merge their partial softmaxes, unless called from a task of the pool (then it runs on
+// the calling thread).
+void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_t heads,
+                      float scale, int64_t value_cols, int64_t visible, float* o);
 
 // Indices of the k largest values of x[n], largest first; ties go to the lower index.
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices);

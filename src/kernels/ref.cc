@@ -88,31 +88,36 @@ void topk(const float* x, int64_t n, int64_t k, int32_t* indices) {
   std::copy_n(idx.begin(), k, indices);
 }
 
-void latent_attention(const Matrix& keys, const float* q, int64_t heads, float scale,
-                      int64_t value_cols, float* o) {
-  const int64_t positions = keys.rows, width = keys.cols;
-  std::vector<float> rows(positions * width), p(positions);
-  for (int64_t s = 0; s < positions; ++s) dequantize_row(keys, s, rows.data() + s * width);
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t s = 0; s < positions; ++s) {
-      p[s] = scale * dot(q + h * width, rows.data() + s * width, width);
+void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_t heads,
+                      float scale, int64_t value_cols, int64_t visible, float* o) {
+  const int64_t width = keys.cols;
+  std::vector<float> rows(keys.rows * width), p(keys.rows);
+  for (int64_t s = 0; s < keys.rows; ++s) dequantize_row(keys, s, rows.data() + s * width);
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int64_t positions = visible + t;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* qh = q + (t * heads + h) * width;
+      for (int64_t s = 0; s < positions; ++s) {
+        p[s] = scale * dot(qh, rows.data() + s * width, width);
+      }
+      softmax(p.data(), positions);
+      float* oh = o + (t * heads + h) * value_cols;
+      std::fill_n(oh, value_cols, 0.0f);
+      for (int64_t s = 0; s < positions; ++s) axpy(p[s], rows.data() + s * width, oh, value_cols);
     }
-    softmax(p.data(), positions);
-    float* oh = o + h * value_cols;
-    std::fill_n(oh, value_cols, 0.0f);
-    for (int64_t s = 0; s < positions; ++s) axpy(p[s], rows.data() + s * width, oh, value_cols);
   }
 }
 
 void latent_attention_part(const Matrix& keys, const float* q, int64_t heads, float scale,
-                           int64_t value_cols, int64_t s0, int64_t s1, float* max, float* sum,
-                           float* o) {
-  const int64_t width = keys.cols, n = s1 - s0;
+                           int64_t value_cols, int64_t s0, int64_t s1, int64_t visible,
+                           float* max, float* sum, float* o) {
+  const int64_t width = keys.cols, n = std::max<int64_t>(0, std::min(s1, visible) - s0);
   std::vector<float> rows(n * width), p(n);
   for (int64_t s = 0; s < n; ++s) dequantize_row(keys, s0 + s, rows.data() + s * width);
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t s = 0; s < n; ++s) p[s] = scale * dot(q + h * width, rows.data() + s * width, width);
-    max[h] = *std::max_element(p.begin(), p.end());
+    // No visible row: the partial is empty (its weight in the merge is exp(-1e30 - max) = 0).
+    max[h] = n > 0 ? *std::max_element(p.begin(), p.end()) : -1e30f;
     sum[h] = 0;
     float* oh = o + h * value_cols;
     std::fill_n(oh, value_cols, 0.0f);

@@ -20,14 +20,15 @@ float sum(const float* x, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
 
-// One token's attention over a latent cache (kernels.h): every score, one softmax per head,
-// then the weighted sum of the rows.
-void latent_attention(const Matrix& keys, const float* q, int64_t heads, float scale,
-                      int64_t value_cols, float* o);
-// Positions [s0, s1) of it as a partial softmax (detail::LatentAttentionFn).
+// Attention of consecutive tokens over a latent cache (kernels.h): every score, one softmax
+// per token and head, then the weighted sum of the rows.
+void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_t heads,
+                      float scale, int64_t value_cols, int64_t visible, float* o);
+// Positions [s0, s1) of it for one token seeing the rows below `visible`, as a partial
+// softmax (detail::LatentAttentionFn).
 void latent_attention_part(const Matrix& keys, const float* q, int64_t heads, float scale,
-                           int64_t value_cols, int64_t s0, int64_t s1, float* max, float* sum,
-                           float* o);
+                           int64_t value_cols, int64_t s0, int64_t s1, int64_t visible,
+                           float* max, float* sum, float* o);
 
 // The int8-activation product of q8 / q4 weights (MatmulOptions::int8_activations): activations
 // quantized per group of 32 (QuantizedActivations), integer dot products per group, float

@@ -102,16 +102,18 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
       }
     });
     phase.emplace(ctx.phases, "attention over the cache (fused)");
-    // Token t of the block sees positions [0, start_pos + t0 + t].
-    auto attend = [&](int64_t t) {
-      kernels::latent_attention(latent.row_slice(0, start_pos + t0 + t + 1),
-                                q_full + t * d.heads * d.width, d.heads, scale, d.lora,
-                                o_lat + t * d.heads * d.lora);
+    // Tokens [t, t + count) of the block; token t sees positions [0, start_pos + t0 + t].
+    auto attend = [&](int64_t t, int64_t count) {
+      const int64_t visible = start_pos + t0 + t + 1;
+      kernels::latent_attention(latent.row_slice(0, visible + count - 1),
+                                q_full + t * d.heads * d.width, count, d.heads, scale, d.lora,
+                                visible, o_lat + t * d.heads * d.lora);
     };
     if (n <= kPositionSplitMaxTokens) {
-      for (int64_t t = 0; t < n; ++t) attend(t);
+      for (int64_t t = 0; t < n; ++t) attend(t, 1);
     } else {
-      pool.run(n, attend);
+      // Pairs of tokens share the rows they read.
+      pool.run((n + 1) / 2, [&](int64_t i) { attend(2 * i, std::min<int64_t>(2, n - 2 * i)); });
     }
     phase.emplace(ctx.phases, "attention absorb (kv_b)");
     pool.parallel_for(d.heads, 1, [&](int64_t h0, int64_t h1) {

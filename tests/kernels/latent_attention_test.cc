@@ -54,14 +54,44 @@ TEST_P(LatentAttentionTest, MatchesReferenceForEveryCacheFormat) {
           const float scale = 2.0f / std::sqrt(float(s.width));
           const auto q = random_floats(heads * s.width, uint32_t(heads));
           std::vector<float> want(heads * s.value_cols);
-          kernels::ref::latent_attention(keys.m, q.data(), heads, scale, s.value_cols, want.data());
+          kernels::ref::latent_attention(keys.m, q.data(), 1, heads, scale, s.value_cols,
+                                         positions, want.data());
           for (int threads : {1, 2}) {
             kernels::set_num_threads(threads);
             std::vector<float> got = nan_filled(heads * s.value_cols);
-            kernels::latent_attention(keys.m, q.data(), heads, scale, s.value_cols, got.data());
+            kernels::latent_attention(keys.m, q.data(), 1, heads, scale, s.value_cols, positions,
+                                      got.data());
             expect_close(got, want, {}, kAttentionTol, kAttentionTol,
                          describe(f, s, heads, positions, threads));
           }
+        }
+      }
+    }
+  }
+}
+
+// Consecutive tokens of a prompt: token t sees one row more than token t - 1, pairs share the
+// rows they read, and the result matches each token attended alone (as the reference does).
+TEST_P(LatentAttentionTest, ConsecutiveTokensSeeTheirOwnPrefix) {
+  const int64_t width = 576, values = 512, heads = 16;
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16}) {
+    for (int64_t visible : {1, 2, 15, 16, 17, 70}) {
+      for (int64_t tokens : {1, 2, 3, 5}) {
+        const int64_t rows = visible + tokens - 1;
+        auto keys = make_matrix(f, rows, width, uint32_t(rows));
+        const auto q = random_floats(tokens * heads * width, uint32_t(tokens), 1.0f);
+        const float scale = 2.0f / std::sqrt(float(width));
+        std::vector<float> want(tokens * heads * values);
+        kernels::ref::latent_attention(keys.m, q.data(), tokens, heads, scale, values, visible,
+                                       want.data());
+        for (int threads : {1, 2}) {
+          kernels::set_num_threads(threads);
+          std::vector<float> got = nan_filled(tokens * heads * values);
+          kernels::latent_attention(keys.m, q.data(), tokens, heads, scale, values, visible,
+                                    got.data());
+          expect_close(got, want, {}, kAttentionTol, kAttentionTol,
+                       describe(f, {width, values}, heads, visible, threads) +
+                           " tokens=" + std::to_string(tokens));
         }
       }
     }
@@ -73,7 +103,7 @@ TEST_P(LatentAttentionTest, OnePositionReturnsItsRow) {
   const auto keys = make_matrix(WeightFormat::kF32, 1, 576, 7);
   const auto q = random_floats(16 * 576, 8, 100.0f);
   std::vector<float> got = nan_filled(16 * 512);
-  kernels::latent_attention(keys.m, q.data(), 16, 1.0f, 512, got.data());
+  kernels::latent_attention(keys.m, q.data(), 1, 16, 1.0f, 512, 1, got.data());
   const float* row = reinterpret_cast<const float*>(keys.m.data);
   for (int64_t h = 0; h < 16; ++h) {
     for (int64_t c = 0; c < 512; ++c) ASSERT_FLOAT_EQ(got[h * 512 + c], row[c]) << h << " " << c;
@@ -93,7 +123,7 @@ TEST_P(LatentAttentionTest, ExtremeScoresStayFinite) {
   for (int threads : {1, 2}) {
     kernels::set_num_threads(threads);
     std::vector<float> got = nan_filled(2 * width);
-    kernels::latent_attention(keys.m, q.data(), 2, 1.0f, width, got.data());
+    kernels::latent_attention(keys.m, q.data(), 1, 2, 1.0f, width, positions, got.data());
     for (int64_t c = 2; c < width; ++c) {
       ASSERT_FLOAT_EQ(got[c], k[150 * width + c]) << "head 0 column " << c;
       ASSERT_FLOAT_EQ(got[width + c], k[20 * width + c]) << "head 1 column " << c;

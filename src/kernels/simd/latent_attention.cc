@@ -29,83 +29,126 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
-// Rows per block (one score accumulator each) and output columns per pass of the weighted sum
-// (one accumulator each): both fit the register file with the broadcasts beside them.
+// Rows per block and output columns per pass of the weighted sum, for kT query tokens: the
+// kT x rows score accumulators and the kT x columns output accumulators fit the register file
+// with the broadcasts beside them.
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-inline constexpr int64_t kBlockRows = 16;
-inline constexpr int64_t kValueChunk = 16;
+template <int64_t kT>
+inline constexpr int64_t kBlockRows = 16 / kT;
+template <int64_t kT>
+inline constexpr int64_t kValueChunk = 16 / kT;
 #else
-inline constexpr int64_t kBlockRows = 8;
-inline constexpr int64_t kValueChunk = 8;
+template <int64_t kT>
+inline constexpr int64_t kBlockRows = 8 / kT;
+template <int64_t kT>
+inline constexpr int64_t kValueChunk = 8 / kT;
 #endif
+inline constexpr int64_t kMaxRows = kBlockRows<1>;
 
 // Below any score: exp of it minus a real score is 0, and Highway's Exp is defined there
 // (unlike at -inf).
 inline constexpr float kNoScore = -1e30f;
 
-// scores[i] = sum_c row[i][c] * qt[c] for i < kBlockRows (rows past the block's end repeat
-// its last row; the caller ignores them). Meanwhile the next rows, `ahead` (kBlockRows rows of
-// `width` floats, back to back), are fetched a line at a time: 16 rows read side by side are
-// 16 streams the hardware prefetcher would not follow in time.
-HWY_INLINE void ScoreBlock(const float* const* row, const float* qt, int64_t width,
-                           const float* ahead, VF* scores) {
+// One token's view of a group of heads: its transposed query, running maximum and sum (a
+// vector of heads each) and outputs ot[c] (a vector of heads per value column).
+struct TokenState {
+  const float* qt;
+  float* max;
+  float* sum;
+  float* ot;
+};
+
+// scores[t][i] = sum_c row[i][c] * qt_t[c] for rows i < kR (rows past the block's end repeat
+// its last row; the caller ignores them). Meanwhile the next rows, `ahead` (kR rows of `width`
+// floats, back to back), are fetched a line at a time: rows read side by side are streams the
+// hardware prefetcher would not follow in time.
+template <int64_t kR, int64_t kT>
+HWY_INLINE void ScoreBlock(const float* const* row, const TokenState* tok, int64_t width,
+                           const float* ahead, VF (*scores)[kR]) {
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));
   constexpr int64_t kLineFloats = 16;
-  VF acc[kBlockRows];
-  for (int64_t i = 0; i < kBlockRows; ++i) acc[i] = hn::Zero(d);
+  VF acc[kT][kR];
+  for (int64_t t = 0; t < kT; ++t) {
+    for (int64_t i = 0; i < kR; ++i) acc[t][i] = hn::Zero(d);
+  }
   for (int64_t c = 0; c < width; ++c) {
     if (ahead && c % kLineFloats == 0) {
-      for (int64_t i = 0; i < kBlockRows; ++i) hwy::Prefetch(ahead + i * width + c);
+      for (int64_t i = 0; i < kR; ++i) hwy::Prefetch(ahead + i * width + c);
     }
-    const VF q = hn::LoadU(d, qt + c * L);
-    for (int64_t i = 0; i < kBlockRows; ++i) acc[i] = hn::MulAdd(hn::Set(d, row[i][c]), q, acc[i]);
+    VF q[kT];
+    for (int64_t t = 0; t < kT; ++t) q[t] = hn::LoadU(d, tok[t].qt + c * L);
+    for (int64_t i = 0; i < kR; ++i) {
+      const VF k = hn::Set(d, row[i][c]);
+      for (int64_t t = 0; t < kT; ++t) acc[t][i] = hn::MulAdd(k, q[t], acc[t][i]);
+    }
   }
-  for (int64_t i = 0; i < kBlockRows; ++i) scores[i] = acc[i];
+  for (int64_t t = 0; t < kT; ++t) {
+    for (int64_t i = 0; i < kR; ++i) scores[t][i] = acc[t][i];
+  }
 }
 
-// ot[c] = ot[c] * rescale + sum_i p[i] * row[i][c] for c in [c0, c0 + kC), i < n.
-template <int64_t kC>
+// ot_t[c] = ot_t[c] * rescale[t] + sum_i p_t[i] * row[i][c] for c in [c0, c0 + kC), i < n;
+// p_t = p + t * kMaxRows * L.
+template <int64_t kC, int64_t kT>
 HWY_INLINE void AccumulateValues(const float* const* row, const float* p, int64_t n, int64_t c0,
-                                 VF rescale, float* ot) {
+                                 const VF* rescale, const TokenState* tok) {
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));
-  VF acc[kC];
-  for (int64_t j = 0; j < kC; ++j) acc[j] = hn::Mul(hn::LoadU(d, ot + (c0 + j) * L), rescale);
-  for (int64_t i = 0; i < n; ++i) {
-    const VF pi = hn::LoadU(d, p + i * L);
-    const float* r = row[i] + c0;
-    for (int64_t j = 0; j < kC; ++j) acc[j] = hn::MulAdd(pi, hn::Set(d, r[j]), acc[j]);
+  VF acc[kT][kC];
+  for (int64_t t = 0; t < kT; ++t) {
+    for (int64_t j = 0; j < kC; ++j) {
+      acc[t][j] = hn::Mul(hn::LoadU(d, tok[t].ot + (c0 + j) * L), rescale[t]);
+    }
   }
-  for (int64_t j = 0; j < kC; ++j) hn::StoreU(acc[j], d, ot + (c0 + j) * L);
+  for (int64_t i = 0; i < n; ++i) {
+    VF pi[kT];
+    for (int64_t t = 0; t < kT; ++t) pi[t] = hn::LoadU(d, p + (t * kMaxRows + i) * L);
+    const float* r = row[i] + c0;
+    for (int64_t j = 0; j < kC; ++j) {
+      const VF k = hn::Set(d, r[j]);
+      for (int64_t t = 0; t < kT; ++t) acc[t][j] = hn::MulAdd(pi[t], k, acc[t][j]);
+    }
+  }
+  for (int64_t t = 0; t < kT; ++t) {
+    for (int64_t j = 0; j < kC; ++j) hn::StoreU(acc[t][j], d, tok[t].ot + (c0 + j) * L);
+  }
 }
 
-// One group of Lanes(d) heads over one block of n rows: scores, the online softmax update of
-// the group's running maximum and sum, and the weighted rows added to its output.
-HWY_INLINE void AttendBlock(const float* const* row, int64_t n, const float* qt, int64_t width,
-                            int64_t value_cols, const float* ahead, VF& max, VF& sum, float* p,
-                            float* ot) {
+// One group of Lanes(d) heads of kT tokens over the n rows of a block starting at row b:
+// scores, the online softmax update of each token's running maximum and sum, and the weighted
+// rows added to its outputs. Token t sees the rows below visible[t]; the others get weight 0.
+template <int64_t kT>
+HWY_INLINE void AttendBlock(const float* const* row, int64_t n, int64_t b, const int64_t* visible,
+                            int64_t width, int64_t value_cols, const float* ahead, float* p,
+                            const TokenState* tok) {
+  constexpr int64_t kR = kBlockRows<kT>;
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));
-  VF scores[kBlockRows];
-  ScoreBlock(row, qt, width, ahead, scores);
-  VF block_max = scores[0];
-  for (int64_t i = 1; i < n; ++i) block_max = hn::Max(block_max, scores[i]);
-  const VF new_max = hn::Max(max, block_max);
-  const VF rescale = hn::Exp(d, hn::Sub(max, new_max));
-  VF block_sum = hn::Zero(d);
-  for (int64_t i = 0; i < n; ++i) {
-    const VF e = hn::Exp(d, hn::Sub(scores[i], new_max));
-    block_sum = hn::Add(block_sum, e);
-    hn::StoreU(e, d, p + i * L);
+  VF scores[kT][kR];
+  ScoreBlock<kR, kT>(row, tok, width, ahead, scores);
+  VF rescale[kT];
+  for (int64_t t = 0; t < kT; ++t) {
+    const int64_t seen = std::clamp<int64_t>(visible[t] - b, 0, n);
+    const VF max = hn::LoadU(d, tok[t].max);
+    VF new_max = max;
+    for (int64_t i = 0; i < seen; ++i) new_max = hn::Max(new_max, scores[t][i]);
+    rescale[t] = hn::Exp(d, hn::Sub(max, new_max));
+    VF block_sum = hn::Zero(d);
+    float* pt = p + t * kMaxRows * L;
+    for (int64_t i = 0; i < seen; ++i) {
+      const VF e = hn::Exp(d, hn::Sub(scores[t][i], new_max));
+      block_sum = hn::Add(block_sum, e);
+      hn::StoreU(e, d, pt + i * L);
+    }
+    for (int64_t i = seen; i < n; ++i) hn::StoreU(hn::Zero(d), d, pt + i * L);
+    hn::StoreU(hn::MulAdd(hn::LoadU(d, tok[t].sum), rescale[t], block_sum), d, tok[t].sum);
+    hn::StoreU(new_max, d, tok[t].max);
   }
-  sum = hn::MulAdd(sum, rescale, block_sum);
-  max = new_max;
+  constexpr int64_t kC = kValueChunk<kT>;
   int64_t c = 0;
-  for (; c + kValueChunk <= value_cols; c += kValueChunk) {
-    AccumulateValues<kValueChunk>(row, p, n, c, rescale, ot);
-  }
-  for (; c < value_cols; ++c) AccumulateValues<1>(row, p, n, c, rescale, ot);
+  for (; c + kC <= value_cols; c += kC) AccumulateValues<kC, kT>(row, p, n, c, rescale, tok);
+  for (; c < value_cols; ++c) AccumulateValues<1, kT>(row, p, n, c, rescale, tok);
 }
 
 // qt[g][c][l] = scale * q[g L + l][c]: head group g's queries with the heads as lanes (the
@@ -130,32 +173,38 @@ HWY_INLINE void TransposeQuery(const float* q, int64_t heads, int64_t width, flo
   }
 }
 
-void LatentAttention(const Matrix& keys, detail::DequantizeRowFn decode_row, const float* q,
-                     int64_t heads, float scale, int64_t value_cols, int64_t s0, int64_t s1,
-                     const detail::LatentAttentionPart& out) {
+template <int64_t kT>
+void LatentAttentionTokens(const Matrix& keys, detail::DequantizeRowFn decode_row, const float* q,
+                           int64_t heads, float scale, int64_t value_cols, int64_t s0, int64_t s1,
+                           int64_t visible, const detail::LatentAttentionPart* out) {
+  constexpr int64_t kR = kBlockRows<kT>;
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d)), width = keys.cols;
   const int64_t groups = (heads + L - 1) / L;
-  // Scratch: the transposed, pre-scaled query and the state of every group of heads, the
-  // block's probabilities, and its rows as float32 when the cache holds another format.
-  float* qt = detail::thread_scratch(0, size_t(groups * width * L));
-  float* ot = detail::thread_scratch(1, size_t(groups * (value_cols + 2) * L));
-  float* p = detail::thread_scratch(2, size_t(kBlockRows * L));
+  // Scratch: per token the transposed, pre-scaled query and the state of every group of heads
+  // (outputs, then running maximum, then sum); the block's probabilities; and its rows as
+  // float32 when the cache holds another format.
+  const int64_t q_floats = groups * width * L, group_floats = (value_cols + 2) * L;
+  float* qt = detail::thread_scratch(0, size_t(kT * q_floats));
+  float* state = detail::thread_scratch(1, size_t(kT * groups * group_floats));
+  float* p = detail::thread_scratch(2, size_t(kT * kMaxRows * L));
   const bool f32 = keys.format == WeightFormat::kF32;
-  float* decoded = f32 ? nullptr : detail::thread_scratch(3, size_t(kBlockRows * width));
-  TransposeQuery(q, heads, width, scale, qt);
-  // Each group's running maximum and sum follow its outputs.
-  const int64_t group_floats = (value_cols + 2) * L;
-  for (int64_t g = 0; g < groups; ++g) {
-    float* og = ot + g * group_floats;
-    std::fill_n(og, value_cols * L, 0.0f);
-    std::fill_n(og + value_cols * L, L, kNoScore);
-    std::fill_n(og + (value_cols + 1) * L, L, 0.0f);
+  float* decoded = f32 ? nullptr : detail::thread_scratch(3, size_t(kR * width));
+  int64_t seen[kT];
+  for (int64_t t = 0; t < kT; ++t) {
+    seen[t] = visible + t;
+    TransposeQuery(q + t * heads * width, heads, width, scale, qt + t * q_floats);
+    for (int64_t g = 0; g < groups; ++g) {
+      float* og = state + (t * groups + g) * group_floats;
+      std::fill_n(og, value_cols * L, 0.0f);
+      std::fill_n(og + value_cols * L, L, kNoScore);
+      std::fill_n(og + (value_cols + 1) * L, L, 0.0f);
+    }
   }
-  const float* row[kBlockRows];
-  for (int64_t b = s0; b < s1; b += kBlockRows) {
-    const int64_t n = std::min(kBlockRows, s1 - b);
-    for (int64_t i = 0; i < kBlockRows; ++i) {
+  const float* row[kR];
+  for (int64_t b = s0; b < s1; b += kR) {
+    const int64_t n = std::min(kR, s1 - b);
+    for (int64_t i = 0; i < kR; ++i) {
       const int64_t s = b + std::min(i, n - 1);
       if (f32) {
         row[i] = reinterpret_cast<const float*>(keys.row_data(s));
@@ -165,30 +214,45 @@ void LatentAttention(const Matrix& keys, detail::DequantizeRowFn decode_row, con
       }
     }
     // Float32 rows are read in place: the first group of heads fetches the next block's.
-    const float* ahead = f32 && b + 2 * kBlockRows <= s1
-                             ? reinterpret_cast<const float*>(keys.row_data(b + kBlockRows))
+    const float* ahead = f32 && b + 2 * kR <= s1
+                             ? reinterpret_cast<const float*>(keys.row_data(b + kR))
                              : nullptr;
     for (int64_t g = 0; g < groups; ++g) {
-      float* og = ot + g * group_floats;
-      VF max = hn::LoadU(d, og + value_cols * L), sum = hn::LoadU(d, og + (value_cols + 1) * L);
-      AttendBlock(row, n, qt + g * width * L, width, value_cols, g == 0 ? ahead : nullptr, max,
-                  sum, p, og);
-      hn::StoreU(max, d, og + value_cols * L);
-      hn::StoreU(sum, d, og + (value_cols + 1) * L);
+      TokenState tok[kT];
+      for (int64_t t = 0; t < kT; ++t) {
+        float* og = state + (t * groups + g) * group_floats;
+        tok[t] = {.qt = qt + t * q_floats + g * width * L, .max = og + value_cols * L,
+                  .sum = og + (value_cols + 1) * L, .ot = og};
+      }
+      AttendBlock<kT>(row, n, b, seen, width, value_cols, g == 0 ? ahead : nullptr, p, tok);
     }
   }
   // Back to one row per head: lane h % L of every output column of its group.
   const hn::RebindToSigned<DF> di;
   const auto column_step = hn::Mul(hn::Iota(di, 0), hn::Set(di, int32_t(L)));
-  for (int64_t h = 0; h < heads; ++h) {
-    const float* og = ot + (h / L) * group_floats + h % L;
-    out.max[h] = og[value_cols * L];
-    out.sum[h] = og[(value_cols + 1) * L];
-    float* oh = out.o + h * value_cols;
-    int64_t c = 0;
-    for (; c + L <= value_cols; c += L) hn::StoreU(hn::GatherIndex(d, og + c * L, column_step), d, oh + c);
-    for (; c < value_cols; ++c) oh[c] = og[c * L];
+  for (int64_t t = 0; t < kT; ++t) {
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* og = state + (t * groups + h / L) * group_floats + h % L;
+      out[t].max[h] = og[value_cols * L];
+      out[t].sum[h] = og[(value_cols + 1) * L];
+      float* oh = out[t].o + h * value_cols;
+      int64_t c = 0;
+      for (; c + L <= value_cols; c += L) {
+        hn::StoreU(hn::GatherIndex(d, og + c * L, column_step), d, oh + c);
+      }
+      for (; c < value_cols; ++c) oh[c] = og[c * L];
+    }
   }
+}
+
+void LatentAttention(const Matrix& keys, detail::DequantizeRowFn decode_row, const float* q,
+                     int64_t tokens, int64_t heads, float scale, int64_t value_cols, int64_t s0,
+                     int64_t s1, int64_t visible, const detail::LatentAttentionPart* out) {
+  if (tokens == 2) {
+    return LatentAttentionTokens<2>(keys, decode_row, q, heads, scale, value_cols, s0, s1,
+                                    visible, out);
+  }
+  LatentAttentionTokens<1>(keys, decode_row, q, heads, scale, value_cols, s0, s1, visible, out);
 }
 
 void FillLatentAttention(detail::KernelTable& t) { t.latent_attention = &LatentAttention; }
