@@ -1,8 +1,8 @@
 // The public kernels: split the work over the thread pool and call the active table
 // (kernels/dispatch.cc). Nothing here knows an instruction set.
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <vector>

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <vector>
 
 #include "io/checkpoint.h"
@@ -36,6 +37,11 @@ bool kv_b_slices_on_tiles(const ModelConfig& c) {
          (c.qk_nope_head_dim + c.v_head_dim) % kQuantTileRows == 0;
 }
 
+// An FP8 matrix "X.weight" has its block scales in "X.weight_scale_inv".
+constexpr std::string_view kScaleSuffix = "_scale_inv";
+
+std::string scale_name_of(const std::string& weight) { return weight + std::string(kScaleSuffix); }
+
 bool is_routed_expert(const std::string& name) {
   return name.find(".mlp.experts.") != std::string::npos;
 }
@@ -64,7 +70,7 @@ Result<Matrix> source_matrix(const Checkpoint& ck, const TensorView& t, const Mo
     case DType::kF8E4M3: break;
     default: return Err(t.file, ": tensor '", t.name, "' is not floating point");
   }
-  const std::string scale_name = t.name.substr(0, t.name.size() - 7) + ".weight_scale_inv";
+  const std::string scale_name = scale_name_of(t.name);
   DSV3_ASSIGN_OR_RETURN(TensorView s, ck.get(scale_name));
   const int64_t b = c.fp8_block_size;
   const std::vector<int64_t> expected = {(rows + b - 1) / b, (cols + b - 1) / b};
@@ -163,10 +169,9 @@ Result<RequantizeSummary> requantize_checkpoint(const RequantizeOptions& o) {
   std::vector<TensorSpec> specs;
   bool fp8_copied = false;
   for (const auto& [name, t] : ck.tensors()) {
-    if (name.ends_with(".weight_scale_inv")) {
+    if (name.ends_with(".weight" + std::string(kScaleSuffix))) {
       // Folded into the new values, or copied with the FP8 matrix they scale.
-      const std::string weight = name.substr(0, name.size() - 10);
-      auto w = ck.get(weight);
+      auto w = ck.get(name.substr(0, name.size() - kScaleSuffix.size()));
       if (!w.ok() || choose_action(*w, o, config) != Action::kCopy) continue;
     }
     const Action action = choose_action(t, o, config);

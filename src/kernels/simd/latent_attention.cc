@@ -1,13 +1,13 @@
 // Highway translation unit of the latent attention kernel (kernels::latent_attention), compiled
 // once per target.
 //
-// Decoding with MLA scores every head of one token against the same cached rows [c_kv ; k_pe],
-// so the heads are the vector lanes: the query is transposed once (qt[c] = column c of every
+// MLA scores every head of a token against the same cached rows [c_kv ; k_pe], so the heads
+// are the vector lanes: the query is transposed once (qt[c] = column c of every
 // head), and a row's scores are broadcast(k[s][c]) * qt[c] summed over c, one vector of heads
 // per row with no horizontal sums. A block of rows is scored, turned into probabilities with an
 // online softmax (running maximum and sum per head, rescaling what was accumulated), and
 // multiplied back into the output the same way: ot[c] += p[s] * broadcast(k[s][c]). Each row
-// is read once, from L1, by both products.
+// is read once, from L1, by both products, and by both tokens of a prompt's pair.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/simd/latent_attention.cc"
 #include "kernels/simd/hwy_config.h"
@@ -190,9 +190,9 @@ void LatentAttentionTokens(const Matrix& keys, detail::DequantizeRowFn decode_ro
   float* p = detail::thread_scratch(2, size_t(kT * kMaxRows * L));
   const bool f32 = keys.format == WeightFormat::kF32;
   float* decoded = f32 ? nullptr : detail::thread_scratch(3, size_t(kR * width));
-  int64_t seen[kT];
+  int64_t visible_rows[kT];  // token t sees the rows below visible_rows[t]
   for (int64_t t = 0; t < kT; ++t) {
-    seen[t] = visible + t;
+    visible_rows[t] = visible + t;
     TransposeQuery(q + t * heads * width, heads, width, scale, qt + t * q_floats);
     for (int64_t g = 0; g < groups; ++g) {
       float* og = state + (t * groups + g) * group_floats;
@@ -224,7 +224,7 @@ void LatentAttentionTokens(const Matrix& keys, detail::DequantizeRowFn decode_ro
         tok[t] = {.qt = qt + t * q_floats + g * width * L, .max = og + value_cols * L,
                   .sum = og + (value_cols + 1) * L, .ot = og};
       }
-      AttendBlock<kT>(row, n, b, seen, width, value_cols, g == 0 ? ahead : nullptr, p, tok);
+      AttendBlock<kT>(row, n, b, visible_rows, width, value_cols, g == 0 ? ahead : nullptr, p, tok);
     }
   }
   // Back to one row per head: lane h % L of every output column of its group.
