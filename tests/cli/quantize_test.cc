@@ -169,6 +169,17 @@ TEST(QuantizedCheckpoint, ExpertsOnlyKeepsTheRestAsStored) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto c = nlohmann::json::parse(r.out);
   EXPECT_LT(c["mean_kl"].get<double>(), 1e-4) << r.out;
+  r = run_dsv3("compare --reference " + g.checkpoint_dir() + " --model " + out.path +
+               " --activations int4 --tokens " + tokens);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("int4"), std::string::npos) << r.err;
+  // The kept FP8 matrices' block size must be a square the loader knows.
+  rewrite_config(out.path, [](nlohmann::json& c) {
+    c["quantization_config"]["weight_block_size"] = {64, 128};
+  });
+  r = run_dsv3("logits --model " + out.path + " --tokens 1,2 --out " + out.path + "/l.bin");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("weight_block_size [64,128]"), std::string::npos) << r.err;
   r = run_dsv3("quantize --model " + g.checkpoint_dir() + " --to bf16 --experts-only --out " +
                out.path + "_bf16");
   EXPECT_NE(r.exit_code, 0);
