@@ -82,11 +82,14 @@ void trace_ints(const LayerContext& ctx, const char* name, const int32_t* v, int
 void Model::forward(const ForwardArgs& a) const {
   const BatchItem item{.tokens = a.tokens, .cache = a.cache, .hidden_out = a.hidden_out,
                        .logits_out = a.logits_out, .last_logits_only = a.last_logits_only};
-  forward_batch(std::span(&item, 1), *a.arena, a.attention, a.trace, a.phases);
+  forward_batch(std::span(&item, 1), *a.arena,
+                {.attention = a.attention, .trace = a.trace, .phases = a.phases});
 }
 
-void Model::forward_batch(std::span<const BatchItem> items, Arena& arena, AttentionImpl attention,
-                          const TraceFn* trace, PhaseTimes* phases) const {
+void Model::forward_batch(std::span<const BatchItem> items, Arena& arena,
+                          const BatchOptions& options) const {
+  const TraceFn* trace = options.trace;
+  PhaseTimes* phases = options.phases;
   const int64_t d = config_.hidden_size, V = config_.vocab_size;
   const int64_t k = config_.num_experts_per_tok;
   Arena::Mark mark(arena);
@@ -109,8 +112,9 @@ void Model::forward_batch(std::span<const BatchItem> items, Arena& arena, Attent
     }
   }
 
-  LayerContext ctx{.config = &config_, .rope = &rope_, .attention = attention, .arena = &arena,
-                   .trace = trace, .layer = 0, .remote_experts = remote_.get(), .phases = phases};
+  LayerContext ctx{.config = &config_, .rope = &rope_, .attention = options.attention,
+                   .arena = &arena, .trace = trace, .layer = 0, .remote_experts = remote_.get(),
+                   .phases = phases};
   const bool tracing = trace && *trace;
   int32_t* ids = tracing ? arena.ints(rows * k) : nullptr;
   float* route_w = tracing ? arena.floats(rows * k) : nullptr;

@@ -63,6 +63,13 @@ struct BatchItem {
   bool last_logits_only = false;
 };
 
+// How a batch is computed: the attention form, and what to observe while computing it.
+struct BatchOptions {
+  AttentionImpl attention = AttentionImpl::kAbsorbed;
+  const TraceFn* trace = nullptr;  // named activations: layer_out, route_ids, route_weights
+  PhaseTimes* phases = nullptr;    // time per phase (bench --profile)
+};
+
 class Model {
  public:
   static Result<std::unique_ptr<Model>> load(const std::string& dir, const ModelOptions& options);
@@ -85,8 +92,7 @@ class Model {
   // Several sequences in one pass (continuous batching): every weight is read once for all of
   // their tokens; attention stays within each sequence's own cache.
   void forward_batch(std::span<const BatchItem> items, Arena& arena,
-                     AttentionImpl attention = AttentionImpl::kAbsorbed,
-                     const TraceFn* trace = nullptr, PhaseTimes* phases = nullptr) const;
+                     const BatchOptions& options = {}) const;
   void mtp_forward(const MtpArgs& args) const;
 
  private:
