@@ -152,6 +152,28 @@ TEST_F(KilledSave, RunFolderIsAModelDirectory) {
   EXPECT_EQ(fs::read_symlink(out / kCurrentCheckpointLink), "step-00000006");
 }
 
+// A run written by an older dsv3 (checkpoint files directly in the folder) resumes, and its
+// first save moves it to the new layout.
+TEST_F(KilledSave, RunOfTheOlderFlatLayoutResumes) {
+  ASSERT_TRUE(fs::exists(DSV3_BINARY)) << DSV3_BINARY << " is not built";
+  const fs::path base = dir_ / "base", out = dir_ / "flat";
+  ASSERT_TRUE(succeeded(run("", train_args(base), log()))) << read(log());
+  ASSERT_TRUE(succeeded(run("", train_args(out) + " --stop-after 4", log()))) << read(log());
+  const fs::path step = out / "step-00000004";
+  for (const auto& e : fs::directory_iterator(step)) {
+    fs::remove(out / e.path().filename());
+    fs::copy_file(e.path(), out / e.path().filename());
+  }
+  fs::remove(out / kCurrentCheckpointLink);
+  fs::remove_all(step);
+  ASSERT_TRUE(holds_training_run(out.string()));
+  ASSERT_TRUE(succeeded(run("", train_args(out) + " --resume", log()))) << read(log());
+  EXPECT_EQ(read(out / "model-00001-of-00001.safetensors"),
+            read(base / "model-00001-of-00001.safetensors"));
+  EXPECT_TRUE(fs::is_symlink(out / "optimizer.safetensors"));
+  EXPECT_EQ(entries(out), entries(base));
+}
+
 // Saving twice at the same step writes the second copy beside the current one, which stays
 // until the new one is complete.
 TEST(CheckpointRun, SavingTheSameStepTwiceNeverOverwritesTheCurrentOne) {
