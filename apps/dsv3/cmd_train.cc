@@ -259,7 +259,9 @@ void add_train_command(CLI::App& root) {
                   "evaluate at most N sequences of --val-data (0: all of it)");
   cmd->add_flag("--eval-only", f->eval_only, "evaluate the checkpoint in --out on --val-data "
                                              "and print the report (no training, no --data)");
-  cmd->add_option("--out,-o", f->out, "run directory: checkpoint, optimizer state, metrics.jsonl")
+  cmd->add_option("--out,-o", f->out,
+                  "run directory: step-N/ checkpoints with optimizer state (current -> the "
+                  "latest; RUN itself loads as a model), metrics.jsonl")
       ->required();
   f->steps_flag = cmd->add_option("--steps", o.steps, "optimizer updates in the run");
   cmd->add_option("--batch", o.batch, "sequences per micro-batch");

@@ -80,7 +80,8 @@ Status check_data_layout(const std::string& path, const std::map<std::string, Te
   uint64_t covered = 0;
   const std::string* previous = nullptr;
   for (const Range& r : ranges) {
-    const std::string after = previous ? "tensor '" + *previous + "' ends" : "the data section starts";
+    const std::string after =
+        previous ? "tensor '" + *previous + "' ends" : "the data section starts";
     if (r.begin < covered) {
       return Err(path, ": tensors '", *previous, "' and '", *r.name,
                  "' overlap in the data section ('", *r.name, "' starts at byte ", r.begin,

@@ -190,7 +190,8 @@ class RangeChecker {
   void real(const std::string& key, double v, double lo, bool inclusive, double hi = HUGE_VAL) {
     const bool above = inclusive ? v >= lo : v > lo;
     if (std::isfinite(v) && above && v <= hi) return;
-    std::string expected = std::string("a finite number ") + (inclusive ? ">= " : "> ") + number(lo);
+    std::string expected =
+        std::string("a finite number ") + (inclusive ? ">= " : "> ") + number(lo);
     if (std::isfinite(hi)) expected += " and <= " + number(hi);
     bad(key, number(v), expected);
   }
@@ -234,7 +235,8 @@ void check_moe_values(Reader& r, RangeChecker& k, const ModelConfig& c) {
   k.in("n_shared_experts", c.n_shared_experts, 0, kMaxExperts);
   if (c.n_routed_experts <= 0 || c.n_routed_experts > kMaxExperts) return;
   k.in("moe_intermediate_size", c.moe_intermediate_size, 1, kMaxDim);
-  k.in("num_experts_per_tok", c.num_experts_per_tok, 1, c.n_routed_experts, " (at most n_routed_experts)");
+  k.in("num_experts_per_tok", c.num_experts_per_tok, 1, c.n_routed_experts,
+       " (at most n_routed_experts)");
   if (c.n_group <= 0 || c.n_routed_experts % c.n_group) {
     k.bad("n_group", std::to_string(c.n_group),
           "a positive divisor of n_routed_experts = " + std::to_string(c.n_routed_experts));
@@ -277,8 +279,8 @@ void check_values(Reader& r, const ModelConfig& c) {
   k.in("vocab_size", c.vocab_size, 1, kMaxVocab);
   k.in("hidden_size", c.hidden_size, 1, kMaxDim);
   k.in("num_hidden_layers", c.num_hidden_layers, 1, kMaxLayers);
-  k.in("first_k_dense_replace", c.first_k_dense_replace, 0, std::max<int64_t>(c.num_hidden_layers, 0),
-       " (at most num_hidden_layers)");
+  k.in("first_k_dense_replace", c.first_k_dense_replace, 0,
+       std::max<int64_t>(c.num_hidden_layers, 0), " (at most num_hidden_layers)");
   k.in("moe_layer_freq", c.moe_layer_freq, 1, kMaxLayers);
   check_attention_values(k, c);
   check_moe_values(r, k, c);

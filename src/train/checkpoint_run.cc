@@ -169,7 +169,8 @@ Status commit_checkpoint(const std::string& run, int64_t step, const CheckpointW
   if (std::rename(staging.c_str(), final_dir.c_str()) != 0) {
     const int e = errno;
     fs::remove_all(staging, ec);
-    return Err("renaming ", staging.string(), " to ", final_dir.string(), " failed: ", std::strerror(e));
+    return Err("renaming ", staging.string(), " to ", final_dir.string(), " failed: ",
+               std::strerror(e));
   }
   DSV3_TRY(sync_dir(root));
   crash_hook::point("checkpoint-renamed");
