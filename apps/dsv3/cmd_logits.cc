@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "command.h"
+#include "model/logits_guard.h"
 
 namespace dsv3::cli {
 
@@ -41,6 +42,8 @@ void run(const LogitsFlags& flags) {
                     .arena = &arena, .hidden_out = hidden.data() + pos * c.hidden_size,
                     .logits_out = logits.data() + pos * c.vocab_size, .attention = impl});
   }
+  // Nothing is written from a forward that went non-finite (broken weights or config).
+  unwrap(check_logits_finite(logits, c.vocab_size, "the forward pass"));
   if (!with_mtp) return write_floats(flags.out, logits);
   std::vector<float> mtp_logits((T - 1) * c.vocab_size);
   if (T > 1) {
@@ -49,6 +52,7 @@ void run(const LogitsFlags& flags) {
                         .cache = &mtp_cache, .arena = &arena, .logits_out = mtp_logits.data(),
                         .attention = impl});
   }
+  unwrap(check_logits_finite(mtp_logits, c.vocab_size, "the MTP layer's forward pass"));
   write_floats(flags.out, mtp_logits);
 }
 

@@ -14,7 +14,9 @@
 #include "model/presets.h"
 #include "train/blas.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_run.h"
 #include "train/trainer.h"
+#include "util/atomic_file.h"
 
 namespace dsv3::cli {
 
@@ -46,19 +48,20 @@ ModelConfig read_config(const TrainFlags& f) {
 }
 
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after its
-// checkpoint) and opens the file for appending.
+// checkpoint; replaced atomically, so a kill here loses nothing) and opens the file for
+// appending.
 std::ofstream open_metrics(const std::string& path, int64_t step) {
-  std::vector<std::string> kept;
+  std::string kept;
   {
     std::ifstream in(path);
     std::string line;
     while (std::getline(in, line)) {
       const size_t at = line.find("\"step\":");
-      if (at != std::string::npos && std::stoll(line.substr(at + 7)) <= step) kept.push_back(line);
+      if (at != std::string::npos && std::stoll(line.substr(at + 7)) <= step) kept += line + "\n";
     }
   }
-  std::ofstream out(path, std::ios::trunc);
-  for (const auto& line : kept) out << line << "\n";
+  unwrap(write_file_atomically(path, kept));
+  std::ofstream out(path, std::ios::app);
   if (!out) throw CommandError("cannot write " + path);
   return out;
 }
@@ -144,14 +147,16 @@ void run(TrainFlags& f) {
   std::error_code ec;
   if (root) fs::create_directories(f.out, ec);
   if (ec) throw CommandError("cannot create " + f.out + ": " + ec.message());
-  const bool has_run = fs::exists(fs::path(f.out) / train::kOptimizerFileName);
+  // What a killed save left behind goes; the checkpoint before it is intact.
+  if (root) unwrap(train::clean_run_dir(f.out));
+  const bool has_run = train::holds_training_run(f.out);
   std::unique_ptr<Trainer> trainer;
   if (f.resume && !f.init_from.empty()) {
     throw CommandError("--resume continues the run in --out; --init-from starts a new one: give one");
   }
   if (f.resume) {
     if (!has_run) throw CommandError(f.out + " holds no training run to --resume");
-    const ModelConfig c = unwrap(load_model_config(f.out));
+    const ModelConfig c = unwrap(load_model_config(train::checkpoint_files_dir(f.out)));
     auto tokens = unwrap(train::load_tokens(f.data, c.vocab_size));
     trainer = unwrap(Trainer::resume(f.out, std::move(tokens),
                                      f.steps_flag->count() ? f.options.steps : 0,
@@ -167,7 +172,7 @@ void run(TrainFlags& f) {
       if (!f.preset.empty() || !f.config.empty()) {
         throw CommandError("--init-from takes the model's shape from its config.json: drop --preset / --config");
       }
-      const ModelConfig c = unwrap(load_model_config(f.init_from));
+      const ModelConfig c = unwrap(load_model_config(train::checkpoint_files_dir(f.init_from)));
       auto tokens = unwrap(train::load_tokens(f.data, c.vocab_size));
       trainer = unwrap(Trainer::fine_tune(f.init_from, f.options, std::move(tokens)));
     } else {
@@ -221,7 +226,8 @@ void run(TrainFlags& f) {
                  long(last - first - 1), trainer->profile().report().c_str(), long(g.calls),
                  g.flops / 1e9, g.seconds, g.seconds > 0 ? g.flops / g.seconds / 1e9 : 0.0);
   }
-  unwrap(trainer->save(f.out));
+  // A resumed run that had nothing left to do keeps its checkpoint as it is.
+  if (trainer->steps_done() > first || !has_run) unwrap(trainer->save(f.out));
   if (!val.empty()) evaluate(*trainer, val, f.eval_windows, metrics, false);
   std::fprintf(stderr, "saved %s at step %ld (%.0f tokens/s)\n", f.out.c_str(),
                long(trainer->steps_done()), progress.rate());
@@ -253,7 +259,9 @@ void add_train_command(CLI::App& root) {
                   "evaluate at most N sequences of --val-data (0: all of it)");
   cmd->add_flag("--eval-only", f->eval_only, "evaluate the checkpoint in --out on --val-data "
                                              "and print the report (no training, no --data)");
-  cmd->add_option("--out,-o", f->out, "run directory: checkpoint, optimizer state, metrics.jsonl")
+  cmd->add_option("--out,-o", f->out,
+                  "run directory: step-N/ checkpoints with optimizer state (current -> the "
+                  "latest; RUN itself loads as a model), metrics.jsonl")
       ->required();
   f->steps_flag = cmd->add_option("--steps", o.steps, "optimizer updates in the run");
   cmd->add_option("--batch", o.batch, "sequences per micro-batch");

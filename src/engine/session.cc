@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "model/logits_guard.h"
+
 namespace dsv3 {
 
 Session::Session(const Model& model, int64_t context)
@@ -44,7 +46,7 @@ Status Session::append(std::span<const int32_t> tokens, int64_t chunk) {
   }
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
   fill_mtp_cache(chunk);
-  return OkStatus();
+  return check_logits_finite(last_logits_, c.vocab_size, "the forward pass");
 }
 
 void Session::fill_mtp_cache(int64_t chunk) {
@@ -71,7 +73,7 @@ Status Session::append_all(std::span<const int32_t> tokens) {
   keep_hidden(start, chunk_hidden_.data(), T);
   std::copy_n(all_logits_.end() - c.vocab_size, c.vocab_size, last_logits_.begin());
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-  return OkStatus();
+  return check_logits_finite(all_logits_, c.vocab_size, "the forward pass");
 }
 
 BatchItem Session::batch_item(std::span<const int32_t> tokens, bool every_logit,

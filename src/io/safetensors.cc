@@ -59,19 +59,49 @@ Result<TensorView> parse_entry(const std::string& path, const std::string& name,
   return t;
 }
 
-// Tensors must not share bytes: a lying header could alias two weights.
-Status check_no_overlap(const std::string& path, const std::map<std::string, TensorView>& ts) {
-  std::vector<const TensorView*> sorted;
+// The format (and the reference implementation, which refuses anything else) requires the
+// tensors' byte ranges, sorted by offset, to tile the data section exactly: no overlap (a lying
+// header could alias two weights), no gap and nothing after the last tensor (extra bytes mean
+// a header that no longer describes the data: every later tensor would be read shifted).
+Status check_data_layout(const std::string& path, const std::map<std::string, TensorView>& ts,
+                         const uint8_t* data, uint64_t data_size) {
+  struct Range {
+    uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Range> ranges;
   for (const auto& [name, t] : ts) {
-    if (t.nbytes) sorted.push_back(&t);
+    const uint64_t begin = uint64_t(t.data - data);
+    ranges.push_back({begin, begin + t.nbytes, &name});
   }
-  std::sort(sorted.begin(), sorted.end(),
-            [](const TensorView* a, const TensorView* b) { return a->data < b->data; });
-  for (size_t i = 1; i < sorted.size(); ++i) {
-    if (sorted[i - 1]->data + sorted[i - 1]->nbytes > sorted[i]->data) {
-      return Err(path, ": tensors '", sorted[i - 1]->name, "' and '", sorted[i]->name,
-                 "' overlap in the data section");
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t covered = 0;
+  const std::string* previous = nullptr;
+  for (const Range& r : ranges) {
+    const std::string after =
+        previous ? "tensor '" + *previous + "' ends" : "the data section starts";
+    if (r.begin < covered) {
+      return Err(path, ": tensors '", *previous, "' and '", *r.name,
+                 "' overlap in the data section ('", *r.name, "' starts at byte ", r.begin,
+                 ", '", *previous, "' ends at ", covered, ")");
     }
+    if (r.begin > covered) {
+      return Err(path, ": tensor '", *r.name, "' has data_offsets [", r.begin, ", ", r.end,
+                 "] but ", after, " at byte ", covered, ": a gap of ", r.begin - covered,
+                 " bytes (tensors must cover the data section contiguously, in offset order)");
+    }
+    covered = r.end;
+    previous = r.name;
+  }
+  if (covered != data_size) {
+    const std::string last = previous ? "the last tensor '" + *previous + "' ends at byte " +
+                                            std::to_string(covered)
+                                      : "the header lists no tensor";
+    return Err(path, ": the data section has ", data_size, " bytes but ", last, ": ",
+               data_size - covered,
+               " bytes are not described by the header (corrupt file, or bytes inserted)");
   }
   return OkStatus();
 }
@@ -107,7 +137,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
     DSV3_ASSIGN_OR_RETURN(auto t, parse_entry(path, name, entry, data, data_size));
     st.tensors_.emplace(name, std::move(t));
   }
-  DSV3_TRY(check_no_overlap(path, st.tensors_));
+  DSV3_TRY(check_data_layout(path, st.tensors_, data, data_size));
   return st;
 }
 

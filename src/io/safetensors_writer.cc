@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "io/crash_hook.h"
+
 namespace dsv3 {
 
 namespace fs = std::filesystem;
@@ -55,12 +57,19 @@ std::string shard_name(size_t s, size_t n) {
   return name;
 }
 
+// write_file_atomically, with the test crash hook (crash_hook.h) keyed on the file's name.
+Status write_small_file(const std::string& dir, const std::string& name, const std::string& text) {
+  DSV3_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create((fs::path(dir) / name).string()));
+  uint64_t written = 0;
+  DSV3_TRY(crash_hook::write(f, text.data(), text.size(), written, crash_hook::arm(name)));
+  return f.commit();
+}
+
 Status write_index_and_config(const std::string& dir, const ordered_json& weight_map,
                               uint64_t total, const std::string& config_json) {
   ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-  DSV3_TRY(write_file_atomically((fs::path(dir) / "model.safetensors.index.json").string(),
-                                 index.dump(2) + "\n"));
-  return write_file_atomically((fs::path(dir) / "config.json").string(), config_json);
+  DSV3_TRY(write_small_file(dir, "model.safetensors.index.json", index.dump(2) + "\n"));
+  return write_small_file(dir, "config.json", config_json);
 }
 
 Status make_dir(const std::string& dir) {
@@ -121,15 +130,17 @@ Result<SafetensorsStreamWriter> SafetensorsStreamWriter::create(
   for (const auto& t : tensors) total += t.bytes();
   const std::string header = header_bytes(tensors, metadata);
   DSV3_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::create(path));
-  DSV3_TRY(f.write(header));
-  return SafetensorsStreamWriter(path, std::move(f), total);
+  SafetensorsStreamWriter w(path, std::move(f), total);
+  w.crash_after_ = crash_hook::arm(fs::path(path).filename().string());
+  DSV3_TRY(crash_hook::write(w.file_, header.data(), header.size(), w.file_bytes_, w.crash_after_));
+  return w;
 }
 
 Status SafetensorsStreamWriter::append(const void* data, size_t n) {
   if (written_ + n > total_) {
     return Err(path_, ": ", written_ + n, " bytes of tensor data, the header declares ", total_);
   }
-  DSV3_TRY(file_.write(data, n));
+  DSV3_TRY(crash_hook::write(file_, data, n, file_bytes_, crash_after_));
   written_ += n;
   return OkStatus();
 }

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -62,7 +63,9 @@ class SafetensorsStreamWriter {
       : path_(std::move(path)), file_(std::move(file)), total_(total) {}
   std::string path_;
   AtomicFile file_;
-  uint64_t total_ = 0, written_ = 0;
+  uint64_t total_ = 0, written_ = 0;  // tensor data bytes
+  uint64_t file_bytes_ = 0;           // header included (for the test crash hook)
+  std::optional<uint64_t> crash_after_;
 };
 
 // Appends exactly tensors[index].bytes() bytes of tensor `index` to `out`.

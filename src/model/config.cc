@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -99,7 +100,6 @@ void read_rope_scaling(Reader& r, ModelConfig& c) {
   sub.get("mscale_all_dim", y.mscale_all_dim, false);
   sub.check_unknown_keys();
   if (!sub.status().ok()) r.problem(sub.status().error().message);
-  if (y.factor < 1.0) r.problem("rope_scaling.factor must be >= 1");
 }
 
 // The FP8 block size of quantization_config.weight_block_size (default 128 x 128).
@@ -174,48 +174,132 @@ void read_enum(Reader& r, const char* key, E& out, const std::vector<std::pair<s
             expected + ")");
 }
 
+// Range checks of the numbers: every bad value is named with what was expected, so a broken
+// or hostile config.json fails here instead of as NaN logits much later.
+class RangeChecker {
+ public:
+  explicit RangeChecker(Reader& r) : r_(r) {}
+
+  // An integer in [lo, hi].
+  void in(const std::string& key, int64_t v, int64_t lo, int64_t hi, const std::string& why = "") {
+    if (v >= lo && v <= hi) return;
+    std::string expected = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    bad(key, std::to_string(v), expected + why);
+  }
+  // A finite number > lo (or >= lo when `inclusive`), and <= hi.
+  void real(const std::string& key, double v, double lo, bool inclusive, double hi = HUGE_VAL) {
+    const bool above = inclusive ? v >= lo : v > lo;
+    if (std::isfinite(v) && above && v <= hi) return;
+    std::string expected =
+        std::string("a finite number ") + (inclusive ? ">= " : "> ") + number(lo);
+    if (std::isfinite(hi)) expected += " and <= " + number(hi);
+    bad(key, number(v), expected);
+  }
+  void bad(const std::string& key, const std::string& value, const std::string& expected) {
+    r_.problem("key '" + key + "' = " + value + ": expected " + expected);
+  }
+  static std::string number(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  }
+
+ private:
+  Reader& r_;
+};
+
+// Far above any real model (DeepSeek-V3: hidden 7168, 61 layers, 256 experts, vocab 129280,
+// 163840 positions) and low enough that products of two of them fit int64 and the
+// allocations they size fail cleanly.
+constexpr int64_t kMaxDim = 1 << 20;
+constexpr int64_t kMaxHeadDim = 1 << 14;
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxExperts = 1 << 16;
+constexpr int64_t kMaxVocab = int64_t(1) << 24;  // token ids are int32
+constexpr int64_t kMaxPositions = int64_t(1) << 24;
+
+void check_attention_values(RangeChecker& k, const ModelConfig& c) {
+  k.in("num_attention_heads", c.num_attention_heads, 1, kMaxHeadDim);
+  k.in("q_lora_rank", c.q_lora_rank, 0, kMaxDim, " (or null: no query compression)");
+  k.in("kv_lora_rank", c.kv_lora_rank, 1, kMaxDim);
+  k.in("qk_nope_head_dim", c.qk_nope_head_dim, 1, kMaxHeadDim);
+  k.in("v_head_dim", c.v_head_dim, 1, kMaxHeadDim);
+  if (c.qk_rope_head_dim <= 0 || c.qk_rope_head_dim % 2 || c.qk_rope_head_dim > kMaxHeadDim) {
+    k.bad("qk_rope_head_dim", std::to_string(c.qk_rope_head_dim),
+          "a positive even number <= " + std::to_string(kMaxHeadDim) + " (RoPE works on pairs)");
+  }
+}
+
+void check_moe_values(Reader& r, RangeChecker& k, const ModelConfig& c) {
+  k.in("n_routed_experts", c.n_routed_experts, 0, kMaxExperts, " (0: a dense model)");
+  k.in("n_shared_experts", c.n_shared_experts, 0, kMaxExperts);
+  if (c.n_routed_experts <= 0 || c.n_routed_experts > kMaxExperts) return;
+  k.in("moe_intermediate_size", c.moe_intermediate_size, 1, kMaxDim);
+  k.in("num_experts_per_tok", c.num_experts_per_tok, 1, c.n_routed_experts,
+       " (at most n_routed_experts)");
+  if (c.n_group <= 0 || c.n_routed_experts % c.n_group) {
+    k.bad("n_group", std::to_string(c.n_group),
+          "a positive divisor of n_routed_experts = " + std::to_string(c.n_routed_experts));
+  } else if (c.topk_group <= 0 || c.topk_group > c.n_group) {
+    k.in("topk_group", c.topk_group, 1, c.n_group, " (at most n_group)");
+  } else if (c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok) {
+    r.problem("topk_group = " + std::to_string(c.topk_group) + " groups hold fewer experts than " +
+              "num_experts_per_tok = " + std::to_string(c.num_experts_per_tok));
+  }
+  if (c.n_group > 0 && c.topk_method == TopkMethod::kNoauxTc &&
+      c.n_routed_experts / c.n_group < 2) {
+    r.problem("noaux_tc needs at least 2 experts per group (group score = top-2 sum)");
+  }
+  k.real("routed_scaling_factor", c.routed_scaling_factor, 0, false);
+}
+
+void check_rope_values(Reader& r, RangeChecker& k, const ModelConfig& c) {
+  // YaRN's correction range divides by log(rope_theta).
+  k.real("rope_theta", c.rope_theta, 1, false);
+  k.in("max_position_embeddings", c.max_position_embeddings, 1, kMaxPositions);
+  const YarnConfig& y = c.rope_scaling;
+  if (!y.enabled) return;
+  k.real("rope_scaling.factor", y.factor, 1, true, 1e6);
+  k.in("rope_scaling.original_max_position_embeddings", y.original_max_position_embeddings, 1,
+       kMaxPositions);
+  k.real("rope_scaling.beta_fast", y.beta_fast, 0, false);
+  k.real("rope_scaling.beta_slow", y.beta_slow, 0, false);
+  if (std::isfinite(y.beta_fast) && std::isfinite(y.beta_slow) && y.beta_slow > 0 &&
+      y.beta_fast <= y.beta_slow) {
+    r.problem("key 'rope_scaling.beta_fast' = " + RangeChecker::number(y.beta_fast) +
+              ": expected more than rope_scaling.beta_slow = " + RangeChecker::number(y.beta_slow) +
+              " (rotations per wavelength: the fast bound is the larger)");
+  }
+  k.real("rope_scaling.mscale", y.mscale, 0, true);
+  k.real("rope_scaling.mscale_all_dim", y.mscale_all_dim, 0, true);
+}
+
 void check_values(Reader& r, const ModelConfig& c) {
-  auto positive = [&r](const char* key, int64_t v) {
-    if (v <= 0) r.problem(std::string("key '") + key + "' = " + std::to_string(v) + " must be > 0");
-  };
-  positive("vocab_size", c.vocab_size);
-  positive("hidden_size", c.hidden_size);
-  positive("num_hidden_layers", c.num_hidden_layers);
-  positive("num_attention_heads", c.num_attention_heads);
-  positive("kv_lora_rank", c.kv_lora_rank);
-  positive("qk_nope_head_dim", c.qk_nope_head_dim);
-  positive("v_head_dim", c.v_head_dim);
-  positive("moe_layer_freq", c.moe_layer_freq);
-  if (c.qk_rope_head_dim <= 0 || c.qk_rope_head_dim % 2) {
-    r.problem("qk_rope_head_dim must be a positive even number (RoPE works on pairs)");
-  }
-  if (c.q_lora_rank < 0) r.problem("q_lora_rank must be >= 0 or null");
-  if (c.n_routed_experts > 0) {
-    positive("moe_intermediate_size", c.moe_intermediate_size);
-    if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.n_routed_experts) {
-      r.problem("num_experts_per_tok must be in [1, n_routed_experts]");
-    }
-    if (c.n_group <= 0 || c.n_routed_experts % c.n_group) {
-      r.problem("n_group = " + std::to_string(c.n_group) + " must divide n_routed_experts = " +
-                std::to_string(c.n_routed_experts));
-    } else if (c.topk_group <= 0 || c.topk_group > c.n_group) {
-      r.problem("topk_group must be in [1, n_group]");
-    } else if (c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok) {
-      r.problem("topk_group groups hold fewer experts than num_experts_per_tok");
-    }
-    if (c.topk_method == TopkMethod::kNoauxTc && c.n_routed_experts / c.n_group < 2) {
-      r.problem("noaux_tc needs at least 2 experts per group (group score = top-2 sum)");
-    }
-  }
+  RangeChecker k(r);
+  k.in("vocab_size", c.vocab_size, 1, kMaxVocab);
+  k.in("hidden_size", c.hidden_size, 1, kMaxDim);
+  k.in("num_hidden_layers", c.num_hidden_layers, 1, kMaxLayers);
+  k.in("first_k_dense_replace", c.first_k_dense_replace, 0,
+       std::max<int64_t>(c.num_hidden_layers, 0), " (at most num_hidden_layers)");
+  k.in("moe_layer_freq", c.moe_layer_freq, 1, kMaxLayers);
+  check_attention_values(k, c);
+  check_moe_values(r, k, c);
   if (c.first_k_dense_replace > 0 || c.n_routed_experts == 0) {
-    positive("intermediate_size", c.intermediate_size);
+    k.in("intermediate_size", c.intermediate_size, 1, kMaxDim);
   }
-  if (c.num_nextn_predict_layers < 0) r.problem("num_nextn_predict_layers must be >= 0");
+  k.in("num_nextn_predict_layers", c.num_nextn_predict_layers, 0, 64);
   if (c.num_nextn_predict_layers > 0 && c.n_routed_experts == 0) {
     r.problem("MTP layers (num_nextn_predict_layers) need a MoE model");
   }
-  if (!(c.rms_norm_eps > 0)) r.problem("rms_norm_eps must be > 0");
-  if (!(c.rope_theta > 0)) r.problem("rope_theta must be > 0");
+  k.real("rms_norm_eps", c.rms_norm_eps, 0, false, 1);
+  check_rope_values(r, k, c);
+  if (c.vocab_size > 0) {
+    k.in("bos_token_id", c.bos_token_id, 0, c.vocab_size - 1, " (a token id below vocab_size)");
+    k.in("eos_token_id", c.eos_token_id, 0, c.vocab_size - 1, " (a token id below vocab_size)");
+  }
+  if (c.fp8_block_quantized || c.fp8_block_size != 128) {
+    k.in("quantization_config.weight_block_size", c.fp8_block_size, 1, 1 << 16);
+  }
 }
 
 }  // namespace

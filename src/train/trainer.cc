@@ -8,6 +8,7 @@
 #include "dist/communicator.h"
 #include "train/blas.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_run.h"
 #include "util/check.h"
 
 namespace dsv3::train {
@@ -197,9 +198,11 @@ Status Trainer::load_saved(const std::string& dir, const OptimizerFile* opt) {
   return OkStatus();
 }
 
-Result<std::unique_ptr<Trainer>> Trainer::resume(const std::string& dir,
+Result<std::unique_ptr<Trainer>> Trainer::resume(const std::string& run,
                                                  std::vector<int32_t> tokens, int64_t steps,
                                                  int threads) {
+  // Every file from the one checkpoint `current` points at now, however the run moves on.
+  const std::string dir = checkpoint_files_dir(run);
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   DSV3_ASSIGN_OR_RETURN(OptimizerFile opt, load_optimizer(dir, make_layout(config).total));
   DSV3_ASSIGN_OR_RETURN(TrainOptions options, saved_options(opt, dir));
@@ -221,17 +224,19 @@ Result<std::unique_ptr<Trainer>> Trainer::resume(const std::string& dir,
   return t;
 }
 
-Result<std::unique_ptr<Trainer>> Trainer::fine_tune(const std::string& dir,
+Result<std::unique_ptr<Trainer>> Trainer::fine_tune(const std::string& from,
                                                     const TrainOptions& options,
                                                     std::vector<int32_t> tokens) {
+  const std::string dir = checkpoint_files_dir(from);
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   DSV3_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> t, create(config, options, std::move(tokens)));
   DSV3_TRY(t->load_saved(dir, nullptr));
   return t;
 }
 
-Result<std::unique_ptr<Trainer>> Trainer::open(const std::string& dir,
+Result<std::unique_ptr<Trainer>> Trainer::open(const std::string& run,
                                                const TrainOptions& fallback) {
+  const std::string dir = checkpoint_files_dir(run);
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   DSV3_TRY(check_trainable(config));
   TrainOptions options = fallback;
@@ -371,7 +376,11 @@ EvalReport Trainer::evaluate(const std::vector<int32_t>& tokens, int64_t max_win
   return report;
 }
 
-Status Trainer::save(const std::string& dir) const {
+Status Trainer::save(const std::string& run) const {
+  return commit_checkpoint(run, steps_done_, [this](const std::string& dir) { return save_to(dir); });
+}
+
+Status Trainer::save_to(const std::string& dir) const {
   DSV3_TRY(save_model(dir, {&config_, &layout_, &bias_}, params_.data()));
   const DataPosition pos = sampler_.position();
   OptimizerFile f{.exp_avg = adam_.exp_avg(), .exp_avg_sq = adam_.exp_avg_sq(),

@@ -77,8 +77,9 @@ class Trainer {
   static Result<std::unique_ptr<Trainer>> create(const ModelConfig& config,
                                                  const TrainOptions& options,
                                                  std::vector<int32_t> tokens);
-  // Continues the run saved in `dir` with its saved options; `steps` > 0 replaces the run's
-  // length (which changes the schedule's decay), `threads` > 0 the thread count.
+  // Continues the run saved in `dir` (a run folder or a checkpoint directory) with its saved
+  // options; `steps` > 0 replaces the run's length (which changes the schedule's decay),
+  // `threads` > 0 the thread count.
   static Result<std::unique_ptr<Trainer>> resume(const std::string& dir,
                                                  std::vector<int32_t> tokens, int64_t steps,
                                                  int threads);
@@ -100,7 +101,8 @@ class Trainer {
   // the trained biases, as inference does; nothing is updated.
   EvalReport evaluate(const std::vector<int32_t>& tokens, int64_t max_windows = 0);
 
-  Status save(const std::string& dir) const;
+  // A checkpoint of the run in folder `run` (layout and atomicity: checkpoint_run.h).
+  Status save(const std::string& run) const;
 
   // Time per phase from now on (`dsv3 train --profile`).
   void enable_profile() { profiling_ = true; }
@@ -121,6 +123,8 @@ class Trainer {
                      std::vector<std::vector<int64_t>>& loads);
   // The weights, biases and step of a saved run; opt: its optimizer file (may be null).
   Status load_saved(const std::string& dir, const OptimizerFile* opt);
+  // Model files and optimizer state into the directory of one checkpoint.
+  Status save_to(const std::string& dir) const;
   TrainContext context(int64_t batch);
 
   ModelConfig config_;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -109,6 +110,73 @@ TEST(Safetensors, RefusesOverlappingTensors) {
             R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
   const std::string e = open_error(dir.file("o.safetensors"));
   EXPECT_NE(e.find("overlap"), std::string::npos) << e;
+}
+
+// The data section must be tiled exactly by the tensors, in offset order: a gap, a shift or
+// bytes after the last tensor mean the header does not describe the data.
+TEST(Safetensors, RefusesGapBetweenTensors) {
+  TempDir dir;
+  write_raw(dir.file("g.safetensors"),
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+            R"("b":{"dtype":"F32","shape":[2],"data_offsets":[10,18]}})", 18);
+  const std::string e = open_error(dir.file("g.safetensors"));
+  EXPECT_NE(e.find("g.safetensors"), std::string::npos) << e;
+  EXPECT_NE(e.find("tensor 'b' has data_offsets [10, 18]"), std::string::npos) << e;
+  EXPECT_NE(e.find("'a' ends at byte 8"), std::string::npos) << e;
+  EXPECT_NE(e.find("gap of 2 bytes"), std::string::npos) << e;
+}
+
+TEST(Safetensors, RefusesDataThatDoesNotStartAtZero) {
+  TempDir dir;
+  write_raw(dir.file("z.safetensors"), R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12);
+  const std::string e = open_error(dir.file("z.safetensors"));
+  EXPECT_NE(e.find("data section starts at byte 0"), std::string::npos) << e;
+}
+
+TEST(Safetensors, RefusesBytesAfterTheLastTensor) {
+  TempDir dir;
+  write_raw(dir.file("t.safetensors"),
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+            R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 19);
+  const std::string e = open_error(dir.file("t.safetensors"));
+  EXPECT_NE(e.find("t.safetensors"), std::string::npos) << e;
+  EXPECT_NE(e.find("has 19 bytes"), std::string::npos) << e;
+  EXPECT_NE(e.find("'b' ends at byte 16"), std::string::npos) << e;
+  EXPECT_NE(e.find("3 bytes are not described"), std::string::npos) << e;
+  write_raw(dir.file("e.safetensors"), "{}", 8);
+  EXPECT_NE(open_error(dir.file("e.safetensors")).find("lists no tensor"), std::string::npos);
+}
+
+// Bytes inserted inside the data of a file dsv3 wrote shift every later tensor: refused.
+TEST(Safetensors, RefusesBytesInsertedIntoAWrittenFile) {
+  TempDir dir;
+  std::vector<float> a = {1, 2}, b = {3, 4};
+  std::vector<TensorToWrite> ts = {
+      {"a", DType::kF32, {2}, {reinterpret_cast<const uint8_t*>(a.data()), 8}},
+      {"b", DType::kF32, {2}, {reinterpret_cast<const uint8_t*>(b.data()), 8}}};
+  const std::string path = dir.file("w.safetensors");
+  ASSERT_TRUE(write_safetensors(path, ts).ok());
+  ASSERT_TRUE(SafetensorsFile::open(path).ok());
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes.insert(bytes.size() - 8, std::string(4, '\x7f'));  // between a and b
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  const std::string e = open_error(path);
+  EXPECT_NE(e.find("4 bytes are not described"), std::string::npos) << e;
+}
+
+// Header order is free; only the offsets must tile the data. Empty tensors take no bytes.
+TEST(Safetensors, AcceptsTensorsListedOutOfOffsetOrderAndEmptyTensors) {
+  TempDir dir;
+  write_raw(dir.file("o.safetensors"),
+            R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
+            R"("e":{"dtype":"F32","shape":[0],"data_offsets":[16,16]},)"
+            R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 16);
+  const std::string e = open_error(dir.file("o.safetensors"));
+  EXPECT_EQ(e, "");
 }
 
 TEST(Safetensors, RefusesUnknownDtypeAndBadShape) {

@@ -82,5 +82,100 @@ TEST(Config, RefusesInconsistentValues) {
             std::string::npos);
 }
 
+// Every numeric field out of range: the error names the key, the value and what was expected.
+// JSON has no infinity, and a number too large for a double is refused as invalid JSON.
+const nlohmann::json kOverflow = "OVERFLOWING_NUMBER";
+
+std::string with_overflow(const nlohmann::json& j) {
+  std::string text = j.dump();
+  const std::string quoted = "\"OVERFLOWING_NUMBER\"";
+  for (size_t at; (at = text.find(quoted)) != std::string::npos;) text.replace(at, quoted.size(), "1e999");
+  return text;
+}
+
+struct BadValue {
+  std::string pointer;  // JSON pointer into the v3-tiny config
+  nlohmann::json value;
+  std::string expected_text;  // must appear in the error
+};
+
+TEST(Config, RefusesEveryOutOfRangeNumberByNameValueAndExpectation) {
+  const std::vector<BadValue> cases = {
+      {"/rope_scaling/beta_fast", -1, "key 'rope_scaling.beta_fast' = -1: expected a finite number > 0"},
+      {"/rope_scaling/beta_fast", 0, "key 'rope_scaling.beta_fast' = 0: expected a finite number > 0"},
+      {"/rope_scaling/beta_slow", -2.5, "key 'rope_scaling.beta_slow' = -2.5: expected a finite number > 0"},
+      {"/rope_scaling/beta_slow", 0, "key 'rope_scaling.beta_slow' = 0: expected a finite number > 0"},
+      {"/rope_scaling/beta_slow", 32, "key 'rope_scaling.beta_fast' = 32: expected more than rope_scaling.beta_slow = 32"},
+      {"/rope_scaling/beta_fast", kOverflow, "not a valid JSON object"},
+      {"/rope_scaling/factor", 0.5, "key 'rope_scaling.factor' = 0.5: expected a finite number >= 1"},
+      {"/rope_scaling/mscale", -1, "key 'rope_scaling.mscale' = -1: expected a finite number >= 0"},
+      {"/rope_scaling/mscale_all_dim", kOverflow, "not a valid JSON object"},
+      {"/rope_scaling/original_max_position_embeddings", 0,
+       "key 'rope_scaling.original_max_position_embeddings' = 0: expected an integer in [1, "},
+      {"/rope_theta", 0, "key 'rope_theta' = 0: expected a finite number > 1"},
+      {"/rope_theta", -10000, "key 'rope_theta' = -10000: expected a finite number > 1"},
+      {"/rope_theta", kOverflow, "not a valid JSON object"},
+      {"/rms_norm_eps", 0, "key 'rms_norm_eps' = 0: expected a finite number > 0 and <= 1"},
+      {"/rms_norm_eps", -1e-6, "key 'rms_norm_eps' = -1e-06: expected a finite number > 0"},
+      {"/routed_scaling_factor", 0, "key 'routed_scaling_factor' = 0: expected a finite number > 0"},
+      {"/routed_scaling_factor", kOverflow, "not a valid JSON object"},
+      {"/vocab_size", 0, "key 'vocab_size' = 0: expected an integer in [1, 16777216]"},
+      {"/vocab_size", int64_t(1) << 40, "key 'vocab_size' = 1099511627776: expected an integer in [1, 16777216]"},
+      {"/hidden_size", -256, "key 'hidden_size' = -256: expected an integer in [1, "},
+      {"/hidden_size", int64_t(1) << 40, "key 'hidden_size' = 1099511627776: expected an integer in [1, 1048576]"},
+      {"/intermediate_size", 0, "key 'intermediate_size' = 0: expected an integer in [1, "},
+      {"/moe_intermediate_size", 0, "key 'moe_intermediate_size' = 0: expected an integer in [1, "},
+      {"/num_hidden_layers", 0, "key 'num_hidden_layers' = 0: expected an integer in [1, 4096]"},
+      {"/num_hidden_layers", 1000000, "key 'num_hidden_layers' = 1000000: expected an integer in [1, 4096]"},
+      {"/first_k_dense_replace", 7, "key 'first_k_dense_replace' = 7: expected an integer in [0, 2] (at most num_hidden_layers)"},
+      {"/first_k_dense_replace", -1, "key 'first_k_dense_replace' = -1"},
+      {"/moe_layer_freq", 0, "key 'moe_layer_freq' = 0: expected an integer in [1, "},
+      {"/num_attention_heads", 0, "key 'num_attention_heads' = 0: expected an integer in [1, "},
+      {"/kv_lora_rank", 0, "key 'kv_lora_rank' = 0: expected an integer in [1, "},
+      {"/q_lora_rank", -5, "key 'q_lora_rank' = -5: expected an integer in [0, 1048576] (or null"},
+      {"/qk_nope_head_dim", 0, "key 'qk_nope_head_dim' = 0: expected an integer in [1, "},
+      {"/v_head_dim", 100000, "key 'v_head_dim' = 100000: expected an integer in [1, 16384]"},
+      {"/qk_rope_head_dim", 15, "key 'qk_rope_head_dim' = 15: expected a positive even number"},
+      {"/n_routed_experts", -4, "key 'n_routed_experts' = -4: expected an integer in [0, 65536]"},
+      {"/n_shared_experts", -1, "key 'n_shared_experts' = -1: expected an integer in [0, "},
+      {"/num_experts_per_tok", 0, "key 'num_experts_per_tok' = 0: expected an integer in [1, 16]"},
+      {"/num_experts_per_tok", 17, "key 'num_experts_per_tok' = 17: expected an integer in [1, 16] (at most n_routed_experts)"},
+      {"/n_group", 3, "key 'n_group' = 3: expected a positive divisor of n_routed_experts = 16"},
+      {"/n_group", 0, "key 'n_group' = 0: expected a positive divisor"},
+      {"/topk_group", 5, "key 'topk_group' = 5: expected an integer in [1, 4] (at most n_group)"},
+      {"/topk_group", 0, "key 'topk_group' = 0: expected an integer in [1, 4]"},
+      {"/num_nextn_predict_layers", -1, "key 'num_nextn_predict_layers' = -1: expected an integer in [0, 64]"},
+      {"/max_position_embeddings", 0, "key 'max_position_embeddings' = 0: expected an integer in [1, "},
+      {"/eos_token_id", 5000, "key 'eos_token_id' = 5000: expected an integer in [0, 2047] (a token id below vocab_size)"},
+      {"/bos_token_id", -1, "key 'bos_token_id' = -1: expected an integer in [0, 2047]"},
+  };
+  const nlohmann::json good = nlohmann::json::parse(golden_config("v3-tiny"));
+  ASSERT_EQ(good["n_routed_experts"], 16);
+  ASSERT_EQ(good["n_group"], 4);
+  ASSERT_EQ(good["num_hidden_layers"], 2);
+  ASSERT_EQ(good["vocab_size"], 2048);
+  for (const BadValue& c : cases) {
+    SCOPED_TRACE(c.pointer + " = " + c.value.dump());
+    nlohmann::json j = good;
+    j[nlohmann::json::json_pointer(c.pointer)] = c.value;
+    auto r = parse_model_config(with_overflow(j), "config.json");
+    ASSERT_FALSE(r.ok());
+    const std::string e = r.error().message;
+    EXPECT_NE(e.find(c.expected_text), std::string::npos) << e;
+  }
+}
+
+// Problems are all reported at once, range problems included.
+TEST(Config, ReportsSeveralBadNumbersTogether) {
+  auto j = nlohmann::json::parse(golden_config("v3-tiny"));
+  j["rope_scaling"]["beta_fast"] = -1;
+  j["rms_norm_eps"] = 0;
+  j["vocab_size"] = 0;
+  const std::string e = parse_error(j);
+  EXPECT_NE(e.find("'rope_scaling.beta_fast' = -1"), std::string::npos) << e;
+  EXPECT_NE(e.find("'rms_norm_eps' = 0"), std::string::npos) << e;
+  EXPECT_NE(e.find("'vocab_size' = 0"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace dsv3

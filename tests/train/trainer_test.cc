@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "micro_model.h"
+#include "train/checkpoint_run.h"
 #include "train/trainer.h"
 
 namespace dsv3::train {
@@ -134,8 +135,8 @@ TEST(Trainer, ResumeRefusesMismatchedFiles) {
   ASSERT_TRUE((*t)->save(a).ok());
   (*t)->step();
   ASSERT_TRUE((*t)->save(b).ok());
-  std::filesystem::copy_file(std::filesystem::path(a) / "optimizer.safetensors",
-                             std::filesystem::path(b) / "optimizer.safetensors",
+  std::filesystem::copy_file(std::filesystem::path(checkpoint_files_dir(a)) / "optimizer.safetensors",
+                             std::filesystem::path(checkpoint_files_dir(b)) / "optimizer.safetensors",
                              std::filesystem::copy_options::overwrite_existing);
   auto r = Trainer::resume(b, tokens, 0, 0);
   ASSERT_FALSE(r.ok());
@@ -240,7 +241,7 @@ TEST(Evaluation, OpenedCheckpointEvaluatesLikeTheRun) {
   EXPECT_EQ(got.windows, expected.windows);
   EXPECT_DOUBLE_EQ(got.main_loss, expected.main_loss);
   EXPECT_EQ(got.loads, expected.loads);
-  std::filesystem::remove(std::filesystem::path(dir) / "optimizer.safetensors");
+  std::filesystem::remove(std::filesystem::path(checkpoint_files_dir(dir)) / "optimizer.safetensors");
   auto plain = Trainer::open(dir, small_run(3));
   ASSERT_TRUE(plain.ok()) << plain.error().message;
   EXPECT_EQ((*plain)->steps_done(), 0);
