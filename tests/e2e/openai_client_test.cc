@@ -125,7 +125,7 @@ TEST(OpenAiNpmClient, ChatStreamsToolsAndConcurrency) {
     }
   }
 
-  ServeProcess serve({"serve", "--model", shared_dir() + "/golden/v3-tiny/checkpoint",
+  ServeProcess serve({"serve", "--model", test_data_dir() + "/golden/v3-tiny/checkpoint",
                       "--tokenizer", tiny_tokenizer_dir(), "--model-name", "tiny", "--port", "0",
                       "--ctx", "512", "--parallel", "4", "--queue", "32", "--api-key", "e2e-key",
                       "--no-log"});

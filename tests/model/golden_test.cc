@@ -1,4 +1,4 @@
-// The engine against the official DeepSeek-V3 inference code's outputs (../shared/golden).
+// The engine against the official DeepSeek-V3 inference code's outputs (tests/data/golden).
 #include <gtest/gtest.h>
 
 #include <algorithm>
