@@ -43,7 +43,7 @@ double first_loss(const std::string& metrics) {
 }
 
 TEST(TrainCli, StopResumeAndLoad) {
-  if (!fs::exists(DSV3_BINARY)) GTEST_SKIP() << DSV3_BINARY << " is not built";
+  ASSERT_TRUE(fs::exists(DSV3_BINARY)) << DSV3_BINARY << " is not built";
   const fs::path dir = fs::temp_directory_path() / ("dsv3_train_cli_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
