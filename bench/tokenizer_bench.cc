@@ -17,11 +17,7 @@ namespace {
 
 std::string tokenizer_dir() {
   if (const char* env = std::getenv("DSV3_TOKENIZER_DIR")) return env;
-#ifdef DSV3_SHARED_DIR
-  return std::string(DSV3_SHARED_DIR) + "/tokenizer/deepseek-v3";
-#else
-  return "../shared/tokenizer/deepseek-v3";
-#endif
+  return std::string(DSV3_TEST_DATA_DIR) + "/tokenizer/deepseek-v3";
 }
 
 const Tokenizer& tokenizer() {

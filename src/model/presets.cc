@@ -37,7 +37,7 @@ ModelConfig v3_family() {
   return c;
 }
 
-// The shape of ../shared/golden/v3-tiny (without its FP8 quantization_config).
+// The shape of tests/data/golden/v3-tiny (without its FP8 quantization_config).
 ModelConfig tiny() {
   ModelConfig c = v3_family();
   c.vocab_size = 2048;

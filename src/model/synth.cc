@@ -156,7 +156,7 @@ class Planner {
     }
   }
   // DeepSeek-V3's MTP module (spec section 4): its own embedding and head are copies of the
-  // main ones in the release; eh_proj stays BF16 there (as in ../shared/golden/v3-tiny).
+  // main ones in the release; eh_proj stays BF16 there (as in tests/data/golden/v3-tiny).
   void mtp(int64_t layer) {
     const std::string p = "model.layers." + std::to_string(layer) + ".";
     const int64_t d = c_.hidden_size;

@@ -2,7 +2,7 @@
 // pre-tokenizer, post-processor and decoder of its tokenizer.json, its special and added
 // tokens, and the chat template of its tokenizer_config.json. The BPE trainer writes new
 // tokenizers in this format, so DeepSeek's chat template and tools work on them unchanged.
-// Copied from ../shared/tokenizer/deepseek-v3 (tests compare every constant with it).
+// Copied from tests/data/tokenizer/deepseek-v3 (tests compare every constant with it).
 #pragma once
 
 #include <cstdint>

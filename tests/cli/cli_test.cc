@@ -10,6 +10,7 @@
 #include "cli/run_dsv3.h"
 #include "support/files.h"
 #include "support/golden.h"
+#include "support/param_names.h"
 
 namespace dsv3 {
 namespace {
@@ -58,7 +59,8 @@ TEST_P(CliGolden, GenerateMatchesTheGreedyGoldens) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), ','), 15);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::Values("v3-tiny", "v2lite-tiny"));
+INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::Values("v3-tiny", "v2lite-tiny"),
+                         testing::golden_case_test_name);
 
 TEST(Cli, MtpLogits) {
   GoldenCase g("v3-tiny");

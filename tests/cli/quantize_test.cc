@@ -47,6 +47,11 @@ struct QuantizeCase {
   double min_top1, max_kl;
 };
 
+// How gtest shows the parameter (instead of its bytes).
+[[maybe_unused]] void PrintTo(const QuantizeCase& c, std::ostream* os) {
+  *os << c.format << " (top-1 >= " << c.min_top1 << ", KL <= " << c.max_kl << ")";
+}
+
 class QuantizeDefaultModel : public ::testing::TestWithParam<QuantizeCase> {};
 
 // On a trained model the distributions barely move. Top-1 over the text's 64 positions moves

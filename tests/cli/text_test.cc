@@ -22,9 +22,9 @@ class TextCommands : public ::testing::Test {
     tok_dir_ = (fs::temp_directory_path() / ("dsv3_tiny_tok_" + std::to_string(::getpid()))).string();
     testing::write_tiny_tokenizer(tok_dir_);
   }
-  static std::string model() { return testing::shared_dir() + "/golden/v3-tiny/checkpoint"; }
+  static std::string model() { return testing::test_data_dir() + "/golden/v3-tiny/checkpoint"; }
   static inline std::string tok_dir_;
-  const std::string ds_tok = testing::shared_dir() + "/tokenizer/deepseek-v3";
+  const std::string ds_tok = testing::test_data_dir() + "/tokenizer/deepseek-v3";
 };
 
 TEST_F(TextCommands, TokenizeAndDetokenizeRoundTrip) {

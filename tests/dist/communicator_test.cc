@@ -1,6 +1,8 @@
 // The collectives of dist::Comm. Every Collectives.* test runs twice: by ctest as a plain
 // process (a group of one: copies), and under `mpirun -np 2` and `-np 3` through the
-// launcher tests below, which start this same binary as the ranks of a job.
+// launcher tests below, which start this same binary as the ranks of a job. Tests that only
+// mean something with several ranks live in suites named MultiRank*: ctest's discovery
+// leaves them out (tests/CMakeLists.txt), and only the MpiJob tests run them, as ranks.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -141,9 +143,9 @@ TEST(Collectives, AgreeNamesEveryFailedRank) {
   EXPECT_NE(all.error().message.find("shard missing"), std::string::npos);
 }
 
-TEST(Collectives, PointToPointMessagesOfUnknownSize) {
+TEST(MultiRankCollectives, PointToPointMessagesOfUnknownSize) {
   const auto& w = world();
-  if (!w.distributed()) GTEST_SKIP() << "needs two ranks";
+  if (!w.distributed()) GTEST_SKIP() << "needs two ranks (run by MpiJob.CollectivesOn*Ranks)";
   if (w.is_root()) {
     for (int r = 1; r < w.size(); ++r) {
       std::vector<std::byte> bytes(size_t(1000 * r), std::byte(r));
@@ -162,29 +164,32 @@ TEST(Collectives, PointToPointMessagesOfUnknownSize) {
 
 std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
+// What each rank of the collectives jobs runs.
+const std::string kCollectives = "'Collectives.*:MultiRankCollectives.*'";
+
 TEST(MpiJob, CollectivesOnTwoRanks) {
-  const auto r = testing::run_mpi(2, self_exe() + " --gtest_filter='Collectives.*'", 120);
+  const auto r = testing::run_mpi(2, self_exe() + " --gtest_filter=" + kCollectives, 120);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("PASSED"), std::string::npos) << r.out;
 }
 
 TEST(MpiJob, CollectivesOnThreeRanks) {
-  const auto r = testing::run_mpi(3, self_exe() + " --gtest_filter='Collectives.*'", 120);
+  const auto r = testing::run_mpi(3, self_exe() + " --gtest_filter=" + kCollectives, 120);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 TEST(MpiJob, AbortOnOneRankEndsTheJobWithItsMessage) {
   // Rank 1 aborts while rank 0 waits in a collective that can never complete: the launcher
   // must end the job (not hang), and the message must name the rank.
-  const auto r = testing::run_mpi(2, self_exe() + " --gtest_filter='AbortProbe.*'", 60);
+  const auto r = testing::run_mpi(2, self_exe() + " --gtest_filter='MultiRankAbortProbe.*'", 60);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung until the timeout";
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("probe failure"), std::string::npos) << r.err;
 }
 
-// Only meaningful as a rank of the job above; alone it does nothing.
-TEST(AbortProbe, RankOneAborts) {
+// Only meaningful as a rank of the job above (alone it skips; ctest never runs it alone).
+TEST(MultiRankAbortProbe, RankOneAborts) {
   const auto& w = world();
   if (!w.distributed()) GTEST_SKIP() << "run by MpiJob.AbortOnOneRankEndsTheJobWithItsMessage";
   if (w.rank() == 1) w.abort("probe failure");

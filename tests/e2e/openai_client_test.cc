@@ -1,6 +1,7 @@
 // End to end: `dsv3 serve` as a user starts it, driven by the official openai npm client
-// (tests/e2e/openai_client.mjs). npm installs the client from the registry into a folder
-// kept between runs; without node, npm or the registry the test is skipped.
+// (tests/e2e/node/openai_client.mjs). The client is the version pinned by
+// tests/e2e/node/package-lock.json, installed there by `npm ci` (scripts/test.sh does it);
+// the test never installs anything itself, and fails when node or the client is missing.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -105,27 +106,14 @@ class ServeProcess {
 };
 
 TEST(OpenAiNpmClient, ChatStreamsToolsAndConcurrency) {
-  if (shell("command -v node && command -v npm").exit_code != 0) {
-    GTEST_SKIP() << "node and npm are needed for the openai client test";
-  }
-  // The client is installed once into a folder kept between runs.
-  const fs::path source = fs::path(__FILE__).parent_path();
-  const fs::path work = fs::temp_directory_path() / "dsv3_e2e_openai_client";
-  fs::create_directories(work);
-  for (const char* file : {"package.json", "openai_client.mjs"}) {
-    fs::copy_file(source / file, work / file, fs::copy_options::overwrite_existing);
-  }
-  if (!fs::exists(work / "node_modules" / "openai" / "package.json")) {
-    const Shell install =
-        shell("cd '" + work.string() +
-              "' && timeout 300 npm install --no-audit --no-fund --loglevel=error "
-              "--fetch-timeout=30000 --fetch-retries=1");
-    if (install.exit_code != 0) {
-      GTEST_SKIP() << "npm install of the openai client failed (no registry?):\n" << install.output;
-    }
-  }
+  const fs::path client_dir = fs::path(DSV3_SOURCE_DIR) / "tests" / "e2e" / "node";
+  ASSERT_EQ(shell("command -v node").exit_code, 0)
+      << "node is needed for the openai client test (Debian: apt-get install nodejs npm)";
+  ASSERT_TRUE(fs::exists(client_dir / "node_modules" / "openai" / "package.json"))
+      << "the openai npm client is not installed: run `npm ci --prefix " << client_dir.string()
+      << "` (scripts/test.sh does)";
 
-  ServeProcess serve({"serve", "--model", shared_dir() + "/golden/v3-tiny/checkpoint",
+  ServeProcess serve({"serve", "--model", test_data_dir() + "/golden/v3-tiny/checkpoint",
                       "--tokenizer", tiny_tokenizer_dir(), "--model-name", "tiny", "--port", "0",
                       "--ctx", "512", "--parallel", "4", "--queue", "32", "--api-key", "e2e-key",
                       "--no-log"});
@@ -133,7 +121,7 @@ TEST(OpenAiNpmClient, ChatStreamsToolsAndConcurrency) {
   const std::string env = "OPENAI_BASE_URL=http://127.0.0.1:" + std::to_string(serve.port()) +
                           "/v1 OPENAI_API_KEY=e2e-key DSV3_MODEL=tiny";
   const Shell node =
-      shell("cd '" + work.string() + "' && " + env + " timeout 300 node openai_client.mjs");
+      shell("cd '" + client_dir.string() + "' && " + env + " timeout 300 node openai_client.mjs");
   EXPECT_EQ(node.exit_code, 0) << node.output << "\nserver:\n" << serve.log();
   EXPECT_NE(node.output.find("all ok"), std::string::npos) << node.output;
   std::printf("%s", node.output.c_str());

@@ -91,6 +91,9 @@ std::string case_name(const Case& c) {
          (c.experts_only ? "_experts_only" : "") + (c.f32_activations ? "_f32_activations" : "");
 }
 
+// How gtest shows the parameter (instead of its bytes).
+[[maybe_unused]] void PrintTo(const Case& c, std::ostream* os) { *os << case_name(c); }
+
 class QuantizedAccuracy : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantizedAccuracy, LogitsStayNearTheReference) {

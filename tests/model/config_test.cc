@@ -12,7 +12,7 @@ namespace dsv3 {
 namespace {
 
 std::string golden_config(const std::string& name) {
-  std::ifstream f(testing::shared_dir() + "/golden/" + name + "/checkpoint/config.json");
+  std::ifstream f(testing::test_data_dir() + "/golden/" + name + "/checkpoint/config.json");
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();

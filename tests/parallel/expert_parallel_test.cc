@@ -14,6 +14,7 @@
 #include "support/files.h"
 #include "support/golden.h"
 #include "support/mpirun.h"
+#include "support/param_names.h"
 
 namespace dsv3 {
 namespace {
@@ -73,7 +74,8 @@ TEST_P(ExpertParallel, GenerationIsIdentical) {
   EXPECT_EQ(balanced.out, a.out);
 }
 
-INSTANTIATE_TEST_SUITE_P(Goldens, ExpertParallel, ::testing::Values("v3-tiny", "v2lite-tiny"));
+INSTANTIATE_TEST_SUITE_P(Goldens, ExpertParallel, ::testing::Values("v3-tiny", "v2lite-tiny"),
+                         testing::golden_case_test_name);
 
 TEST(ExpertParallelJob, MtpLogitsEqualTheSingleProcessOnes) {
   GoldenCase g("v3-tiny");

@@ -40,7 +40,7 @@ inline const std::string& tiny_tokenizer_dir() {
     };
     const fs::path writer =
         fs::path(__FILE__).parent_path().parent_path() / "support" / "tiny_tokenizer.cc";
-    const fs::path source = fs::path(shared_dir()) / "tokenizer" / "deepseek-v3";
+    const fs::path source = fs::path(test_data_dir()) / "tokenizer" / "deepseek-v3";
     const std::string key = fs::exists(writer) ? stamp(writer) : stamp("/proc/self/exe");
     const fs::path final_dir =
         fs::temp_directory_path() /
@@ -58,7 +58,7 @@ inline const std::string& tiny_tokenizer_dir() {
 }
 
 inline std::unique_ptr<TextModel> load_tiny(int64_t max_positions, bool mtp = false) {
-  auto m = TextModel::load(shared_dir() + "/golden/v3-tiny/checkpoint", tiny_tokenizer_dir(),
+  auto m = TextModel::load(test_data_dir() + "/golden/v3-tiny/checkpoint", tiny_tokenizer_dir(),
                            ModelOptions{.max_positions = max_positions, .load_mtp = mtp});
   EXPECT_TRUE(m.ok()) << m.error().message;
   return std::move(m).value();

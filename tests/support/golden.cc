@@ -7,7 +7,7 @@
 
 namespace dsv3::testing {
 
-GoldenCase::GoldenCase(const std::string& name) : dir_(shared_dir() + "/golden/" + name) {
+GoldenCase::GoldenCase(const std::string& name) : dir_(test_data_dir() + "/golden/" + name) {
   std::ifstream mf(dir_ + "/golden/manifest.json");
   if (!mf) throw std::runtime_error("missing golden manifest for " + name);
   manifest_ = nlohmann::json::parse(mf);

@@ -1,4 +1,4 @@
-// Reads the golden reference arrays of ../shared/golden/<case>/golden (arrays.txt format).
+// Reads the golden reference arrays of tests/data/golden/<case>/golden (arrays.txt format).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ class GoldenCase {
   std::map<std::string, GoldenArray> arrays_;
 };
 
-inline std::string shared_dir() { return DSV3_SHARED_DIR; }
+inline std::string test_data_dir() { return DSV3_TEST_DATA_DIR; }
 
 // Largest |a - b| over all elements.
 float max_abs_diff(const float* a, const float* b, size_t n);

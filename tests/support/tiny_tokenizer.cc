@@ -43,7 +43,7 @@ std::string byte_char(int b) {
 
 void write_tiny_tokenizer(const std::string& dir) {
   std::filesystem::create_directories(dir);
-  const std::string src = shared_dir() + "/tokenizer/deepseek-v3/";
+  const std::string src = test_data_dir() + "/tokenizer/deepseek-v3/";
   // DeepSeek's file has 128k vocab entries: parse it into an unordered json (ordered_json's
   // insertion is quadratic) and drop the big parts before converting.
   nlohmann::json big;

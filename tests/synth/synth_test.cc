@@ -80,7 +80,7 @@ TEST(Presets, EveryPresetParsesAndRoundTrips) {
 
 TEST(Presets, TinyMatchesTheGoldenShape) {
   auto tiny = preset_config("tiny");
-  auto golden = load_model_config(std::string(DSV3_SHARED_DIR) + "/golden/v3-tiny/checkpoint");
+  auto golden = load_model_config(std::string(DSV3_TEST_DATA_DIR) + "/golden/v3-tiny/checkpoint");
   ASSERT_TRUE(tiny.ok() && golden.ok());
   golden->fp8_block_quantized = false;  // the golden is FP8; the preset's dtype is chosen later
   EXPECT_EQ(model_config_json(*tiny), model_config_json(*golden));

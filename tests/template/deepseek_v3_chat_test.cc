@@ -1,4 +1,4 @@
-// Renders every case of shared/tokenizer/deepseek-v3/chat.jsonl with the chat template from
+// Renders every case of tests/data/tokenizer/deepseek-v3/chat.jsonl with the chat template from
 // DeepSeek-V3's tokenizer_config.json and compares with the expected prompt byte for byte.
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::ordered_json;
 
-const std::string kDir = std::string(DSV3_SHARED_DIR) + "/tokenizer/deepseek-v3/";
+const std::string kDir = std::string(DSV3_TEST_DATA_DIR) + "/tokenizer/deepseek-v3/";
 
 ordered_json read_json(const std::string& path) {
   std::ifstream in(path);

@@ -13,6 +13,15 @@ namespace {
 
 class JinjaConformance : public testing::TestWithParam<conformance::Case> {};
 
+}  // namespace
+
+namespace conformance {
+// How gtest shows the parameter (instead of its bytes); found through the type's namespace.
+[[maybe_unused]] static void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+}  // namespace conformance
+
+namespace {
+
 TEST_P(JinjaConformance, MatchesPythonJinja2) {
   const conformance::Case& c = GetParam();
   auto tmpl = ChatTemplate::parse(c.source);

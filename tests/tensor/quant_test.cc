@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "tensor/dtype.h"
@@ -49,6 +50,13 @@ TEST(QuantFormats, Sizes) {
 
 class Distortion : public ::testing::TestWithParam<WeightFormat> {};
 
+}  // namespace
+
+// How gtest shows the parameter (instead of its bytes); found through WeightFormat's namespace.
+[[maybe_unused]] static void PrintTo(WeightFormat f, std::ostream* os) { *os << format_name(f); }
+
+namespace {
+
 TEST_P(Distortion, RoundTripErrorIsBounded) {
   const WeightFormat f = GetParam();
   const int64_t rows = 40, cols = 1000;  // partial tile and partial group
@@ -81,7 +89,10 @@ TEST_P(Distortion, RoundTripErrorIsBounded) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, Distortion,
-                         ::testing::Values(WeightFormat::kQ8, WeightFormat::kQ4));
+                         ::testing::Values(WeightFormat::kQ8, WeightFormat::kQ4),
+                         [](const ::testing::TestParamInfo<WeightFormat>& info) {
+                           return std::string(format_name(info.param));
+                         });
 
 // The bytes sit where tensor/matrix.h says they do.
 TEST(QuantLayout, Q8BytePositions) {

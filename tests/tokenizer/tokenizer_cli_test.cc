@@ -18,7 +18,7 @@ using testing::run_dsv3;
 class TokenizerCli : public testing::TempDirTest {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(DSV3_BINARY)) GTEST_SKIP() << DSV3_BINARY << " is not built";
+    ASSERT_TRUE(std::filesystem::exists(DSV3_BINARY)) << DSV3_BINARY << " is not built";
     TempDirTest::SetUp();
     for (int i = 0; i < 8; ++i) {
       files_ += " " + write("doc" + std::to_string(i) + ".txt",

@@ -14,12 +14,12 @@
 
 namespace dsv3::testing {
 
-// DSV3_SHARED_DIR/tokenizer/deepseek-v3
+// DSV3_TEST_DATA_DIR/tokenizer/deepseek-v3
 inline std::string deepseek_dir() {
-  return std::string(DSV3_SHARED_DIR) + "/tokenizer/deepseek-v3";
+  return std::string(DSV3_TEST_DATA_DIR) + "/tokenizer/deepseek-v3";
 }
 
-// Aborts the test binary with the load error if the shared tokenizer does not load.
+// Aborts the test binary with the load error if the DeepSeek-V3 tokenizer does not load.
 inline const Tokenizer& deepseek_tokenizer() {
   static const Tokenizer* tokenizer = [] {
     Result<Tokenizer> t = Tokenizer::load(deepseek_dir());

@@ -1,5 +1,5 @@
 // The DeepSeek-V3 tokenizer against the golden vectors from HF tokenizers
-// (/work/shared/tokenizer/README.md), plus the API around them.
+// (tests/data/tokenizer/README.md), plus the API around them.
 #include "tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
