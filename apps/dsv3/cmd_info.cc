@@ -83,13 +83,22 @@ void run_checkpoint(const InfoFlags& f) {
   auto model = unwrap(Model::load(flags.model_dir, flags.options(/*with_mtp=*/true)));
   const ModelConfig& c = model->config();
   const double weight_bytes = double(model->checkpoint().total_bytes());
-  const int64_t kv_per_token = c.num_hidden_layers * c.kv_cache_width() * int64_t(sizeof(float));
+  // The main model's cache as the engine allocates it: latent rows in --kv-type, plus the
+  // lightning indexer's FP8 keys and scales for V3.2.
+  const KvCache one_token = model->new_cache(1);
+  const int64_t kv_per_token = one_token.bytes_per_token();
   const double kv_total = double(kv_per_token) * double(flags.context);
   std::printf("%s", describe(c).c_str());
   std::printf("stored formats        %s\n", model->weights().format_summary.c_str());
   print_parameters(c);
-  std::printf("KV cache              %ld values per token per layer (%ld bytes per token, f32)\n",
-              long(c.kv_cache_width()), long(kv_per_token));
+  std::printf("KV cache              %ld values per token per layer (%ld bytes per token, %s)\n",
+              long(c.kv_cache_width()), long(kv_per_token),
+              std::string(format_name(one_token.format())).c_str());
+  if (c.has_indexer()) {
+    std::printf("indexer key cache     %ld FP8 codes + a float32 scale per token per layer"
+                " (included above)\n",
+                long(c.index_head_dim));
+  }
   std::printf("checkpoint bytes      %s (mapped, not copied)\n", human_bytes(weight_bytes).c_str());
   std::printf("memory to run         %s = weights %s + KV cache %s for %ld tokens\n",
               human_bytes(weight_bytes + kv_total).c_str(), human_bytes(weight_bytes).c_str(),

@@ -9,6 +9,7 @@
 
 #include "engine/session.h"
 #include "engine/speculative.h"
+#include "kernels/kernels.h"
 
 namespace dsv3 {
 
@@ -279,6 +280,26 @@ std::vector<RankBench> rank_figures(const Model& model, const TrafficMeter& pref
   return ranks;
 }
 
+// Positions [0, n) of every layer of the cache as a prompt could have left them: c_kv and
+// k_pe ~ N(0, 1) (kv_a_layernorm's and RoPE's scale) and, for V3.2, indexer keys of e4m3 codes
+// of N(0, 64) values with scale 1/64. Only the speed of decoding after them is measured.
+void fill_random_context(KvCache& cache, int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> row(size_t(cache.width()));
+  std::vector<uint8_t> codes(size_t(cache.index_dim()));
+  for (int64_t l = 0; l < cache.n_layers(); ++l) {
+    for (int64_t pos = 0; pos < n; ++pos) {
+      for (float& v : row) v = normal(rng);
+      cache.write(l, pos, row.data());
+      if (codes.empty()) continue;
+      for (uint8_t& code : codes) code = kernels::fp8_e4m3_code(64.0f * normal(rng));
+      cache.write_index_key(l, pos, codes.data(), 1.0f / 64.0f);
+    }
+  }
+  cache.set_length(n);
+}
+
 }  // namespace
 
 Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
@@ -313,7 +334,12 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
     cache.truncate(0);
     prefill_traffic.start();
     auto start = Clock::now();
-    for (int64_t pos = 0; pos < p; pos += o.prefill_chunk) {
+    if (o.synthetic_context) {
+      fill_random_context(cache, p, o.seed + uint64_t(rep));
+      logits.assign(logits.size(), 0.0f);
+      logits[size_t(prompt.back())] = 1.0f;  // decoding starts from the prompt's last token
+    }
+    for (int64_t pos = o.synthetic_context ? p : 0; pos < p; pos += o.prefill_chunk) {
       const int64_t len = std::min(o.prefill_chunk, p - pos);
       model.forward({.tokens = std::span(prompt).subspan(size_t(pos), size_t(len)),
                      .cache = &cache, .arena = &arena,
@@ -321,15 +347,20 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
                      .last_logits_only = true,
                      .phases = o.profile ? &r.prefill_phases : nullptr});
     }
-    prefill.push_back(double(p) / seconds_since(start));
+    prefill.push_back(o.synthetic_context ? 0.0 : double(p) / seconds_since(start));
     prefill_traffic.stop();
 
     int32_t next = argmax(logits);
     decode_traffic.start();
     start = Clock::now();
     for (int64_t i = 0; i < n; ++i) {
-      // The step attends over every cached position plus its own.
-      kv_bytes += double(cache.length() + 1) * double(cache.bytes_per_token());
+      // The step attends over every cached position plus its own; under V3.2's sparse
+      // attention it reads the latent rows of the index_topk it keeps, after its indexer
+      // read every cached key.
+      const int64_t seen = cache.length() + 1;
+      const int64_t kept = c.has_indexer() ? std::min(seen, c.index_topk) : seen;
+      kv_bytes += double(kept) * double(cache.latent_bytes_per_token()) +
+                  double(seen) * double(cache.index_bytes_per_token());
       model.forward({.tokens = std::span(&next, 1), .cache = &cache, .arena = &arena,
                      .logits_out = logits.data(), .last_logits_only = true, .trace = &trace,
                      .phases = o.profile ? &r.decode_phases : nullptr});
@@ -355,7 +386,9 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
     r.roofline_pct = 100.0 * r.decode_tok_s.median / r.roofline_tok_s;
   }
   r.ranks = rank_figures(model, prefill_traffic, decode_traffic, double(p) * o.repeats, steps);
-  if (o.mtp_draft > 0 && model.mtp_depth() > 0) DSV3_TRY(run_mtp_bench(model, o, prompt, r));
+  if (o.mtp_draft > 0 && model.mtp_depth() > 0 && !o.synthetic_context) {
+    DSV3_TRY(run_mtp_bench(model, o, prompt, r));
+  }
   return r;
 }
 

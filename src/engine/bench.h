@@ -26,6 +26,10 @@ struct BenchOptions {
   BandwidthProbe probe;     // probe.bytes == 0: skip the probe
   int mtp_draft = 0;        // > 0: also decode with MTP speculation, this many drafts per step
   bool profile = false;     // time each phase of the forward passes (BenchResult::*_phases)
+  // Fill the KV cache with random entries for the prompt's positions instead of prefilling
+  // it: decode speed at a depth whose prompt would cost O(depth^2) to compute. No prefill
+  // figure then (0), and no MTP run.
+  bool synthetic_context = false;
 };
 
 // Median over the repeats with the spread around it.

@@ -88,6 +88,43 @@ void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_
 // Indices of the k largest values of x[n], largest first; ties go to the lower index.
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
 
+// ---- FP8 activations and the lightning indexer (DeepSeek-V3.2 sparse attention) -----------
+// kernel.act_quant of the DeepSeek-V3.2 code on one block x[n]: s = max(max|x|, 1e-4) *
+// float(1/448), rounded up to a power of two when pow2_scale (the "ue8m0" scale format, exactly
+// from the float's bits), then codes[i] = e4m3(clamp(x[i] / s, +-448)) rounded to nearest even
+// (subnormals down to 2^-9 included). Returns s: x[i] ~= s * e4m3 value of codes[i].
+float quantize_fp8_block(const float* x, int64_t n, bool pow2_scale, uint8_t* codes);
+// out[n] = scale * the e4m3 value of codes[n] (float32 product).
+void dequantize_fp8_block(const uint8_t* codes, int64_t n, float scale, float* out);
+// The e4m3fn code of f, rounded to nearest even and saturated at +-448 (bit arithmetic).
+uint8_t fp8_e4m3_code(float f);
+
+// x[n] = x[n] H / sqrt(n), H the n x n Sylvester Hadamard matrix H[i][j] = (-1)^popcount(i&j)
+// (scipy.linalg.hadamard); n a power of two. The fast Walsh-Hadamard butterfly.
+void hadamard_rotate(float* x, int64_t n);
+
+// RoPE in the rotate_half (NeoX) layout: pair (x[i], x[i + dim/2]) is rotated by angle i;
+// cos_sin[dim] holds (cos_i, sin_i) interleaved, as for rope_interleaved.
+void rope_halves(float* x, const float* cos_sin, int64_t dim);
+
+// Lightning-indexer scores (fp8_index of DeepSeek-V3.2) of `queries` query tokens against the
+// keys: scores[t, s] = key_scales[s] * sum_h weights[t, h] * relu(q[t, h] . keys[s]).
+// q[queries, heads, keys.cols]: e4m3 values as float32 (exact); weights[queries, heads];
+// keys[n, cols]: e4m3 codes as an FP8 matrix with unit block scales; key_scales[n];
+// scores[queries, n]; dots[queries * heads, n] is scratch. Products of e4m3 values are exact
+// in float32; the sums are float32 (as the GPU kernel; the reference sums exactly).
+struct IndexScoreArgs {
+  const float* q = nullptr;
+  const float* weights = nullptr;
+  int64_t queries = 0;
+  int64_t heads = 0;
+  const Matrix* keys = nullptr;
+  const float* key_scales = nullptr;
+  float* dots = nullptr;
+  float* scores = nullptr;
+};
+void index_scores(const IndexScoreArgs& a);
+
 // ---- Building block of the int8 path -------------------------------------------------------
 // x[n, cols] as int8 per group of 32 columns: x[t][32 g + c] ~= scale[g][t] * q[g][t][c].
 // Group-major, so a kernel reaches every token of a group at fixed offsets from one pointer.

@@ -3,6 +3,7 @@
 #include "kernels/ref.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -215,5 +216,42 @@ void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
   quantize_activations(x, 0, n, xq);
   matmul_int8_rows(w, xq, y, 0, w.rows);
 }
+
+}  // namespace dsv3::kernels::ref
+
+namespace dsv3::kernels::ref {
+
+void index_scores(const IndexScoreArgs& a) {
+  const Matrix& keys = *a.keys;
+  const int64_t dim = keys.cols;
+  std::vector<float> key(dim);
+  for (int64_t s = 0; s < keys.rows; ++s) {
+    // Unit block scales: the row is the e4m3 values themselves.
+    dequantize_row(keys, s, key.data());
+    for (int64_t t = 0; t < a.queries; ++t) {
+      double total = 0;
+      for (int64_t h = 0; h < a.heads; ++h) {
+        const float* q = a.q + (t * a.heads + h) * dim;
+        double d = 0;  // exact: products of e4m3 values need 8 bits, their sum < 2^53
+        for (int64_t i = 0; i < dim; ++i) d += double(q[i]) * double(key[i]);
+        total += double(a.weights[t * a.heads + h]) * double(std::max(float(d), 0.0f));
+      }
+      a.scores[t * keys.rows + s] = float(total) * a.key_scales[s];
+    }
+  }
+}
+
+void hadamard_rotate(float* x, int64_t n) {
+  std::vector<double> y(n, 0.0);
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[j] += (std::popcount(uint64_t(i & j)) % 2 ? -1.0 : 1.0) * double(x[i]);
+    }
+  }
+  const double scale = 1.0 / std::sqrt(double(n));
+  for (int64_t j = 0; j < n; ++j) x[j] = float(y[j] * scale);
+}
+
+uint8_t fp8_e4m3_code(float f) { return f32_to_fp8_e4m3(f); }
 
 }  // namespace dsv3::kernels::ref

@@ -30,6 +30,14 @@ void latent_attention_part(const Matrix& keys, const float* q, int64_t heads, fl
                            int64_t value_cols, int64_t s0, int64_t s1, int64_t visible,
                            float* max, float* sum, float* o);
 
+// Lightning-indexer scores (kernels.h) with every e4m3 dot product exact (double), rounded to
+// float32, and the weighted sum over heads rounded once: the golden data's definition.
+void index_scores(const IndexScoreArgs& a);
+// x H / sqrt(n) as a plain matrix product in double.
+void hadamard_rotate(float* x, int64_t n);
+// The e4m3 code nearest to f by searching the code table (tensor/dtype.h).
+uint8_t fp8_e4m3_code(float f);
+
 // The int8-activation product of q8 / q4 weights (MatmulOptions::int8_activations): activations
 // quantized per group of 32 (QuantizedActivations), integer dot products per group, float
 // scales applied per group. Rows [r0, r1) of y[n, w.rows].

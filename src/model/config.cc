@@ -146,6 +146,12 @@ void read_quantization(Reader& r, ModelConfig& c) {
   const std::string method = q.value("quant_method", "");
   if (method == "dsv3") return read_group_quantization(r, q, c);
   const std::string fmt = q.value("fmt", "e4m3");
+  const std::string scale_fmt = q.value("scale_fmt", "");
+  if (!scale_fmt.empty() && scale_fmt != "ue8m0") {
+    r.problem("quantization_config.scale_fmt '" + scale_fmt +
+              "' is not supported (expected 'ue8m0' or none)");
+  }
+  c.fp8_scale_ue8m0 = scale_fmt == "ue8m0";
   if (method != "fp8" || fmt != "e4m3") {
     r.problem("quantization_config " + q.dump() +
               " is not supported (expected quant_method 'fp8' with fmt 'e4m3', or 'dsv3' with"
@@ -274,6 +280,29 @@ void check_rope_values(Reader& r, RangeChecker& k, const ModelConfig& c) {
   k.real("rope_scaling.mscale_all_dim", y.mscale_all_dim, 0, true);
 }
 
+// DeepSeek Sparse Attention: what the indexer and the FP8 steps of the official code need.
+void check_indexer(Reader& r, const ModelConfig& c) {
+  const int64_t block = ModelConfig::kActQuantBlock;
+  if (c.index_n_heads <= 0) {
+    r.problem("index_n_heads = " + std::to_string(c.index_n_heads) + " must be > 0");
+  }
+  if (c.index_topk <= 0) r.problem("index_topk = " + std::to_string(c.index_topk) + " must be > 0");
+  if (c.index_head_dim != block) {
+    r.problem("index_head_dim = " + std::to_string(c.index_head_dim) + " is not supported" +
+              " (expected " + std::to_string(block) + ": one FP8 block, a Hadamard size)");
+  } else if (c.qk_rope_head_dim > c.index_head_dim) {
+    r.problem("qk_rope_head_dim = " + std::to_string(c.qk_rope_head_dim) +
+              " exceeds index_head_dim = " + std::to_string(c.index_head_dim));
+  }
+  if (c.q_lora_rank <= 0) {
+    r.problem("deepseek_v32 needs q_lora_rank > 0 (the indexer reads MLA's q latent)");
+  }
+  if (c.kv_lora_rank % block) {
+    r.problem("kv_lora_rank = " + std::to_string(c.kv_lora_rank) + " must be a multiple of " +
+              std::to_string(block) + " (the FP8 round trip of the KV latent)");
+  }
+}
+
 void check_values(Reader& r, const ModelConfig& c) {
   RangeChecker k(r);
   k.in("vocab_size", c.vocab_size, 1, kMaxVocab);
@@ -300,6 +329,7 @@ void check_values(Reader& r, const ModelConfig& c) {
   if (c.fp8_block_quantized || c.fp8_block_size != 128) {
     k.in("quantization_config.weight_block_size", c.fp8_block_size, 1, 1 << 16);
   }
+  if (c.model_type == "deepseek_v32") check_indexer(r, c);
 }
 
 }  // namespace
@@ -319,11 +349,13 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
   Reader r(j, origin);
   ModelConfig c;
   r.get("model_type", c.model_type);
-  if (!c.model_type.empty() && c.model_type != "deepseek_v3" && c.model_type != "deepseek_v2") {
-    r.problem("model_type '" + c.model_type + "' is not supported (expected 'deepseek_v3' or " +
-              "'deepseek_v2')");
+  if (!c.model_type.empty() && c.model_type != "deepseek_v3" && c.model_type != "deepseek_v32" &&
+      c.model_type != "deepseek_v2") {
+    r.problem("model_type '" + c.model_type + "' is not supported (expected 'deepseek_v3', " +
+              "'deepseek_v32' or 'deepseek_v2')");
   }
-  const bool v3 = c.model_type == "deepseek_v3";
+  const bool v32 = c.model_type == "deepseek_v32";
+  const bool v3 = c.model_type == "deepseek_v3" || v32;
   c.scoring_func = v3 ? ScoringFunc::kSigmoid : ScoringFunc::kSoftmax;
   c.topk_method = v3 ? TopkMethod::kNoauxTc : TopkMethod::kGreedy;
   r.get("vocab_size", c.vocab_size);
@@ -354,6 +386,11 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
   r.get("qk_rope_head_dim", c.qk_rope_head_dim);
   r.get("v_head_dim", c.v_head_dim);
   r.get("num_nextn_predict_layers", c.num_nextn_predict_layers, false);
+  if (v32) {
+    r.get("index_n_heads", c.index_n_heads);
+    r.get("index_head_dim", c.index_head_dim);
+    r.get("index_topk", c.index_topk);
+  }
   r.get("rms_norm_eps", c.rms_norm_eps, false);
   r.get("rope_theta", c.rope_theta, false);
   r.get("max_position_embeddings", c.max_position_embeddings, false);
@@ -362,6 +399,9 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
   r.get("eos_token_id", c.eos_token_id, false);
   read_rope_scaling(r, c);
   read_quantization(r, c);
+  // V3.2 was trained with power-of-two FP8 scales: its own FP8 steps keep them when the
+  // checkpoint is BF16 (no FP8 quantization_config to say so).
+  if (v32 && !c.fp8_block_quantized) c.fp8_scale_ue8m0 = true;
   r.check_unknown_keys();
   if (r.status().ok()) check_values(r, c);
   DSV3_TRY(r.status());
@@ -399,7 +439,12 @@ std::string describe(const ModelConfig& c) {
     << c.n_shared_experts << " shared; " << scoring << ", " << method << ", groups "
     << c.n_group << "/" << c.topk_group << ", norm_topk_prob "
     << (c.norm_topk_prob ? "true" : "false") << ", scale " << c.routed_scaling_factor << "\n"
-    << "MTP layers            " << c.num_nextn_predict_layers << "\n"
+    << "MTP layers            " << c.num_nextn_predict_layers << "\n";
+  if (c.has_indexer()) {
+    o << "sparse attention      lightning indexer, " << c.index_n_heads << " heads of "
+      << c.index_head_dim << ", top-" << c.index_topk << " tokens per query (FP8 keys)\n";
+  }
+  o
     << "RoPE                  theta " << c.rope_theta;
   if (c.rope_scaling.enabled) {
     o << ", YaRN factor " << c.rope_scaling.factor << " (original "

@@ -26,7 +26,7 @@ struct YarnConfig {
 };
 
 struct ModelConfig {
-  std::string model_type;  // deepseek_v3 or deepseek_v2
+  std::string model_type;  // deepseek_v3, deepseek_v32 or deepseek_v2
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;      // dense FFN width
@@ -50,6 +50,11 @@ struct ModelConfig {
   int64_t qk_rope_head_dim = 0;
   int64_t v_head_dim = 0;
   int64_t num_nextn_predict_layers = 0;  // MTP depth
+  // DeepSeek Sparse Attention (deepseek_v32): a lightning indexer per layer scores the cached
+  // tokens of each query and MLA attends to the index_topk best (golden/README.md, V3.2).
+  int64_t index_n_heads = 0;   // 0: no indexer (V2 / V3)
+  int64_t index_head_dim = 0;  // 128 in the release (one FP8 block, a Hadamard size)
+  int64_t index_topk = 0;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   YarnConfig rope_scaling;
@@ -59,11 +64,20 @@ struct ModelConfig {
   int64_t eos_token_id = 1;
   bool fp8_block_quantized = false;  // quantization_config: fp8 e4m3, [128, 128] blocks
   int64_t fp8_block_size = 128;
+  // quantization_config.scale_fmt "ue8m0": the FP8 block scales are powers of two (V3.2).
+  // Dequantisation is unchanged; the model's own FP8 steps (indexer, KV latent) round their
+  // scales up to powers of two.
+  bool fp8_scale_ue8m0 = false;
   // quantization_config with quant_method "dsv3": kQ8 or kQ4 matrices stored as U8 tensors
   // (`dsv3 quantize`); kF32 when the checkpoint has none.
   WeightFormat group_quant_format = WeightFormat::kF32;
 
   int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
+  // V3.2: every layer (MTP included) has a lightning indexer, and the KV latent goes through
+  // the FP8 round trip of the official code (act_quant in 128-blocks, then back to float).
+  bool has_indexer() const { return index_n_heads > 0; }
+  // The FP8 block of the indexer's q/k and of the KV latent round trip (kernel.act_quant).
+  static constexpr int64_t kActQuantBlock = 128;
   bool is_moe_layer(int64_t layer) const {
     return n_routed_experts > 0 && layer >= first_k_dense_replace &&
            layer % moe_layer_freq == 0;

@@ -6,6 +6,8 @@
 // convert on the fly. FP8 rows use one fixed scale of 1 (values saturate at +-448; the
 // normalised c_kv and k_pe stay far below): e4m3 keeps 3 mantissa bits, so each value moves by
 // up to 1/16 of itself, which shows in the logits (README: accuracy of each format).
+// DeepSeek-V3.2 adds the lightning indexer's key cache beside it: per layer and position,
+// index_dim e4m3 codes (one FP8 block) and their power-of-two scale.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +22,9 @@ class KvCache {
  public:
   KvCache() = default;
   // format: kF32, kBF16, kF16 or kFP8Block.
+  // index_dim > 0 adds the indexer's key cache (V3.2).
   KvCache(int64_t n_layers, int64_t width, int64_t capacity,
-          WeightFormat format = WeightFormat::kF32);
+          WeightFormat format = WeightFormat::kF32, int64_t index_dim = 0);
 
   int64_t width() const { return width_; }
   int64_t capacity() const { return capacity_; }
@@ -44,7 +47,22 @@ class KvCache {
   // Rows [0, positions) of `layer` as a [positions, width] matrix in the cache's format.
   Matrix rows(int64_t layer, int64_t positions) const;
 
-  int64_t bytes_per_token() const { return n_layers_ * row_bytes_; }
+  // The indexer's key cache (index_dim() > 0): e4m3 codes[index_dim] and their scale.
+  int64_t index_dim() const { return index_dim_; }
+  void write_index_key(int64_t layer, int64_t position, const uint8_t* codes, float scale);
+  // Keys [0, positions) of `layer` as an FP8 [positions, index_dim] matrix with unit block
+  // scales (the values are the codes' e4m3 values), and their scales[positions].
+  Matrix index_keys(int64_t layer, int64_t positions) const;
+  const float* index_key_scales(int64_t layer) const {
+    return index_scales_.data() + size_t(layer) * capacity_;
+  }
+
+  // Latent rows plus the indexer's keys and scales.
+  int64_t bytes_per_token() const { return latent_bytes_per_token() + index_bytes_per_token(); }
+  int64_t latent_bytes_per_token() const { return n_layers_ * row_bytes_; }
+  int64_t index_bytes_per_token() const {
+    return index_dim_ ? n_layers_ * (index_dim_ + int64_t(sizeof(float))) : 0;
+  }
 
  private:
   static constexpr int64_t kFp8Block = 128;
@@ -60,6 +78,10 @@ class KvCache {
   WeightFormat format_ = WeightFormat::kF32;
   std::vector<uint8_t> data_;
   std::vector<float> fp8_scales_;  // FP8: the block scales of rows(), all 1
+  int64_t index_dim_ = 0;
+  std::vector<uint8_t> index_codes_;   // [layer, capacity, index_dim]
+  std::vector<float> index_scales_;    // [layer, capacity]
+  std::vector<float> index_unit_scales_;  // block scales of index_keys(), all 1
 };
 
 }  // namespace dsv3

@@ -13,6 +13,17 @@
 
 namespace dsv3 {
 
+class KvCache;
+
+// Rows [row, row + count) of a batch are new tokens of one sequence at positions
+// [start_pos, start_pos + count), attending causally over that sequence's own cache.
+struct SequenceSlice {
+  int64_t row = 0;
+  int64_t count = 0;
+  int64_t start_pos = 0;
+  KvCache* cache = nullptr;
+};
+
 // Naive: expand the cached latent with kv_b into per-head keys and values (the textbook form).
 // Absorbed: fold kv_b into the query and the output (DeepSeek-V2 report, section 2.1.2): same
 // math, no per-head K/V ever materialised. Both read the same latent cache.

@@ -28,7 +28,10 @@ std::vector<RankPlan> plan_rank_memory(const ModelConfig& c, const ExpertPlaceme
     }
   }
   const int64_t cached_layers = c.num_hidden_layers + c.num_nextn_predict_layers;
-  plan[0].kv_bytes = double(cached_layers) * double(c.kv_cache_width()) * double(kv_value_bytes) *
+  // V3.2 adds the indexer's key per token: index_head_dim FP8 codes and a float32 scale.
+  const double index_bytes = c.has_indexer() ? double(c.index_head_dim + 4) : 0.0;
+  plan[0].kv_bytes = double(cached_layers) *
+                     (double(c.kv_cache_width()) * double(kv_value_bytes) + index_bytes) *
                      double(context);
   return plan;
 }

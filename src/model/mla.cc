@@ -1,9 +1,13 @@
 #include "model/mla.h"
 
 #include <algorithm>
+#include <array>
+#include <limits>
+#include <vector>
 #include <optional>
 
 #include "kernels/kernels.h"
+#include "model/indexer.h"
 
 namespace dsv3 {
 
@@ -16,15 +20,16 @@ struct Dims {
         v(c.v_head_dim), lora(c.kv_lora_rank), qk(c.qk_head_dim()), width(c.kv_cache_width()) {}
 };
 
-// q [T, H*(nope+rope)], before RoPE.
+// q [T, H*(nope+rope)], before RoPE; qa [T, q_lora_rank] receives the q latent after
+// q_a_layernorm (the lightning indexer's input), or is scratch when null.
 void project_queries(const LayerContext& ctx, const AttentionWeights& w, const float* x,
-                     int64_t T, float* q) {
+                     int64_t T, float* q, float* qa = nullptr) {
   const ModelConfig& c = *ctx.config;
   if (w.wq_a.empty()) {
     kernels::matmul(w.wq, x, T, q);
   } else {
     Arena::Mark mark(*ctx.arena);
-    float* qa = ctx.arena->floats(T * c.q_lora_rank);
+    if (!qa) qa = ctx.arena->floats(T * c.q_lora_rank);
     kernels::matmul(w.wq_a, x, T, qa);
     for (int64_t t = 0; t < T; ++t) {
       float* row = qa + t * c.q_lora_rank;
@@ -44,6 +49,17 @@ void rope_queries(const LayerContext& ctx, const Dims& d, float* q, int64_t T, i
   }
 }
 
+// V3.2 (model.py, "we use fp8 kv cache in actual deployment"): c_kv goes through FP8 and
+// back, per 128-block with the config's scale format, before the cache and kv_b see it.
+void fp8_round_trip(const ModelConfig& c, float* c_kv, int64_t n) {
+  constexpr int64_t kBlock = ModelConfig::kActQuantBlock;
+  std::array<uint8_t, kBlock> codes;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const float scale = kernels::quantize_fp8_block(c_kv + b, kBlock, c.fp8_scale_ue8m0, codes.data());
+    kernels::dequantize_fp8_block(codes.data(), kBlock, scale, c_kv + b);
+  }
+}
+
 // Appends [kv_norm(c_kv) ; rope(k_pe)] of each new token to the cache; kv [T, width] is
 // the kv_a projection of the tokens.
 void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
@@ -53,10 +69,40 @@ void write_latents(const LayerContext& ctx, const AttentionWeights& w, const Dim
   for (int64_t t = 0; t < T; ++t) {
     const float* src = kv + t * d.width;
     kernels::rmsnorm(src, w.kv_norm.data(), d.lora, float(ctx.config->rms_norm_eps), row);
+    if (w.has_indexer) fp8_round_trip(*ctx.config, row, d.lora);
     std::copy_n(src + d.lora, d.rope, row + d.lora);
     kernels::rope_interleaved(row + d.lora, ctx.rope->at(start_pos + t), d.rope);
     cache.write(ctx.layer, start_pos + t, row);
   }
+}
+
+// The selection rows of one sequence's tokens (V3.2), or none: every token sees every
+// position up to its own.
+struct SequenceSelection {
+  const TokenSelection* selection = nullptr;
+  int64_t first_row = 0;  // the sequence's first row in the batch
+
+  // The positions token t of the sequence (seeing `visible`) attends to; empty when it
+  // attends to all of them.
+  std::span<const int32_t> sparse_ids(int64_t t, int64_t visible) const {
+    if (!selection || selection->dense(first_row + t, visible)) return {};
+    return {selection->ids + (first_row + t) * selection->slots,
+            size_t(selection->counts[first_row + t])};
+  }
+};
+
+// Attention of one token over the cached rows it selected: they are gathered (as float32)
+// into a per-thread buffer and attended like a contiguous cache. q [heads, width],
+// o [heads, lora].
+void attend_selected(const Matrix& latent, std::span<const int32_t> ids, const float* q,
+                     const Dims& d, float scale, float* o) {
+  thread_local std::vector<float> gathered;
+  const int64_t n = int64_t(ids.size());
+  if (gathered.size() < size_t(n * d.width)) gathered.resize(size_t(n * d.width));
+  for (int64_t i = 0; i < n; ++i) kernels::dequantize_row(latent, ids[i], gathered.data() + i * d.width);
+  const Matrix rows = matrix_view(WeightFormat::kF32, n, d.width,
+                                  reinterpret_cast<const uint8_t*>(gathered.data()));
+  kernels::latent_attention(rows, q, 1, d.heads, scale, d.lora, n, o);
 }
 
 // Tokens per block of the absorbed form: the per-head buffers hold one block.
@@ -70,7 +116,8 @@ constexpr int64_t kPositionSplitMaxTokens = 4;
 // (kernels::latent_attention: read once for all heads, in its own format: the point of MLA's
 // shared latent), each token over exactly the positions it sees; per head again, o = W_uv o_c.
 void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
-                     const float* q, int64_t T, int64_t start_pos, KvCache& cache, float* o) {
+                     const float* q, int64_t T, int64_t start_pos, KvCache& cache,
+                     const SequenceSelection& selection, float* o) {
   const float scale = float(ctx.config->softmax_scale());
   const Matrix latent = cache.rows(ctx.layer, start_pos + T);
   const int64_t block = std::min(T, kTokenBlock);
@@ -109,7 +156,20 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
                                 q_full + t * d.heads * d.width, count, d.heads, scale, d.lora,
                                 visible, o_lat + t * d.heads * d.lora);
     };
-    if (n <= kPositionSplitMaxTokens) {
+    // Sparse attention (V3.2): token by token, over its own selection where it has one.
+    auto attend_token = [&](int64_t t) {
+      const auto ids = selection.sparse_ids(t0 + t, start_pos + t0 + t + 1);
+      if (ids.empty()) return attend(t, 1);
+      attend_selected(latent, ids, q_full + t * d.heads * d.width, d, scale,
+                      o_lat + t * d.heads * d.lora);
+    };
+    if (selection.selection) {
+      if (n <= kPositionSplitMaxTokens) {
+        for (int64_t t = 0; t < n; ++t) attend_token(t);
+      } else {
+        pool.run(n, attend_token);
+      }
+    } else if (n <= kPositionSplitMaxTokens) {
       for (int64_t t = 0; t < n; ++t) attend(t, 1);
     } else {
       // Pairs of tokens share the rows they read.
@@ -133,9 +193,11 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
   }
 }
 
-// Naive form: expand every cached latent into per-head k_nope and v with kv_b.
+// Naive form: expand every cached latent into per-head k_nope and v with kv_b. Positions a
+// sparse token did not select get a score of -inf (the reference's index_mask).
 void attend_naive(const LayerContext& ctx, const AttentionWeights& w, const Dims& d,
-                  const float* q, int64_t T, int64_t start_pos, KvCache& cache, float* o) {
+                  const float* q, int64_t T, int64_t start_pos, KvCache& cache,
+                  const SequenceSelection& selection, float* o) {
   const float scale = float(ctx.config->softmax_scale());
   const int64_t end = start_pos + T;
   const int64_t kv_width = d.heads * (d.nope + d.v);
@@ -144,6 +206,7 @@ void attend_naive(const LayerContext& ctx, const AttentionWeights& w, const Dims
   float* c_kv = ctx.arena->floats(end * d.lora);
   float* kv = ctx.arena->floats(end * kv_width);
   float* scores = ctx.arena->floats(end);
+  std::vector<char> selected(size_t(end), 1);
   for (int64_t s = 0; s < end; ++s) {
     cache.read(ctx.layer, s, latent + s * d.width);
     std::copy_n(latent + s * d.width, d.lora, c_kv + s * d.lora);
@@ -151,12 +214,16 @@ void attend_naive(const LayerContext& ctx, const AttentionWeights& w, const Dims
   kernels::matmul(w.wkv_b, c_kv, end, kv);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t n = start_pos + t + 1;
+    const auto ids = selection.sparse_ids(t, n);
+    std::fill_n(selected.begin(), n, char(ids.empty()));
+    for (int32_t id : ids) selected[size_t(id)] = 1;
     for (int64_t h = 0; h < d.heads; ++h) {
       const float* qh = q + (t * d.heads + h) * d.qk;
       for (int64_t s = 0; s < n; ++s) {
         const float* k_nope = kv + s * kv_width + h * (d.nope + d.v);
         const float* k_pe = latent + s * d.width + d.lora;
         scores[s] = (kernels::dot(qh, k_nope, d.nope) + kernels::dot(qh + d.nope, k_pe, d.rope)) * scale;
+        if (!selected[size_t(s)]) scores[s] = -std::numeric_limits<float>::infinity();
       }
       kernels::softmax(scores, n);
       float* oh = o + (t * d.heads + h) * d.v;
@@ -177,10 +244,18 @@ void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float
   float* q = ctx.arena->floats(rows * d.heads * d.qk);
   float* o = ctx.arena->floats(rows * d.heads * d.v);
   float* kv = ctx.arena->floats(rows * d.width);
+  const ModelConfig& c = *ctx.config;
+  float* qr = w.has_indexer ? ctx.arena->floats(rows * c.q_lora_rank) : nullptr;
   {
     PhaseScope phase(ctx.phases, "attention in-proj");
-    project_queries(ctx, w, x, rows, q);
+    project_queries(ctx, w, x, rows, q, qr);
     kernels::matmul(w.wkv_a, x, rows, kv);
+  }
+  TokenSelection selection;
+  if (w.has_indexer) {
+    selection = {.slots = c.index_topk, .ids = ctx.arena->ints(rows * c.index_topk),
+                 .counts = ctx.arena->ints(rows)};
+    index_select(ctx, w.indexer, x, qr, rows, seqs, selection);
   }
   for (const SequenceSlice& s : seqs) {
     DSV3_CHECK(s.start_pos + s.count <= s.cache->capacity(), "KV cache of %ld positions is full",
@@ -192,11 +267,13 @@ void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float
     }
     float* qs = q + s.row * d.heads * d.qk;
     float* os = o + s.row * d.heads * d.v;
+    const SequenceSelection rows_selection{.selection = w.has_indexer ? &selection : nullptr,
+                                           .first_row = s.row};
     if (ctx.attention == AttentionImpl::kAbsorbed) {
-      attend_absorbed(ctx, w, d, qs, s.count, s.start_pos, *s.cache, os);
+      attend_absorbed(ctx, w, d, qs, s.count, s.start_pos, *s.cache, rows_selection, os);
     } else {
       PhaseScope phase(ctx.phases, "attention (naive form)");
-      attend_naive(ctx, w, d, qs, s.count, s.start_pos, *s.cache, os);
+      attend_naive(ctx, w, d, qs, s.count, s.start_pos, *s.cache, rows_selection, os);
     }
   }
   PhaseScope phase(ctx.phases, "attention out-proj");

@@ -9,18 +9,10 @@
 
 namespace dsv3 {
 
-// Rows [row, row + count) of a batch are new tokens of one sequence at positions
-// [start_pos, start_pos + count), attending causally over that sequence's own cache.
-struct SequenceSlice {
-  int64_t row = 0;
-  int64_t count = 0;
-  int64_t start_pos = 0;
-  KvCache* cache = nullptr;
-};
-
 // Attention for a batch of `rows` new tokens from one or more sequences. Projections run on
 // all rows at once (each weight read once per batch); attention runs per sequence. Writes the
-// new tokens' latent entries into each cache (layer ctx.layer) before attending.
+// new tokens' latent entries into each cache (layer ctx.layer) before attending. With a
+// lightning indexer (V3.2) each token attends only to the cached tokens it selects.
 // x [rows, hidden] is the normalised input; out [rows, hidden].
 void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float* x, int64_t rows,
                  std::span<const SequenceSlice> seqs, float* out);

@@ -159,6 +159,58 @@ ModelConfig v3_671b() {
   return c;
 }
 
+// DeepSeek Sparse Attention on a V3 shape: the lightning indexer of the V3.2 release
+// (64 heads of 128, top-2048 tokens) or a smaller one, and its power-of-two FP8 scales.
+ModelConfig with_indexer(ModelConfig c, int64_t heads, int64_t topk) {
+  c.model_type = "deepseek_v32";
+  c.index_n_heads = heads;
+  c.index_head_dim = 128;
+  c.index_topk = topk;
+  c.fp8_scale_ue8m0 = true;
+  return c;
+}
+
+// The shape of tests/data/golden/v32-tiny (without its FP8 quantization_config).
+ModelConfig v32_tiny() {
+  ModelConfig c = v3_family();
+  c.vocab_size = 512;
+  c.hidden_size = 256;
+  c.intermediate_size = 512;
+  c.moe_intermediate_size = 128;
+  c.num_hidden_layers = 2;
+  c.first_k_dense_replace = 1;
+  c.num_attention_heads = 4;
+  c.n_routed_experts = 8;
+  c.num_experts_per_tok = 2;
+  c.n_shared_experts = 1;
+  c.n_group = 4;
+  c.topk_group = 2;
+  c.q_lora_rank = 128;
+  c.kv_lora_rank = 128;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 32;
+  c.v_head_dim = 32;
+  return with_indexer(c, 8, 16);
+}
+
+// deepseek-ai/DeepSeek-V3.2-Exp: V3's sizes plus the indexer.
+ModelConfig v32_671b() { return with_indexer(v3_671b(), 64, 2048); }
+
+// Decode at long context, sparse against dense attention: V3.2's layers as they are (hidden
+// 7168, 128 MLA heads, the 64-head indexer, dense FFN 18432, experts of 2048) but one dense
+// and one MoE layer with 16 experts, a 32000 vocabulary and no MTP, so that it fits this
+// machine (~2.4 GB in FP8). Each layer reads about what a real V3.2 layer reads per token.
+// Its dense twin: the same checkpoint with index_topk at least the context.
+ModelConfig bench_v32() {
+  ModelConfig c = v32_671b();
+  c.vocab_size = 32000;
+  c.num_hidden_layers = 2;
+  c.first_k_dense_replace = 1;
+  c.n_routed_experts = 16;
+  c.num_nextn_predict_layers = 0;
+  return c;
+}
+
 struct Preset {
   const char* name;
   const char* description;
@@ -175,6 +227,12 @@ constexpr Preset kPresets[] = {
      v2_lite},
     {"v3-671b", "DeepSeek-V3 sizes: 61 layers, 256 experts top-8 (use --layers to cut it)",
      v3_671b},
+    {"v32-tiny", "2 layers, hidden 256, 8 experts, indexer top-16: the shape of the v32-tiny goldens",
+     v32_tiny},
+    {"bench-v32", "DeepSeek-V3.2 layers (1 dense, 1 MoE of 16 experts), vocab 32000: sparse "
+     "attention speed at long context", bench_v32},
+    {"v32-671b", "DeepSeek-V3.2 sizes: V3's 61 layers plus the indexer (use --layers to cut it)",
+     v32_671b},
 };
 
 const char* topk_method_name(TopkMethod m) {
@@ -211,13 +269,20 @@ Result<std::string> preset_config_json(std::string_view name) {
 std::string model_config_json(const ModelConfig& c) {
   const bool v3 = c.model_type == "deepseek_v3";
   ordered_json j;
-  j["architectures"] = {v3 ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM"};
+  j["architectures"] = {c.has_indexer() ? "DeepseekV32ForCausalLM"
+                        : v3            ? "DeepseekV3ForCausalLM"
+                                        : "DeepseekV2ForCausalLM"};
   j["attention_bias"] = false;
   j["bos_token_id"] = c.bos_token_id;
   j["eos_token_id"] = c.eos_token_id;
   j["first_k_dense_replace"] = c.first_k_dense_replace;
   j["hidden_act"] = "silu";
   j["hidden_size"] = c.hidden_size;
+  if (c.has_indexer()) {
+    j["index_head_dim"] = c.index_head_dim;
+    j["index_n_heads"] = c.index_n_heads;
+    j["index_topk"] = c.index_topk;
+  }
   j["intermediate_size"] = c.intermediate_size;
   j["kv_lora_rank"] = c.kv_lora_rank;
   j["max_position_embeddings"] = c.max_position_embeddings;
@@ -241,6 +306,7 @@ std::string model_config_json(const ModelConfig& c) {
                                 {"fmt", "e4m3"},
                                 {"quant_method", "fp8"},
                                 {"weight_block_size", {c.fp8_block_size, c.fp8_block_size}}};
+    if (c.fp8_scale_ue8m0) j["quantization_config"]["scale_fmt"] = "ue8m0";
   }
   j["rms_norm_eps"] = c.rms_norm_eps;
   if (c.rope_scaling.enabled) {

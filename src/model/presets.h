@@ -17,7 +17,8 @@ struct PresetInfo {
   std::string description;
 };
 
-// Every preset, in a fixed order: tiny, train-small, bench-moe, v2-lite, v3-671b.
+// Every preset, in a fixed order: tiny, train-small, bench-moe, v2-lite, v3-671b, v32-tiny,
+// bench-v32, v32-671b.
 std::vector<PresetInfo> list_presets();
 
 // The preset's config as a struct (no quantization_config: weights as stored, BF16), or an

@@ -50,6 +50,12 @@ Action choose_action(const TensorView& t, const RequantizeOptions& o, const Mode
   const WeightFormat to = o.to;
   if (!is_floating(t.dtype) || t.name.ends_with("e_score_correction_bias")) return Action::kCopy;
   if (to == WeightFormat::kBF16) return t.dtype == DType::kBF16 ? Action::kCopy : Action::kToBF16;
+  // V3.2's lightning indexer picks tokens, a discrete choice like the router's: its weights
+  // stay as the reference uses them. FP8 ones become BF16 only when the new config loses the
+  // FP8 block scales (exact for the release's power-of-two ue8m0 scales).
+  if (t.name.find(".indexer.") != std::string::npos) {
+    return t.dtype == DType::kF8E4M3 && !o.experts_only ? Action::kToBF16 : Action::kCopy;
+  }
   if (o.experts_only && !is_routed_expert(t.name)) return Action::kCopy;
   const bool matrix = t.shape.size() == 2 && t.name.ends_with(".weight");
   const bool router = t.name.ends_with("mlp.gate.weight");

@@ -136,6 +136,17 @@ class Planner {
     ones(p + "kv_a_layernorm.weight", c_.kv_lora_rank);
     matrix(p + "kv_b_proj", h * (c_.qk_nope_head_dim + c_.v_head_dim), c_.kv_lora_rank, true);
     matrix(p + "o_proj", d, h * c_.v_head_dim, true);
+    if (c_.has_indexer()) indexer(p + "indexer.");
+  }
+  // DeepSeek-V3.2's lightning indexer, in the release's dtypes: wq_b and wk FP8, the
+  // LayerNorm and weights_proj BF16 (the bias F32, as some loaders write it).
+  void indexer(const std::string& p) {
+    const int64_t dim = c_.index_head_dim;
+    matrix(p + "wq_b", c_.index_n_heads * dim, c_.q_lora_rank, true);
+    matrix(p + "wk", dim, c_.hidden_size, true);
+    ones(p + "k_norm.weight", dim);
+    add({p + "k_norm.bias", DType::kF32, {dim}}, SynthFill::kBias);
+    matrix(p + "weights_proj", c_.index_n_heads, c_.hidden_size, false);
   }
   void block(int64_t layer, bool moe) {
     const std::string p = "model.layers." + std::to_string(layer) + ".";

@@ -36,13 +36,14 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOp
 
 KvCache Model::new_cache(int64_t capacity) const {
   if (capacity <= 0 || capacity > max_positions()) capacity = max_positions();
-  return KvCache(config_.num_hidden_layers, config_.kv_cache_width(), capacity, kv_format_);
+  return KvCache(config_.num_hidden_layers, config_.kv_cache_width(), capacity, kv_format_,
+                 config_.has_indexer() ? config_.index_head_dim : 0);
 }
 
 KvCache Model::new_mtp_cache(int64_t capacity) const {
   if (capacity <= 0 || capacity > max_positions()) capacity = max_positions();
   return KvCache(std::max<int64_t>(mtp_depth(), 1), config_.kv_cache_width(), capacity,
-                 kv_format_);
+                 kv_format_, config_.has_indexer() ? config_.index_head_dim : 0);
 }
 
 Status check_tokens(const ModelConfig& c, std::span<const int32_t> tokens) {

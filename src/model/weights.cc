@@ -127,7 +127,16 @@ Status bind_attention(Binder& b, const ModelConfig& c, const std::string& p, Att
   DSV3_TRY(b.vector(p + "kv_a_layernorm.weight", c.kv_lora_rank, w.kv_norm));
   DSV3_TRY(b.matrix(p + "kv_b_proj", h * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank,
                     w.wkv_b));
-  return b.matrix(p + "o_proj", c.hidden_size, h * c.v_head_dim, w.wo);
+  DSV3_TRY(b.matrix(p + "o_proj", c.hidden_size, h * c.v_head_dim, w.wo));
+  w.has_indexer = c.has_indexer();
+  if (!w.has_indexer) return OkStatus();
+  IndexerWeights& x = w.indexer;
+  const std::string i = p + "indexer.";
+  DSV3_TRY(b.matrix(i + "wq_b", c.index_n_heads * c.index_head_dim, c.q_lora_rank, x.wq_b));
+  DSV3_TRY(b.matrix(i + "wk", c.index_head_dim, c.hidden_size, x.wk));
+  DSV3_TRY(b.vector(i + "k_norm.weight", c.index_head_dim, x.k_norm_weight));
+  DSV3_TRY(b.vector(i + "k_norm.bias", c.index_head_dim, x.k_norm_bias));
+  return b.matrix(i + "weights_proj", c.index_n_heads, c.hidden_size, x.weights_proj);
 }
 
 Status bind_block(Binder& b, const ModelConfig& c, int64_t layer, bool moe,
@@ -233,9 +242,13 @@ ParameterCounts count_parameters(const ModelConfig& c) {
   const int64_t q = c.q_lora_rank > 0
                         ? c.q_lora_rank * d + c.q_lora_rank + h * c.qk_head_dim() * c.q_lora_rank
                         : h * c.qk_head_dim() * d;
-  const int64_t attn = q + c.kv_cache_width() * d + c.kv_lora_rank +
+  int64_t attn = q + c.kv_cache_width() * d + c.kv_lora_rank +
                        h * (c.qk_nope_head_dim + c.v_head_dim) * c.kv_lora_rank +
                        d * h * c.v_head_dim;
+  if (c.has_indexer()) {
+    attn += c.index_n_heads * c.index_head_dim * c.q_lora_rank + c.index_head_dim * d +
+            2 * c.index_head_dim + c.index_n_heads * d;
+  }
   const int64_t norms = 2 * d;
   const int64_t dense = 3 * d * c.intermediate_size;
   const int64_t expert = 3 * d * c.moe_intermediate_size;

@@ -15,6 +15,15 @@
 
 namespace dsv3 {
 
+// DeepSeek-V3.2's lightning indexer (self_attn.indexer.*): the dtypes the official code uses
+// are kept as stored (wq_b, wk FP8; weights_proj BF16, used in float32).
+struct IndexerWeights {
+  Matrix wq_b;  // [index_n_heads * index_head_dim, q_lora], on MLA's q latent
+  Matrix wk;    // [index_head_dim, hidden]
+  std::vector<float> k_norm_weight, k_norm_bias;  // LayerNorm [index_head_dim]
+  Matrix weights_proj;  // [index_n_heads, hidden]: each head's weight per token
+};
+
 struct AttentionWeights {
   Matrix wq;    // [H*(nope+rope), hidden], only when q_lora_rank == 0
   Matrix wq_a;  // [q_lora, hidden]
@@ -24,6 +33,8 @@ struct AttentionWeights {
   std::vector<float> kv_norm;  // [kv_lora]
   Matrix wkv_b;  // [H*(nope+v), kv_lora], rows per head [k_nope | v]
   Matrix wo;     // [hidden, H*v]
+  bool has_indexer = false;  // V3.2
+  IndexerWeights indexer;
 };
 
 struct MlpWeights {  // SwiGLU: w2(silu(w1 x) * w3 x)

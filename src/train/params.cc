@@ -108,6 +108,10 @@ int64_t ParamLayout::mtp_offset(const ModelConfig& c) const {
 }
 
 Status check_trainable(const ModelConfig& c) {
+  if (c.has_indexer()) {
+    return Err("model_type deepseek_v32 (the lightning indexer of sparse attention) is not "
+               "supported for training; train a deepseek_v3 config");
+  }
   if (c.tie_word_embeddings) {
     return Err("tie_word_embeddings = true is not supported for training (DeepSeek-V3 does not "
                "tie lm_head to the embedding)");

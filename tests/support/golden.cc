@@ -7,9 +7,12 @@
 
 namespace dsv3::testing {
 
-GoldenCase::GoldenCase(const std::string& name) : dir_(test_data_dir() + "/golden/" + name) {
+GoldenCase::GoldenCase(const std::string& name)
+    : GoldenCase(test_data_dir() + "/golden/" + name, FromDir{}) {}
+
+GoldenCase::GoldenCase(const std::string& dir, FromDir) : dir_(dir) {
   std::ifstream mf(dir_ + "/golden/manifest.json");
-  if (!mf) throw std::runtime_error("missing golden manifest for " + name);
+  if (!mf) throw std::runtime_error("missing golden manifest in " + dir_);
   manifest_ = nlohmann::json::parse(mf);
   std::ifstream list(dir_ + "/golden/arrays.txt");
   std::string line;

@@ -19,6 +19,8 @@ struct GoldenArray {
 class GoldenCase {
  public:
   explicit GoldenCase(const std::string& name);
+  // A case stored elsewhere (tests/data/golden/<case> in the repository).
+  static GoldenCase from_dir(const std::string& dir) { return GoldenCase(dir, FromDir{}); }
   std::string checkpoint_dir() const;
   const GoldenArray& array(const std::string& name) const;
   bool has(const std::string& name) const { return arrays_.count(name) != 0; }
@@ -26,6 +28,8 @@ class GoldenCase {
   int num_prompts() const { return int(manifest_["prompts"].size()); }
 
  private:
+  struct FromDir {};
+  GoldenCase(const std::string& dir, FromDir);
   std::string dir_;
   nlohmann::json manifest_;
   std::map<std::string, GoldenArray> arrays_;

@@ -58,7 +58,7 @@ TEST(Presets, EveryPresetParsesAndRoundTrips) {
   std::set<std::string> names;
   for (const auto& p : presets) names.insert(p.name);
   EXPECT_EQ(names, (std::set<std::string>{"tiny", "train-small", "bench-moe", "v2-lite",
-                                          "v3-671b"}));
+                                          "v3-671b", "v32-tiny", "bench-v32", "v32-671b"}));
   for (const auto& p : presets) {
     auto want = preset_config(p.name);
     ASSERT_TRUE(want.ok()) << want.error().message;
