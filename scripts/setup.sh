@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libopenblas-dev
   libopenmpi-dev openmpi-bin
+  clang libclang-rt-14-dev  # the fuzz preset: libFuzzer, ASan and UBSan runtimes for clang 14
 )
 
 missing=()
