@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages dsv3 needs (only those missing), then configures and builds.
 #
 # Usage: scripts/setup.sh [--tests] [--target T]... [preset]
-#   preset      release (default), debug or asan
+#   preset      release (default), debug, asan or tsan
 #   --tests     also what the tests need: GoogleTest, Google Benchmark, node and npm, and the
 #               pinned openai npm client (npm ci in tests/e2e/node); configures the tests and
 #               microbenchmarks too
@@ -17,7 +17,8 @@ build_packages=(
   libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libopenblas-dev
   libopenmpi-dev openmpi-bin
 )
-test_packages=(libgtest-dev libgmock-dev libbenchmark-dev nodejs npm)
+# clang with its runtimes: the fuzz preset (libFuzzer, ASan and UBSan for clang 14).
+test_packages=(libgtest-dev libgmock-dev libbenchmark-dev nodejs npm clang libclang-rt-14-dev)
 
 # What one core spends compiling (measured with /usr/bin/time, no compiler cache; see
 # docs/standalone.md): the CLI alone, and everything (tests and benchmarks too).
@@ -45,8 +46,8 @@ while (($#)); do
   shift
 done
 case "$preset" in
-  release | debug | asan) ;;
-  *) echo "setup: unknown preset '$preset' (expected release, debug or asan)" >&2; exit 2 ;;
+  release | debug | asan | tsan) ;;
+  *) echo "setup: unknown preset '$preset' (expected release, debug, asan or tsan)" >&2; exit 2 ;;
 esac
 
 mkdir -p build

@@ -32,4 +32,11 @@ elif [ "${CI:-}" = true ]; then
   echo "test: ctest wrote no report ($junit): cannot check for skipped tests" >&2
   status=1
 fi
+
+# The fuzz targets (fuzz/README.md): a clang build of only the parsers, each corpus replayed
+# and each target fuzzed for a few seconds.
+echo "test: building and running the fuzz targets (clang, libFuzzer)" >&2
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$(nproc)"
+ctest --preset fuzz --output-on-failure -j "$(nproc)" || status=$?
 exit "$status"

@@ -59,7 +59,7 @@ Result<JsonFile> read_json(const std::string& path) {
   JsonFile file{path, json()};
   try {
     file.root = json::parse(text.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     return Err(path, ": not valid JSON: ", e.what());
   }
   if (!file.root.is_object()) return file.bad("the top level", file.root, "a JSON object");

@@ -132,6 +132,17 @@ TEST_F(TokenizerLoad, BadJson) {
   expect_error({"tokenizer.json", "top level", "expected a JSON object"});
 }
 
+// nlohmann's parser throws out_of_range, not parse_error, for a number past double's range
+// (found by fuzz/tokenizer_fuzz.cc: it ended the process).
+TEST_F(TokenizerLoad, NumberOutOfRangeIsBadJson) {
+  write("tokenizer.json", tiny_tokenizer().dump());
+  write("tokenizer_config.json", R"({"bos_token": "<s>", "model_max_length": 1e999})");
+  expect_error({"tokenizer_config.json", "not valid JSON", "number overflow"});
+  write("tokenizer.json", R"({"version": 55555555555555550000000000000000e0014248169371386802})");
+  write("tokenizer_config.json", tiny_config().dump());
+  expect_error({"tokenizer.json", "not valid JSON", "number overflow"});
+}
+
 TEST_F(TokenizerLoad, UnsupportedModelType) {
   json tok = tiny_tokenizer();
   tok["model"]["type"] = "WordPiece";

@@ -1,0 +1,58 @@
+// Fuzzes the Jinja2 chat-template interpreter: lexer, parser and renderer. Input sections
+// (0x1E between them): the template source, then optionally the messages as JSON (any JSON
+// value, so templates meet strings, numbers and nulls where they expect messages). Both
+// parse options of real use (transformers' whitespace settings and plain Jinja's) are tried.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "fuzz_support.h"
+#include "template/chat_template.h"
+
+namespace {
+
+using nlohmann::ordered_json;
+
+ordered_json default_messages() {
+  return ordered_json::array({{{"role", "system"}, {"content", "Be brief."}},
+                              {{"role", "user"}, {"content", "Hi"}},
+                              {{"role", "assistant"}, {"content", "Hello"}}});
+}
+
+void render(const dsv3::ChatTemplate& tmpl, const ordered_json& messages) {
+  dsv3::Result<std::string> out =
+      dsv3::render_chat(tmpl, messages, /*add_generation_prompt=*/true, "<bos>", "<eos>");
+  dsv3::fuzz::note(out.ok() ? "rendered: " + *out : "render error: " + out.error().message);
+  if (!out.ok() && out.error().message.empty()) {
+    std::fprintf(stderr, "template_fuzz: a render error without a message\n");
+    std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // Real chat templates are under 8 KiB; a larger source adds time per input, not coverage.
+  if (size > (16u << 10)) return -1;
+  const auto sections = dsv3::fuzz::split_sections(dsv3::fuzz::as_text(data, size), 2);
+  ordered_json messages = default_messages();
+  if (sections.size() > 1) {
+    messages = ordered_json::parse(sections[1], nullptr, /*allow_exceptions=*/false);
+    if (messages.is_discarded()) messages = default_messages();
+  }
+  for (const dsv3::TemplateOptions& options :
+       {dsv3::TemplateOptions{},
+        dsv3::TemplateOptions{
+            .trim_blocks = false, .lstrip_blocks = false, .keep_trailing_newline = true}}) {
+    dsv3::Result<dsv3::ChatTemplate> tmpl = dsv3::ChatTemplate::parse(sections[0], options);
+    if (!tmpl.ok()) {
+      dsv3::fuzz::note("parse error: " + tmpl.error().message);
+      if (tmpl.error().message.empty()) std::abort();
+      continue;
+    }
+    render(*tmpl, messages);
+  }
+  return 0;
+}
