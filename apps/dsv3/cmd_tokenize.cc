@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "text_flags.h"
+#include "util/json_limits.h"
 
 namespace dsv3::cli {
 
@@ -54,9 +55,12 @@ void run_template(const TemplateFlags& f) {
   const std::string dir = f.source.dir();
   const Tokenizer tok = unwrap(load_tokenizer(dir));
   const ChatTemplate tmpl = unwrap(load_chat_template(tok, dir));
-  auto messages = nlohmann::ordered_json::parse(read_file(f.messages_file), nullptr, false);
-  if (messages.is_discarded() || !messages.is_array()) {
-    throw CommandError(f.messages_file + ": expected a JSON array of messages");
+  // Bounded: a file nested thousands deep would overflow the stack of the walks after parsing.
+  const auto messages = unwrap(
+      parse_json_bounded<nlohmann::ordered_json>(read_file(f.messages_file), {}, f.messages_file));
+  if (!messages.is_array()) {
+    throw CommandError(f.messages_file + ": expected a JSON array of messages, got " +
+                       messages.type_name());
   }
   const std::string text = unwrap(
       render_chat(tmpl, messages, f.generation_prompt, tok.bos_token(), tok.eos_token()));

@@ -3,17 +3,23 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <optional>
+#include <string_view>
 
 #include "engine/reasoning.h"
 #include "server/api_error.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
 #include "server/relay.h"
+#include "server/socket_stream.h"
 
 namespace dsv3::server {
 
@@ -50,12 +56,65 @@ bool same_secret(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// RFC 7235: "Bearer" is a case-insensitive scheme, separated from the token by spaces.
+std::optional<std::string> bearer_token(const std::string& header) {
+  constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size()) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return std::nullopt;
+  }
+  size_t start = kScheme.size();
+  if (header[start] != ' ' && header[start] != '\t') return std::nullopt;
+  while (start < header.size() && (header[start] == ' ' || header[start] == '\t')) ++start;
+  size_t end = header.size();
+  while (end > start && (header[end - 1] == ' ' || header[end - 1] == '\t')) --end;
+  return header.substr(start, end - start);
+}
+
+// Whether a body follows the head, so the request is not read completely before a handler.
+bool expects_body(const httplib::Request& req) {
+  return req.has_header("Transfer-Encoding") ||
+         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+}
+
 // httplib listens with a backlog of 5: a burst of clients connecting at once (32 streaming
 // requests, or a retry storm) overflows it, and a dropped handshake can end as a failed
 // request. The listening socket is protected in httplib::Server; this widens its backlog.
+// Accepted connections go to the gate (connection_gate.h), which hands those whose requests
+// have arrived back to httplib on its workers.
 class Listener : public httplib::Server {
  public:
   bool widen_backlog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
+  void set_gate(ConnectionGate* gate) { gate_ = gate; }
+  // On a gate worker: httplib reads one request (by the deadline) and answers it, with
+  // Connection: close; the gate closes fd.
+  void serve(int fd, std::chrono::steady_clock::time_point deadline) {
+    DeadlineStream stream(fd, deadline, std::chrono::seconds(write_timeout_sec_));
+    bool closed = true;
+    process_request(stream, /*close_connection=*/true, closed, nullptr);
+  }
+
+ protected:
+  // httplib's accept loop calls this for every connection.
+  bool process_and_close_socket(socket_t sock) override {
+    gate_->admit(sock);
+    return true;
+  }
+
+ private:
+  ConnectionGate* gate_ = nullptr;
+};
+
+// httplib's task queue: runs the accept loop's hand-over to the gate at once, and stops the
+// gate (closing waiting connections, joining its workers) when httplib stops listening.
+class GateQueue : public httplib::TaskQueue {
+ public:
+  explicit GateQueue(std::shared_ptr<ConnectionGate> gate) : gate_(std::move(gate)) {}
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override { gate_->stop(); }
+
+ private:
+  std::shared_ptr<ConnectionGate> gate_;
 };
 
 }  // namespace
@@ -68,7 +127,18 @@ Server::Server(const TextModel& model, const ServerOptions& options)
   const int threads = options.http_threads > 0
                           ? options.http_threads
                           : int(options.scheduler.parallel + options.scheduler.max_queue + 16);
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  auto* listener = static_cast<Listener*>(http_.get());
+  gate_ = std::make_shared<ConnectionGate>(
+      GateOptions{.request_timeout = std::chrono::milliseconds(options.request_timeout_ms),
+                  .max_pending = size_t(std::max(1, options.max_pending_connections)),
+                  // Slow request bodies may hold a quarter of the workers at most.
+                  .max_reading = size_t(std::max(1, threads / 4)),
+                  .workers = size_t(threads)},
+      [listener](int fd, std::chrono::steady_clock::time_point deadline) {
+        listener->serve(fd, deadline);
+      });
+  listener->set_gate(gate_.get());
+  http_->new_task_queue = [gate = gate_] { return new GateQueue(gate); };
   http_->set_payload_max_length(options.max_body_bytes);
   add_hooks();
   add_routes();
@@ -97,12 +167,21 @@ void Server::stop() {
   if (stopping_.exchange(true)) return;
   scheduler_->shutdown();  // ends every relay, so the HTTP threads can be joined
   http_->stop();
+  gate_->stop();  // (run() stops it too, as httplib's listening ends)
 }
 
 void Server::add_hooks() {
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options_.api_key.empty() ||
-        same_secret(req.get_header_value("Authorization"), "Bearer " + options_.api_key)) {
+    if (!expects_body(req)) mark_request_read();
+    if (options_.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (const size_t n = req.get_header_value_count("Authorization"); n > 1) {
+      send_error(res, ApiError{.message = "the request has " + std::to_string(n) +
+                                         " Authorization headers; send one",
+                               .code = "invalid_authorization"});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    const std::optional<std::string> token = bearer_token(req.get_header_value("Authorization"));
+    if (token && same_secret(*token, options_.api_key)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     send_error(res,
@@ -116,9 +195,15 @@ void Server::add_hooks() {
   // OpenAI error object too.
   http_->set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
+        mark_request_read();
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         ApiError e{.status = res.status, .message = "HTTP error " + std::to_string(res.status)};
-        if (res.status == 404) {
+        if (request_timed_out()) {  // the gate cut the body off at the deadline
+          res.status = e.status = 408;
+          e.message = "the request did not arrive within " +
+                      std::to_string(options_.request_timeout_ms) + " ms";
+          e.code = "request_timeout";
+        } else if (res.status == 404) {
           e.message = "unknown endpoint " + req.method + " " + req.path;
           e.code = "not_found";
         } else if (res.status == 413) {
@@ -209,6 +294,13 @@ ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
       r->tools.is_null() ? ordered_json() : ordered_json{{"tools", r->tools}};
   Result<std::string> text = model_.render(r->messages, /*add_generation_prompt=*/true, extra);
   if (!text.ok()) {
+    if (const std::optional<std::string>& broken = template_failure()) {
+      return ApiError{.status = 500,
+                      .message = "the server's chat template fails even on a one-message "
+                                 "conversation: " + *broken,
+                      .type = "server_error",
+                      .code = "chat_template_error"};
+    }
     return invalid_param("messages",
                          "the chat template cannot render these messages: " + text.error().message);
   }
@@ -231,6 +323,18 @@ ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
     return std::shared_ptr<ResponseBuilder>(make_chat_builder(who, tokenizer, options));
   };
   return p;
+}
+
+// Whether the chat template fails on the simplest conversation, whatever a request sends (a
+// runaway loop, a syntax the evaluator lacks): then a failed render is the operator's to fix
+// (500), not the client's (400). Found out once, at the first failed render.
+const std::optional<std::string>& Server::template_failure() const {
+  std::call_once(template_checked_, [this] {
+    const ordered_json probe = ordered_json::array({{{"role", "user"}, {"content", "Hello"}}});
+    Result<std::string> text = model_.render(probe, /*add_generation_prompt=*/true, ordered_json());
+    if (!text.ok()) template_failure_ = text.error().message;
+  });
+  return template_failure_;
 }
 
 // The markup that opens a call (of `function`, or of any function when empty), as the chat
@@ -277,6 +381,7 @@ ApiResult<Server::Prepared> Server::prepare_completion(const ordered_json& body,
 }
 
 void Server::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
+  mark_request_read();
   ApiResult<ordered_json> body = parse_json_body(req.body);
   if (!body.ok()) return send_error(res, body.error());
   const ResponseIdentity who{.id = random_id(chat ? "chatcmpl-" : "cmpl-"),
@@ -332,7 +437,9 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
                                     .code = "queue_full"});
   }
   relay(res, std::move(channels), std::move(builders),
-        {.stream = params.stream, .include_usage = params.include_usage});
+        {.stream = params.stream,
+         .include_usage = params.include_usage,
+         .close_delimited = req.version == "HTTP/1.0"});
 }
 
 }  // namespace dsv3::server

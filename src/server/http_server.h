@@ -13,10 +13,13 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "engine/text_model.h"
 #include "server/api_error.h"
+#include "server/connection_gate.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
 #include "server/scheduler.h"
@@ -39,6 +42,10 @@ struct ServerOptions {
   size_t max_body_bytes = size_t(8) << 20;
   int http_threads = 0;      // 0: one per running and queued request, plus spare for the rest
   bool log_requests = true;  // one line per request on stderr
+  // Slow clients (see connection_gate.h): a request must arrive whole within this time of
+  // its connection (408 otherwise), and at most this many connections may still be sending.
+  int request_timeout_ms = 30000;
+  int max_pending_connections = 512;
 };
 
 class Server {
@@ -68,6 +75,7 @@ class Server {
   ApiResult<std::string> forced_tool_markup(const nlohmann::ordered_json& messages,
                                             const nlohmann::ordered_json& extra,
                                             const std::string& function) const;
+  const std::optional<std::string>& template_failure() const;
   ApiResult<Prepared> prepare_completion(const nlohmann::ordered_json& body,
                                          const ResponseIdentity& who) const;
 
@@ -75,9 +83,12 @@ class Server {
   const ServerOptions options_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<httplib::Server> http_;
+  std::shared_ptr<ConnectionGate> gate_;
   HttpCounters counters_;
   int port_ = -1;
   std::atomic<bool> stopping_{false};
+  mutable std::once_flag template_checked_;
+  mutable std::optional<std::string> template_failure_;
 };
 
 }  // namespace dsv3::server

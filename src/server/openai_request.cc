@@ -3,6 +3,8 @@
 #include <cmath>
 #include <random>
 
+#include "util/json_limits.h"
+
 namespace dsv3::server {
 
 namespace {
@@ -402,14 +404,15 @@ Check read_completion(const ordered_json& body, CompletionRequest& req) {
 }  // namespace
 
 ApiResult<nlohmann::ordered_json> parse_json_body(std::string_view body) {
-  ordered_json j;
-  try {
-    j = ordered_json::parse(body);
-  } catch (const ordered_json::exception& e) {
+  // Depth-limited: a body nested thousands deep would overflow the stack of every recursive
+  // walk after parsing (copies, tools' schemas, the chat template's values).
+  Result<ordered_json> parsed =
+      parse_json_bounded<ordered_json>(body, JsonLimits{.max_bytes = body.size()}, "the request body");
+  if (!parsed.ok()) {
     // The parser's message quotes what it read last, which may be the invalid bytes.
-    return ApiError{.message = std::string("the request body is not valid JSON: ") + e.what(),
-                    .code = "invalid_json"};
+    return ApiError{.message = parsed.error().message, .code = "invalid_json"};
   }
+  ordered_json j = std::move(*parsed);
   if (!j.is_object()) {
     return ApiError{.message = "the request body must be a JSON object, got " + type_name(j),
                     .code = "invalid_json"};

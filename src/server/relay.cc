@@ -81,8 +81,7 @@ void relay(httplib::Response& res, std::vector<std::shared_ptr<JobChannel>> chan
   // text/event-stream and "application/json; charset=utf-8" are types httplib never
   // compresses: a compressor would hold the chunks back.
   const char* type = options.stream ? "text/event-stream" : "application/json; charset=utf-8";
-  res.set_chunked_content_provider(
-      type,
+  httplib::ContentProviderWithoutLength provider =
       [channels, builders, options](size_t, httplib::DataSink& sink) {
         auto last_write = Clock::now();
         std::vector<bool> done(channels.size(), false);
@@ -128,8 +127,12 @@ void relay(httplib::Response& res, std::vector<std::shared_ptr<JobChannel>> chan
             return true;
           }
         }
-      },
-      release);
+      };
+  if (options.close_delimited) {
+    res.set_content_provider(type, std::move(provider), release);
+  } else {
+    res.set_chunked_content_provider(type, std::move(provider), release);
+  }
 }
 
 }  // namespace dsv3::server

@@ -20,6 +20,8 @@ namespace dsv3::server {
 struct RelayOptions {
   bool stream = false;
   bool include_usage = false;  // streaming: a last chunk with usage
+  // An HTTP/1.0 client cannot read chunked encoding: the body ends where the connection does.
+  bool close_delimited = false;
 };
 
 // One job per choice (a request's `n`), each with its own builder; choice i of the answer is

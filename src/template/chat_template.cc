@@ -5,8 +5,14 @@
 #include "template/json_value.h"
 #include "template/lexer.h"
 #include "template/parser.h"
+#include "util/json_limits.h"
 
 namespace dsv3 {
+
+namespace {
+// Above the 512 levels parse_json_bounded lets through, plus the context object around them.
+constexpr int kMaxContextDepth = 600;
+}  // namespace
 
 Result<ChatTemplate> ChatTemplate::parse(std::string_view source, const TemplateOptions& options) {
   DSV3_ASSIGN_OR_RETURN(std::vector<jinja::Token> tokens, jinja::tokenize(source, options));
@@ -14,9 +20,16 @@ Result<ChatTemplate> ChatTemplate::parse(std::string_view source, const Template
   return ChatTemplate(std::make_shared<const jinja::Template>(std::move(tmpl)));
 }
 
-Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context) const {
+Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context,
+                                         const RenderLimits& limits) const {
   if (!context.is_object() && !context.is_null()) {
     return Err("chat template context must be a JSON object, got ", context.type_name());
+  }
+  // from_json and every walk over template values recurse; a context that did not come
+  // through parse_json_bounded could be nested deep enough to overflow the stack.
+  if (json_deeper_than(context, kMaxContextDepth)) {
+    return Err("chat template context is nested more than ", kMaxContextDepth,
+               " levels deep (the limit is ", kMaxContextDepth, ")");
   }
   // Globals sit below the context, so a context variable named like a global shadows it.
   auto globals = std::make_shared<jinja::Scope>();
@@ -25,8 +38,14 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context) 
   if (context.is_object()) {
     for (const auto& [key, value] : context.items()) scope->set(key, jinja::from_json(value));
   }
-  jinja::Evaluator evaluator;
-  return evaluator.render(*template_, scope);
+  jinja::Evaluator evaluator(limits);
+  try {
+    return evaluator.render(*template_, scope);
+  } catch (const std::exception& e) {
+    // Allocation failures (a filter asked for a gigantic string) end the render, not the
+    // process; everything else the evaluator reports as Result errors.
+    return Err("the chat template failed: ", e.what());
+  }
 }
 
 Result<std::string> render_chat(const ChatTemplate& tmpl, const nlohmann::ordered_json& messages,

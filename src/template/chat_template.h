@@ -33,7 +33,9 @@ class ChatTemplate {
   // Renders with the top-level variables of `context`, a JSON object. Object key order is
   // kept (it shows in tojson output), so pass nlohmann::ordered_json where order matters;
   // nlohmann::json converts implicitly but has already sorted its keys.
-  Result<std::string> render(const nlohmann::ordered_json& context) const;
+  // `limits` bound the work (see RenderLimits); exceeding one is an error naming it.
+  Result<std::string> render(const nlohmann::ordered_json& context,
+                             const RenderLimits& limits = {}) const;
 
  private:
   explicit ChatTemplate(std::shared_ptr<const jinja::Template> tmpl) : template_(std::move(tmpl)) {}

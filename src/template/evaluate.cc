@@ -29,6 +29,29 @@ bool is_hashable(const Value& v) {
 }  // namespace
 
 Result<Value> Evaluator::eval(const Expr& e, const ScopePtr& scope) {
+  DSV3_TRY(spend_step(e.loc));
+  if (eval_depth_ >= limits_.max_eval_depth) {
+    return Err(at(e.loc), "evaluation is nested more than ", limits_.max_eval_depth,
+               " levels deep (expressions inside macro calls); the limit is ",
+               limits_.max_eval_depth);
+  }
+  ++eval_depth_;
+  Result<Value> v = eval_node(e, scope);
+  --eval_depth_;
+  if (!v.ok()) return v;
+  if (v->nesting() > limits_.max_value_depth) {
+    return Err(at(e.loc), "value nested more than ", limits_.max_value_depth,
+               " levels deep (lists or dicts inside each other); the limit is ",
+               limits_.max_value_depth);
+  }
+  if (v->is_string() && v->as_string().size() > limits_.max_output_bytes) {
+    return Err(at(e.loc), "string of ", v->as_string().size(), " bytes, more than the limit of ",
+               limits_.max_output_bytes, " bytes");
+  }
+  return v;
+}
+
+Result<Value> Evaluator::eval_node(const Expr& e, const ScopePtr& scope) {
   switch (e.kind) {
     case ExprKind::kLiteral:
       return e.literal;

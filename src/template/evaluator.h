@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "template/ast.h"
+#include "template/options.h"
 #include "template/value.h"
 #include "util/result.h"
 
@@ -38,6 +39,7 @@ void add_globals(Scope& scope);
 
 class Evaluator {
  public:
+  explicit Evaluator(const RenderLimits& limits = {}) : limits_(limits) {}
   Result<std::string> render(const Template& tmpl, const ScopePtr& scope);
 
  private:
@@ -58,8 +60,15 @@ class Evaluator {
   Status assign(const AssignTarget& target, Value value, Location loc, const ScopePtr& scope);
   Result<std::vector<Value>> loop_items(const ForStmt& s, Location loc, const ScopePtr& scope);
 
+  // --- the work budget (see RenderLimits) ---
+  Status spend_step(Location loc);
+  Status check_output(const std::string& out, Location loc) const;
+
   // --- expressions (evaluate.cc) ---
+  // eval() counts a step, bounds recursion, the nesting of the value and the size of strings;
+  // eval_node() does the work.
   Result<Value> eval(const Expr& e, const ScopePtr& scope);
+  Result<Value> eval_node(const Expr& e, const ScopePtr& scope);
   Result<Value> eval_compare(const Expr& e, const ScopePtr& scope);
   Result<Value> eval_condition(const Expr& e, const ScopePtr& scope);
   Result<Value> eval_dict(const Expr& e, const ScopePtr& scope);
@@ -70,6 +79,9 @@ class Evaluator {
   Result<Value> eval_test(const Expr& e, const ScopePtr& scope);
   Result<CallArgs> eval_args(const Expr& e, const ScopePtr& scope);
 
+  const RenderLimits limits_;
+  int64_t steps_ = 0;
+  int eval_depth_ = 0;
   int call_depth_ = 0;  // macro recursion guard
 };
 

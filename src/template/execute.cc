@@ -1,4 +1,5 @@
 // Statement execution: text, output, if, for, set, macro, filter, with, break/continue.
+#include <algorithm>
 #include <string>
 
 #include "template/evaluator.h"
@@ -61,13 +62,33 @@ Result<Evaluator::Flow> Evaluator::exec_body(const Body& body, const ScopePtr& s
   return Flow::kNormal;
 }
 
+Status Evaluator::spend_step(Location loc) {
+  if (++steps_ > limits_.max_steps) {
+    return Err(at(loc), "the template ran more than ", limits_.max_steps,
+               " steps (statements, loop iterations and expressions); the limit is ",
+               limits_.max_steps);
+  }
+  return OkStatus();
+}
+
+Status Evaluator::check_output(const std::string& out, Location loc) const {
+  if (out.size() > limits_.max_output_bytes) {
+    return Err(at(loc), "the template wrote more than the limit of ", limits_.max_output_bytes,
+               " bytes");
+  }
+  return OkStatus();
+}
+
 Result<Evaluator::Flow> Evaluator::exec(const Stmt& stmt, const ScopePtr& scope, std::string& out) {
+  DSV3_TRY(spend_step(stmt.loc));
   const auto& node = stmt.node;
   if (const auto* s = std::get_if<TextStmt>(&node)) {
     out += s->text;
+    DSV3_TRY(check_output(out, stmt.loc));
   } else if (const auto* s = std::get_if<OutputStmt>(&node)) {
     DSV3_ASSIGN_OR_RETURN(Value v, eval(*s->value, scope));
     out += to_str(v);
+    DSV3_TRY(check_output(out, stmt.loc));
   } else if (const auto* s = std::get_if<IfStmt>(&node)) {
     return exec_if(*s, scope, out);
   } else if (const auto* s = std::get_if<ForStmt>(&node)) {
@@ -125,6 +146,7 @@ Result<Evaluator::Flow> Evaluator::exec_for(const ForStmt& s, Location loc, cons
     return Flow::kNormal;
   }
   for (size_t i = 0; i < items.size(); ++i) {
+    DSV3_TRY(spend_step(loc));  // an empty body still costs its iterations
     auto iteration = std::make_shared<Scope>(scope);
     DSV3_TRY(assign(s.target, items[i], loc, iteration));
     iteration->set("loop", make_loop(items, i));
@@ -143,7 +165,15 @@ Status Evaluator::assign(const AssignTarget& target, Value value, Location loc,
                  "': only namespace() objects can be modified, and it is ",
                  ns == nullptr ? std::string("undefined") : "a " + type_name(*ns));
     }
-    ns->as_namespace().attributes.set(Value::string(target.attribute), std::move(value));
+    Namespace& space = ns->as_namespace();
+    // A namespace is the one value that outlives a loop iteration, so nesting grows here.
+    const int depth = std::max(space.depth, 1 + value.nesting());
+    if (depth > limits_.max_value_depth) {
+      return Err(at(loc), "namespace '", target.names[0], "' would nest more than ",
+                 limits_.max_value_depth, " levels deep; the limit is ", limits_.max_value_depth);
+    }
+    space.depth = depth;
+    space.attributes.set(Value::string(target.attribute), std::move(value));
     return OkStatus();
   }
   if (!target.unpack) {
@@ -183,6 +213,7 @@ Status Evaluator::exec_filter_block(const FilterBlockStmt& s, const ScopePtr& sc
   const Value input = Value::string(std::move(captured));
   DSV3_ASSIGN_OR_RETURN(Value filtered, eval_filter(*s.filter, scope, &input));
   out += to_str(filtered);
+  DSV3_TRY(check_output(out, s.filter->loc));
   return OkStatus();
 }
 

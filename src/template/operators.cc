@@ -25,7 +25,9 @@ Result<Value> checked_int(bool overflowed, int64_t value) {
 Result<Value> repeat(const Value& seq, int64_t times) {
   const int64_t n = std::max<int64_t>(times, 0);
   if (seq.is_string()) {
-    if (n > 0 && seq.as_string().size() * static_cast<uint64_t>(n) > (1u << 30)) {
+    // RenderLimits' output cap (64 MB) by default: larger would fail at the evaluator anyway,
+    // after allocating it.
+    if (n > 0 && seq.as_string().size() * static_cast<uint64_t>(n) > (1u << 26)) {
       return Err("string repetition result is too large");
     }
     std::string out;

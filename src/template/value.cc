@@ -1,21 +1,59 @@
 #include "template/value.h"
 
+#include <algorithm>
+
 #include "template/py_text.h"
 
 namespace dsv3::jinja {
 
+namespace {
+
+int deepest(const std::vector<Value>& items) {
+  int d = 0;
+  for (const Value& v : items) d = std::max(d, v.nesting());
+  return d;
+}
+
+int deepest(const Dict& dict) {
+  int d = 0;
+  for (const auto& [k, v] : dict.entries) d = std::max({d, k.nesting(), v.nesting()});
+  return d;
+}
+
+}  // namespace
+
 Value Value::list(std::vector<Value> items) {
-  return Value(std::make_shared<const List>(List{std::move(items), false}));
+  const int depth = 1 + deepest(items);
+  return Value(std::make_shared<const List>(List{std::move(items), false, depth}));
 }
 
 Value Value::tuple(std::vector<Value> items) {
-  return Value(std::make_shared<const List>(List{std::move(items), true}));
+  const int depth = 1 + deepest(items);
+  return Value(std::make_shared<const List>(List{std::move(items), true, depth}));
 }
 
-Value Value::dict(Dict dict) { return Value(std::make_shared<const Dict>(std::move(dict))); }
+Value Value::dict(Dict dict) {
+  dict.depth = 1 + deepest(dict);
+  return Value(std::make_shared<const Dict>(std::move(dict)));
+}
 
 Value Value::name_space(Dict attributes) {
-  return Value(std::make_shared<Namespace>(Namespace{std::move(attributes)}));
+  attributes.depth = 1 + deepest(attributes);
+  const int depth = attributes.depth;
+  return Value(std::make_shared<Namespace>(Namespace{std::move(attributes), depth}));
+}
+
+int Value::nesting() const {
+  switch (kind()) {
+    case Kind::kList:
+      return as_list().depth;
+    case Kind::kDict:
+      return as_dict().depth;
+    case Kind::kNamespace:
+      return as_namespace().depth;
+    default:
+      return 0;
+  }
 }
 
 Value Value::callable(std::string name, std::function<Result<Value>(const CallArgs&)> call) {

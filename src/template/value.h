@@ -24,12 +24,14 @@ class Value;
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;  // only changes how it prints: (1, 2) instead of [1, 2]
+  int depth = 1;          // nesting (see Value::nesting), set by Value::list / Value::tuple
 };
 
 // A Python dict: insertion-ordered, keys compared with Python's == (so 1 == 1.0 == True).
 // Lookup is linear; chat-template dicts (messages, tool schemas) have few keys.
 struct Dict {
   std::vector<std::pair<Value, Value>> entries;
+  int depth = 1;  // nesting (see Value::nesting), set by Value::dict / Value::name_space
 
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
@@ -39,6 +41,9 @@ struct Dict {
 
 struct Namespace {
   Dict attributes;
+  // Nesting when created, raised by every attribute assignment (a namespace held elsewhere
+  // and assigned to afterwards leaves its holders' figures behind; see the evaluator).
+  int depth = 1;
 };
 
 // Arguments of a call as written: f(a, b, key=c).
@@ -113,6 +118,10 @@ class Value {
   Namespace& as_namespace() const { return *std::get<kNamespaceIndex>(v_); }
   const Callable& as_callable() const { return *std::get<kCallableIndex>(v_); }
   const std::string& undefined_hint() const { return std::get<Undefined>(v_).hint; }
+  // How deeply containers nest inside this value: 0 for scalars, 1 for [] or [1], 2 for [[1]].
+  // Printing, comparing and destroying a value recurse through it, so the evaluator keeps
+  // this bounded; it is kept up to date as containers are built, at no walking cost.
+  int nesting() const;
 
  private:
   static constexpr size_t kStringIndex = 5;
