@@ -27,7 +27,7 @@ TEST(TemplateCommand, DeeplyNestedMessagesAreRefusedByName) {
   const std::string deep = "[{\"role\": \"user\", \"content\": " + std::string(30000, '[') +
                            std::string(30000, ']') + "}]";
   const std::string file = write_messages("deep_msgs", deep);
-  const auto r = testing::run_dsv3("template --tokenizer " + testing::shared_dir() +
+  const auto r = testing::run_dsv3("template --tokenizer " + testing::test_data_dir() +
                                    "/tokenizer/deepseek-v3 --messages " + file);
   fs::remove(file);
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -37,7 +37,7 @@ TEST(TemplateCommand, DeeplyNestedMessagesAreRefusedByName) {
 
 TEST(TemplateCommand, MessagesThatAreNotAnArrayNameTheirType) {
   const std::string file = write_messages("obj_msgs", R"({"role": "user"})");
-  const auto r = testing::run_dsv3("template --tokenizer " + testing::shared_dir() +
+  const auto r = testing::run_dsv3("template --tokenizer " + testing::test_data_dir() +
                                    "/tokenizer/deepseek-v3 --messages " + file);
   fs::remove(file);
   EXPECT_EQ(r.exit_code, 1) << r.err;

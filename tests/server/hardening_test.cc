@@ -77,7 +77,7 @@ TEST(Hardening, ARunawayChatTemplateIsTheServersError) {
       "dsv3_runaway_tmpl",
       "{% for i in range(100000) %}{% for j in range(100000) %}{{ 'x' * 1000 }}{% endfor %}"
       "{% endfor %}");
-  auto model = TextModel::load(shared_dir() + "/golden/v3-tiny/checkpoint", dir,
+  auto model = TextModel::load(test_data_dir() + "/golden/v3-tiny/checkpoint", dir,
                                ModelOptions{.max_positions = kTestContext});
   ASSERT_TRUE(model.ok()) << model.error().message;
   RunningServer server(test_options(), **model);
