@@ -88,7 +88,8 @@ void print_gguf_summary(const std::string& path) {
   std::printf("GGUF                  %s: %zu part(s), %zu tensors, %s on disk; types %s\n",
               path.c_str(), files.num_parts(), files.tensors().size(),
               human_bytes(double(files.total_bytes())).c_str(), list.c_str());
-  std::printf("GGUF loading          F32/F16/BF16 mapped; other types decoded to f32 at load\n");
+  std::printf("GGUF loading          F32/F16/BF16 mapped, Q8_0 matrices repacked into q8, other types"
+              " decoded to f32 at load\n");
 }
 
 void run_checkpoint(const InfoFlags& f) {
@@ -106,7 +107,8 @@ void run_checkpoint(const InfoFlags& f) {
   std::printf("KV cache              %ld values per token per layer (%ld bytes per token, f32)\n",
               long(c.kv_cache_width()), long(kv_per_token));
   std::printf("checkpoint bytes      %s (%s)\n", human_bytes(weight_bytes).c_str(),
-              is_gguf_path(flags.model_dir) ? "F32/F16/BF16 mapped, other types decoded" : "mapped, not copied");
+              is_gguf_path(flags.model_dir) ? "GGUF: F32/F16/BF16 mapped, the rest repacked or decoded"
+                                            : "mapped, not copied");
   std::printf("memory to run         %s = weights %s + KV cache %s for %ld tokens\n",
               human_bytes(weight_bytes + kv_total).c_str(), human_bytes(weight_bytes).c_str(),
               human_bytes(kv_total).c_str(), long(flags.context));

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "engine/logit_comparison.h"
@@ -13,6 +15,7 @@
 #include "model/gguf_model.h"
 #include "model/transformer.h"
 #include "support/golden.h"
+#include "tensor/dtype.h"
 #include "tensor/quant.h"
 
 namespace dsv3 {
@@ -139,6 +142,67 @@ TEST(GgufModel, Q8_0IsRepackedIntoQ8Exactly) {
       ASSERT_EQ(got, want) << "row " << r;
     }
   }
+}
+
+// Q4_0 of x (the test's own encoder: d = the signed extreme / -8, q = round(x / d) + 8).
+std::vector<uint8_t> encode_q4_0(const float* x, int64_t n) {
+  std::vector<uint8_t> out(size_t(n / 32 * 18));
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    float extreme = 0.0f;
+    for (int j = 0; j < 32; ++j) extreme = std::fabs(x[j]) > std::fabs(extreme) ? x[j] : extreme;
+    const float d = extreme / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t dh = f32_to_f16(d);
+    uint8_t* block = out.data() + b * 18;
+    std::memcpy(block, &dh, 2);
+    for (int j = 0; j < 16; ++j) {
+      const auto q = [&](float v) { return uint8_t(std::clamp(int(std::lround(v * id)) + 8, 0, 15)); };
+      block[2 + j] = uint8_t(q(x[j]) | (q(x[j + 16]) << 4));
+    }
+  }
+  return out;
+}
+
+// A GGUF with Q4_0 matrices (decoded to float32 at load) computes exactly what a GGUF holding
+// the decoded values as F32 computes: decoding at load changes nothing else.
+TEST(GgufModel, DecodedBlockTypesComputeLikeTheirF32Values) {
+  const GoldenCase g("v3-tiny");
+  TempFile f32_file("dec_src.gguf"), q4_file("dec_q4.gguf"), ref_file("dec_ref.gguf");
+  ASSERT_EQ(convert(g, f32_file, GgmlType::kF32), "");
+  auto src = GgufFile::open(f32_file.path);
+  ASSERT_TRUE(src.ok());
+  GgufWriter q4, ref;
+  for (const auto& [key, value] : src->metadata().values()) {
+    q4.add_value(key, value);
+    ref.add_value(key, value);
+  }
+  int quantized = 0;
+  for (const auto& [name, t] : src->tensors()) {
+    std::vector<uint8_t> raw(t.data, t.data + t.nbytes);
+    if (t.ne.size() < 2 || t.ne[0] % 32 != 0 || name.find("ffn_gate_inp") != std::string::npos) {
+      q4.add_tensor(name, t.type, t.ne, raw);
+      ref.add_tensor(name, t.type, t.ne, std::move(raw));
+      continue;
+    }
+    std::vector<uint8_t> blocks = encode_q4_0(reinterpret_cast<const float*>(t.data), t.numel());
+    std::vector<float> decoded(size_t(t.numel()));
+    decode_ggml_row(GgmlType::kQ4_0, blocks.data(), t.numel(), decoded.data());
+    std::vector<uint8_t> decoded_bytes(decoded.size() * 4);
+    std::memcpy(decoded_bytes.data(), decoded.data(), decoded_bytes.size());
+    q4.add_tensor(name, GgmlType::kQ4_0, t.ne, std::move(blocks));
+    ref.add_tensor(name, GgmlType::kF32, t.ne, std::move(decoded_bytes));
+    ++quantized;
+  }
+  EXPECT_GT(quantized, 20);
+  ASSERT_TRUE(q4.write(q4_file.path).ok());
+  ASSERT_TRUE(ref.write(ref_file.path).ok());
+  auto q4_model = load(q4_file.path), ref_model = load(ref_file.path);
+  ASSERT_TRUE(q4_model && ref_model);
+  const auto& tokens = g.array("p0.tokens").i32;
+  const auto a = prefill(*q4_model, tokens), b = prefill(*ref_model, tokens);
+  EXPECT_EQ(max_abs_diff(a.data(), b.data(), a.size()), 0.0f);
+  // And Q4_0 did change the model (the test would pass vacuously otherwise).
+  const auto& want = g.array("p0.logits_prefill").f32;
+  EXPECT_GT(max_abs_diff(a.data(), want.data(), want.size()), 1e-3f);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GgufGolden, ::testing::Values("v3-tiny", "v2lite-tiny"));
