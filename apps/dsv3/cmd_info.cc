@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "model/gguf_model.h"
 #include "model/memory_plan.h"
 #include "model/presets.h"
 #include "model/synth.h"
@@ -77,6 +78,20 @@ void print_rank_plan(const ModelConfig& c, std::span<const TensorBytes> tensors,
               human_bytes(t.bytes_per_token).c_str(), t.ranks_per_layer);
 }
 
+// What a GGUF file holds as stored (its tensors of block types are decoded at load).
+void print_gguf_summary(const std::string& path) {
+  const GgufModelFiles files = unwrap(GgufModelFiles::open(path));
+  std::map<std::string, int> types;
+  for (const auto& [name, t] : files.tensors()) ++types[std::string(ggml_type_name(t.type))];
+  std::string list;
+  for (const auto& [name, n] : types) list += (list.empty() ? "" : ", ") + name + " (" + std::to_string(n) + ")";
+  std::printf("GGUF                  %s: %zu part(s), %zu tensors, %s on disk; types %s\n",
+              path.c_str(), files.num_parts(), files.tensors().size(),
+              human_bytes(double(files.total_bytes())).c_str(), list.c_str());
+  std::printf("GGUF loading          F32/F16/BF16 mapped, Q8_0 matrices repacked into q8, other types"
+              " decoded to f32 at load\n");
+}
+
 void run_checkpoint(const InfoFlags& f) {
   // Not ModelFlags::load: info plans, it never joins an expert-parallel job.
   const ModelFlags& flags = f.model;
@@ -89,6 +104,7 @@ void run_checkpoint(const InfoFlags& f) {
   const int64_t kv_per_token = one_token.bytes_per_token();
   const double kv_total = double(kv_per_token) * double(flags.context);
   std::printf("%s", describe(c).c_str());
+  if (is_gguf_path(flags.model_dir)) print_gguf_summary(flags.model_dir);
   std::printf("stored formats        %s\n", model->weights().format_summary.c_str());
   print_parameters(c);
   std::printf("KV cache              %ld values per token per layer (%ld bytes per token, %s)\n",
@@ -99,7 +115,9 @@ void run_checkpoint(const InfoFlags& f) {
                 " (included above)\n",
                 long(c.index_head_dim));
   }
-  std::printf("checkpoint bytes      %s (mapped, not copied)\n", human_bytes(weight_bytes).c_str());
+  std::printf("checkpoint bytes      %s (%s)\n", human_bytes(weight_bytes).c_str(),
+              is_gguf_path(flags.model_dir) ? "GGUF: F32/F16/BF16 mapped, the rest repacked or decoded"
+                                            : "mapped, not copied");
   std::printf("memory to run         %s = weights %s + KV cache %s for %ld tokens\n",
               human_bytes(weight_bytes + kv_total).c_str(), human_bytes(weight_bytes).c_str(),
               human_bytes(kv_total).c_str(), long(flags.context));

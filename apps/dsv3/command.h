@@ -74,6 +74,7 @@ void add_logits_command(CLI::App& root);
 void add_generate_command(CLI::App& root);
 void add_info_command(CLI::App& root);
 void add_quantize_command(CLI::App& root);
+void add_convert_command(CLI::App& root);
 void add_compare_command(CLI::App& root);
 void add_tokenize_commands(CLI::App& root);
 void add_tokenizer_command(CLI::App& root);

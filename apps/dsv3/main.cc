@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   dsv3::cli::add_synth_command(app);
   dsv3::cli::add_bench_command(app);
   dsv3::cli::add_quantize_command(app);
+  dsv3::cli::add_convert_command(app);
   dsv3::cli::add_compare_command(app);
   dsv3::cli::add_serve_command(app);
   dsv3::cli::add_train_command(app);

@@ -2,9 +2,13 @@
 
 #include <filesystem>
 
+#include "engine/gguf_tokenizer.h"
+#include "model/gguf_model.h"
+
 namespace dsv3 {
 
 Result<Tokenizer> load_tokenizer(const std::string& dir) {
+  if (is_gguf_path(dir)) return load_gguf_tokenizer(dir);
   if (!std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json")) {
     return Err(dir, " has no tokenizer.json (pass --tokenizer DIR with tokenizer.json and ",
                "tokenizer_config.json)");
@@ -13,11 +17,10 @@ Result<Tokenizer> load_tokenizer(const std::string& dir) {
 }
 
 Result<ChatTemplate> load_chat_template(const Tokenizer& tokenizer, const std::string& dir) {
-  if (tokenizer.chat_template().empty()) {
-    return Err(dir, "/tokenizer_config.json has no chat_template");
-  }
+  const std::string where = is_gguf_path(dir) ? dir + ": tokenizer.chat_template" : dir + "/tokenizer_config.json";
+  if (tokenizer.chat_template().empty()) return Err(where, " has no chat_template");
   auto t = ChatTemplate::parse(tokenizer.chat_template());
-  if (!t.ok()) return Err(dir, "/tokenizer_config.json: chat_template: ", t.error().message);
+  if (!t.ok()) return Err(where, ": chat_template: ", t.error().message);
   return t;
 }
 

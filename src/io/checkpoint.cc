@@ -83,6 +83,15 @@ Result<Checkpoint> Checkpoint::open(const std::string& dir, const TensorFilter& 
   return ck;
 }
 
+Checkpoint Checkpoint::from_views(std::string origin, std::map<std::string, TensorView> tensors,
+                                  std::shared_ptr<const void> storage) {
+  Checkpoint ck;
+  ck.dir_ = std::move(origin);
+  ck.tensors_ = std::move(tensors);
+  ck.storage_ = std::move(storage);
+  return ck;
+}
+
 Result<TensorView> Checkpoint::get(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) return Err(dir_, ": tensor '", name, "' is missing");

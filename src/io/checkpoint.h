@@ -22,6 +22,11 @@ class Checkpoint {
   // its disk, the shards of experts it does not hold.
   static Result<Checkpoint> open(const std::string& dir, const TensorFilter& wanted = nullptr);
 
+  // A checkpoint made of views that another loader built (GGUF files mapped as HF tensor
+  // names); `storage` keeps what they point into alive (mapped files, decoded buffers).
+  static Checkpoint from_views(std::string origin, std::map<std::string, TensorView> tensors,
+                               std::shared_ptr<const void> storage);
+
   const std::string& dir() const { return dir_; }
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   // The tensor, or an error naming it and the checkpoint.
@@ -36,6 +41,7 @@ class Checkpoint {
   std::string dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::map<std::string, TensorView> tensors_;
+  std::shared_ptr<const void> storage_;
 };
 
 }  // namespace dsv3

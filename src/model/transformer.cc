@@ -5,20 +5,39 @@
 
 #include "kernels/kernels.h"
 #include "model/block.h"
+#include "model/gguf_model.h"
 
 namespace dsv3 {
 
 Model::Model(ModelConfig config, Checkpoint ck, int64_t max_positions)
     : config_(std::move(config)), checkpoint_(std::move(ck)), rope_(config_, max_positions) {}
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOptions& options) {
-  DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
-  const WeightSelection& sel = options.selection;
+namespace {
+
+// A Hugging Face directory or a GGUF file (model/gguf_model.h), as a config and tensors under
+// the HF names.
+Result<std::pair<ModelConfig, Checkpoint>> open_checkpoint(const std::string& path,
+                                                           const WeightSelection& sel) {
+  if (is_gguf_path(path)) {
+    DSV3_ASSIGN_OR_RETURN(GgufModel g, open_gguf_model(path));
+    return std::pair(std::move(g.config), std::move(g.checkpoint));
+  }
+  DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(path));
   TensorFilter wanted;
   if (!sel.dense_part || sel.routed_expert) {
     wanted = [&sel](const std::string& name) { return sel.wants_tensor(name); };
   }
-  DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir, wanted));
+  DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(path, wanted));
+  return std::pair(std::move(config), std::move(ck));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const ModelOptions& options) {
+  const WeightSelection& sel = options.selection;
+  DSV3_ASSIGN_OR_RETURN(auto opened, open_checkpoint(dir, sel));
+  ModelConfig config = std::move(opened.first);
+  Checkpoint ck = std::move(opened.second);
   if (options.max_positions <= 0) return Err("context length must be > 0");
   const WeightFormat kv = options.kv_format;
   if (kv != WeightFormat::kF32 && kv != WeightFormat::kBF16 && kv != WeightFormat::kF16 &&

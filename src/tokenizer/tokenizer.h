@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/pretokenize.h"
@@ -29,6 +31,10 @@ class Tokenizer {
   // field and value, anything this implementation does not reproduce exactly (another
   // model type, normalizers, byte fallback, lstrip/rstrip tokens, ...).
   static Result<Tokenizer> load(const std::string& dir);
+  // The same from the two files' contents, already parsed (a GGUF file's tokenizer metadata
+  // rebuilt as tokenizer.json, engine/gguf_tokenizer.h); `origin` names them in errors.
+  static Result<Tokenizer> from_json(const nlohmann::json& tokenizer, const nlohmann::json& config,
+                                     const std::string& origin);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

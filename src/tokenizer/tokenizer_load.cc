@@ -206,8 +206,11 @@ Result<PreTokenizer> PreTokenizer::from_json(std::string_view json_text,
 class TokenizerLoader {
  public:
   static Result<Tokenizer> load(const std::string& dir);
+  static Result<Tokenizer> from_json(const nlohmann::json& tokenizer, const nlohmann::json& config,
+                                     const std::string& origin);
 
  private:
+  static Result<Tokenizer> build(const JsonFile& f, const JsonFile& c);
   static Status check_model_options(const JsonFile& f, const json& model);
   static Status read_vocab(const JsonFile& f, const json& model, Tokenizer& t);
   static Result<MergeTable> read_merges(const JsonFile& f, const json& model,
@@ -417,10 +420,20 @@ Status TokenizerLoader::read_config(const JsonFile& c, Tokenizer& t) {
 }
 
 Result<Tokenizer> TokenizerLoader::load(const std::string& dir) {
-  const std::string json_path = dir + "/tokenizer.json";
-  const std::string config_path = dir + "/tokenizer_config.json";
-  DSV3_ASSIGN_OR_RETURN(JsonFile f, read_json(json_path));
-  DSV3_ASSIGN_OR_RETURN(JsonFile c, read_json(config_path));
+  DSV3_ASSIGN_OR_RETURN(JsonFile f, read_json(dir + "/tokenizer.json"));
+  DSV3_ASSIGN_OR_RETURN(JsonFile c, read_json(dir + "/tokenizer_config.json"));
+  return build(f, c);
+}
+
+Result<Tokenizer> TokenizerLoader::from_json(const nlohmann::json& tokenizer,
+                                             const nlohmann::json& config,
+                                             const std::string& origin) {
+  return build(JsonFile{origin + " (tokenizer)", tokenizer}, JsonFile{origin + " (tokenizer config)", config});
+}
+
+Result<Tokenizer> TokenizerLoader::build(const JsonFile& f, const JsonFile& c) {
+  const std::string& json_path = f.path;
+  const std::string& config_path = c.path;
   Tokenizer t;
   try {
     DSV3_TRY(check_pipeline_parts(f));
@@ -436,5 +449,10 @@ Result<Tokenizer> TokenizerLoader::load(const std::string& dir) {
 }
 
 Result<Tokenizer> Tokenizer::load(const std::string& dir) { return TokenizerLoader::load(dir); }
+
+Result<Tokenizer> Tokenizer::from_json(const nlohmann::json& tokenizer, const nlohmann::json& config,
+                                       const std::string& origin) {
+  return TokenizerLoader::from_json(tokenizer, config, origin);
+}
 
 }  // namespace dsv3

@@ -1,0 +1,376 @@
+#include "model/gguf_model.h"
+
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tensor/matrix.h"
+
+namespace dsv3 {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+// llama.cpp's tensor names (gguf-py constants.py, MODEL_ARCH.DEEPSEEK2) against
+// Hugging Face's.
+struct NamePair {
+  const char *gguf;
+  const char *hf;
+};
+
+constexpr NamePair kGlobalNames[] = {
+    {"token_embd.weight", "model.embed_tokens.weight"},
+    {"output_norm.weight", "model.norm.weight"},
+    {"output.weight", "lm_head.weight"},
+};
+
+// After "blk.N." / "model.layers.N.".
+constexpr NamePair kLayerNames[] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_q_a.weight", "self_attn.q_a_proj.weight"},
+    {"attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight"},
+    {"attn_q_b.weight", "self_attn.q_b_proj.weight"},
+    {"attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight"},
+    {"attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight"},
+    {"attn_kv_b.weight", "self_attn.kv_b_proj.weight"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"ffn_gate_inp.weight", "mlp.gate.weight"},
+    {"exp_probs_b.bias", "mlp.gate.e_score_correction_bias"},
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},
+    {"ffn_down.weight", "mlp.down_proj.weight"},
+    {"ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"},
+    {"ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"},
+    {"ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"},
+    {"nextn.eh_proj.weight", "eh_proj.weight"},
+    {"nextn.enorm.weight", "enorm.weight"},
+    {"nextn.hnorm.weight", "hnorm.weight"},
+    {"nextn.embed_tokens.weight", "embed_tokens.weight"},
+    {"nextn.shared_head_head.weight", "shared_head.head.weight"},
+    {"nextn.shared_head_norm.weight", "shared_head.norm.weight"},
+};
+
+// Stacked routed experts [E, rows, cols] -> "mlp.experts.E.<hf>".
+constexpr NamePair kExpertNames[] = {
+    {"ffn_gate_exps.weight", "gate_proj.weight"},
+    {"ffn_up_exps.weight", "up_proj.weight"},
+    {"ffn_down_exps.weight", "down_proj.weight"},
+};
+
+const char *find_pair(std::string_view name, const NamePair *begin,
+                      const NamePair *end, bool to_hf) {
+  for (const NamePair *p = begin; p != end; ++p) {
+    if (name == (to_hf ? p->gguf : p->hf))
+      return to_hf ? p->hf : p->gguf;
+  }
+  return nullptr;
+}
+
+// "<prefix>N.<rest>" -> {N, rest}.
+std::optional<std::pair<int64_t, std::string>>
+split_layer(const std::string &name, std::string_view prefix) {
+  if (name.compare(0, prefix.size(), prefix) != 0)
+    return std::nullopt;
+  size_t at = prefix.size();
+  int64_t layer = 0;
+  const size_t start = at;
+  while (at < name.size() && name[at] >= '0' && name[at] <= '9' &&
+         at - start < 9) {
+    layer = layer * 10 + (name[at++] - '0');
+  }
+  if (at == start || at >= name.size() || name[at] != '.')
+    return std::nullopt;
+  return std::pair(layer, name.substr(at + 1));
+}
+
+// What the tensors point into: the mapped files and the buffers of decoded
+// tensors.
+struct GgufStorage {
+  GgufModelFiles files;
+  std::deque<std::vector<float>> decoded;
+  std::deque<std::vector<uint8_t>> repacked;
+};
+
+// Q8_0 rows (per 32 weights: f16 d, 32 x int8) in dsv3's kQ8 layout
+// (tensor/matrix.h: tiles of 16 rows, per (row, group) the same f16 d, bytes
+// 128 + q). kQ8 keeps q in [-127, 127], which ggml's quantiser always produces;
+// a -128 (possible in a hand-made file) returns nullopt and the tensor is
+// decoded to float32 instead.
+std::optional<std::vector<uint8_t>> repack_q8_0(const uint8_t *src,
+                                                int64_t rows, int64_t cols) {
+  const int64_t groups = cols / kQuantGroup;
+  const int64_t block_bytes = quant_block_bytes(WeightFormat::kQ8);
+  std::vector<uint8_t> out(
+      size_t(format_data_bytes(WeightFormat::kQ8, rows, cols)), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r % kQuantTileRows;
+    for (int64_t g = 0; g < groups; ++g, src += 34) {
+      uint8_t *block =
+          out.data() + ((r / kQuantTileRows) * groups + g) * block_bytes;
+      std::memcpy(block + 2 * i, src, 2);
+      for (int c = 0; c < 32; ++c) {
+        const int8_t q = int8_t(src[2 + c]);
+        if (q == -128)
+          return std::nullopt;
+        block[32 + (c / 4) * 64 + i * 4 + c % 4] = uint8_t(128 + q);
+      }
+    }
+  }
+  return out;
+}
+
+// Builds the HF-named views, decoding the types that have no direct dsv3
+// equivalent.
+class ViewBuilder {
+public:
+  explicit ViewBuilder(GgufStorage &storage) : storage_(storage) {}
+
+  // Elements [first_row * ne0, + rows * ne0) of `t` as the HF tensor `hf` of
+  // `shape`.
+  Status add(const std::string &hf, const GgufTensor &t, int64_t first_row,
+             int64_t rows, std::vector<int64_t> shape) {
+    const int64_t ne0 = t.ne[0];
+    const uint8_t *data = t.data + first_row * ggml_row_bytes(t.type, ne0);
+    TensorView v;
+    v.name = hf;
+    v.file = t.file + ": tensor '" + t.name + "'";
+    v.shape = std::move(shape);
+    if (const auto dtype = plain_dtype(t.type)) {
+      v.dtype = *dtype;
+      v.data = data;
+      v.nbytes = size_t(rows * ggml_row_bytes(t.type, ne0));
+    } else if (auto q8 = t.type == GgmlType::kQ8_0 && v.shape.size() == 2
+                             ? repack_q8_0(data, rows, ne0)
+                             : std::nullopt) {
+      // dsv3's q8 holds the same values (f16 scale per 32 weights, int8 + 128):
+      // no decoding.
+      v.dtype = DType::kU8;
+      v.shape = {(rows + kQuantTileRows - 1) / kQuantTileRows,
+                 ne0 / kQuantGroup, quant_block_bytes(WeightFormat::kQ8)};
+      v.nbytes = q8->size();
+      storage_.repacked.push_back(std::move(*q8));
+      v.data = storage_.repacked.back().data();
+      repacked_q8_ = true;
+    } else {
+      DSV3_ASSIGN_OR_RETURN(std::vector<float> f, decode(t, first_row, rows));
+      v.dtype = DType::kF32;
+      v.data = reinterpret_cast<const uint8_t *>(keep(std::move(f)));
+      v.nbytes = size_t(rows * ne0) * 4;
+    }
+    if (!views_.emplace(hf, std::move(v)).second) {
+      return Err(t.file, ": tensor '", t.name, "' maps to '", hf,
+                 "', which another tensor also gives");
+    }
+    return OkStatus();
+  }
+
+  // Rows [first_row, + rows) of `t` as float32.
+  Result<std::vector<float>> decode(const GgufTensor &t, int64_t first_row,
+                                    int64_t rows) const {
+    if (!ggml_type_info(t.type).decodable) {
+      return Err(t.file, ": tensor '", t.name, "' is ",
+                 std::string(ggml_type_name(t.type)),
+                 ", which dsv3 cannot decode (supported: F32, F16, BF16, Q8_0, "
+                 "Q4_0, Q4_1, Q5_0,"
+                 " Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, "
+                 "IQ2_XXS, IQ2_XS, IQ2_S,"
+                 " IQ3_XXS, IQ3_S, IQ1_S, IQ1_M)");
+    }
+    const int64_t ne0 = t.ne[0];
+    const int64_t row_bytes = ggml_row_bytes(t.type, ne0);
+    std::vector<float> out(size_t(rows * ne0));
+    for (int64_t r = 0; r < rows; ++r) {
+      decode_ggml_row(t.type, t.data + (first_row + r) * row_bytes, ne0,
+                      out.data() + r * ne0);
+    }
+    return out;
+  }
+
+  const float *keep(std::vector<float> f) {
+    storage_.decoded.push_back(std::move(f));
+    return storage_.decoded.back().data();
+  }
+  void count(const GgufTensor &t) {
+    ++type_counts_[std::string(ggml_type_name(t.type))];
+  }
+  std::map<std::string, TensorView> &views() { return views_; }
+  bool repacked_q8() const { return repacked_q8_; }
+  std::string summary() const {
+    std::string s;
+    for (const auto &[name, n] : type_counts_) {
+      s += (s.empty() ? "" : ", ") + name + " (" + std::to_string(n) + ")";
+    }
+    return s;
+  }
+
+private:
+  static std::optional<DType> plain_dtype(GgmlType t) {
+    switch (t) {
+    case GgmlType::kF32:
+      return DType::kF32;
+    case GgmlType::kF16:
+      return DType::kF16;
+    case GgmlType::kBF16:
+      return DType::kBF16;
+    default:
+      return std::nullopt;
+    }
+  }
+
+  GgufStorage &storage_;
+  bool repacked_q8_ = false;
+  std::map<std::string, TensorView> views_;
+  std::map<std::string, int> type_counts_;
+};
+
+// ne padded to 3 dimensions ([ne0, ne1, ne2]).
+std::vector<int64_t> ne3(const GgufTensor &t) {
+  std::vector<int64_t> ne = t.ne;
+  ne.resize(3, 1);
+  return ne;
+}
+
+// Rebuilds kv_b_proj [H * (nope + v), kv_lora], rows per head [k_nope | v],
+// from llama.cpp's attn_k_b (per head k_nope^T: ne [nope, kv_lora, H]) and
+// attn_v_b (ne [kv_lora, v, H]).
+Status add_kv_b(ViewBuilder &b, const ModelConfig &c, int64_t layer,
+                const GgufTensor &k_b, const GgufTensor &v_b) {
+  const int64_t h = c.num_attention_heads, nope = c.qk_nope_head_dim,
+                v = c.v_head_dim;
+  const int64_t lora = c.kv_lora_rank;
+  if (ne3(k_b) != std::vector<int64_t>{nope, lora, h}) {
+    return Err(k_b.file, ": tensor '", k_b.name, "' has ne ",
+               shape_string(k_b.ne), ", expected [", nope, ", ", lora, ", ", h,
+               "] (qk_nope_head_dim, kv_lora_rank, heads)");
+  }
+  if (ne3(v_b) != std::vector<int64_t>{lora, v, h}) {
+    return Err(v_b.file, ": tensor '", v_b.name, "' has ne ",
+               shape_string(v_b.ne), ", expected [", lora, ", ", v, ", ", h,
+               "] (kv_lora_rank, v_head_dim, heads)");
+  }
+  DSV3_ASSIGN_OR_RETURN(std::vector<float> k, b.decode(k_b, 0, lora * h));
+  DSV3_ASSIGN_OR_RETURN(std::vector<float> vv, b.decode(v_b, 0, v * h));
+  std::vector<float> kv(size_t(h * (nope + v) * lora));
+  for (int64_t head = 0; head < h; ++head) {
+    float *rows = kv.data() + head * (nope + v) * lora;
+    for (int64_t i = 0; i < nope; ++i) {
+      for (int64_t col = 0; col < lora; ++col) {
+        rows[i * lora + col] = k[size_t((head * lora + col) * nope + i)];
+      }
+    }
+    std::copy_n(vv.data() + head * v * lora, v * lora, rows + nope * lora);
+  }
+  TensorView t;
+  t.name =
+      "model.layers." + std::to_string(layer) + ".self_attn.kv_b_proj.weight";
+  t.file = k_b.file + ": tensors '" + k_b.name + "' and '" + v_b.name + "'";
+  t.dtype = DType::kF32;
+  t.shape = {h * (nope + v), lora};
+  t.nbytes = kv.size() * 4;
+  t.data = reinterpret_cast<const uint8_t *>(b.keep(std::move(kv)));
+  b.views().emplace(t.name, std::move(t));
+  return OkStatus();
+}
+
+Status add_experts(ViewBuilder &b, int64_t layer, const std::string &hf_suffix,
+                   const GgufTensor &t) {
+  const std::vector<int64_t> ne = ne3(t);
+  if (t.ne.size() != 3) {
+    return Err(t.file, ": tensor '", t.name, "' has ne ", shape_string(t.ne),
+               ", expected 3 dimensions [cols, rows, experts]");
+  }
+  for (int64_t e = 0; e < ne[2]; ++e) {
+    const std::string hf = "model.layers." + std::to_string(layer) +
+                           ".mlp.experts." + std::to_string(e) + "." +
+                           hf_suffix;
+    DSV3_TRY(b.add(hf, t, e * ne[1], ne[1], {ne[1], ne[0]}));
+  }
+  return OkStatus();
+}
+
+Result<std::map<std::string, TensorView>>
+map_tensors(ViewBuilder &b, const GgufModelFiles &files, const ModelConfig &c) {
+  std::map<int64_t, std::pair<const GgufTensor *, const GgufTensor *>>
+      split_kv_b;
+  for (const auto &[name, t] : files.tensors()) {
+    b.count(t);
+    const int64_t rows = t.numel() / t.ne[0];
+    if (const char *hf = find_pair(name, std::begin(kGlobalNames),
+                                   std::end(kGlobalNames), true)) {
+      DSV3_TRY(b.add(hf, t, 0, rows, t.torch_shape()));
+      continue;
+    }
+    const auto layer = split_layer(name, "blk.");
+    if (!layer)
+      return Err(t.file, ": tensor '", name,
+                 "' is not part of a deepseek2 model");
+    const auto &[l, rest] = *layer;
+    const std::string prefix = "model.layers." + std::to_string(l) + ".";
+    if (const char *hf = find_pair(rest, std::begin(kLayerNames),
+                                   std::end(kLayerNames), true)) {
+      DSV3_TRY(b.add(prefix + hf, t, 0, rows, t.torch_shape()));
+    } else if (const char *e = find_pair(rest, std::begin(kExpertNames),
+                                         std::end(kExpertNames), true)) {
+      DSV3_TRY(add_experts(b, l, e, t));
+    } else if (rest == "attn_k_b.weight") {
+      split_kv_b[l].first = &t;
+    } else if (rest == "attn_v_b.weight") {
+      split_kv_b[l].second = &t;
+    } else {
+      return Err(t.file, ": tensor '", name,
+                 "' is not part of a deepseek2 model");
+    }
+  }
+  for (const auto &[l, kv] : split_kv_b) {
+    if (!kv.first || !kv.second) {
+      return Err(files.path(), ": layer ", l,
+                 " has only one of attn_k_b and attn_v_b");
+    }
+    DSV3_TRY(add_kv_b(b, c, l, *kv.first, *kv.second));
+  }
+  return std::move(b.views());
+}
+
+} // namespace
+
+bool is_gguf_path(const std::string &path) {
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0 &&
+         !std::filesystem::is_directory(path);
+}
+
+std::optional<std::string> gguf_name_of(const std::string &hf_name) {
+  if (const char *g = find_pair(hf_name, std::begin(kGlobalNames),
+                                std::end(kGlobalNames), false)) {
+    return std::string(g);
+  }
+  const auto layer = split_layer(hf_name, "model.layers.");
+  if (!layer)
+    return std::nullopt;
+  if (const char *g = find_pair(layer->second, std::begin(kLayerNames),
+                                std::end(kLayerNames), false)) {
+    return "blk." + std::to_string(layer->first) + "." + g;
+  }
+  return std::nullopt;
+}
+
+Result<GgufModel> open_gguf_model(const std::string &path) {
+  DSV3_ASSIGN_OR_RETURN(GgufModelFiles files, GgufModelFiles::open(path));
+  auto storage =
+      std::make_shared<GgufStorage>(GgufStorage{std::move(files), {}, {}});
+  DSV3_ASSIGN_OR_RETURN(ModelConfig config, gguf_model_config(storage->files));
+  ViewBuilder builder(*storage);
+  DSV3_ASSIGN_OR_RETURN(auto views,
+                        map_tensors(builder, storage->files, config));
+  if (builder.repacked_q8())
+    config.group_quant_format = WeightFormat::kQ8;
+  GgufModel m{std::move(config),
+              Checkpoint::from_views(path, std::move(views), storage),
+              builder.summary()};
+  return m;
+}
+
+} // namespace dsv3

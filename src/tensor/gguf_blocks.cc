@@ -1,0 +1,406 @@
+// Scalar decoders of ggml's block formats. Layouts follow ggml-common.h
+// (block_q4_0, ...); the order of the float operations follows ggml's
+// dequantize_row_* (and gguf-py's numpy port), so results are bit-identical: (d
+// * scale) * q - (dmin * min), never fused.
+#include "tensor/gguf_blocks.h"
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "tensor/dtype.h"
+#include "tensor/gguf_iquants.h"
+#include "util/check.h"
+
+namespace dsv3 {
+
+namespace {
+
+constexpr int64_t kQK = 32; // elements of a Q8_0 block
+
+const GgmlTypeInfo kUnknown{"unknown", 1, 0, false};
+
+// Indexed by file number; gaps (4, 5, 31-33, 36-38: removed types) are
+// kUnknown.
+const std::array<GgmlTypeInfo, 40> kTypes = [] {
+  std::array<GgmlTypeInfo, 40> t;
+  t.fill(kUnknown);
+  t[0] = {"F32", 1, 4, true};
+  t[1] = {"F16", 1, 2, true};
+  t[2] = {"Q4_0", 32, 18, true};
+  t[3] = {"Q4_1", 32, 20, true};
+  t[6] = {"Q5_0", 32, 22, true};
+  t[7] = {"Q5_1", 32, 24, true};
+  t[8] = {"Q8_0", 32, 34, true};
+  t[9] = {"Q8_1", 32, 36, false};
+  t[10] = {"Q2_K", 256, 84, true};
+  t[11] = {"Q3_K", 256, 110, true};
+  t[12] = {"Q4_K", 256, 144, true};
+  t[13] = {"Q5_K", 256, 176, true};
+  t[14] = {"Q6_K", 256, 210, true};
+  t[15] = {"Q8_K", 256, 292, false};
+  t[16] = {"IQ2_XXS", 256, 66, true};
+  t[17] = {"IQ2_XS", 256, 74, true};
+  t[18] = {"IQ3_XXS", 256, 98, true};
+  t[19] = {"IQ1_S", 256, 50, true};
+  t[20] = {"IQ4_NL", 32, 18, true};
+  t[21] = {"IQ3_S", 256, 110, true};
+  t[22] = {"IQ2_S", 256, 82, true};
+  t[23] = {"IQ4_XS", 256, 136, true};
+  t[24] = {"I8", 1, 1, false};
+  t[25] = {"I16", 1, 2, false};
+  t[26] = {"I32", 1, 4, false};
+  t[27] = {"I64", 1, 8, false};
+  t[28] = {"F64", 1, 8, false};
+  t[29] = {"IQ1_M", 256, 56, true};
+  t[30] = {"BF16", 1, 2, true};
+  t[34] = {"TQ1_0", 256, 54, false};
+  t[35] = {"TQ2_0", 256, 66, false};
+  t[39] = {"MXFP4", 32, 17, false};
+  return t;
+}();
+
+float f16_at(const uint8_t *p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// Q4_0: f16 d | 16 bytes; element j is the low nibble of byte j, element j+16
+// the high one.
+void decode_q4_0(const uint8_t *b, float *y) {
+  const float d = f16_at(b);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * float(int(b[2 + j] & 0xF) - 8);
+    y[j + 16] = d * float(int(b[2 + j] >> 4) - 8);
+  }
+}
+
+// Q4_1: f16 d | f16 m | 16 bytes of nibbles; x = d * q + m.
+void decode_q4_1(const uint8_t *b, float *y) {
+  const float d = f16_at(b), m = f16_at(b + 2);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * float(b[4 + j] & 0xF) + m;
+    y[j + 16] = d * float(b[4 + j] >> 4) + m;
+  }
+}
+
+// The fifth bit of the 32 elements of a Q5 block: bit j of the u32 qh.
+uint32_t u32_at(const uint8_t *p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Q5_0: f16 d | u32 qh | 16 bytes of nibbles; q in [0, 31], x = d * (q - 16).
+void decode_q5_0(const uint8_t *b, float *y) {
+  const float d = f16_at(b);
+  const uint32_t qh = u32_at(b + 2);
+  const uint8_t *qs = b + 6;
+  for (int j = 0; j < 16; ++j) {
+    const int lo = int((qs[j] & 0xF) | (((qh >> j) & 1u) << 4));
+    const int hi = int((qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4));
+    y[j] = d * float(lo - 16);
+    y[j + 16] = d * float(hi - 16);
+  }
+}
+
+// Q5_1: f16 d | f16 m | u32 qh | 16 bytes of nibbles; x = d * q + m.
+void decode_q5_1(const uint8_t *b, float *y) {
+  const float d = f16_at(b), m = f16_at(b + 2);
+  const uint32_t qh = u32_at(b + 4);
+  const uint8_t *qs = b + 8;
+  for (int j = 0; j < 16; ++j) {
+    const uint32_t lo = (qs[j] & 0xF) | (((qh >> j) & 1u) << 4);
+    const uint32_t hi = (qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4);
+    y[j] = d * float(lo) + m;
+    y[j + 16] = d * float(hi) + m;
+  }
+}
+
+// Q8_0: f16 d | 32 int8.
+void decode_q8_0(const uint8_t *b, float *y) {
+  const float d = f16_at(b);
+  for (int j = 0; j < 32; ++j)
+    y[j] = float(int8_t(b[2 + j])) * d;
+}
+
+// Q2_K: u8 scales[16] (low nibble scale, high nibble min) | qs[64] | f16 d |
+// f16 dmin. Sub-block i of 16 elements: x = (d * scale_i) * q - (dmin * min_i),
+// q 2 bits; the 2-bit fields of 128 elements are packed 4 per byte over 32
+// bytes (shift 0, 2, 4, 6).
+void decode_q2_k(const uint8_t *b, float *y) {
+  const uint8_t *scales = b;
+  const uint8_t *qs = b + 16;
+  const float d = f16_at(b + 80), dmin = f16_at(b + 82);
+  int sub = 0;
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t *q = qs + 32 * half;
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int part = 0; part < 2; ++part, ++sub) {
+        const float dl = d * float(scales[sub] & 0xF);
+        const float ml = dmin * float(scales[sub] >> 4);
+        for (int l = 0; l < 16; ++l)
+          *y++ = dl * float((q[16 * part + l] >> shift) & 3) - ml;
+      }
+    }
+  }
+}
+
+// Q3_K: hmask[32] | qs[64] | scales[12] (16 6-bit values, biased by 32) | f16
+// d. q = low 2 bits from qs, minus 4 unless the hmask bit is set; x = (d *
+// (scale - 32)) * q.
+void decode_q3_k(const uint8_t *b, float *y) {
+  const uint8_t *hmask = b;
+  const uint8_t *qs = b + 32;
+  const uint8_t *sc = b + 96;
+  const float d = f16_at(b + 108);
+  int scale[16];
+  for (int i = 0; i < 16; ++i) {
+    const int low = i < 8 ? (sc[i] & 0xF) : (sc[i - 8] >> 4);
+    const int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+    scale[i] = (low | (high << 4)) - 32;
+  }
+  int sub = 0;
+  uint8_t bit = 1;
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t *q = qs + 32 * half;
+    for (int shift = 0; shift < 8; shift += 2, bit = uint8_t(bit << 1)) {
+      for (int part = 0; part < 2; ++part, ++sub) {
+        const float dl = d * float(scale[sub]);
+        for (int l = 0; l < 16; ++l) {
+          const int i = 16 * part + l;
+          const int v = int((q[i] >> shift) & 3) - ((hmask[i] & bit) ? 0 : 4);
+          *y++ = dl * float(v);
+        }
+      }
+    }
+  }
+}
+
+// The 6-bit scale and min of sub-block j (0..7) of Q4_K / Q5_K, packed in 12
+// bytes.
+void scale_min_k4(int j, const uint8_t *q, int &scale, int &min) {
+  if (j < 4) {
+    scale = q[j] & 63;
+    min = q[j + 4] & 63;
+  } else {
+    scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Q4_K: f16 d | f16 dmin | scales[12] | qs[128]; 8 sub-blocks of 32, x = (d*sc)
+// q - (dmin*m). Each 64 elements use 32 bytes: low nibbles first, then high
+// nibbles.
+void decode_q4_k(const uint8_t *b, float *y) {
+  const float d = f16_at(b), dmin = f16_at(b + 2);
+  const uint8_t *sc = b + 4;
+  const uint8_t *q = b + 16;
+  for (int j = 0; j < 8; j += 2, q += 32) {
+    int s0, m0, s1, m1;
+    scale_min_k4(j, sc, s0, m0);
+    scale_min_k4(j + 1, sc, s1, m1);
+    const float d0 = d * float(s0), dm0 = dmin * float(m0);
+    const float d1 = d * float(s1), dm1 = dmin * float(m1);
+    for (int l = 0; l < 32; ++l)
+      *y++ = d0 * float(q[l] & 0xF) - dm0;
+    for (int l = 0; l < 32; ++l)
+      *y++ = d1 * float(q[l] >> 4) - dm1;
+  }
+}
+
+// Q5_K: as Q4_K plus qh[32] before qs[128]: bit (j) of qh[l] is the fifth bit
+// of element l of sub-block j.
+void decode_q5_k(const uint8_t *b, float *y) {
+  const float d = f16_at(b), dmin = f16_at(b + 2);
+  const uint8_t *sc = b + 4;
+  const uint8_t *qh = b + 16;
+  const uint8_t *q = b + 48;
+  for (int j = 0; j < 8; j += 2, q += 32) {
+    int s0, m0, s1, m1;
+    scale_min_k4(j, sc, s0, m0);
+    scale_min_k4(j + 1, sc, s1, m1);
+    const float d0 = d * float(s0), dm0 = dmin * float(m0);
+    const float d1 = d * float(s1), dm1 = dmin * float(m1);
+    for (int l = 0; l < 32; ++l) {
+      *y++ = d0 * float((q[l] & 0xF) | (((qh[l] >> j) & 1) << 4)) - dm0;
+    }
+    for (int l = 0; l < 32; ++l) {
+      *y++ = d1 * float((q[l] >> 4) | (((qh[l] >> (j + 1)) & 1) << 4)) - dm1;
+    }
+  }
+}
+
+// Q6_K: ql[128] | qh[64] | int8 scales[16] | f16 d; q = 6 bits - 32, x = (d *
+// scale) * q.
+void decode_q6_k(const uint8_t *b, float *y) {
+  const uint8_t *ql = b;
+  const uint8_t *qh = b + 128;
+  const int8_t *sc = reinterpret_cast<const int8_t *>(b + 192);
+  const float d = f16_at(b + 208);
+  for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
+    for (int l = 0; l < 32; ++l) {
+      const int s = l / 16;
+      const int q1 = int((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l] = (d * float(sc[s])) * float(q1);
+      y[l + 32] = (d * float(sc[s + 2])) * float(q2);
+      y[l + 64] = (d * float(sc[s + 4])) * float(q3);
+      y[l + 96] = (d * float(sc[s + 6])) * float(q4);
+    }
+  }
+}
+
+// The 16 non-linear levels of IQ4_NL / IQ4_XS (ggml-common.h kvalues_iq4nl).
+constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                     1,    13,   25,  38,  53,  69,  89,  113};
+
+// IQ4_NL: f16 d | 16 bytes of nibbles indexing kIq4nlValues (layout of Q4_0).
+void decode_iq4_nl(const uint8_t *b, float *y) {
+  const float d = f16_at(b);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * float(kIq4nlValues[b[2 + j] & 0xF]);
+    y[j + 16] = d * float(kIq4nlValues[b[2 + j] >> 4]);
+  }
+}
+
+// IQ4_XS: f16 d | u16 scales_h | scales_l[4] | qs[128]; 8 sub-blocks of 32 with
+// a 6-bit scale (4 low bits in scales_l, 2 high in scales_h) biased by 32.
+void decode_iq4_xs(const uint8_t *b, float *y) {
+  const float d = f16_at(b);
+  uint16_t scales_h;
+  std::memcpy(&scales_h, b + 2, 2);
+  const uint8_t *scales_l = b + 4;
+  const uint8_t *qs = b + 8;
+  for (int ib = 0; ib < 8; ++ib, qs += 16, y += 32) {
+    const int ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
+                   (((scales_h >> (2 * ib)) & 3) << 4);
+    const float dl = d * float(ls - 32);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = dl * float(kIq4nlValues[qs[j] & 0xF]);
+      y[j + 16] = dl * float(kIq4nlValues[qs[j] >> 4]);
+    }
+  }
+}
+
+using BlockDecoder = void (*)(const uint8_t *, float *);
+
+BlockDecoder block_decoder(GgmlType t) {
+  switch (t) {
+  case GgmlType::kQ4_0:
+    return decode_q4_0;
+  case GgmlType::kQ4_1:
+    return decode_q4_1;
+  case GgmlType::kQ5_0:
+    return decode_q5_0;
+  case GgmlType::kQ5_1:
+    return decode_q5_1;
+  case GgmlType::kQ8_0:
+    return decode_q8_0;
+  case GgmlType::kQ2_K:
+    return decode_q2_k;
+  case GgmlType::kQ3_K:
+    return decode_q3_k;
+  case GgmlType::kQ4_K:
+    return decode_q4_k;
+  case GgmlType::kQ5_K:
+    return decode_q5_k;
+  case GgmlType::kQ6_K:
+    return decode_q6_k;
+  case GgmlType::kIQ4_NL:
+    return decode_iq4_nl;
+  case GgmlType::kIQ4_XS:
+    return decode_iq4_xs;
+  case GgmlType::kIQ2_XXS:
+    return iq::decode_iq2_xxs;
+  case GgmlType::kIQ2_XS:
+    return iq::decode_iq2_xs;
+  case GgmlType::kIQ2_S:
+    return iq::decode_iq2_s;
+  case GgmlType::kIQ3_XXS:
+    return iq::decode_iq3_xxs;
+  case GgmlType::kIQ3_S:
+    return iq::decode_iq3_s;
+  case GgmlType::kIQ1_S:
+    return iq::decode_iq1_s;
+  case GgmlType::kIQ1_M:
+    return iq::decode_iq1_m;
+  default:
+    return nullptr;
+  }
+}
+
+} // namespace
+
+std::optional<GgmlType> ggml_type_from_id(uint32_t id) {
+  if (id >= kTypes.size() || kTypes[id].block_bytes == 0)
+    return std::nullopt;
+  return GgmlType(id);
+}
+
+const GgmlTypeInfo &ggml_type_info(GgmlType t) {
+  const auto id = uint32_t(t);
+  return id < kTypes.size() ? kTypes[id] : kUnknown;
+}
+
+std::optional<GgmlType> ggml_type_from_name(std::string_view name) {
+  for (uint32_t id = 0; id < kTypes.size(); ++id) {
+    if (kTypes[id].block_bytes != 0 && kTypes[id].name == name)
+      return GgmlType(id);
+  }
+  return std::nullopt;
+}
+
+void decode_ggml_row(GgmlType t, const uint8_t *src, int64_t n, float *out) {
+  const GgmlTypeInfo &info = ggml_type_info(t);
+  DSV3_CHECK(info.decodable, "decode_ggml_row: type %s has no decoder",
+             std::string(info.name).c_str());
+  DSV3_CHECK(n % info.block_elements == 0,
+             "decode_ggml_row: %lld elements of %s", static_cast<long long>(n),
+             std::string(info.name).c_str());
+  switch (t) {
+  case GgmlType::kF32:
+    std::memcpy(out, src, size_t(n) * 4);
+    return;
+  case GgmlType::kF16:
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = f16_at(src + 2 * i);
+    return;
+  case GgmlType::kBF16:
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      out[i] = bf16_to_f32(h);
+    }
+    return;
+  default:
+    break;
+  }
+  const BlockDecoder decode = block_decoder(t);
+  for (int64_t i = 0; i < n; i += info.block_elements) {
+    decode(src, out + i);
+    src += info.block_bytes;
+  }
+}
+
+void encode_q8_0_row(const float *x, int64_t n, uint8_t *out) {
+  DSV3_CHECK(n % kQK == 0, "encode_q8_0_row: %lld elements",
+             static_cast<long long>(n));
+  for (int64_t i = 0; i < n; i += kQK, x += kQK, out += 34) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQK; ++j)
+      amax = std::fmax(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t dh = f32_to_f16(d);
+    std::memcpy(out, &dh, 2);
+    for (int j = 0; j < kQK; ++j)
+      out[2 + j] = uint8_t(int8_t(std::lround(x[j] * id)));
+  }
+}
+
+} // namespace dsv3

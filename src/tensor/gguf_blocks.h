@@ -1,0 +1,83 @@
+// The tensor types of GGML / GGUF files and their scalar reference decoders (to
+// float32). Block layouts are those of ggml (ggml-common.h); the numbering is
+// the file's. Each decoder is tested bit-exactly against gguf-py's numpy
+// dequantisers (tests/data/gguf/).
+//
+// A row of n elements of a block type is n / block_elements blocks of
+// block_bytes each.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace dsv3 {
+
+enum class GgmlType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ2_K = 10,
+  kQ3_K = 11,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kQ8_K = 15,
+  kIQ2_XXS = 16,
+  kIQ2_XS = 17,
+  kIQ3_XXS = 18,
+  kIQ1_S = 19,
+  kIQ4_NL = 20,
+  kIQ3_S = 21,
+  kIQ2_S = 22,
+  kIQ4_XS = 23,
+  kI8 = 24,
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
+  kIQ1_M = 29,
+  kBF16 = 30,
+  kTQ1_0 = 34,
+  kTQ2_0 = 35,
+  kMXFP4 = 39,
+};
+
+struct GgmlTypeInfo {
+  std::string_view name;  // "Q4_K", as llama.cpp prints it
+  int64_t block_elements; // 1 for plain types, 32 or 256 for block types
+  int64_t block_bytes;
+  bool decodable; // whether decode_ggml_row handles it
+};
+
+// The type with that file number, or nullopt for numbers ggml never used (4, 5,
+// ...) or removed.
+std::optional<GgmlType> ggml_type_from_id(uint32_t id);
+const GgmlTypeInfo &ggml_type_info(GgmlType t);
+inline std::string_view ggml_type_name(GgmlType t) {
+  return ggml_type_info(t).name;
+}
+std::optional<GgmlType> ggml_type_from_name(std::string_view name);
+
+// Bytes of a row of n elements (n a multiple of the block size).
+inline int64_t ggml_row_bytes(GgmlType t, int64_t n) {
+  const GgmlTypeInfo &i = ggml_type_info(t);
+  return n / i.block_elements * i.block_bytes;
+}
+
+// out[n] = the n elements at src, for every type with `decodable` set; n must
+// be a multiple of the block size (checked by the caller: the reader refuses
+// tensors whose rows are not).
+void decode_ggml_row(GgmlType t, const uint8_t *src, int64_t n, float *out);
+
+// Writers for the types the converter emits (`dsv3 convert --to gguf`). Q8_0
+// follows ggml's reference quantiser: d = max|x| / 127 stored as f16, q =
+// round(x / d).
+void encode_q8_0_row(const float *x, int64_t n, uint8_t *out);
+
+} // namespace dsv3
