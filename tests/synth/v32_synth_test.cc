@@ -57,15 +57,33 @@ TEST(V32Synth, TinyPresetAgreesAcrossPromptSplitsAndAttentionForms) {
     ASSERT_TRUE(m.ok()) << m.error().message;
     ASSERT_TRUE((*m)->config().has_indexer());
     ASSERT_EQ((*m)->config().index_topk, 16);
+    EXPECT_TRUE((*m)->config().fp8_scale_ue8m0);
+    if (dtype == SynthDType::kFP8) {
+      // As the release: scale_fmt ue8m0 and every block scale a power of two.
+      const Matrix& wq_b = (*m)->weights().layers[0].attn.indexer.wq_b;
+      ASSERT_EQ(wq_b.format, WeightFormat::kFP8Block);
+      const float s = wq_b.block_scales[0];
+      EXPECT_EQ(std::exp2(std::round(std::log2(s))), s);
+    }
     // 48 tokens: rows past 16 drop tokens.
     std::vector<int32_t> tokens(48);
     for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 37 + 11) % 512);
     const auto prefill = logits_in_chunks(**m, tokens, 48, AttentionImpl::kAbsorbed);
     for (int64_t chunk : {1, 7}) {
       for (AttentionImpl impl : {AttentionImpl::kAbsorbed, AttentionImpl::kNaive}) {
-        const float d = max_abs_diff(logits_in_chunks(**m, tokens, chunk, impl), prefill);
-        // Random weights of stddev 0.02 give logits near 1e-2: float32 sums only.
-        EXPECT_LT(d, 1e-5f) << "chunk " << chunk << (dtype == SynthDType::kFP8 ? " fp8" : " bf16");
+        // Random weights of stddev 0.02 give logits near 1e-2: rows agree to float32 sums,
+        // but for the rare row that reads an FP8 code flipped at a rounding boundary (one
+        // token's products summed in another order; golden/README.md, V3.2).
+        const auto got = logits_in_chunks(**m, tokens, chunk, impl);
+        const size_t V = size_t((*m)->config().vocab_size);
+        int outliers = 0;
+        for (size_t r = 0; r < tokens.size(); ++r) {
+          const float d = max_abs_diff({got.begin() + r * V, got.begin() + (r + 1) * V},
+                                       {prefill.begin() + r * V, prefill.begin() + (r + 1) * V});
+          outliers += d > 1e-5f;
+          EXPECT_LT(d, 2e-3f) << "row " << r;
+        }
+        EXPECT_LE(outliers, 4) << "chunk " << chunk << (dtype == SynthDType::kFP8 ? " fp8" : " bf16");
       }
     }
   }
