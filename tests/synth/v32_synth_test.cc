@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
@@ -163,6 +164,31 @@ TEST(V32Cli, InfoAndBenchAtASyntheticDepth) {
   double want = 0;
   for (int step = 0; step < 4; ++step) want += 16.0 * 2 * 640 + (41.0 + step) * 2 * 132;
   EXPECT_DOUBLE_EQ(kv, want / 4);
+}
+
+
+// Greedy generation of the golden prompt p2 (48 tokens, sparse rows) through the CLI: plain
+// decoding and MTP speculative decoding (verification of [token, draft] through the
+// indexer, rollback of rejected drafts in both caches) give the reference's tokens.
+TEST(V32Cli, GreedyGenerationWithAndWithoutMtpGivesTheGoldenTokens) {
+  const std::string dir = std::string(DSV3_SOURCE_DIR) + "/tests/data/golden/v32-tiny";
+  auto ints = [&](const std::string& file) {
+    const std::string bytes = testing::read_file(dir + "/golden/" + file);
+    std::vector<int32_t> v(bytes.size() / 4);
+    std::memcpy(v.data(), bytes.data(), bytes.size());
+    std::string csv;
+    for (int32_t x : v) csv += (csv.empty() ? "" : ",") + std::to_string(x);
+    return csv;
+  };
+  const std::string prompt = ints("p2_tokens.bin"), want = ints("p2_gen_tokens.bin");
+  ASSERT_FALSE(prompt.empty());
+  testing::TempDir scratch("v32_generate");
+  for (const char* mtp : {"on", "off"}) {
+    auto r = run_dsv3(scratch, "generate --model " + dir + "/checkpoint --tokens " + prompt +
+                                   " --max-new-tokens 16 --mtp " + mtp);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, want + "\n") << "--mtp " << mtp;
+  }
 }
 
 }  // namespace
