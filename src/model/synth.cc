@@ -190,8 +190,8 @@ class Planner {
 
 class Generator {
  public:
-  Generator(const SynthOptions& o, int64_t block)
-      : seed_(o.seed), stddev_(o.stddev), block_(block),
+  Generator(const SynthOptions& o, int64_t block, bool pow2_scales)
+      : seed_(o.seed), stddev_(o.stddev), block_(block), pow2_scales_(pow2_scales),
         threads_(o.threads > 0 ? o.threads
                                : int(std::max(1u, std::thread::hardware_concurrency()))) {}
 
@@ -267,7 +267,8 @@ class Generator {
             for (int64_t j = 0; j < w; ++j) amax = std::max(amax, std::fabs(v[j]));
           }
           // weight_scale_inv: real weight = fp8 code * scale (DeepSeek-V3 weight_dequant).
-          const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+          float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+          if (pow2_scales_) scale = std::exp2(std::ceil(std::log2(scale)));  // ue8m0
           pending_scales_[size_t(tr * tile_cols + tc)] = scale;
           for (int64_t r = rs; r < re; ++r) {
             const float* v = tile.data() + (r - rs) * b;
@@ -292,6 +293,7 @@ class Generator {
   uint64_t seed_;
   float stddev_;
   int64_t block_;
+  bool pow2_scales_;  // ue8m0: every weight_scale_inv a power of two
   int threads_;
   std::vector<uint16_t> bf16_;
   std::vector<uint8_t> fp8_;
@@ -331,6 +333,8 @@ Result<std::string> synth_config_json(const std::string& config_json, const std:
                                 {"fmt", "e4m3"},
                                 {"quant_method", "fp8"},
                                 {"weight_block_size", {128, 128}}};
+    // The V3.2 release's scales are powers of two, and its own FP8 steps round theirs so.
+    if (j.value("model_type", "") == "deepseek_v32") j["quantization_config"]["scale_fmt"] = "ue8m0";
   }
   std::string text = j.dump(2) + "\n";
   DSV3_TRY(parse_model_config(text, origin));
@@ -352,7 +356,8 @@ Result<SynthSummary> synthesize_checkpoint(const std::string& config_json,
     if (t.fill != SynthFill::kScaleInv) s.parameters += int64_t(t.spec.numel());
   }
   s.tensors = int64_t(tensors.size());
-  Generator gen(options, s.config.fp8_block_size);
+  Generator gen(options, s.config.fp8_block_size,
+                s.config.fp8_block_quantized && s.config.fp8_scale_ue8m0);
   const TensorProducer produce = [&](size_t i, SafetensorsStreamWriter& out) {
     return gen.produce(tensors[i], out);
   };

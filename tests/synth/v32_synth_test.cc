@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
@@ -57,15 +58,33 @@ TEST(V32Synth, TinyPresetAgreesAcrossPromptSplitsAndAttentionForms) {
     ASSERT_TRUE(m.ok()) << m.error().message;
     ASSERT_TRUE((*m)->config().has_indexer());
     ASSERT_EQ((*m)->config().index_topk, 16);
+    EXPECT_TRUE((*m)->config().fp8_scale_ue8m0);
+    if (dtype == SynthDType::kFP8) {
+      // As the release: scale_fmt ue8m0 and every block scale a power of two.
+      const Matrix& wq_b = (*m)->weights().layers[0].attn.indexer.wq_b;
+      ASSERT_EQ(wq_b.format, WeightFormat::kFP8Block);
+      const float s = wq_b.block_scales[0];
+      EXPECT_EQ(std::exp2(std::round(std::log2(s))), s);
+    }
     // 48 tokens: rows past 16 drop tokens.
     std::vector<int32_t> tokens(48);
     for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 37 + 11) % 512);
     const auto prefill = logits_in_chunks(**m, tokens, 48, AttentionImpl::kAbsorbed);
     for (int64_t chunk : {1, 7}) {
       for (AttentionImpl impl : {AttentionImpl::kAbsorbed, AttentionImpl::kNaive}) {
-        const float d = max_abs_diff(logits_in_chunks(**m, tokens, chunk, impl), prefill);
-        // Random weights of stddev 0.02 give logits near 1e-2: float32 sums only.
-        EXPECT_LT(d, 1e-5f) << "chunk " << chunk << (dtype == SynthDType::kFP8 ? " fp8" : " bf16");
+        // Random weights of stddev 0.02 give logits near 1e-2: rows agree to float32 sums,
+        // but for the rare row that reads an FP8 code flipped at a rounding boundary (one
+        // token's products summed in another order; golden/README.md, V3.2).
+        const auto got = logits_in_chunks(**m, tokens, chunk, impl);
+        const size_t V = size_t((*m)->config().vocab_size);
+        int outliers = 0;
+        for (size_t r = 0; r < tokens.size(); ++r) {
+          const float d = max_abs_diff({got.begin() + r * V, got.begin() + (r + 1) * V},
+                                       {prefill.begin() + r * V, prefill.begin() + (r + 1) * V});
+          outliers += d > 1e-5f;
+          EXPECT_LT(d, 2e-3f) << "row " << r;
+        }
+        EXPECT_LE(outliers, 4) << "chunk " << chunk << (dtype == SynthDType::kFP8 ? " fp8" : " bf16");
       }
     }
   }
@@ -145,6 +164,31 @@ TEST(V32Cli, InfoAndBenchAtASyntheticDepth) {
   double want = 0;
   for (int step = 0; step < 4; ++step) want += 16.0 * 2 * 640 + (41.0 + step) * 2 * 132;
   EXPECT_DOUBLE_EQ(kv, want / 4);
+}
+
+
+// Greedy generation of the golden prompt p2 (48 tokens, sparse rows) through the CLI: plain
+// decoding and MTP speculative decoding (verification of [token, draft] through the
+// indexer, rollback of rejected drafts in both caches) give the reference's tokens.
+TEST(V32Cli, GreedyGenerationWithAndWithoutMtpGivesTheGoldenTokens) {
+  const std::string dir = std::string(DSV3_SOURCE_DIR) + "/tests/data/golden/v32-tiny";
+  auto ints = [&](const std::string& file) {
+    const std::string bytes = testing::read_file(dir + "/golden/" + file);
+    std::vector<int32_t> v(bytes.size() / 4);
+    std::memcpy(v.data(), bytes.data(), bytes.size());
+    std::string csv;
+    for (int32_t x : v) csv += (csv.empty() ? "" : ",") + std::to_string(x);
+    return csv;
+  };
+  const std::string prompt = ints("p2_tokens.bin"), want = ints("p2_gen_tokens.bin");
+  ASSERT_FALSE(prompt.empty());
+  testing::TempDir scratch("v32_generate");
+  for (const char* mtp : {"on", "off"}) {
+    auto r = run_dsv3(scratch, "generate --model " + dir + "/checkpoint --tokens " + prompt +
+                                   " --max-new-tokens 16 --mtp " + mtp);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, want + "\n") << "--mtp " << mtp;
+  }
 }
 
 }  // namespace
