@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 const std::string kDefaultModel =
     std::string(DSV3_SOURCE_DIR) + "/models/default";
 const std::string kDeepseekV3Tokenizer =
-    testing::shared_dir() + "/tokenizer/deepseek-v3";
+    testing::test_data_dir() + "/tokenizer/deepseek-v3";
 
 struct TempFile {
   std::string path;
