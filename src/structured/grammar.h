@@ -46,7 +46,7 @@ struct Node {
 
 struct GrammarLimits {
   int max_depth = 24;       // deepest nesting of objects and arrays (bounds recursive $ref)
-  int max_whitespace = 2;   // longest whitespace run wherever JSON allows whitespace
+  int max_whitespace = 1;   // longest whitespace run wherever JSON allows whitespace
   int max_number_bytes = 32;  // longest number literal (keeps a model from looping on digits)
 };
 

@@ -42,6 +42,12 @@ class SchemaCompiler {
   }
 
   Result<Grammar> run() {
+    const GrammarLimits& l = grammar_.limits;
+    if (l.max_depth < 1 || l.max_depth > 30 || l.max_whitespace < 0 || l.max_whitespace > 255 ||
+        l.max_number_bytes < 1) {
+      return Err("grammar limits out of range: max_depth ", l.max_depth, " (1..30), max_whitespace ",
+                 l.max_whitespace, " (0..255), max_number_bytes ", l.max_number_bytes, " (>= 1)");
+    }
     DSV3_ASSIGN_OR_RETURN(grammar_.root, compile(root_, ""));
     return std::move(grammar_);
   }

@@ -270,6 +270,27 @@ void Matcher::step(const MatchState& from, uint8_t byte, MatchState& to) const {
   }
 }
 
+bool Matcher::in_plain_string(const MatchState& state) const {
+  if (state.stacks.size() != 1) return false;
+  const Frame& f = state.stacks[0].back();
+  if (f.node == kRootNode || f.state == kStrOpen) return false;
+  const Node& n = g_.nodes[f.node];
+  return n.kind == NodeKind::kString && n.min_length == 0 && n.max_length == kUnbounded &&
+         n.excluded_hashes.empty();
+}
+
+bool Matcher::closes_string(const MatchState& state, uint8_t b) const {
+  if (b != '"' || state.stacks.size() != 1) return false;
+  const Frame& f = state.stacks[0].back();
+  return f.node != kRootNode && f.state == kStrChars && g_.nodes[f.node].kind == NodeKind::kString;
+}
+
+std::string Matcher::string_key(const MatchState& state) const {
+  const Frame& f = state.stacks[0].back();
+  const Frame key{.state = f.state, .pending = f.pending, .value = f.value};
+  return std::string(reinterpret_cast<const char*>(&key), sizeof key);
+}
+
 bool Matcher::keeps(const MatchState& state, uint8_t b) const {
   if (state.stacks.size() != 1 || b < 0x20 || b >= 0x80 || b == '"' || b == '\\') return false;
   const Frame& f = state.stacks[0].back();
@@ -401,7 +422,7 @@ void Matcher::start_keys(const Stack& s, std::vector<Stack>& out) const {
   const Node& n = g_.nodes[f.node];
   // Each reading: the stack below, the object now reading a key, the key's frame.
   auto spawn = [&](uint32_t property, uint32_t next_property, const Frame& key) {
-    Stack alt(s.begin(), s.end() - 1);
+    Stack alt(s.begin(), s.end() - 1);  // the stack below the object
     Frame parent = f;
     parent.state = kObjInKey;
     parent.value = property;

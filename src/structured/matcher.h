@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "structured/grammar.h"
+#include "util/check.h"
 
 namespace dsv3::structured {
 
@@ -30,7 +32,46 @@ inline bool operator==(const Frame& a, const Frame& b) {
   return std::memcmp(&a, &b, sizeof(Frame)) == 0;
 }
 
-using Stack = std::vector<Frame>;
+// A stack of frames with room for the deepest nesting the limits allow, held inline: the trie
+// walk copies states at every byte, and a copy (of the used frames only) must not allocate.
+class Stack {
+ public:
+  static constexpr size_t kCapacity = 64;  // > 2 frames per nesting level of max_depth
+  Stack() = default;
+  Stack(std::initializer_list<Frame> frames) {
+    for (const Frame& f : frames) push_back(f);
+  }
+  Stack(const Frame* first, const Frame* last) : size_(uint32_t(last - first)) {
+    std::memcpy(frames_, first, size_ * sizeof(Frame));
+  }
+  Stack(const Stack& o) : size_(o.size_) { std::memcpy(frames_, o.frames_, size_ * sizeof(Frame)); }
+  Stack& operator=(const Stack& o) {
+    size_ = o.size_;
+    std::memmove(frames_, o.frames_, size_ * sizeof(Frame));
+    return *this;
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  Frame& back() { return frames_[size_ - 1]; }
+  const Frame& back() const { return frames_[size_ - 1]; }
+  const Frame& operator[](size_t i) const { return frames_[i]; }
+  void push_back(const Frame& f) {
+    DSV3_CHECK(size_ < kCapacity, "matcher stack overflow (max_depth too large)");
+    frames_[size_++] = f;
+  }
+  void pop_back() { --size_; }
+  const Frame* begin() const { return frames_; }
+  const Frame* end() const { return frames_ + size_; }
+  const Frame* data() const { return frames_; }
+  bool operator==(const Stack& o) const {
+    return size_ == o.size_ && std::memcmp(frames_, o.frames_, size_ * sizeof(Frame)) == 0;
+  }
+
+ private:
+  uint32_t size_ = 0;
+  Frame frames_[kCapacity];
+};
 
 struct MatchState {
   std::vector<Stack> stacks;  // empty: nothing more can be accepted
@@ -50,6 +91,14 @@ class Matcher {
   // length bounds): the trie walk then goes on from the same state without a copy. False when
   // unsure; step() is always right.
   bool keeps(const MatchState& state, uint8_t byte) const;
+  // Whether `state` is one reading whose top is inside a string without length bounds or a
+  // name check: such strings all accept the same bytes, so which tokens stay inside depends on
+  // the string frame alone (`string_key`), not on what encloses it.
+  bool in_plain_string(const MatchState& state) const;
+  // Whether `byte` closes the string on top of `state` (an unescaped '"').
+  bool closes_string(const MatchState& state, uint8_t byte) const;
+  // The string frame's position as bytes (node and counters left out); in_plain_string only.
+  std::string string_key(const MatchState& state) const;
   // Whether the bytes that led to `state` are a whole document.
   bool complete(const MatchState& state) const;
 

@@ -43,6 +43,15 @@ std::shared_ptr<const TokenTrie> TokenTrie::build(const std::vector<std::string>
   t->token_begin_.push_back(0);
   t->token_end_.push_back(0);
   t->build_children(0, 0, t->sorted_.size(), 0);
+  // Children come after their parent, so one backward pass sees every subtree first.
+  t->quote_below_.assign(t->byte_.size(), 0);
+  for (size_t i = t->byte_.size(); i-- > 1;) {
+    uint8_t below = t->byte_[i] == '"';
+    for (uint32_t c = t->first_child_[i]; c < t->first_child_[i] + t->child_count_[i]; ++c) {
+      below |= t->quote_below_[c];
+    }
+    t->quote_below_[i] = below;
+  }
   return t;
 }
 
@@ -108,46 +117,84 @@ TokenMask CompiledConstraint::compute(const MatchState& state) const {
   const TokenTrie& t = *trie_;
   TokenMask m;
   m.bits.assign((t.vocab_size() + 63) / 64, 0);
-  std::vector<MatchState> scratch(t.max_token_bytes_ + 1);
-  if (!state.stacks.empty()) walk(0, state, 0, scratch, m);
+  Walk w{.scratch = std::vector<MatchState>(t.max_token_bytes_ + 1), .bits = &m.bits};
+  if (!state.stacks.empty() && matcher_.in_plain_string(state)) {
+    // Inside a string nearly every token is allowed: those that stay inside come from a mask
+    // shared by all plain strings; only tokens with a '"' (that may close it) are walked here.
+    m.bits = *inside_string(state);
+    w.mode = WalkMode::kClosing;
+  }
+  if (!state.stacks.empty()) walk(0, state, 0, /*closed=*/false, w);
   const int32_t eos = t.eos();
   const bool eos_ok = matcher_.complete(state);
   if (eos >= 0 && size_t(eos) < t.vocab_size() && eos_ok) m.bits[size_t(eos) / 64] |= 1ull << (eos % 64);
   size_t allowed = 0;
-  for (uint64_t w : m.bits) allowed += size_t(__builtin_popcountll(w));
+  for (uint64_t word : m.bits) allowed += size_t(__builtin_popcountll(word));
   if (allowed == 0 && eos >= 0 && size_t(eos) < t.vocab_size()) {  // a dead end: let it end
     m.bits[size_t(eos) / 64] |= 1ull << (eos % 64);
     allowed = 1;
   }
   m.allowed_count = allowed;
   m.listed_allowed = allowed * 2 <= t.vocab_size();
-  for (size_t id = 0; id < t.vocab_size(); ++id) {
-    if (m.allows(int32_t(id)) == m.listed_allowed) m.listed.push_back(int32_t(id));
+  m.listed.reserve(m.listed_allowed ? allowed : t.vocab_size() - allowed);
+  for (size_t w = 0; w < m.bits.size(); ++w) {  // the set (or clear) bits of each word
+    uint64_t word = m.listed_allowed ? m.bits[w] : ~m.bits[w];
+    while (word) {
+      const size_t id = w * 64 + size_t(__builtin_ctzll(word));
+      if (id >= t.vocab_size()) break;
+      m.listed.push_back(int32_t(id));
+      word &= word - 1;
+    }
   }
   return m;
 }
 
-void CompiledConstraint::walk(uint32_t node, const MatchState& state, size_t depth,
-                              std::vector<MatchState>& scratch, TokenMask& mask) const {
+std::shared_ptr<const std::vector<uint64_t>> CompiledConstraint::inside_string(
+    const MatchState& state) const {
   const TokenTrie& t = *trie_;
-  const uint32_t first = t.first_child_[node], end = first + t.child_count_[node];
-  for (uint32_t c = first; c < end; ++c) {
-    if (matcher_.keeps(state, t.byte_[c])) {  // the common case inside strings: no copy
-      for (uint32_t i = t.token_begin_[c]; i < t.token_end_[c]; ++i) {
-        const int32_t id = t.sorted_[i];
-        mask.bits[size_t(id) / 64] |= 1ull << (id % 64);
-      }
-      if (t.child_count_[c] > 0) walk(c, state, depth + 1, scratch, mask);
-      continue;
-    }
-    MatchState& next = scratch[depth];
-    matcher_.step(state, t.byte_[c], next);
-    if (next.stacks.empty()) continue;
+  const std::string key = matcher_.string_key(state);
+  {
+    std::lock_guard lock(t.inside_mu_);
+    if (auto it = t.inside_.find(key); it != t.inside_.end()) return it->second;
+  }
+  auto bits = std::make_shared<std::vector<uint64_t>>((t.vocab_size() + 63) / 64, 0);
+  Walk w{.mode = WalkMode::kInside,
+         .scratch = std::vector<MatchState>(t.max_token_bytes_ + 1),
+         .bits = bits.get()};
+  walk(0, state, 0, /*closed=*/false, w);
+  std::lock_guard lock(t.inside_mu_);
+  return t.inside_.emplace(key, std::move(bits)).first->second;
+}
+
+// `closed`: in kInside / kClosing walks, whether the bytes of the path so far have closed the
+// string the walk started in (only an unescaped '"' does that).
+void CompiledConstraint::walk(uint32_t node, const MatchState& state, size_t depth, bool closed,
+                              Walk& w) const {
+  const TokenTrie& t = *trie_;
+  auto mark = [&](uint32_t c) {
     for (uint32_t i = t.token_begin_[c]; i < t.token_end_[c]; ++i) {
       const int32_t id = t.sorted_[i];
-      mask.bits[size_t(id) / 64] |= 1ull << (id % 64);
+      (*w.bits)[size_t(id) / 64] |= 1ull << (id % 64);
     }
-    if (t.child_count_[c] > 0) walk(c, next, depth + 1, scratch, mask);
+  };
+  const uint32_t first = t.first_child_[node], end = first + t.child_count_[node];
+  for (uint32_t c = first; c < end; ++c) {
+    const uint8_t b = t.byte_[c];
+    // Tokens that stay in the string are the kInside mask's; only a '"' can close it.
+    if (w.mode == WalkMode::kClosing && !closed && !t.quote_below_[c]) continue;
+    const bool child_closed = w.mode != WalkMode::kAll && (closed || matcher_.closes_string(state, b));
+    if (w.mode == WalkMode::kInside && child_closed) continue;
+    const bool marks = w.mode != WalkMode::kClosing || child_closed;
+    if (matcher_.keeps(state, b)) {  // a plain character inside a string: no copy
+      if (marks) mark(c);
+      if (t.child_count_[c] > 0) walk(c, state, depth + 1, child_closed, w);
+      continue;
+    }
+    MatchState& next = w.scratch[depth];
+    matcher_.step(state, b, next);
+    if (next.stacks.empty()) continue;
+    if (marks) mark(c);
+    if (t.child_count_[c] > 0) walk(c, next, depth + 1, child_closed, w);
   }
 }
 

@@ -45,6 +45,13 @@ class TokenTrie {
   std::vector<uint8_t> byte_;
   std::vector<uint32_t> first_child_, child_count_, token_begin_, token_end_;
   std::vector<int32_t> sorted_;
+  // Whether some token through node i has a '"' at i's byte or later: where a walk inside a
+  // string must look for tokens that close it.
+  std::vector<uint8_t> quote_below_;
+  // Tokens that stay inside a plain string (Matcher::in_plain_string), by string_key: the
+  // same for every schema, so shared by all of them.
+  mutable std::mutex inside_mu_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const std::vector<uint64_t>>> inside_;
 };
 
 // Which tokens a state allows: a bit per vocabulary id (EOS included when the document is
@@ -76,8 +83,18 @@ class CompiledConstraint {
 
  private:
   TokenMask compute(const MatchState& state) const;
-  void walk(uint32_t node, const MatchState& state, size_t depth,
-            std::vector<MatchState>& scratch, TokenMask& mask) const;
+  // How a walk marks tokens, starting from a state. kAll: every accepted token. kInside
+  // (from inside a plain string): only tokens that leave the string open. kClosing (the same
+  // start): only tokens that close it, skipping subtrees without a '"'; the others are the
+  // kInside mask's.
+  enum class WalkMode { kAll, kInside, kClosing };
+  struct Walk {
+    WalkMode mode = WalkMode::kAll;
+    std::vector<MatchState> scratch;  // one state per trie depth
+    std::vector<uint64_t>* bits = nullptr;
+  };
+  void walk(uint32_t node, const MatchState& state, size_t depth, bool closed, Walk& w) const;
+  std::shared_ptr<const std::vector<uint64_t>> inside_string(const MatchState& state) const;
 
   Grammar grammar_;
   Matcher matcher_;

@@ -105,6 +105,11 @@ TEST_F(TokenMaskTest, MatchesTheReferenceAlongDocuments) {
       "additionalProperties": false}})",
               R"([{"name":"caf\u00e9 \"x\\"},{"name": "ab", "age": 12}])");
   check_along(R"({"enum": ["red", "redder", "reddest"]})", R"("redder")");
+  // Strings side by side: a token like "," closes one string and opens the next, so it is not
+  // one of the tokens that stay inside (a mask shared by every plain string of every schema).
+  check_along(R"({"type": "array", "items": {"type": "string"}})", R"(["ab","caf\u00e9","","\\"])");
+  check_along(R"({"type": "object", "properties": {"name": {"type": "string"}}})",
+              R"({"name": "ab", "ab": "name"})");
   check_along(R"({"type": "object"})",
               "{\"a\": [true, null, -0, 0.5, 1e5], \"\\ud83d\\ude00\": \"caf\xc3\xa9\", \"b\": {}}");
 }
