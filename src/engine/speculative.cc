@@ -26,6 +26,16 @@ void MtpStats::add(const MtpStats& o) {
   tokens += o.tokens;
 }
 
+namespace {
+// Masks `logits` in place, counting the time it took.
+void apply_timed(const structured::TokenConstraint& c, std::span<float> logits, ConstraintStats& stats) {
+  const auto t0 = std::chrono::steady_clock::now();
+  c.apply(logits);
+  ++stats.masks;
+  stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
 int32_t verify_draft(std::span<const float> p, std::span<const float> q, int32_t d, Sampler& sampler) {
   if (q[d] > 0 && sampler.uniform() * q[d] < p[d]) return -1;
   std::vector<float> residual(p.size());
@@ -94,12 +104,8 @@ std::vector<int32_t> TokenDecoder::finish() {
 
 std::span<const float> TokenDecoder::masked(std::span<const float> logits,
                                             const structured::TokenConstraint& c) {
-  const auto t0 = std::chrono::steady_clock::now();
   masked_.assign(logits.begin(), logits.end());
-  c.apply(masked_);
-  ++constraint_stats_.masks;
-  constraint_stats_.seconds +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  apply_timed(c, masked_, constraint_stats_);
   return masked_;
 }
 
@@ -148,11 +154,7 @@ void TokenDecoder::draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>&
     }
     q.emplace_back();
     if (draft_constraint) {
-      const auto t0 = std::chrono::steady_clock::now();
-      draft_constraint->apply(logits_);
-      ++constraint_stats_.masks;
-      constraint_stats_.seconds +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      apply_timed(*draft_constraint, logits_, constraint_stats_);
       draft_constraints_.push_back(*draft_constraint);
     }
     sampler_.distribution(logits_, history_, q.back());
