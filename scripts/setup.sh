@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libopenblas-dev
   libopenmpi-dev openmpi-bin
+  nodejs npm  # the end-to-end tests' JavaScript clients (openai, ajv)
 )
 
 missing=()
