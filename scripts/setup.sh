@@ -16,6 +16,7 @@ build_packages=(
   build-essential cmake pkg-config ca-certificates
   libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libopenblas-dev
   libopenmpi-dev openmpi-bin
+  nodejs npm  # the end-to-end tests' JavaScript clients (openai, ajv)
 )
 # clang with its runtimes: the fuzz preset (libFuzzer, ASan and UBSan for clang 14).
 test_packages=(libgtest-dev libgmock-dev libbenchmark-dev nodejs npm clang libclang-rt-14-dev)

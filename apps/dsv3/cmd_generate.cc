@@ -1,9 +1,12 @@
 // dsv3 generate: continue a prompt. With --tokens (ids), prints the greedy continuation as
 // comma-separated ids; with --prompt (text), streams the sampled completion as text.
 #include <cstdio>
+#include <fstream>
 
 #include "engine/generation.h"
 #include "engine/session.h"
+#include "structured/grammar.h"
+#include "structured/token_mask.h"
 #include "text_flags.h"
 
 namespace dsv3::cli {
@@ -17,7 +20,29 @@ struct GenerateFlags {
   std::string tokens, prompt;
   bool chat = false;
   bool quiet_stats = false;
+  bool json = false;        // --json: the output is a JSON object
+  std::string json_schema;  // --json-schema FILE: the output follows the schema
 };
+
+// The grammar --json / --json-schema ask for, over this tokenizer's vocabulary; null without.
+std::shared_ptr<const structured::CompiledConstraint> output_constraint(const GenerateFlags& f,
+                                                                        const Tokenizer& tokenizer) {
+  if (!f.json && f.json_schema.empty()) return nullptr;
+  structured::Grammar grammar;
+  if (f.json_schema.empty()) {
+    grammar = structured::json_object_grammar();
+  } else {
+    std::ifstream in(f.json_schema);
+    if (!in) throw CommandError("--json-schema: cannot read " + f.json_schema);
+    nlohmann::ordered_json schema = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (schema.is_discarded()) throw CommandError("--json-schema: " + f.json_schema + " is not valid JSON");
+    Result<structured::Grammar> g = structured::compile_json_schema(schema);
+    if (!g.ok()) throw CommandError("--json-schema " + f.json_schema + ": " + g.error().message);
+    grammar = std::move(g).value();
+  }
+  return std::make_shared<structured::CompiledConstraint>(std::move(grammar),
+                                                          structured::TokenTrie::build(tokenizer));
+}
 
 void run_tokens(const GenerateFlags& f) {
   const auto prompt = parse_token_list(f.tokens, "--tokens");
@@ -44,6 +69,7 @@ void run_text(const GenerateFlags& f) {
   req.stop_at_eos = !f.sampling.ignore_eos;
   req.draft = f.speculative.drafts_for(tm->model());
   req.adaptive_draft = f.speculative.adaptive;
+  req.constraint = output_constraint(f, tm->tokenizer());
   unwrap(validate(req.sampling));
   Session session(tm->model(), SessionOptions{.context = f.text.model.context, .mtp = req.draft > 0});
   auto result = unwrap(generate_text(session, tm->tokenizer(), req, {.on_text = [](std::string_view t) {
@@ -72,6 +98,10 @@ void add_generate_command(CLI::App& root) {
   tokens->excludes(prompt);
   cmd->add_flag("--chat", f->chat, "wrap --prompt as one user message with the chat template");
   cmd->add_flag("--no-stats", f->quiet_stats, "do not print the speed line on stderr");
+  auto* json = cmd->add_flag("--json", f->json, "constrain the output to a JSON object");
+  auto* schema = cmd->add_option("--json-schema", f->json_schema,
+                                 "constrain the output to JSON following this JSON Schema file");
+  json->excludes(schema);
   cmd->callback([f, tokens, prompt] {
     if (*tokens) return run_tokens(*f);
     if (*prompt) return run_text(*f);

@@ -65,6 +65,11 @@ std::string speed_line(const GenerationResult& r) {
     std::snprintf(buf, sizeof buf, ", %.2f tokens/forward", r.mtp.tokens_per_forward());
     s += buf;
   }
+  if (r.constraint.masks > 0) {
+    std::snprintf(buf, sizeof buf, ", JSON constraint %.1f us/mask over %ld masks",
+                  r.constraint.micros_per_mask(), long(r.constraint.masks));
+    s += buf;
+  }
   if (r.finish == FinishReason::kCancelled) s += ", stopped";
   return s + "]";
 }

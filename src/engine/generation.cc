@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include "engine/stop.h"
-#include "tokenizer/stream_decoder.h"
 
 namespace dsv3 {
 
@@ -12,16 +10,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 }  // namespace
-
-const char* finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kContextFull: return "context_full";
-  }
-  return "?";
-}
 
 Result<int64_t> sync_prompt(Session& session, std::span<const int32_t> prompt) {
   if (prompt.empty()) return Err("the prompt is empty");
@@ -48,35 +36,26 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
   t0 = std::chrono::steady_clock::now();
   Sampler sampler(req.sampling);
   TokenDecoder decoder_steps(session, sampler, req.draft, req.adaptive_draft);
-  StreamDecoder decoder(tokenizer, req.skip_special_in_text);
-  StopMatcher stops(req.stop);
-  const int32_t eos = tokenizer.eos_id();
+  if (req.constraint) decoder_steps.set_constraint(structured::TokenConstraint(req.constraint));
+  TokenOutput output(tokenizer, {.stop = req.stop,
+                                 .stop_at_eos = req.stop_at_eos || req.constraint != nullptr,
+                                 .skip_special = req.skip_special_in_text,
+                                 .max_new_tokens = req.max_new_tokens});
   auto emit = [&](const std::string& text) {
     out.text += text;
     return text.empty() || !cb.on_text || cb.on_text(text);
   };
   // Handles one decided token; false when generation ends with it.
-  bool stop_string_hit = false;
   auto accept = [&](int32_t next) {
     out.tokens.push_back(next);
-    if (req.stop_at_eos && next == eos) {
-      if (cb.on_token) cb.on_token(next, "");
-      out.finish = FinishReason::kStop;
-      return false;
-    }
-    const std::string piece = decoder.feed(next);
-    if (cb.on_token) cb.on_token(next, piece);
-    const auto step = stops.feed(piece);
+    TokenOutput::Step step = output.accept(next);
+    if (cb.on_token) cb.on_token(next, step.piece);
     if (!emit(step.emit)) {
       out.finish = FinishReason::kCancelled;
       return false;
     }
-    if (step.stopped) {
-      out.finish = FinishReason::kStop;
-      stop_string_hit = true;
-      return false;
-    }
-    return true;
+    if (step.finish) out.finish = *step.finish;
+    return !step.finish;
   };
   out.finish = FinishReason::kLength;
   const int64_t prompt_len = int64_t(req.prompt.size());
@@ -93,17 +72,16 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
     const int64_t budget = req.max_new_tokens - int64_t(out.tokens.size());
     DSV3_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, decoder_steps.step(budget));
     for (int32_t t : tokens) {
-      going = accept(t) && int64_t(out.tokens.size()) < req.max_new_tokens;
+      going = accept(t);
       if (!going) break;
     }
   }
   // Drafts accepted past the end are not part of the answer.
   session.truncate(prompt_len + int64_t(out.tokens.size()));
-  if (!stop_string_hit) {  // show what the decoder and the stop matcher still hold
-    const auto tail = stops.feed(decoder.flush());
-    emit(tail.emit + (tail.stopped ? std::string() : stops.flush()));
-  }
+  // What the decoder and the stop matcher still hold (nothing after a stop string).
+  if (!output.finished()) emit(output.flush());
   if (req.draft > 0) out.mtp = decoder_steps.stats();
+  out.constraint = decoder_steps.constraint_stats();
   out.decode_seconds = seconds_since(t0);
   return out;
 }

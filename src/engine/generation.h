@@ -5,18 +5,17 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/sampler.h"
 #include "engine/session.h"
 #include "engine/speculative.h"
+#include "engine/token_output.h"
 #include "tokenizer/tokenizer.h"
 
 namespace dsv3 {
-
-enum class FinishReason { kStop, kLength, kCancelled, kContextFull };
-const char* finish_reason_name(FinishReason r);  // "stop", "length", ...
 
 struct GenerationRequest {
   std::vector<int32_t> prompt;
@@ -27,6 +26,9 @@ struct GenerationRequest {
   bool skip_special_in_text = false;  // leave special tokens out of the streamed text
   int draft = 0;  // MTP draft tokens per step (0: off; needs a session with MTP enabled)
   bool adaptive_draft = false;  // `draft` is the most; the depth follows the acceptance
+  // Structured output: every token stays inside this language (JSON mode, a JSON schema);
+  // generation then always stops at EOS, which the constraint allows once the JSON is whole.
+  std::shared_ptr<const structured::CompiledConstraint> constraint;
 };
 
 struct GenerationResult {
@@ -37,6 +39,7 @@ struct GenerationResult {
   int64_t cached_prompt_tokens = 0;  // prefix reused from the session's cache
   double prefill_seconds = 0, decode_seconds = 0;
   MtpStats mtp;  // acceptance of MTP drafts (empty without drafting)
+  ConstraintStats constraint;  // time spent masking logits (with a constraint)
   double decode_tok_s() const { return decode_seconds > 0 ? double(tokens.size()) / decode_seconds : 0; }
 };
 

@@ -1,6 +1,7 @@
 #include "engine/speculative.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace dsv3 {
 
@@ -24,6 +25,16 @@ void MtpStats::add(const MtpStats& o) {
   main_forwards += o.main_forwards;
   tokens += o.tokens;
 }
+
+namespace {
+// Masks `logits` in place, counting the time it took.
+void apply_timed(const structured::TokenConstraint& c, std::span<float> logits, ConstraintStats& stats) {
+  const auto t0 = std::chrono::steady_clock::now();
+  c.apply(logits);
+  ++stats.masks;
+  stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
 
 int32_t verify_draft(std::span<const float> p, std::span<const float> q, int32_t d, Sampler& sampler) {
   if (q[d] > 0 && sampler.uniform() * q[d] < p[d]) return -1;
@@ -68,10 +79,14 @@ const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
     return feed_;
   }
   if (!next) {
-    next = sampler_.sample(session_.logits(), session_.tokens());
+    next = sampler_.sample(constraint_ ? masked(session_.logits(), *constraint_) : session_.logits(),
+                           session_.tokens());
     decided_.push_back(*next);
+    decided(*next);
     if (keep_logits_) token_logits_.emplace_back(session_.logits().begin(), session_.logits().end());
   }
+  // EOS under a constraint ends the output: nothing to draft, feed or verify.
+  if (constraint_ && constraint_->ended()) return feed_;
   draft_tokens(*next, drafts, drafted_, q_);
   feed_.push_back(*next);
   feed_.insert(feed_.end(), drafted_.begin(), drafted_.end());
@@ -80,13 +95,31 @@ const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
 
 std::vector<int32_t> TokenDecoder::finish() {
   if (!feed_.empty()) ++stats_.main_forwards;
-  std::vector<int32_t> out = drafted_.empty() ? finish_plain() : finish_speculative();
+  std::vector<int32_t> out = !drafted_.empty() ? finish_speculative()
+                             : !decided_.empty() ? decided_  // see plan(): EOS, nothing fed
+                                                 : finish_plain();
   stats_.tokens += int64_t(out.size());
   return out;
 }
 
+std::span<const float> TokenDecoder::masked(std::span<const float> logits,
+                                            const structured::TokenConstraint& c) {
+  masked_.assign(logits.begin(), logits.end());
+  apply_timed(c, masked_, constraint_stats_);
+  return masked_;
+}
+
+void TokenDecoder::decided(int32_t token) {
+  if (!constraint_) return;
+  // The mask allowed it; a refusal would mean the sampler drew a -inf logit.
+  const bool ok = constraint_->accept(token);
+  DSV3_CHECK(ok, "token %d was decided but the output constraint forbids it", int(token));
+}
+
 std::vector<int32_t> TokenDecoder::finish_plain() {
-  const int32_t next = sampler_.sample(session_.logits(), session_.tokens());
+  const int32_t next = sampler_.sample(
+      constraint_ ? masked(session_.logits(), *constraint_) : session_.logits(), session_.tokens());
+  decided(next);
   if (keep_logits_) token_logits_.emplace_back(session_.logits().begin(), session_.logits().end());
   pending_ = next;
   return {next};
@@ -109,6 +142,9 @@ void TokenDecoder::draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>&
                  .arena = &session_.arena(), .hidden_out = hidden_.data(),
                  .logits_out = logits_.data(), .last_logits_only = true});
   std::vector<float> g(hidden_.end() - d, hidden_.end());
+  // Each draft is drawn under the constraint as it stands after t and the drafts before it.
+  std::optional<structured::TokenConstraint> draft_constraint = constraint_;
+  draft_constraints_.clear();
   for (int64_t j = 0; j < drafts; ++j) {
     if (j > 0) {  // re-apply the layer on its own output (depth > 1 drafting)
       const int32_t prev = out.back();
@@ -117,9 +153,17 @@ void TokenDecoder::draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>&
                      .logits_out = logits_.data(), .last_logits_only = true});
     }
     q.emplace_back();
+    if (draft_constraint) {
+      apply_timed(*draft_constraint, logits_, constraint_stats_);
+      draft_constraints_.push_back(*draft_constraint);
+    }
     sampler_.distribution(logits_, history_, q.back());
     out.push_back(sampler_.draw(q.back()));
     history_.push_back(out.back());
+    if (draft_constraint) {
+      draft_constraint->accept(out.back());
+      if (draft_constraint->ended()) break;  // nothing may follow EOS
+    }
   }
   cache.truncate(n);  // chained slots used drafted inputs; only slots [0, n) are real
 }
@@ -136,18 +180,21 @@ std::vector<int32_t> TokenDecoder::finish_speculative() {
   for (size_t j = 0; j < drafted_.size(); ++j) {
     const auto row = session_.all_logits().subspan(j * V, V);
     if (keep_logits_) token_logits_.emplace_back(row.begin(), row.end());
-    sampler_.distribution(row, std::span(session_.tokens()).first(n + 1 + j), p_);
+    sampler_.distribution(constraint_ ? masked(row, draft_constraints_[j]) : row,
+                          std::span(session_.tokens()).first(n + 1 + j), p_);
     ++stats_.drafted[j];
     const int32_t replacement = verify_draft(p_, q_[j], drafted_[j], sampler_);
     if (replacement < 0) {
       ++stats_.accepted[j];
       ++accepted;
       out.push_back(drafted_[j]);
+      decided(drafted_[j]);
       continue;
     }
     session_.truncate(n + 1 + int64_t(j));  // drop draft j and after from the caches
     pending_ = replacement;
     out.push_back(replacement);
+    decided(replacement);
     break;
   }
   depth_.record(int(drafted_.size()), accepted);

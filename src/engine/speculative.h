@@ -12,6 +12,7 @@
 #include "engine/draft_depth.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
+#include "structured/token_mask.h"
 
 namespace dsv3 {
 
@@ -22,6 +23,13 @@ struct MtpStats {
   double acceptance(size_t position) const;
   double tokens_per_forward() const;
   void add(const MtpStats& other);
+};
+
+// What constrained decoding cost: masks computed or taken from the cache and applied.
+struct ConstraintStats {
+  int64_t masks = 0;
+  double seconds = 0;
+  double micros_per_mask() const { return masks ? seconds * 1e6 / double(masks) : 0.0; }
 };
 
 // Speculative sampling's rule (Leviathan et al. 2023, Chen et al. 2023): accept draft `d`
@@ -56,7 +64,17 @@ class TokenDecoder {
   void keep_logits(bool on) { keep_logits_ = on; }
   const std::vector<std::vector<float>>& token_logits() const { return token_logits_; }
 
+  // Every token decided from now on (drafts included) stays inside the constraint's language:
+  // logits are masked before sampling, drafting and verification, and the constraint moves
+  // past each decided token. A forbidden draft is rejected like any other: it was drawn from
+  // masked draft logits, and verification compares against masked main logits.
+  void set_constraint(std::optional<structured::TokenConstraint> constraint) {
+    constraint_ = std::move(constraint);
+  }
+  const std::optional<structured::TokenConstraint>& constraint() const { return constraint_; }
+
   const MtpStats& stats() const { return stats_; }
+  const ConstraintStats& constraint_stats() const { return constraint_stats_; }
   int draft_depth() const { return depth_.depth(); }
 
  private:
@@ -78,6 +96,15 @@ class TokenDecoder {
   int64_t feed_start_ = 0;
   MtpStats stats_;
   std::vector<float> p_, logits_, hidden_;
+  // `logits` with what `c` forbids set to -inf (a copy; the model's logits stay as they are,
+  // so that log-probabilities are reported from them).
+  std::span<const float> masked(std::span<const float> logits, const structured::TokenConstraint& c);
+  void decided(int32_t token);  // the constraint moves past a decided token
+
+  std::optional<structured::TokenConstraint> constraint_;
+  std::vector<structured::TokenConstraint> draft_constraints_;  // before draft j
+  std::vector<float> masked_;
+  ConstraintStats constraint_stats_;
   bool keep_logits_ = false;
   std::vector<std::vector<float>> token_logits_;
   std::vector<int32_t> history_;

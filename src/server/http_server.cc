@@ -315,6 +315,14 @@ ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
   Result<std::vector<int32_t>> ids = model_.tokenizer().encode_checked(*text, /*add_bos=*/false);
   if (!ids.ok()) return invalid_param("messages", ids.error().message);
   Prepared p{.prompt = std::move(*ids), .params = r->params};
+  if (!forced.empty() && r->tool_grammar) {  // strict arguments of the forced call
+    if (p.params.grammar) {
+      return invalid_param("response_format",
+                           "'response_format' cannot be combined with a tool_choice of a strict function");
+    }
+    p.params.grammar = r->tool_grammar;
+    p.params.grammar_key = r->tool_grammar_key;
+  }
   const ChatOptions options{.opens_reasoning = opens_reasoning,
                             .parse_tool_calls = r->parse_tool_calls,
                             .logprobs = p.params.top_logprobs >= 0,
@@ -406,7 +414,10 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
                           .stop = params.stop,
                           .stop_at_eos = !params.ignore_eos,
                           .skip_special = chat,
-                          .top_logprobs = params.top_logprobs};
+                          .top_logprobs = params.top_logprobs,
+                          .constraint = params.grammar ? scheduler_->constraint_for(
+                                                             params.grammar_key, *params.grammar)
+                                                       : nullptr};
   if (Status s = scheduler_->check(job); !s.ok()) {
     return send_error(res, invalid_param(prompt_param, s.error().message));
   }

@@ -257,6 +257,28 @@ Check normalise_message(const ordered_json& m, size_t index, ordered_json& out) 
   return std::nullopt;
 }
 
+// A function with "strict": true has arguments that follow its "parameters" schema: the schema
+// must compile (else 400 naming it). When tool_choice names this function, the answer starts
+// inside its arguments (see forced_call_prefix), so they are decoded under that schema.
+Check read_strict_tool(const ordered_json& fn, const std::string& at, bool chosen, ChatRequest& req) {
+  const ordered_json* strict = field(fn, "strict");
+  if (!strict || strict->is_null()) return std::nullopt;
+  if (!strict->is_boolean()) return wrong_type(at + ".function.strict", *strict, "a boolean");
+  if (!strict->get<bool>()) return std::nullopt;
+  const ordered_json* params = field(fn, "parameters");
+  const ordered_json schema = params ? *params : ordered_json{{"type", "object"}};
+  Result<structured::Grammar> g = structured::compile_json_schema(schema);
+  if (!g.ok()) {
+    return invalid_param(at + ".function.parameters",
+                         "'" + at + ".function.parameters': " + g.error().message);
+  }
+  if (chosen) {
+    req.tool_grammar = std::make_shared<const structured::Grammar>(std::move(g).value());
+    req.tool_grammar_key = "tool:" + schema.dump();
+  }
+  return std::nullopt;
+}
+
 Check read_tools(const ordered_json& body, ChatRequest& req) {
   const ordered_json* tools = field(body, "tools");
   std::string choice = "auto", function_name;
@@ -300,6 +322,7 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
       return invalid_param(at + ".function.name",
                            "'" + at + ".function.name' must be a non-empty string");
     }
+    DSV3_API_TRY(read_strict_tool(*fn, at, choice == "function" && *name == function_name, req));
   }
   if (choice == "none") return std::nullopt;
   if (tools->empty()) {
@@ -318,6 +341,58 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
   req.parse_tool_calls = true;
   req.require_tool_call = choice == "required" || choice == "function";
   req.required_function = function_name;
+  return std::nullopt;
+}
+
+// response_format: "text" (free), "json_object" (any JSON object) or "json_schema" (JSON that
+// follows json_schema.schema). A schema the grammar compiler cannot honour is refused, naming
+// the keyword, rather than silently loosened.
+Check read_response_format(const ordered_json& body, GenerationParams& p) {
+  const ordered_json* rf = field(body, "response_format");
+  if (!rf) return std::nullopt;
+  if (!rf->is_object()) return wrong_type("response_format", *rf, "an object");
+  const ordered_json* type = field(*rf, "type");
+  if (!type || !type->is_string()) {
+    return invalid_param("response_format",
+                         "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
+  }
+  const std::string t = type->get<std::string>();
+  if (t == "text") return std::nullopt;
+  if (t == "json_object") {
+    p.grammar = std::make_shared<const structured::Grammar>(structured::json_object_grammar());
+    p.grammar_key = "json_object";
+    return std::nullopt;
+  }
+  if (t != "json_schema") {
+    return invalid_param("response_format", "'response_format.type' \"" + t +
+                                                     "\" is not one of \"text\", \"json_object\", \"json_schema\"");
+  }
+  const ordered_json* js = field(*rf, "json_schema");
+  if (!js) return invalid_param("response_format", "'response_format.json_schema' is required");
+  if (!js->is_object()) {
+    return invalid_param("response_format", "'response_format.json_schema' must be an object, got " +
+                                                type_name(*js));
+  }
+  if (const ordered_json* name = field(*js, "name"); name && !name->is_string()) {
+    return invalid_param("response_format", "'response_format.json_schema.name' must be a string, got " +
+                                                type_name(*name));
+  }
+  // strict true or false: the output follows the schema either way.
+  if (const ordered_json* strict = field(*js, "strict"); strict && !strict->is_boolean()) {
+    return invalid_param("response_format", "'response_format.json_schema.strict' must be a boolean, got " +
+                                                type_name(*strict));
+  }
+  const ordered_json* schema = field(*js, "schema");
+  if (!schema) {
+    return invalid_param("response_format",
+                         "'response_format.json_schema.schema' is required");
+  }
+  Result<structured::Grammar> g = structured::compile_json_schema(*schema);
+  if (!g.ok()) {
+    return invalid_param("response_format", "'response_format.json_schema.schema': " + g.error().message);
+  }
+  p.grammar = std::make_shared<const structured::Grammar>(std::move(g).value());
+  p.grammar_key = "json_schema:" + schema->dump();
   return std::nullopt;
 }
 
@@ -342,15 +417,7 @@ Check read_chat(const ordered_json& body, ChatRequest& req) {
     return invalid_param("top_logprobs", "'top_logprobs' needs 'logprobs': true");
   }
   req.params.top_logprobs = logprobs ? top : -1;
-  if (const ordered_json* rf = field(body, "response_format")) {
-    if (!rf->is_object()) return wrong_type("response_format", *rf, "an object");
-    const ordered_json* type = field(*rf, "type");
-    if (!type || *type != "text") {
-      return invalid_param("response_format",
-                           "only response_format {\"type\": \"text\"} is supported");
-    }
-  }
-  return std::nullopt;
+  return read_response_format(body, req.params);
 }
 
 Check read_prompt(const ordered_json& body, CompletionRequest& req) {
@@ -398,7 +465,7 @@ Check read_completion(const ordered_json& body, CompletionRequest& req) {
   int64_t best_of = 1;
   DSV3_API_TRY(read_int(body, "best_of", 1, 1 << 20, best_of));
   if (best_of != 1) return invalid_param("best_of", "only best_of = 1 is supported");
-  return std::nullopt;
+  return read_response_format(body, req.params);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "engine/sampler.h"
+#include "structured/grammar.h"
 #include "server/api_error.h"
 
 namespace dsv3::server {
@@ -25,6 +27,10 @@ struct GenerationParams {
   bool include_usage = false;  // stream_options.include_usage: a last chunk with usage
   int32_t top_logprobs = -1;   // -1: no logprobs; n >= 0: the sampled token's and n others
   int64_t n = 1;               // choices: independent samples, seeds seed, seed + 1, ...
+  // response_format json_object / json_schema: the language the output must stay in (null:
+  // free text), and a text that names it (the same schema gives the same key: masks are shared).
+  std::shared_ptr<const structured::Grammar> grammar;
+  std::string grammar_key;
 };
 
 // Most choices one request may ask for: each runs as its own sequence of the batch.
@@ -39,6 +45,10 @@ struct ChatRequest {
   // of N): the answer is made to start with that call's markup. Empty: the model chooses.
   bool require_tool_call = false;
   std::string required_function;  // N, or empty for any function
+  // The arguments' language when tool_choice names a function with "strict": true (null
+  // otherwise): the answer then starts inside those arguments.
+  std::shared_ptr<const structured::Grammar> tool_grammar;
+  std::string tool_grammar_key;
 };
 
 struct CompletionRequest {

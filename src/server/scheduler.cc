@@ -5,8 +5,7 @@
 #include <numeric>
 #include <optional>
 
-#include "engine/stop.h"
-#include "tokenizer/stream_decoder.h"
+#include "engine/token_output.h"
 
 namespace dsv3::server {
 
@@ -71,8 +70,7 @@ struct Scheduler::Slot {
   int64_t generated = 0;
   std::optional<Sampler> sampler;
   std::optional<TokenDecoder> decoder;
-  std::optional<StreamDecoder> text;
-  std::optional<StopMatcher> stops;
+  std::optional<TokenOutput> output;  // text, stop strings, EOS and the token limit
   int64_t reported_drafted = 0, reported_accepted = 0;  // MTP counts already in the stats
   bool decode_planned = false;  // this step feeds the decoder's plan
 
@@ -154,6 +152,24 @@ SchedulerStats Scheduler::stats() const {
   return s;
 }
 
+std::shared_ptr<const structured::CompiledConstraint> Scheduler::constraint_for(
+    const std::string& key, const structured::Grammar& grammar) {
+  constexpr size_t kKept = 16;
+  std::lock_guard lock(constraints_mu_);
+  for (auto it = constraints_.begin(); it != constraints_.end(); ++it) {
+    if (it->first != key) continue;
+    auto found = *it;  // most recently used goes to the front
+    constraints_.erase(it);
+    constraints_.push_front(found);
+    return found.second;
+  }
+  if (!trie_) trie_ = structured::TokenTrie::build(tokenizer_);
+  auto c = std::make_shared<const structured::CompiledConstraint>(grammar, trie_);
+  constraints_.emplace_front(key, c);
+  if (constraints_.size() > kKept) constraints_.pop_back();
+  return c;
+}
+
 void Scheduler::loop() {
   for (;;) {
     {
@@ -222,8 +238,11 @@ void Scheduler::admit_locked() {
     s.decoder.emplace(*s.session, *s.sampler, options_.draft, options_.adaptive_draft);
     // Log-probabilities come from the logits each token was sampled or verified from.
     s.decoder->keep_logits(job.top_logprobs >= 0);
-    s.text.emplace(tokenizer_, job.skip_special);
-    s.stops.emplace(job.stop);
+    if (job.constraint) s.decoder->set_constraint(structured::TokenConstraint(job.constraint));
+    s.output.emplace(tokenizer_, TokenOutputOptions{.stop = job.stop,
+                                                    .stop_at_eos = job.stop_at_eos || job.constraint,
+                                                    .skip_special = job.skip_special,
+                                                    .max_new_tokens = job.max_new_tokens});
     {
       std::lock_guard job_lock(s.job->mu_);
       s.job->pending_.prompt_tokens = int64_t(prompt.size());
@@ -362,26 +381,14 @@ void Scheduler::emit_token(Slot& slot, int32_t token, std::span<const float> l) 
     for (size_t i = 0; i < k; ++i) logprob->top.emplace_back(order_[i], l[order_[i]] - log_z);
   }
   TokenLogprob* lp = logprob ? &*logprob : nullptr;
-  if (job.stop_at_eos && token == tokenizer_.eos_id()) {
-    slot.job->push("", lp);
-    finish(slot, FinishReason::kStop, /*flush_text=*/true);
-    return;
-  }
-  const StopMatcher::Step text = slot.stops->feed(slot.text->feed(token));
-  slot.job->push(text.emit, lp);
-  if (text.stopped) {
-    finish(slot, FinishReason::kStop, /*flush_text=*/false);
-  } else if (slot.generated == job.max_new_tokens) {
-    finish(slot, FinishReason::kLength, true);
-  }
+  const TokenOutput::Step step = slot.output->accept(token);
+  slot.job->push(step.emit, lp);
+  if (step.finish) finish(slot, *step.finish, /*flush_text=*/false);
 }
 
 // Ends the slot's job and frees the slot; its cache keeps the tokens for prefix reuse.
 void Scheduler::finish(Slot& slot, FinishReason reason, bool flush_text) {
-  if (flush_text) {  // what the decoder and the stop matcher still hold
-    const StopMatcher::Step tail = slot.stops->feed(slot.text->flush());
-    slot.job->push(tail.emit + (tail.stopped ? std::string() : slot.stops->flush()), nullptr);
-  }
+  if (flush_text) slot.job->push(slot.output->flush(), nullptr);  // what is held back
   // The counters change before the client hears of the end, so what it reads next agrees.
   --active_;
   {
@@ -396,8 +403,7 @@ void Scheduler::finish(Slot& slot, FinishReason reason, bool flush_text) {
   const std::shared_ptr<JobChannel> job = std::move(slot.job);
   slot.decoder.reset();  // refers to the sampler
   slot.sampler.reset();
-  slot.text.reset();
-  slot.stops.reset();
+  slot.output.reset();
   job->finish(reason, slot.generated);
 }
 

@@ -25,6 +25,7 @@
 #include "engine/session.h"
 #include "engine/speculative.h"
 #include "model/transformer.h"
+#include "structured/token_mask.h"
 #include "tokenizer/tokenizer.h"
 
 namespace dsv3::server {
@@ -49,6 +50,9 @@ struct GenerationJob {
   bool stop_at_eos = true;
   bool skip_special = true;   // special tokens produce no text
   int32_t top_logprobs = -1;  // -1: no log-probabilities; n: the sampled token's and n others
+  // Structured output (response_format): every token stays in this language, and the job
+  // stops at EOS, which the constraint allows once the JSON is whole. Null: free text.
+  std::shared_ptr<const structured::CompiledConstraint> constraint;
 };
 
 // Log-probabilities of one generated token under the model (log-softmax of its logits).
@@ -126,6 +130,11 @@ class Scheduler {
 
   SchedulerStats stats() const;
 
+  // The constraint for a grammar over this server's vocabulary. Requests with the same `key`
+  // (the same schema) share one, and so its cache of token masks; the last few are kept.
+  std::shared_ptr<const structured::CompiledConstraint> constraint_for(
+      const std::string& key, const structured::Grammar& grammar);
+
  private:
   struct Slot;
   void loop();
@@ -163,6 +172,10 @@ class Scheduler {
   mutable std::mutex stats_mu_;
   SchedulerStats stats_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> recent_;  // (step, tokens)
+
+  std::mutex constraints_mu_;  // guards trie_ and constraints_
+  std::shared_ptr<const structured::TokenTrie> trie_;  // built at the first constrained request
+  std::deque<std::pair<std::string, std::shared_ptr<const structured::CompiledConstraint>>> constraints_;
 
   std::thread thread_;
 };
