@@ -18,7 +18,7 @@ namespace {
 
 std::string mask_tokenizer_dir() {
   if (const char* env = std::getenv("DSV3_TOKENIZER_DIR")) return env;
-  return std::string(DSV3_SHARED_DIR) + "/tokenizer/deepseek-v3";
+  return std::string(DSV3_TEST_DATA_DIR) + "/tokenizer/deepseek-v3";
 }
 
 struct MaskFixture {

@@ -4,7 +4,7 @@
 # Usage: scripts/setup.sh [--tests] [--target T]... [preset]
 #   preset      release (default), debug, asan or tsan
 #   --tests     also what the tests need: GoogleTest, Google Benchmark, node and npm, and the
-#               pinned openai npm client (npm ci in tests/e2e/node); configures the tests and
+#               pinned npm packages of the e2e tests (npm ci in tests/e2e/node and tests/e2e/ajv); configures the tests and
 #               microbenchmarks too
 #   --target T  builds only T (e.g. dsv3, the CLI); default: everything configured
 # Apt's output goes to build/setup-apt.log and is shown only when it fails. Set
@@ -16,7 +16,6 @@ build_packages=(
   build-essential cmake pkg-config ca-certificates
   libhwy-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libopenblas-dev
   libopenmpi-dev openmpi-bin
-  nodejs npm  # the end-to-end tests' JavaScript clients (openai, ajv)
 )
 # clang with its runtimes: the fuzz preset (libFuzzer, ASan and UBSan for clang 14).
 test_packages=(libgtest-dev libgmock-dev libbenchmark-dev nodejs npm clang libclang-rt-14-dev)
@@ -97,19 +96,22 @@ if ((with_tests)); then packages+=("${test_packages[@]}"); fi
 install_missing "${packages[@]}"
 
 if ((with_tests)); then
-  # The openai npm client of the e2e test, exactly as tests/e2e/node/package-lock.json pins it.
-  lock=tests/e2e/node/package-lock.json
-  stamp=tests/e2e/node/node_modules/.dsv3-installed-lock
-  if ! cmp -s "$lock" "$stamp"; then
-    echo "setup: npm ci of the pinned openai client (tests/e2e/node)..." >&2
-    npm_log=build/setup-npm.log
-    if ! npm ci --prefix tests/e2e/node --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1; then
-      echo "setup: npm ci failed; its output ($npm_log):" >&2
-      tail -n 40 "$npm_log" >&2
-      exit 1
+  # The end-to-end tests' JavaScript clients, exactly as their lock files pin them: the openai
+  # client (tests/e2e/node) and the ajv JSON Schema validator (tests/e2e/ajv).
+  for dir in tests/e2e/node tests/e2e/ajv; do
+    lock=$dir/package-lock.json
+    stamp=$dir/node_modules/.dsv3-installed-lock
+    if ! cmp -s "$lock" "$stamp"; then
+      echo "setup: npm ci of the pinned packages of $dir..." >&2
+      npm_log=build/setup-npm.log
+      if ! npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1; then
+        echo "setup: npm ci in $dir failed; its output ($npm_log):" >&2
+        tail -n 40 "$npm_log" >&2
+        exit 1
+      fi
+      cp "$lock" "$stamp"
     fi
-    cp "$lock" "$stamp"
-  fi
+  done
 fi
 
 # Configure. Without --tests, a build folder configured for the first time leaves the tests
