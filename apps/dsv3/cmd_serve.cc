@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -34,6 +35,14 @@ void on_stop_signal(int) {
 }
 
 void run(ServeFlags& f) {
+  // CLI11 takes an empty environment variable for an absent one; an empty key must not
+  // silently turn authentication off either way (--api-key '' is refused by its check).
+  if (const char* env = std::getenv("DSV3_API_KEY");
+      env != nullptr && *env == '\0' && f.server.api_key.empty()) {
+    throw CommandError(
+        "DSV3_API_KEY is set but empty: the API key is empty, which would turn authentication "
+        "off; give a key, or unset DSV3_API_KEY to serve without one");
+  }
   if (f.threads > 0) kernels::set_num_threads(f.threads);
   f.server.scheduler.context = f.text.model.context;
   if (f.server.model_name.empty()) {
@@ -102,7 +111,23 @@ void add_serve_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--api-key", f->server.api_key,
                   "require 'Authorization: Bearer KEY' on every request")
-      ->envname("DSV3_API_KEY");
+      ->envname("DSV3_API_KEY")
+      ->check(CLI::Validator(
+          [](std::string& key) -> std::string {
+            // An empty key would silently turn authentication off.
+            if (key.empty()) {
+              return "the API key is empty, which would turn authentication off; give a key, "
+                     "or leave --api-key (and DSV3_API_KEY) out to serve without one";
+            }
+            for (unsigned char c : key) {
+              if (c <= ' ' || c == 0x7f) {
+                return "the API key contains a space or control character, which an "
+                       "'Authorization: Bearer KEY' header cannot carry";
+              }
+            }
+            return "";
+          },
+          "KEY"));
   cmd->add_option("--parallel", f->server.scheduler.parallel,
                   "sequences decoded together (one KV cache of --ctx tokens each)")
       ->check(CLI::Range(int64_t(1), int64_t(1024)))
@@ -118,6 +143,14 @@ void add_serve_command(CLI::App& root) {
   cmd->add_option("--model-name", f->server.model_name,
                   "name /v1/models reports (default: the model directory's name)");
   cmd->add_option("--max-body", f->server.max_body_bytes, "largest request body in bytes")
+      ->capture_default_str();
+  cmd->add_option("--request-timeout", f->server.request_timeout_ms,
+                  "milliseconds a request may take to arrive, from its connection; later: 408")
+      ->check(CLI::Range(100, 3600 * 1000))
+      ->capture_default_str();
+  cmd->add_option("--max-pending", f->server.max_pending_connections,
+                  "connections that may be sending their requests at once; more: 503")
+      ->check(CLI::Range(1, 65536))
       ->capture_default_str();
   cmd->add_option("-t,--threads", f->threads, "compute threads (default: every core)")
       ->check(CLI::Range(1, 4096));

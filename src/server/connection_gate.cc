@@ -291,7 +291,13 @@ void ConnectionGate::drain(int fd) {
 void ConnectionGate::loop() {
   epoll_event events[64];
   while (!stopping_) {
-    const int n = ::epoll_wait(epoll_, events, 64, kTickMs);
+    int timeout_ms;
+    {
+      // Idle (nothing waiting or lingering): sleep until admit() or a worker wakes the loop.
+      std::lock_guard lock(mutex_);
+      timeout_ms = waiting_.empty() && lingering_.empty() ? -1 : kTickMs;
+    }
+    const int n = ::epoll_wait(epoll_, events, 64, timeout_ms);
     std::unique_lock lock(mutex_);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
