@@ -9,8 +9,8 @@
 namespace dsv3 {
 namespace {
 
-const std::string kServe = "serve --model " + testing::shared_dir() +
-                           "/golden/v3-tiny/checkpoint --tokenizer " + testing::shared_dir() +
+const std::string kServe = "serve --model " + testing::test_data_dir() +
+                           "/golden/v3-tiny/checkpoint --tokenizer " + testing::test_data_dir() +
                            "/tokenizer/deepseek-v3 --port 0";
 
 TEST(ServeFlags, AnEmptyApiKeyIsRefusedNotAuthenticationOff) {
