@@ -22,7 +22,7 @@ test_packages=(libgtest-dev libgmock-dev libbenchmark-dev nodejs npm)
 # What one core spends compiling (measured with /usr/bin/time, no compiler cache; see
 # docs/standalone.md): the CLI alone, and everything (tests and benchmarks too).
 cli_cpu_minutes=8
-all_cpu_minutes=40
+all_cpu_minutes=15
 
 with_tests=0
 targets=()
