@@ -107,7 +107,10 @@ class ChatRepl {
                                  .cancel = &g_cancel});
     g_generating = false;
     show(splitter.flush());
-    std::printf("\n");
+    // The answer's own line ends here; flushed before anything goes to stderr, so the speed
+    // line starts on a line of its own also when stdout and stderr share a pipe or a file.
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
     if (!result.ok()) {
       std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
       messages_.erase(messages_.size() - 1);

@@ -77,7 +77,9 @@ void run_text(const GenerateFlags& f) {
     std::fflush(stdout);
     return true;
   }}));
-  std::printf("\n");
+  // Flushed before the speed line, so that it starts a line of its own in a shared pipe.
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
   if (!f.quiet_stats) {
     std::fprintf(stderr, "%s finish: %s\n", speed_line(result).c_str(),
                  finish_reason_name(result.finish));

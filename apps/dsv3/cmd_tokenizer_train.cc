@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "tokenizer/bpe_trainer.h"
+#include "tokenizer/chat_corpus.h"
 #include "tokenizer/text_corpus.h"
 
 namespace dsv3::cli {
@@ -73,7 +74,7 @@ struct EncodeFlags {
   std::vector<std::string> data;
   double val_fraction = 0.05;
   uint64_t seed = 0;
-  bool bos = false;
+  bool bos = false, chat_format = false;
   int threads = 0;
   CLI::Option* val_fraction_flag = nullptr;
 };
@@ -90,14 +91,23 @@ void run_encode(const EncodeFlags& f) {
   }
   const Tokenizer tok = unwrap(Tokenizer::load(f.tokenizer_dir));
   const DocumentBoundary boundary = unwrap(parse_document_boundary(f.boundary));
-  const std::vector<TextDocument> docs = unwrap(read_documents(f.data, boundary));
+  std::vector<TextDocument> docs = unwrap(read_documents(f.data, boundary));
+  TokenStreamOptions options{.bos_at_start = f.bos, .num_threads = f.threads};
+  if (f.chat_format) {
+    if (f.bos) throw CommandError("--bos and --chat-format: the chat template writes BOS itself");
+    // Rendered in place, one per document: the split below picks the same documents.
+    const RenderedConversations chats = unwrap(render_conversations(tok, docs));
+    std::printf("chat format: %lld conversations, %lld answers ending with EOS\n",
+                (long long)chats.num_conversations, (long long)chats.num_answers);
+    docs = chats.documents;
+    options.eos_after_document = false;
+  }
   TrainValidationSplit split;
   if (f.val_out.empty()) {
     for (size_t i = 0; i < docs.size(); ++i) split.train.push_back(i);
   } else {
     split = unwrap(split_train_validation(docs.size(), f.val_fraction, f.seed));
   }
-  const TokenStreamOptions options{.bos_at_start = f.bos, .num_threads = f.threads};
   const TokenStream train = unwrap(tokenize_documents(tok, docs, split.train, options));
   unwrap(write_token_file(f.out, train.ids));
   report_stream("train", f.out, train);
@@ -143,7 +153,8 @@ void add_tokenizer_command(CLI::App& root) {
 
   auto ef = std::make_shared<EncodeFlags>();
   CLI::App* e = group->add_subcommand(
-      "encode", "tokenize text files into int32 token-id files, EOS after each document");
+      "encode",
+      "tokenize text files into int32 token-id files, EOS after each document (or answer)");
   e->add_option("--tokenizer", ef->tokenizer_dir,
                 "directory with tokenizer.json and tokenizer_config.json")
       ->required();
@@ -158,6 +169,9 @@ void add_tokenizer_command(CLI::App& root) {
   e->add_option("--val-out", ef->val_out, "token file for the validation documents");
   e->add_option("--seed", ef->seed, "seed of the train/validation split")->capture_default_str();
   e->add_flag("--bos", ef->bos, "put BOS before each document");
+  e->add_flag("--chat-format", ef->chat_format,
+              "render each document as a conversation with the tokenizer's chat template: its "
+              "paragraphs alternate as user message and answer, each answer ends with EOS");
   e->add_option("--threads", ef->threads, "threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
   e->callback([ef] { run_encode(*ef); });

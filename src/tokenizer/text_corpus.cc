@@ -117,6 +117,15 @@ Result<std::vector<TextDocument>> read_documents(std::span<const std::string> pa
   return documents;
 }
 
+std::vector<std::string> paragraphs_of(std::string_view text) {
+  std::vector<TextDocument> documents;
+  split_lines("", text, DocumentBoundary::kParagraph, documents);
+  std::vector<std::string> paragraphs;
+  paragraphs.reserve(documents.size());
+  for (TextDocument& d : documents) paragraphs.push_back(std::move(d.text));
+  return paragraphs;
+}
+
 Result<TrainValidationSplit> split_train_validation(size_t num_documents,
                                                     double validation_fraction, uint64_t seed) {
   if (!(validation_fraction >= 0.0 && validation_fraction < 1.0)) {
@@ -169,7 +178,7 @@ Result<TokenStream> tokenize_documents(const Tokenizer& tokenizer,
   for (size_t i = 0; i < order.size(); ++i) {
     if (options.bos_at_start) stream.ids.push_back(tokenizer.bos_id());
     stream.ids.insert(stream.ids.end(), ids[i].begin(), ids[i].end());
-    stream.ids.push_back(tokenizer.eos_id());
+    if (options.eos_after_document) stream.ids.push_back(tokenizer.eos_id());
     stream.text_bytes += int64_t(documents[order[i]].text.size());
     stream.text_tokens += int64_t(ids[i].size());
   }

@@ -45,6 +45,9 @@ struct TextDocument {
 Result<std::vector<TextDocument>> read_documents(std::span<const std::string> paths,
                                                  DocumentBoundary boundary);
 
+// The paragraphs of `text` as read_documents cuts them with DocumentBoundary::kParagraph.
+std::vector<std::string> paragraphs_of(std::string_view text);
+
 struct TrainValidationSplit {
   std::vector<size_t> train;       // document indices, ascending
   std::vector<size_t> validation;  // ascending, disjoint from train; together all documents
@@ -59,6 +62,8 @@ Result<TrainValidationSplit> split_train_validation(size_t num_documents,
 
 struct TokenStreamOptions {
   bool bos_at_start = false;  // the tokenizer's BOS before each document
+  // EOS after each document; off for documents that carry their own (rendered conversations).
+  bool eos_after_document = true;
   int num_threads = 0;        // 0: one per core
 };
 
@@ -70,7 +75,9 @@ struct TokenStream {
 };
 
 // ids of documents[order[0]], EOS, ids of documents[order[1]], EOS, ... (with BOS before
-// each document if asked). Fails if the tokenizer has no EOS (or no BOS when asked for).
+// each document if asked; without the EOS if asked). Special tokens written in a document's
+// text (a rendered chat template's) become their ids. Fails if the tokenizer has no EOS (or
+// no BOS when asked for).
 Result<TokenStream> tokenize_documents(const Tokenizer& tokenizer,
                                        std::span<const TextDocument> documents,
                                        std::span<const size_t> order,

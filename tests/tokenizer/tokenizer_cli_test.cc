@@ -3,6 +3,7 @@
 // has not been built (this test binary does not depend on it).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -100,6 +101,54 @@ TEST_F(TokenizerCli, EncodesTrainAndValidationFiles) {
   };
   const auto train_docs = documents(*train);
   for (const auto& doc : documents(*val)) EXPECT_EQ(train_docs.count(doc), 0u);
+}
+
+// --chat-format: each file a conversation of its paragraphs in the chat template, BOS at the
+// start of each, EOS after each answer, and the same validation files as without it.
+TEST_F(TokenizerCli, EncodesFilesAsChatConversations) {
+  ASSERT_EQ(run_dsv3("tokenizer train --vocab-size 400 --data" + files_ + " --out " + path("tok"))
+                .exit_code,
+            0);
+  const std::string encode = "tokenizer encode --tokenizer " + path("tok") + " --data" + files_ +
+                             " --val-fraction 0.25 --seed 7";
+  const auto chat = run_dsv3(encode + " --chat-format --out " + path("c.bin") + " --val-out " +
+                             path("cv.bin"));
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  EXPECT_NE(chat.out.find("chat format: 8 conversations"), std::string::npos) << chat.out;
+  const auto plain = run_dsv3(encode + " --out " + path("p.bin") + " --val-out " + path("pv.bin"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+
+  auto train = read_token_file(path("c.bin"));
+  auto val = read_token_file(path("cv.bin"));
+  auto plain_val = read_token_file(path("pv.bin"));
+  ASSERT_TRUE(train.ok() && val.ok() && plain_val.ok());
+  const int32_t bos = 0, eos = 1;
+  EXPECT_EQ(train->front(), bos);
+  EXPECT_EQ(train->back(), eos);
+  EXPECT_EQ(std::count(train->begin(), train->end(), bos), 6);  // 6 of 8 files train
+  EXPECT_EQ(std::count(val->begin(), val->end(), bos), 2);
+  EXPECT_GT(std::count(train->begin(), train->end(), eos), 6 * 10);  // many answers per file
+
+  // The held-out conversations are the held-out files: the plain validation stream's first
+  // paragraph is in the chat validation text, as an answer or a user message.
+  auto tok = Tokenizer::load(path("tok"));
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  const std::string chat_text = tok->decode(*val);
+  const std::string plain_text = tok->decode(*plain_val);
+  const std::string first_paragraph = plain_text.substr(0, plain_text.find("\n\n"));
+  ASSERT_GT(first_paragraph.size(), 20u);
+  EXPECT_NE(chat_text.find("<｜User｜>" + first_paragraph + "<｜Assistant｜>"), std::string::npos)
+      << first_paragraph;
+
+  const auto with_bos = run_dsv3(encode + " --chat-format --bos --out " + path("x.bin") +
+                                 " --val-out " + path("xv.bin"));
+  EXPECT_EQ(with_bos.exit_code, 1);
+  EXPECT_NE(with_bos.err.find("--bos"), std::string::npos) << with_bos.err;
+  const auto by_paragraph =
+      run_dsv3("tokenizer encode --tokenizer " + path("tok") + " --data" + files_ +
+               " --split paragraph --chat-format --out " + path("x.bin"));
+  EXPECT_EQ(by_paragraph.exit_code, 1);
+  EXPECT_NE(by_paragraph.err.find("--split file"), std::string::npos) << by_paragraph.err;
 }
 
 TEST_F(TokenizerCli, ReportsBadInputs) {
