@@ -1,5 +1,4 @@
 // Helpers of the end-to-end tests: run a shell command, and `dsv3 serve` as a child process.
-// (The same as openai_client_test.cc's, shared here so that more e2e tests can use them.)
 #pragma once
 
 #include <fcntl.h>
