@@ -40,7 +40,7 @@ fi
 targets=()
 for a in "${areas[@]}"; do
   targets+=("${a%%:*}_tests")
-  # These areas' tests also run the dsv3 binary (they skip without it).
+  # These areas' tests also run the dsv3 binary (they fail without it).
   case "${a%%:*}" in
     cli | synth | e2e | dist | parallel | tokenizer | train) targets+=(dsv3) ;;
   esac
@@ -52,7 +52,7 @@ for a in "${areas[@]}"; do
   filter='*'
   [[ "$a" == *:* ]] && filter="${a#*:}"
   echo "sanitize.sh: $mode: ${area}_tests --gtest_filter='$filter'" >&2
-  # The tests find the dsv3 binary, models and shared data by absolute paths; run from the
+  # The tests find the dsv3 binary, models and test data by absolute paths; run from the
   # repository root as ctest would.
   if ! "build/$mode/tests/${area}_tests" --gtest_filter="$filter" --gtest_brief=1; then
     failed+=("$area")
