@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The load-balancing experiment of the README (issue #5): the same train-small MoE model, the
+# The load-balancing experiment (docs/training.md): the same train-small MoE model, the
 # same seed, data and tokens, trained three ways (aux-loss-free bias, at two bias speeds;
 # auxiliary balance loss only; no balancing), each evaluated on the whole validation set
 # (loss, and MaxVio per MoE layer from the expert loads summed over the set). Writes the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The speed table of the README: the bench-moe model (issue #4's benchmark shape, random
+# The speed table of docs/performance.md: the bench-moe model (the benchmark shape, random
 # weights) in every weight format, benchmarked back to back so the machine's drift hits all
 # of them alike. Usage: scripts/bench_formats.sh [WORK_DIR] [extra dsv3 bench flags...]
 # Needs ~9 GB of disk in WORK_DIR (default /tmp/dsv3-bench) and a release build.

@@ -1,5 +1,5 @@
 // The processes of one dsv3 job and the collectives between them, over MPI (Open MPI from
-// Debian): the transport of expert-parallel inference and data-parallel training (issue #8).
+// Debian): the transport of expert-parallel inference and data-parallel training.
 //
 // A process started by an MPI launcher (mpirun, mpiexec, srun) is one rank of MPI_COMM_WORLD.
 // A process started alone never touches MPI: it is a group of one whose collectives are plain

@@ -1,4 +1,4 @@
-// Which ranks of an expert-parallel job hold which routed experts (issue #8).
+// Which ranks of an expert-parallel job hold which routed experts.
 //
 // Every MoE layer (the MTP layers included, by checkpoint layer index) spreads its routed
 // experts over the ranks. By default each rank holds a contiguous block of expert ids

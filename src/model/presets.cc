@@ -82,7 +82,7 @@ ModelConfig train_small() {
   return c;
 }
 
-// The benchmark model of issue 4: 1.69 B parameters (2.04 B with the MTP layer), ~390 M
+// The benchmark model: 1.69 B parameters (2.04 B with the MTP layer), ~390 M
 // active per token, 781 MB read per decoded token in BF16.
 ModelConfig bench_moe() {
   ModelConfig c = v3_family();

@@ -1,4 +1,4 @@
-// Routed experts computed by other processes (expert parallelism, issue #8).
+// Routed experts computed by other processes (expert parallelism).
 //
 // Under `mpirun`, rank 0 runs the whole model except the routed experts held by other ranks.
 // In each MoE layer, moe_forward routes the tokens, hands the (token, expert) pairs that

@@ -1,4 +1,4 @@
-// The dsv3 binary driven as a user would: the command-line contract of issue #2.
+// The dsv3 binary driven as a user would: its command-line contract.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 

@@ -149,11 +149,11 @@ TEST(DefaultModel, GreedyTextIsTheSameWithAndWithoutMtp) {
   EXPECT_GE(std::stoi(m[1]), 30) << with.err;
 }
 
-// Issue #6's target was 85% of bench's first drafts accepted on its default run (its English
+// The floor was 85% of bench's first drafts accepted on its default run (its English
 // passage, 512 prompt tokens, 128 greedy tokens); the default model before stage 4 measured
 // 91%. Stage 4 (chat turns ending with EOS, docs/default-model.md) changed the main model's
 // greedy text and the model now measures 81.4%, even after stage 5 retrained its MTP layer on
-// the new model's own text: this asserts 80%, below issue #6's target (a known regression,
+// the new model's own text: this asserts 80%, below that earlier floor (a known regression,
 // listed in docs/default-model.md). Greedy, so the figure does not depend on the machine.
 TEST(DefaultModel, BenchFirstDraftAcceptanceIsAtLeast80Percent) {
   auto r = testing::run_dsv3("bench --model " + std::string(DSV3_SOURCE_DIR) +

@@ -131,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"v2lite-tiny", WeightFormat::kBF16, 0.99, 1e-6},
                       Case{"v2lite-tiny", WeightFormat::kQ8, 0.95, 2e-3},
                       Case{"v2lite-tiny", WeightFormat::kQ4, 0.55, 0.1},
-                      // Issue #4's q8 target (99% top-1): the routed experts alone quantized
+                      // The q8 target (99% top-1): the routed experts alone quantized
                       // and float32 activations; bf16 itself flips one of v3-tiny's 147.
                       Case{"v3-tiny", WeightFormat::kQ8, 0.98, 1e-4, true},
                       Case{"v3-tiny", WeightFormat::kQ8, 0.99, 5e-5, true, true},

@@ -1,5 +1,5 @@
 // Expert-parallel inference as users run it: `mpirun -np 2 dsv3 ...` against the same command
-// alone, on the golden models (issue #8). Each job takes about a second.
+// alone, on the golden models. Each job takes about a second.
 #include <gtest/gtest.h>
 
 #include <cstring>

@@ -99,7 +99,7 @@ TEST(Presets, RealModelSizes) {
   EXPECT_EQ(lite->num_nextn_predict_layers, 0);
 }
 
-// Issue 4: "1.69 B parameters, ~390 M active per token: 781 MB read per decoded token in
+// The benchmark shape: "1.69 B parameters, ~390 M active per token: 781 MB read per decoded token in
 // BF16". Those figures leave out the MTP layer, which count_parameters().total includes.
 TEST(Presets, BenchMoeHasTheIssuesSize) {
   auto c = preset_config("bench-moe");
