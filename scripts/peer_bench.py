@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
-"""dsv3 against ik_llama.cpp (and optionally llama.cpp) on the same weights, runs alternating.
+"""dsv3 against ik_llama.cpp and llama.cpp on the same weights, runs alternating.
 
 usage: scripts/peer_bench.py DSV3 PEERS_DIR [--depths 512,4096] [--formats bf16,q8,q4]
-                             [--pairs 3] [--threads 2] [--llama] [--quick] [--nice N]
+                             [--pairs 3] [--threads 2] [--engines ik,llama] [--quick] [--nice N]
        scripts/peer_bench.py --self-test
 
 PEERS_DIR is a scratch folder outside this repository holding the peers' builds and the
 bench-moe weights in every format:
   PEERS_DIR/ik/build/bin/llama-bench          ik_llama.cpp (run with -rtr 1: run-time repacking)
-  PEERS_DIR/llama.cpp/build/bin/llama-bench   llama.cpp (rows only with --llama)
+  PEERS_DIR/llama.cpp/build/bin/llama-bench   llama.cpp
   PEERS_DIR/models/bench-moe-bf16, bench-moe-fp8                Hugging Face checkpoints
   PEERS_DIR/models/bench-moe-{BF16,Q8_0,Q4_K_M}.gguf            the same weights as GGUF
 dsv3's q8 / q4 checkpoints (models/bench-moe-q8, bench-moe-q4) are made with `dsv3 quantize`
 when missing. docs/performance.md says how the peers are built.
 
-For each depth and format, PAIRS pairs run one after the other: dsv3, ik_llama.cpp[, llama.cpp],
-dsv3, ik_llama.cpp, ... The machine drifts from minute to minute, so each pair gives one ratio
-and the table shows the median ratio with the smallest and largest. Prefill is DEPTH prompt
+For each depth and format, PAIRS pairs run one after the other: dsv3 then each peer of --engines
+(default ik: ik_llama.cpp; ik,llama adds llama.cpp), dsv3, the peers again, ... The machine
+drifts from minute to minute, so each pair gives one ratio per peer and the table shows the
+median ratio with the smallest and largest. Prefill is DEPTH prompt
 tokens; decode is 64 tokens after DEPTH tokens of context (dsv3: `bench -p DEPTH -n 64`;
 llama-bench: `-p DEPTH` and `-gp DEPTH,64` in ik_llama.cpp, `-d DEPTH -n 64` in llama.cpp).
 The table goes to stdout, progress to stderr; --json-out FILE keeps every run's figures.
@@ -104,6 +105,8 @@ class Runner:
     def __init__(self, args):
         self.args = args
         self.prefix = ["nice", "-n", str(args.nice)] if args.nice is not None else []
+        if args.nice is not None:
+            set_autogroup_nice(args.nice)
 
     def run(self, cmd):
         cmd = self.prefix + cmd
@@ -133,6 +136,17 @@ class Runner:
         dec = parse_llama_json(self.run(base + ["-p", "0", "-n", str(GEN_TOKENS),
                                                 "-d", str(depth)]))
         return {"prefill": pre["prefill"], "decode": dec["decode"], "commit": pre["commit"]}
+
+
+def set_autogroup_nice(value):
+    """Where the kernel groups processes by session (sched_autogroup), `nice` only ranks a
+    process against its own session; the session's group weight is what competes with other
+    users' builds, so set that too (needs the right to raise priority; else a note)."""
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        print(f"note: autogroup nice {value} not set ({e.strerror})", file=sys.stderr)
 
 
 def prepare_models(args):
@@ -175,6 +189,9 @@ def summarize(pairs, peer, what):
             f"{d:.1f} / {o:.1f}")
 
 
+PEER_NAMES = {"ik": "ik_llama.cpp", "llama": "llama.cpp"}
+
+
 def table(results, args, peer, title):
     """Markdown rows: format x depth, decode and prefill ratios (median, min-max of the pairs)."""
     lines = [f"| {title} | depth | decode ratio (min-max) | decode tok/s dsv3 / peer "
@@ -215,15 +232,15 @@ def dsv3_commit():
 def report(results, args, commits):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()
-    out = [f"{now}, {cpu_model()}, {args.threads} threads, dsv3 {commits['dsv3']}, "
-           f"ik_llama.cpp {commits.get('ik', '?')} (-rtr 1)"
-           + (f", llama.cpp {commits.get('llama', '?')}" if args.llama else "")
-           + f"; median of {args.pairs} alternating pairs (min-max of the pair ratios); "
+    engines = ", ".join(f"{PEER_NAMES[e]} {commits.get(e, '?')}" + (" (-rtr 1)" if e == "ik" else "")
+                        for e in args.engines)
+    out = [f"{now}, {cpu_model()}, {args.threads} threads, dsv3 {commits['dsv3']}, {engines}"
+           f"; median of {args.pairs} alternating pairs (min-max of the pair ratios); "
            f"decode = {GEN_TOKENS} tokens after DEPTH tokens, prefill = DEPTH tokens; "
            f"load average at the end {load[0]:.1f} (other jobs share the machine)",
-           "", table(results, args, "ik", "dsv3 vs ik_llama.cpp")]
-    if args.llama:
-        out += ["", table(results, args, "llama", "dsv3 vs llama.cpp")]
+           ]
+    for e in args.engines:
+        out += ["", table(results, args, e, f"dsv3 vs {PEER_NAMES[e]}")]
     return "\n".join(out)
 
 
@@ -237,9 +254,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=0,
                     help="repeats inside each run (default: 3 up to depth 1024, else 1)")
-    ap.add_argument("--llama", action="store_true", help="also run llama.cpp in each pair")
+    ap.add_argument("--engines", default="ik", help="peers to run after dsv3 in each pair: ik, llama")
+    ap.add_argument("--llama", action="store_true", help="the same as --engines ik,llama")
     ap.add_argument("--quick", action="store_true", help="one pair at depth 512")
-    ap.add_argument("--nice", type=int, help="run the engines under `nice -n N`")
+    ap.add_argument("--nice", type=int,
+                    help="run the engines under `nice -n N` (and this session's autogroup)")
     ap.add_argument("--timeout", type=int, default=7200, help="seconds per run")
     ap.add_argument("--json-out", help="write every run's figures to this file")
     ap.add_argument("--dsv3-arg", action="append", default=[],
@@ -257,6 +276,10 @@ def main():
         args.depths, args.pairs = "512", 1
     args.depths = [int(x) for x in args.depths.split(",")]
     args.formats = args.formats.split(",")
+    args.engines = ["ik", "llama"] if args.llama else args.engines.split(",")
+    for e in args.engines:
+        if e not in PEER_NAMES:
+            ap.error(f"--engines: '{e}' is not one of {', '.join(PEER_NAMES)}")
     for f in args.formats:
         if f not in GGUF_OF:
             ap.error(f"--formats: '{f}' is not one of {', '.join(GGUF_OF)}")
@@ -272,11 +295,9 @@ def main():
             for i in range(args.pairs):
                 print(f"{fmt} depth {depth}: pair {i + 1} of {args.pairs}", file=sys.stderr, flush=True)
                 pair = {"dsv3": runner.dsv3(os.path.join(models, f"bench-moe-{fmt}"), depth, reps)}
-                pair["ik"] = runner.ik(gguf, depth, reps)
-                commits["ik"] = pair["ik"]["commit"][:8]
-                if args.llama:
-                    pair["llama"] = runner.llama(gguf, depth, reps)
-                    commits["llama"] = pair["llama"]["commit"][:8]
+                for e in args.engines:
+                    pair[e] = getattr(runner, e)(gguf, depth, reps)
+                    commits[e] = pair[e]["commit"][:8]
                 print("    " + ", ".join(f"{k} pp {v['prefill']:.1f} tg {v['decode']:.2f}"
                                          for k, v in pair.items()), file=sys.stderr, flush=True)
                 pairs.append(pair)
