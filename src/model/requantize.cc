@@ -14,6 +14,7 @@
 #include "model/config.h"
 #include "model/tensor_table.h"
 #include "tensor/quant.h"
+#include "tensor/weight_codec.h"
 
 namespace dsv3 {
 
@@ -74,9 +75,7 @@ TensorSpec planned_spec(const TensorView& t, Action action, WeightFormat to) {
     case Action::kToBF16: return {t.name, DType::kBF16, t.shape};
     case Action::kQuantize: break;
   }
-  const int64_t tiles = (t.shape[0] + kQuantTileRows - 1) / kQuantTileRows;
-  const int64_t groups = (t.shape[1] + kQuantGroup - 1) / kQuantGroup;
-  return {t.name, DType::kU8, {tiles, groups, quant_block_bytes(to)}};
+  return {t.name, DType::kU8, group_quantized_shape(to, t.shape[0], t.shape[1])};
 }
 
 // Streams the BF16 rows of m, a bounded chunk at a time.

@@ -3,6 +3,8 @@
 #include <map>
 #include <string>
 
+#include "tensor/weight_codec.h"
+
 namespace dsv3 {
 
 namespace {
@@ -77,9 +79,7 @@ class Binder {
       return Err(where(t), ": dtype U8 (a dsv3 q8/q4 matrix) but config.json has no",
                  " quantization_config with quant_method 'dsv3'");
     }
-    const int64_t tiles = (rows + kQuantTileRows - 1) / kQuantTileRows;
-    const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
-    DSV3_TRY(expect_shape(t, {tiles, groups, quant_block_bytes(f)}));
+    DSV3_TRY(expect_shape(t, group_quantized_shape(f, rows, cols)));
     out = matrix_view(f, rows, cols, t.data);
     ++format_counts_[std::string(format_name(f))];
     return OkStatus();
