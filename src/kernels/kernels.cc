@@ -100,9 +100,23 @@ struct RowPath {
   detail::MatmulRowsFn rows = nullptr;
 };
 
+// The int8-activation kernel of w's format (KernelTable::matmul_int8: [0] q8, [1] q4), or
+// null for formats that have none.
+detail::MatmulInt8Fn int8_kernel(const detail::KernelTable& k, WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kQ8: return k.matmul_int8[0];
+    case WeightFormat::kQ4: return k.matmul_int8[1];
+    case WeightFormat::kF32:
+    case WeightFormat::kF16:
+    case WeightFormat::kBF16:
+    case WeightFormat::kFP8Block: return nullptr;
+  }
+  return nullptr;
+}
+
 RowPath row_path(const detail::KernelTable& k, const Matrix& w, int64_t n) {
-  if (is_quantized(w.format) && g_int8_activations.load(std::memory_order_relaxed)) {
-    if (auto int8 = k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]) return {.int8 = int8};
+  if (g_int8_activations.load(std::memory_order_relaxed)) {
+    if (auto int8 = int8_kernel(k, w.format)) return {.int8 = int8};
   }
   const detail::FormatKernels& f = k.formats[int(w.format)];
   if (n >= k.gemm_min_tokens && f.gemm_rows) return {.gemm = f.gemm_rows};

@@ -10,6 +10,7 @@
 
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
+#include "tensor/weight_codec.h"
 #include "util/check.h"
 
 namespace dsv3::kernels::ref {
@@ -157,53 +158,35 @@ void quantize_activations(const float* x, int64_t t0, int64_t t1, const Quantize
 
 namespace {
 
-// Integer dot product of one group: the stored codes (q8: q - 128 is done by the caller via
-// scaled_sum; q4: u) times the activation's int8 values.
-int32_t group_dot(const Matrix& w, const uint8_t* block, int64_t i, const int8_t* xq) {
-  int32_t s = 0;
-  if (w.format == WeightFormat::kQ8) {
-    const uint8_t* q = block + 2 * kQuantTileRows;
-    for (int64_t c = 0; c < kQuantGroup; ++c) s += int32_t(q[64 * (c / 4) + 4 * i + c % 4]) * xq[c];
-  } else {
-    const uint8_t* q = block + 4 * kQuantTileRows;
-    for (int64_t c = 0; c < kQuantGroup; ++c) {
-      const uint8_t byte = q[64 * ((c % 16) / 4) + 4 * i + c % 4];
-      s += int32_t(c < 16 ? byte & 15 : byte >> 4) * xq[c];
+template <typename Codec>
+void int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t i = r % kQuantTileRows;
+    for (int64_t t = 0; t < xq.n; ++t) {
+      float acc = 0;
+      for (int64_t g = 0; g < xq.groups; ++g) {
+        const int64_t at = g * xq.n + t;
+        const Int8Group x{.q = xq.q + at * kQuantGroup, .scale = xq.scale[at],
+                          .scaled_sum = xq.scaled_sum[at], .q8_offset = xq.q8_offset[at]};
+        acc += Codec::int8_dot(Codec::block(w.data, w.cols, r, g), i, x);
+      }
+      y[t * w.rows + r] = acc;
     }
   }
-  return s;
 }
-
-float load_f16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | p[1] << 8)); }
 
 }  // namespace
 
 void matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y, int64_t r0,
                       int64_t r1) {
-  const bool q8 = w.format == WeightFormat::kQ8;
-  DSV3_CHECK(is_quantized(w.format) && xq.cols == w.cols);
-  const int64_t tile_bytes = kQuantTileRows * format_row_bytes(w.format, w.cols);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
-    const int64_t i = r % kQuantTileRows;
-    for (int64_t t = 0; t < xq.n; ++t) {
-      float acc = 0;
-      for (int64_t g = 0; g < xq.groups; ++g) {
-        const uint8_t* block = tile + g * quant_block_bytes(w.format);
-        const float d = load_f16(block + 2 * i);
-        const int64_t at = g * xq.n + t;
-        const float sx = xq.scale[at], ssum = xq.scaled_sum[at];
-        const float dot = float(group_dot(w, block, i, xq.q + at * kQuantGroup));
-        // q8: sum d (q - 128) x = d (sx dot - 128 ssum);  q4: sum (d u + m) x = d sx dot + m ssum.
-        if (q8) {
-          acc += d * (sx * dot + xq.q8_offset[at]);
-        } else {
-          acc += d * (sx * dot) + load_f16(block + 2 * kQuantTileRows + 2 * i) * ssum;
-        }
-      }
-      y[t * w.rows + r] = acc;
+  DSV3_CHECK(xq.cols == w.cols);
+  visit_format(w.format, [&]<typename Codec>(Codec) {
+    if constexpr (Codec::kGroupQuantized) {
+      int8_rows<Codec>(w, xq, y, r0, r1);
+    } else {
+      DSV3_CHECK(false, "int8 activations with %s weights", Codec::kName.data());
     }
-  }
+  });
 }
 
 void matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {

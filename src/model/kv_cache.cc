@@ -4,6 +4,7 @@
 
 #include "kernels/kernels.h"
 #include "tensor/dtype.h"
+#include "tensor/weight_codec.h"
 
 namespace dsv3 {
 
@@ -43,24 +44,14 @@ Matrix KvCache::view(const uint8_t* data, int64_t rows) const {
 
 void KvCache::write(int64_t layer, int64_t position, const float* values) {
   uint8_t* dst = row(layer, position);
-  switch (format_) {
-    case WeightFormat::kBF16:
-      for (int64_t i = 0; i < width_; ++i) {
-        const uint16_t h = f32_to_bf16(values[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
-    case WeightFormat::kF16:
-      for (int64_t i = 0; i < width_; ++i) {
-        const uint16_t h = f32_to_f16(values[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
-    case WeightFormat::kFP8Block:
-      for (int64_t i = 0; i < width_; ++i) dst[i] = f32_to_fp8_e4m3(values[i]);
-      return;
-    default: std::memcpy(dst, values, size_t(width_) * sizeof(float));
-  }
+  visit_format(format_, [&]<typename Codec>(Codec) {
+    if constexpr (Codec::kGroupQuantized) {
+      DSV3_CHECK(false, "a KV cache cannot be %s", Codec::kName.data());
+    } else {
+      // FP8 rows have unit block scales (see view()).
+      for (int64_t i = 0; i < width_; ++i) Codec::encode(values[i], dst + i * Codec::kValueBytes);
+    }
+  });
 }
 
 void KvCache::read(int64_t layer, int64_t position, float* out) const {

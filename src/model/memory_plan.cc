@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "model/remote_experts.h"
-#include "model/weights.h"
+#include "model/tensor_table.h"
 
 namespace dsv3 {
 

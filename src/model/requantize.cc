@@ -5,13 +5,16 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "io/checkpoint.h"
 #include "io/safetensors_writer.h"
 #include "kernels/kernels.h"
 #include "model/config.h"
+#include "model/tensor_table.h"
 #include "tensor/quant.h"
+#include "tensor/weight_codec.h"
 
 namespace dsv3 {
 
@@ -30,38 +33,15 @@ bool is_floating(DType d) {
   return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16 || d == DType::kF8E4M3;
 }
 
-// Absorbed MLA slices kv_b per head at rows h * (nope + v) and h * (nope + v) + nope; q8 / q4
-// slices must start on a tile.
-bool kv_b_slices_on_tiles(const ModelConfig& c) {
-  return c.qk_nope_head_dim % kQuantTileRows == 0 &&
-         (c.qk_nope_head_dim + c.v_head_dim) % kQuantTileRows == 0;
-}
-
-// An FP8 matrix "X.weight" has its block scales in "X.weight_scale_inv".
-constexpr std::string_view kScaleSuffix = "_scale_inv";
-
-std::string scale_name_of(const std::string& weight) { return weight + std::string(kScaleSuffix); }
-
-bool is_routed_expert(const std::string& name) {
-  return name.find(".mlp.experts.") != std::string::npos;
-}
-
-Action choose_action(const TensorView& t, const RequantizeOptions& o, const ModelConfig& c) {
-  const WeightFormat to = o.to;
-  if (!is_floating(t.dtype) || t.name.ends_with("e_score_correction_bias")) return Action::kCopy;
-  if (to == WeightFormat::kBF16) return t.dtype == DType::kBF16 ? Action::kCopy : Action::kToBF16;
-  // V3.2's lightning indexer picks tokens, a discrete choice like the router's: its weights
-  // stay as the reference uses them. FP8 ones become BF16 only when the new config loses the
-  // FP8 block scales (exact for the release's power-of-two ue8m0 scales).
-  if (t.name.find(".indexer.") != std::string::npos) {
-    return t.dtype == DType::kF8E4M3 && !o.experts_only ? Action::kToBF16 : Action::kCopy;
-  }
-  if (o.experts_only && !is_routed_expert(t.name)) return Action::kCopy;
-  const bool matrix = t.shape.size() == 2 && t.name.ends_with(".weight");
-  const bool router = t.name.ends_with("mlp.gate.weight");
-  const bool unsliceable_kv_b = t.name.ends_with("kv_b_proj.weight") && !kv_b_slices_on_tiles(c);
-  if (matrix && !router && !unsliceable_kv_b) return Action::kQuantize;
-  // FP8 needs the fp8 quantization_config, which the new config no longer has.
+// What becomes of a checkpoint tensor, by its entry in the tensor table (null for a tensor
+// the table does not have, which is kept).
+Action choose_action(const TensorView& t, const TensorEntry* e, const RequantizeOptions& o) {
+  if (!is_floating(t.dtype) || (e && e->role == TensorRole::kRouterBias)) return Action::kCopy;
+  if (o.to == WeightFormat::kBF16) return t.dtype == DType::kBF16 ? Action::kCopy : Action::kToBF16;
+  if (o.experts_only && !(e && is_routed_expert(e->role))) return Action::kCopy;
+  if (e && e->quantizable && t.shape == e->shape) return Action::kQuantize;
+  // FP8 needs the fp8 quantization_config, which the new config no longer has. (V3.2's
+  // indexer, not quantizable, becomes BF16 so: exact for the release's power-of-two scales.)
   return t.dtype == DType::kF8E4M3 ? Action::kToBF16 : Action::kCopy;
 }
 
@@ -76,7 +56,7 @@ Result<Matrix> source_matrix(const Checkpoint& ck, const TensorView& t, const Mo
     case DType::kF8E4M3: break;
     default: return Err(t.file, ": tensor '", t.name, "' is not floating point");
   }
-  const std::string scale_name = scale_name_of(t.name);
+  const std::string scale_name = fp8_scales_name(t.name);
   DSV3_ASSIGN_OR_RETURN(TensorView s, ck.get(scale_name));
   const int64_t b = c.fp8_block_size;
   const std::vector<int64_t> expected = {(rows + b - 1) / b, (cols + b - 1) / b};
@@ -95,9 +75,7 @@ TensorSpec planned_spec(const TensorView& t, Action action, WeightFormat to) {
     case Action::kToBF16: return {t.name, DType::kBF16, t.shape};
     case Action::kQuantize: break;
   }
-  const int64_t tiles = (t.shape[0] + kQuantTileRows - 1) / kQuantTileRows;
-  const int64_t groups = (t.shape[1] + kQuantGroup - 1) / kQuantGroup;
-  return {t.name, DType::kU8, {tiles, groups, quant_block_bytes(to)}};
+  return {t.name, DType::kU8, group_quantized_shape(to, t.shape[0], t.shape[1])};
 }
 
 // Streams the BF16 rows of m, a bounded chunk at a time.
@@ -170,17 +148,25 @@ Result<RequantizeSummary> requantize_checkpoint(const RequantizeOptions& o) {
   DSV3_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.in_dir));
   DSV3_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(o.in_dir));
 
+  const std::vector<TensorEntry> table = tensor_table(config);
+  std::unordered_map<std::string, const TensorEntry*> entry_of;
+  for (const TensorEntry& e : table) entry_of[e.name] = &e;
+  auto action_of = [&](const TensorView& t) {
+    const auto it = entry_of.find(t.name);
+    return choose_action(t, it == entry_of.end() ? nullptr : it->second, o);
+  };
+
   RequantizeSummary summary;
   std::vector<PlannedTensor> plan;
   std::vector<TensorSpec> specs;
   bool fp8_copied = false;
   for (const auto& [name, t] : ck.tensors()) {
-    if (name.ends_with(".weight" + std::string(kScaleSuffix))) {
+    if (const auto weight = fp8_scaled_weight_of(name)) {
       // Folded into the new values, or copied with the FP8 matrix they scale.
-      auto w = ck.get(name.substr(0, name.size() - kScaleSuffix.size()));
-      if (!w.ok() || choose_action(*w, o, config) != Action::kCopy) continue;
+      auto w = ck.get(*weight);
+      if (!w.ok() || action_of(*w) != Action::kCopy) continue;
     }
-    const Action action = choose_action(t, o, config);
+    const Action action = action_of(t);
     fp8_copied |= action == Action::kCopy && t.dtype == DType::kF8E4M3;
     plan.push_back({&t, action});
     specs.push_back(planned_spec(t, action, o.to));

@@ -7,6 +7,8 @@
 #include <numbers>
 #include <thread>
 
+#include "model/tensor_table.h"
+
 namespace dsv3 {
 
 namespace {
@@ -84,107 +86,47 @@ inline uint8_t encode_fp8_e4m3(float f) {
   return sign | uint8_t(code);
 }
 
-// --- The tensor list.
+// --- The tensor list: the tensor table, each entry with what fills it.
 
-class Planner {
- public:
-  explicit Planner(const ModelConfig& c) : c_(c), fp8_(c.fp8_block_quantized) {}
+// Vectors: norm weights are ones; the noaux_tc router bias and V3.2's indexer LayerNorm bias
+// are small normals in F32 (as the release and some loaders write them).
+SynthTensor synth_vector(const TensorEntry& e) {
+  const bool bias = e.role == TensorRole::kRouterBias || e.role == TensorRole::kIndexerKNormBias;
+  return {.spec = {e.name, bias ? DType::kF32 : DType::kBF16, e.shape},
+          .fill = bias ? SynthFill::kBias : SynthFill::kOnes};
+}
 
-  std::vector<SynthTensor> plan() {
-    const int64_t d = c_.hidden_size;
-    matrix("model.embed_tokens", c_.vocab_size, d, /*fp8=*/false);
-    for (int64_t l = 0; l < c_.num_hidden_layers; ++l) block(l, c_.is_moe_layer(l));
-    ones("model.norm.weight", d);
-    if (!c_.tie_word_embeddings) matrix("lm_head", c_.vocab_size, d, false);
-    for (int64_t k = 0; k < c_.num_nextn_predict_layers; ++k) mtp(c_.num_hidden_layers + k);
-    return std::move(out_);
+std::vector<SynthTensor> plan_tensors(const ModelConfig& c) {
+  const std::vector<TensorEntry> table = tensor_table(c);
+  // The MTP layer's embedding and head hold the main embedding and lm_head (or the tied
+  // embedding), as in the release.
+  std::string embed_name, head_name;
+  for (const TensorEntry& e : table) {
+    if (e.role == TensorRole::kEmbedding) embed_name = e.name;
+    if (e.role == TensorRole::kHead) head_name = e.name;
   }
-
- private:
-  void matrix(const std::string& name, int64_t rows, int64_t cols, bool fp8,
-              const std::string& same_values_as = "") {
-    if (fp8 && fp8_) {
-      const int64_t b = c_.fp8_block_size;
-      add({name + ".weight", DType::kF8E4M3, {rows, cols}}, SynthFill::kNormalFP8);
-      add({name + ".weight_scale_inv", DType::kF32, {(rows + b - 1) / b, (cols + b - 1) / b}},
-          SynthFill::kScaleInv);
+  if (head_name.empty()) head_name = embed_name;
+  std::vector<SynthTensor> out;
+  const int64_t b = c.fp8_block_size;
+  for (const TensorEntry& e : table) {
+    if (!e.is_matrix()) {
+      out.push_back(synth_vector(e));
+    } else if (e.fp8_in_release && c.fp8_block_quantized) {
+      const int64_t rows = e.shape[0], cols = e.shape[1];
+      out.push_back({.spec = {e.name, DType::kF8E4M3, e.shape}, .fill = SynthFill::kNormalFP8});
+      out.push_back({.spec = {fp8_scales_name(e.name), DType::kF32,
+                              {(rows + b - 1) / b, (cols + b - 1) / b}},
+                     .fill = SynthFill::kScaleInv});
     } else {
-      add({name + ".weight", DType::kBF16, {rows, cols}}, SynthFill::kNormal, same_values_as);
+      const std::string same_values_as = e.role == TensorRole::kMtpEmbedding ? embed_name
+                                         : e.role == TensorRole::kMtpHead    ? head_name
+                                                                             : "";
+      out.push_back({.spec = {e.name, DType::kBF16, e.shape}, .fill = SynthFill::kNormal,
+                     .same_values_as = same_values_as});
     }
   }
-  void ones(const std::string& name, int64_t n) {
-    add({name, DType::kBF16, {n}}, SynthFill::kOnes);
-  }
-  void add(TensorSpec spec, SynthFill fill, const std::string& same_values_as = "") {
-    out_.push_back({.spec = std::move(spec), .fill = fill, .same_values_as = same_values_as});
-  }
-  void mlp(const std::string& p, int64_t inter) {
-    matrix(p + "gate_proj", inter, c_.hidden_size, true);
-    matrix(p + "up_proj", inter, c_.hidden_size, true);
-    matrix(p + "down_proj", c_.hidden_size, inter, true);
-  }
-  void attention(const std::string& p) {
-    const int64_t d = c_.hidden_size, h = c_.num_attention_heads;
-    if (c_.q_lora_rank > 0) {
-      matrix(p + "q_a_proj", c_.q_lora_rank, d, true);
-      ones(p + "q_a_layernorm.weight", c_.q_lora_rank);
-      matrix(p + "q_b_proj", h * c_.qk_head_dim(), c_.q_lora_rank, true);
-    } else {
-      matrix(p + "q_proj", h * c_.qk_head_dim(), d, true);
-    }
-    matrix(p + "kv_a_proj_with_mqa", c_.kv_cache_width(), d, true);
-    ones(p + "kv_a_layernorm.weight", c_.kv_lora_rank);
-    matrix(p + "kv_b_proj", h * (c_.qk_nope_head_dim + c_.v_head_dim), c_.kv_lora_rank, true);
-    matrix(p + "o_proj", d, h * c_.v_head_dim, true);
-    if (c_.has_indexer()) indexer(p + "indexer.");
-  }
-  // DeepSeek-V3.2's lightning indexer, in the release's dtypes: wq_b and wk FP8, the
-  // LayerNorm and weights_proj BF16 (the bias F32, as some loaders write it).
-  void indexer(const std::string& p) {
-    const int64_t dim = c_.index_head_dim;
-    matrix(p + "wq_b", c_.index_n_heads * dim, c_.q_lora_rank, true);
-    matrix(p + "wk", dim, c_.hidden_size, true);
-    ones(p + "k_norm.weight", dim);
-    add({p + "k_norm.bias", DType::kF32, {dim}}, SynthFill::kBias);
-    matrix(p + "weights_proj", c_.index_n_heads, c_.hidden_size, false);
-  }
-  void block(int64_t layer, bool moe) {
-    const std::string p = "model.layers." + std::to_string(layer) + ".";
-    ones(p + "input_layernorm.weight", c_.hidden_size);
-    attention(p + "self_attn.");
-    ones(p + "post_attention_layernorm.weight", c_.hidden_size);
-    if (!moe) return mlp(p + "mlp.", c_.intermediate_size);
-    matrix(p + "mlp.gate", c_.n_routed_experts, c_.hidden_size, false);
-    if (c_.topk_method == TopkMethod::kNoauxTc) {
-      add({p + "mlp.gate.e_score_correction_bias", DType::kF32, {c_.n_routed_experts}},
-          SynthFill::kBias);
-    }
-    for (int64_t e = 0; e < c_.n_routed_experts; ++e) {
-      mlp(p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size);
-    }
-    if (c_.n_shared_experts > 0) {
-      mlp(p + "mlp.shared_experts.", c_.n_shared_experts * c_.moe_intermediate_size);
-    }
-  }
-  // DeepSeek-V3's MTP module (spec section 4): its own embedding and head are copies of the
-  // main ones in the release; eh_proj stays BF16 there (as in tests/data/golden/v3-tiny).
-  void mtp(int64_t layer) {
-    const std::string p = "model.layers." + std::to_string(layer) + ".";
-    const int64_t d = c_.hidden_size;
-    matrix(p + "embed_tokens", c_.vocab_size, d, false, "model.embed_tokens.weight");
-    ones(p + "enorm.weight", d);
-    ones(p + "hnorm.weight", d);
-    matrix(p + "eh_proj", d, 2 * d, false);
-    block(layer, /*moe=*/true);
-    ones(p + "shared_head.norm.weight", d);
-    matrix(p + "shared_head.head", c_.vocab_size, d, false,
-           c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
-  }
-
-  const ModelConfig& c_;
-  const bool fp8_;
-  std::vector<SynthTensor> out_;
-};
+  return out;
+}
 
 // --- Filling tensors, chunk by chunk.
 
@@ -247,7 +189,7 @@ class Generator {
     if (!pending_name_.empty()) return Err("scales '", pending_name_, "' were never written");
     const int64_t rows = t.spec.shape[0], cols = t.spec.shape[1], b = block_;
     const int64_t tile_cols = (cols + b - 1) / b;
-    pending_name_ = t.spec.name + "_scale_inv";
+    pending_name_ = fp8_scales_name(t.spec.name);
     pending_scales_.assign(size_t(((rows + b - 1) / b) * tile_cols), 1.0f);
     const int64_t band_rows = std::max<int64_t>(1, int64_t(kChunkElements) / (b * cols)) * b;
     for (int64_t r0 = 0; r0 < rows; r0 += band_rows) {
@@ -315,7 +257,7 @@ Result<SynthDType> parse_synth_dtype(std::string_view name) {
 
 uint8_t fast_f32_to_fp8_e4m3(float f) { return encode_fp8_e4m3(f); }
 
-std::vector<SynthTensor> synth_tensors(const ModelConfig& c) { return Planner(c).plan(); }
+std::vector<SynthTensor> synth_tensors(const ModelConfig& c) { return plan_tensors(c); }
 
 Result<std::string> synth_config_json(const std::string& config_json, const std::string& origin,
                                       const SynthOptions& options) {

@@ -1,11 +1,11 @@
 // Random-weight checkpoints in the real Hugging Face layout (`dsv3 synth`), so that anyone can
 // benchmark a DeepSeek-V3-shaped model without downloading one.
 //
-// Every tensor that weights.cc binds is written under its checkpoint name. Values are
-// N(0, stddev) (norms 1.0, the noaux_tc router bias N(0, stddev / 2) in F32), drawn by a
-// counter-based generator keyed by (seed, tensor name, element index): the same seed gives
-// byte-identical files whatever the thread count, and an FP8 checkpoint holds the same
-// underlying values as a BF16 one of the same seed. FP8 follows the V3 release: attention,
+// Every tensor of the tensor table (model/tensor_table.h) is written under its checkpoint
+// name. Values are N(0, stddev) (norms 1.0, the noaux_tc router bias N(0, stddev / 2) in F32),
+// drawn by a counter-based generator keyed by (seed, tensor name, element index): the same
+// seed gives byte-identical files whatever the thread count, and an FP8 checkpoint holds the
+// same underlying values as a BF16 one of the same seed. FP8 follows the V3 release: attention,
 // dense FFN and expert projections are F8_E4M3 with an F32 `weight_scale_inv` per 128x128
 // block (amax / 448); embeddings, norms, the router gate, eh_proj and the heads stay BF16.
 // Tensors are generated and written piece by piece: memory stays bounded by one chunk.
@@ -55,8 +55,8 @@ struct SynthTensor {
   std::string same_values_as;
 };
 
-// The checkpoint's tensors in file order (embedding, layers, norm, head, MTP layers), named
-// as the Hugging Face release names them. `c.fp8_block_quantized` selects FP8 projections.
+// The checkpoint's tensors in file order: the tensor table's, each FP8 matrix followed by its
+// scales. `c.fp8_block_quantized` selects FP8 projections.
 std::vector<SynthTensor> synth_tensors(const ModelConfig& c);
 
 // The config.json text to write: `config_json` with options.layers and the dtype's

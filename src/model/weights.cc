@@ -3,6 +3,8 @@
 #include <map>
 #include <string>
 
+#include "tensor/weight_codec.h"
+
 namespace dsv3 {
 
 namespace {
@@ -12,8 +14,9 @@ class Binder {
  public:
   Binder(const Checkpoint& ck, const ModelConfig& c) : ck_(ck), c_(c) {}
 
+  // `name` is the weight's, "X.weight".
   Status matrix(const std::string& name, int64_t rows, int64_t cols, Matrix& out) {
-    DSV3_ASSIGN_OR_RETURN(TensorView t, ck_.get(name + ".weight"));
+    DSV3_ASSIGN_OR_RETURN(TensorView t, ck_.get(name));
     if (t.dtype == DType::kU8) return bind_group_quantized(t, rows, cols, out);
     DSV3_TRY(expect_shape(t, {rows, cols}));
     out.rows = rows;
@@ -76,9 +79,7 @@ class Binder {
       return Err(where(t), ": dtype U8 (a dsv3 q8/q4 matrix) but config.json has no",
                  " quantization_config with quant_method 'dsv3'");
     }
-    const int64_t tiles = (rows + kQuantTileRows - 1) / kQuantTileRows;
-    const int64_t groups = (cols + kQuantGroup - 1) / kQuantGroup;
-    DSV3_TRY(expect_shape(t, {tiles, groups, quant_block_bytes(f)}));
+    DSV3_TRY(expect_shape(t, group_quantized_shape(f, rows, cols)));
     out = matrix_view(f, rows, cols, t.data);
     ++format_counts_[std::string(format_name(f))];
     return OkStatus();
@@ -86,10 +87,10 @@ class Binder {
 
   Status bind_fp8_scales(const std::string& name, const TensorView& t, Matrix& out) {
     const int64_t b = c_.fp8_block_size;
-    auto scales = ck_.get(name + ".weight_scale_inv");
+    const std::string scales_name = fp8_scales_name(name);
+    auto scales = ck_.get(scales_name);
     if (!scales.ok()) {
-      return Err(where(t), " is F8_E4M3 but its block scales '", name,
-                 ".weight_scale_inv' are missing");
+      return Err(where(t), " is F8_E4M3 but its block scales '", scales_name, "' are missing");
     }
     const std::vector<int64_t> shape = {(out.rows + b - 1) / b, (out.cols + b - 1) / b};
     if (scales->dtype != DType::kF32) {
@@ -108,101 +109,73 @@ class Binder {
   std::map<std::string, int> format_counts_;
 };
 
-Status bind_mlp(Binder& b, const std::string& p, int64_t hidden, int64_t inter, MlpWeights& w) {
-  DSV3_TRY(b.matrix(p + "gate_proj", inter, hidden, w.w1));
-  DSV3_TRY(b.matrix(p + "up_proj", inter, hidden, w.w3));
-  return b.matrix(p + "down_proj", hidden, inter, w.w2);
-}
+// The field of ModelWeights that a table entry binds: a matrix or a float vector.
+struct Slot {
+  Matrix* matrix = nullptr;
+  std::vector<float>* vector = nullptr;
+};
 
-Status bind_attention(Binder& b, const ModelConfig& c, const std::string& p, AttentionWeights& w) {
-  const int64_t h = c.num_attention_heads;
-  if (c.q_lora_rank > 0) {
-    DSV3_TRY(b.matrix(p + "q_a_proj", c.q_lora_rank, c.hidden_size, w.wq_a));
-    DSV3_TRY(b.vector(p + "q_a_layernorm.weight", c.q_lora_rank, w.q_norm));
-    DSV3_TRY(b.matrix(p + "q_b_proj", h * c.qk_head_dim(), c.q_lora_rank, w.wq_b));
-  } else {
-    DSV3_TRY(b.matrix(p + "q_proj", h * c.qk_head_dim(), c.hidden_size, w.wq));
+Slot slot_of(ModelWeights& w, const ModelConfig& c, const TensorEntry& e) {
+  using R = TensorRole;
+  MtpWeights* mtp = e.mtp ? &w.mtp[size_t(e.layer - c.num_hidden_layers)] : nullptr;
+  BlockWeights* b = mtp ? &mtp->block : e.layer >= 0 ? &w.layers[size_t(e.layer)] : nullptr;
+  switch (e.role) {
+    case R::kEmbedding: return {.matrix = &w.embed};
+    case R::kAttnNorm: return {.vector = &b->attn_norm};
+    case R::kFfnNorm: return {.vector = &b->ffn_norm};
+    case R::kQ: return {.matrix = &b->attn.wq};
+    case R::kQA: return {.matrix = &b->attn.wq_a};
+    case R::kQNorm: return {.vector = &b->attn.q_norm};
+    case R::kQB: return {.matrix = &b->attn.wq_b};
+    case R::kKvA: return {.matrix = &b->attn.wkv_a};
+    case R::kKvNorm: return {.vector = &b->attn.kv_norm};
+    case R::kKvB: return {.matrix = &b->attn.wkv_b};
+    case R::kO: return {.matrix = &b->attn.wo};
+    case R::kIndexerQB: return {.matrix = &b->attn.indexer.wq_b};
+    case R::kIndexerK: return {.matrix = &b->attn.indexer.wk};
+    case R::kIndexerKNormWeight: return {.vector = &b->attn.indexer.k_norm_weight};
+    case R::kIndexerKNormBias: return {.vector = &b->attn.indexer.k_norm_bias};
+    case R::kIndexerWeightsProj: return {.matrix = &b->attn.indexer.weights_proj};
+    case R::kDenseGateProj: return {.matrix = &b->mlp.w1};
+    case R::kDenseUpProj: return {.matrix = &b->mlp.w3};
+    case R::kDenseDownProj: return {.matrix = &b->mlp.w2};
+    case R::kRouter: return {.matrix = &b->moe.gate.weight};
+    case R::kRouterBias: return {.vector = &b->moe.gate.bias};
+    case R::kExpertGateProj: return {.matrix = &b->moe.experts[size_t(e.expert)].w1};
+    case R::kExpertUpProj: return {.matrix = &b->moe.experts[size_t(e.expert)].w3};
+    case R::kExpertDownProj: return {.matrix = &b->moe.experts[size_t(e.expert)].w2};
+    case R::kSharedGateProj: return {.matrix = &b->moe.shared.w1};
+    case R::kSharedUpProj: return {.matrix = &b->moe.shared.w3};
+    case R::kSharedDownProj: return {.matrix = &b->moe.shared.w2};
+    case R::kNorm: return {.vector = &w.norm};
+    case R::kHead: return {.matrix = &w.head};
+    case R::kMtpEmbedding: return {.matrix = &mtp->embed};
+    case R::kMtpENorm: return {.vector = &mtp->enorm};
+    case R::kMtpHNorm: return {.vector = &mtp->hnorm};
+    case R::kMtpEhProj: return {.matrix = &mtp->eh_proj};
+    case R::kMtpHeadNorm: return {.vector = &mtp->head_norm};
+    case R::kMtpHead: return {.matrix = &mtp->head};
   }
-  DSV3_TRY(b.matrix(p + "kv_a_proj_with_mqa", c.kv_cache_width(), c.hidden_size, w.wkv_a));
-  DSV3_TRY(b.vector(p + "kv_a_layernorm.weight", c.kv_lora_rank, w.kv_norm));
-  DSV3_TRY(b.matrix(p + "kv_b_proj", h * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank,
-                    w.wkv_b));
-  DSV3_TRY(b.matrix(p + "o_proj", c.hidden_size, h * c.v_head_dim, w.wo));
-  w.has_indexer = c.has_indexer();
-  if (!w.has_indexer) return OkStatus();
-  IndexerWeights& x = w.indexer;
-  const std::string i = p + "indexer.";
-  DSV3_TRY(b.matrix(i + "wq_b", c.index_n_heads * c.index_head_dim, c.q_lora_rank, x.wq_b));
-  DSV3_TRY(b.matrix(i + "wk", c.index_head_dim, c.hidden_size, x.wk));
-  DSV3_TRY(b.vector(i + "k_norm.weight", c.index_head_dim, x.k_norm_weight));
-  DSV3_TRY(b.vector(i + "k_norm.bias", c.index_head_dim, x.k_norm_bias));
-  return b.matrix(i + "weights_proj", c.index_n_heads, c.hidden_size, x.weights_proj);
+  return {};
 }
 
-Status bind_block(Binder& b, const ModelConfig& c, int64_t layer, bool moe,
-                  const WeightSelection& sel, BlockWeights& w) {
-  const std::string p = "model.layers." + std::to_string(layer) + ".";
+// Sizes the layer's containers and sets what the config says it has; the selection's part
+// of the table then binds into them.
+void prepare_block(const ModelConfig& c, int64_t layer, bool moe, const WeightSelection& sel,
+                   BlockWeights& w) {
   w.is_moe = moe;
-  if (sel.dense_part) {
-    DSV3_TRY(b.vector(p + "input_layernorm.weight", c.hidden_size, w.attn_norm));
-    DSV3_TRY(b.vector(p + "post_attention_layernorm.weight", c.hidden_size, w.ffn_norm));
-    DSV3_TRY(bind_attention(b, c, p + "self_attn.", w.attn));
-    if (!moe) return bind_mlp(b, p + "mlp.", c.hidden_size, c.intermediate_size, w.mlp);
-  }
-  if (!moe) return OkStatus();
-
-  MoeWeights& m = w.moe;
-  m.layer = layer;
-  m.experts.resize(c.n_routed_experts);
-  for (int64_t e = 0; e < c.n_routed_experts; ++e) {
-    if (!sel.wants_expert(layer, e)) continue;
-    DSV3_TRY(bind_mlp(b, p + "mlp.experts." + std::to_string(e) + ".", c.hidden_size,
-                      c.moe_intermediate_size, m.experts[e]));
-  }
-  if (!sel.dense_part) return OkStatus();
-  DSV3_TRY(b.matrix(p + "mlp.gate", c.n_routed_experts, c.hidden_size, m.gate.weight));
-  if (c.topk_method == TopkMethod::kNoauxTc) {
-    DSV3_TRY(b.vector(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts, m.gate.bias));
-  }
-  m.has_shared = c.n_shared_experts > 0;
-  if (m.has_shared) {
-    DSV3_TRY(bind_mlp(b, p + "mlp.shared_experts.", c.hidden_size,
-                      c.n_shared_experts * c.moe_intermediate_size, m.shared));
-  }
-  return OkStatus();
+  if (sel.dense_part) w.attn.has_indexer = c.has_indexer();
+  if (!moe) return;
+  w.moe.layer = layer;
+  w.moe.experts.resize(size_t(c.n_routed_experts));
+  if (sel.dense_part) w.moe.has_shared = c.n_shared_experts > 0;
 }
 
-Status bind_mtp(Binder& b, const ModelConfig& c, int64_t layer, const WeightSelection& sel,
-                MtpWeights& w) {
-  const std::string p = "model.layers." + std::to_string(layer) + ".";
-  if (!sel.dense_part) return bind_block(b, c, layer, /*moe=*/true, sel, w.block);
-  DSV3_TRY(b.matrix(p + "embed_tokens", c.vocab_size, c.hidden_size, w.embed));
-  DSV3_TRY(b.vector(p + "enorm.weight", c.hidden_size, w.enorm));
-  DSV3_TRY(b.vector(p + "hnorm.weight", c.hidden_size, w.hnorm));
-  DSV3_TRY(b.matrix(p + "eh_proj", c.hidden_size, 2 * c.hidden_size, w.eh_proj));
-  DSV3_TRY(bind_block(b, c, layer, /*moe=*/true, sel, w.block));
-  DSV3_TRY(b.vector(p + "shared_head.norm.weight", c.hidden_size, w.head_norm));
-  return b.matrix(p + "shared_head.head", c.vocab_size, c.hidden_size, w.head);
+bool selected(const WeightSelection& sel, const TensorEntry& e) {
+  return e.expert >= 0 ? sel.wants_expert(e.layer, e.expert) : sel.dense_part;
 }
 
 }  // namespace
-
-std::optional<std::pair<int64_t, int64_t>> routed_expert_of(const std::string& name) {
-  static const std::string kLayers = "model.layers.", kExperts = ".mlp.experts.";
-  if (name.compare(0, kLayers.size(), kLayers) != 0) return std::nullopt;
-  size_t at = kLayers.size();
-  auto number = [&](int64_t& out) {
-    const size_t start = at;
-    out = 0;
-    while (at < name.size() && name[at] >= '0' && name[at] <= '9') out = out * 10 + (name[at++] - '0');
-    return at > start;
-  };
-  int64_t layer = 0, expert = 0;
-  if (!number(layer) || name.compare(at, kExperts.size(), kExperts) != 0) return std::nullopt;
-  at += kExperts.size();
-  if (!number(expert) || at >= name.size() || name[at] != '.') return std::nullopt;
-  return std::pair(layer, expert);
-}
 
 bool WeightSelection::wants_tensor(const std::string& name) const {
   const auto expert = routed_expert_of(name);
@@ -214,66 +187,32 @@ Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& c, bo
                                   const WeightSelection& sel) {
   Binder b(ck, c);
   ModelWeights w;
-  if (sel.dense_part) DSV3_TRY(b.matrix("model.embed_tokens", c.vocab_size, c.hidden_size, w.embed));
-  w.layers.resize(c.num_hidden_layers);
+  w.layers.resize(size_t(c.num_hidden_layers));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    DSV3_TRY(bind_block(b, c, l, c.is_moe_layer(l), sel, w.layers[l]));
-  }
-  if (sel.dense_part) {
-    DSV3_TRY(b.vector("model.norm.weight", c.hidden_size, w.norm));
-    if (c.tie_word_embeddings && !ck.has("lm_head.weight")) {
-      w.head = w.embed;
-    } else {
-      DSV3_TRY(b.matrix("lm_head", c.vocab_size, c.hidden_size, w.head));
-    }
+    prepare_block(c, l, c.is_moe_layer(l), sel, w.layers[size_t(l)]);
   }
   if (with_mtp) {
-    w.mtp.resize(c.num_nextn_predict_layers);
+    w.mtp.resize(size_t(c.num_nextn_predict_layers));
     for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
-      DSV3_TRY(bind_mtp(b, c, c.num_hidden_layers + k, sel, w.mtp[k]));
+      prepare_block(c, c.num_hidden_layers + k, /*moe=*/true, sel, w.mtp[size_t(k)].block);
+    }
+  }
+  for (const TensorEntry& e : tensor_table(c)) {
+    if ((e.mtp && !with_mtp) || !selected(sel, e)) continue;
+    const Slot slot = slot_of(w, c, e);
+    if (slot.matrix) DSV3_TRY(b.matrix(e.name, e.shape[0], e.shape[1], *slot.matrix));
+    if (slot.vector) DSV3_TRY(b.vector(e.name, e.shape[0], *slot.vector));
+  }
+  // Tied embeddings: the head is the embedding, unless the checkpoint has its own anyway.
+  if (sel.dense_part && c.tie_word_embeddings) {
+    if (ck.has("lm_head.weight")) {
+      DSV3_TRY(b.matrix("lm_head.weight", c.vocab_size, c.hidden_size, w.head));
+    } else {
+      w.head = w.embed;
     }
   }
   w.format_summary = b.format_summary();
   return w;
-}
-
-ParameterCounts count_parameters(const ModelConfig& c) {
-  const int64_t d = c.hidden_size, h = c.num_attention_heads;
-  const int64_t q = c.q_lora_rank > 0
-                        ? c.q_lora_rank * d + c.q_lora_rank + h * c.qk_head_dim() * c.q_lora_rank
-                        : h * c.qk_head_dim() * d;
-  int64_t attn = q + c.kv_cache_width() * d + c.kv_lora_rank +
-                       h * (c.qk_nope_head_dim + c.v_head_dim) * c.kv_lora_rank +
-                       d * h * c.v_head_dim;
-  if (c.has_indexer()) {
-    attn += c.index_n_heads * c.index_head_dim * c.q_lora_rank + c.index_head_dim * d +
-            2 * c.index_head_dim + c.index_n_heads * d;
-  }
-  const int64_t norms = 2 * d;
-  const int64_t dense = 3 * d * c.intermediate_size;
-  const int64_t expert = 3 * d * c.moe_intermediate_size;
-  // e_score_correction_bias exists only with noaux_tc routing.
-  const int64_t router_bias = c.topk_method == TopkMethod::kNoauxTc ? c.n_routed_experts : 0;
-  const int64_t router = c.n_routed_experts * d + router_bias;
-  const int64_t shared = c.n_shared_experts * expert;
-  const int64_t moe_total = router + c.n_routed_experts * expert + shared;
-  const int64_t moe_active = router + c.num_experts_per_tok * expert + shared;
-
-  ParameterCounts p;
-  p.embedding = c.vocab_size * d;
-  const int64_t head = c.tie_word_embeddings ? 0 : c.vocab_size * d;
-  p.total = p.embedding + head + d;
-  p.active_per_token = d + c.vocab_size * d;  // one embedding row is negligible; head is read
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const bool moe = c.is_moe_layer(l);
-    p.total += attn + norms + (moe ? moe_total : dense);
-    p.active_per_token += attn + norms + (moe ? moe_active : dense);
-  }
-  // MTP layer: its own embedding and head duplicate the main ones in the checkpoint.
-  p.mtp = c.num_nextn_predict_layers *
-          (attn + norms + moe_total + 3 * d + 2 * d * d + 2 * c.vocab_size * d);
-  p.total += p.mtp;
-  return p;
 }
 
 }  // namespace dsv3

@@ -1,7 +1,8 @@
 // The model's weights as typed views into the mapped checkpoint. Field names follow the
-// official inference/model.py (wq_a, wkv_b, ...); the table in weights.cc maps them to the
-// Hugging Face tensor names. Small vectors (norm weights, router bias) are converted to
-// float32 once at load: they are a few KiB and every token reads them.
+// official inference/model.py (wq_a, wkv_b, ...); weights.cc binds each entry of the tensor
+// table (model/tensor_table.h: the Hugging Face names) to its field. Small vectors (norm
+// weights, router bias) are converted to float32 once at load: they are a few KiB and every
+// token reads them.
 #pragma once
 
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include "io/checkpoint.h"
 #include "model/config.h"
+#include "model/tensor_table.h"
 #include "tensor/matrix.h"
 
 namespace dsv3 {
@@ -100,21 +102,9 @@ struct WeightSelection {
   bool wants_tensor(const std::string& name) const;
 };
 
-// The (layer, expert) of a routed expert's tensor, "model.layers.L.mlp.experts.E.*".
-std::optional<std::pair<int64_t, int64_t>> routed_expert_of(const std::string& tensor_name);
-
 // Binds every tensor the config calls for, checking shapes and dtypes; the error names the
 // tensor, what was found and what was expected. `with_mtp` loads the MTP layer(s) too.
 Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& config, bool with_mtp,
                                   const WeightSelection& selection = {});
-
-// Parameter counts, for `dsv3 info` and the benchmark's bytes-per-token.
-struct ParameterCounts {
-  int64_t total = 0;         // main model + MTP
-  int64_t mtp = 0;
-  int64_t active_per_token = 0;  // main model: attention, dense, shared + top-k experts, head
-  int64_t embedding = 0;
-};
-ParameterCounts count_parameters(const ModelConfig& c);
 
 }  // namespace dsv3

@@ -1,24 +1,12 @@
 #include "tensor/matrix.h"
 
+#include "tensor/weight_codec.h"
 #include "util/check.h"
 
 namespace dsv3 {
 
-namespace {
-int64_t quant_groups(int64_t cols) { return (cols + kQuantGroup - 1) / kQuantGroup; }
-int64_t quant_tiles(int64_t rows) { return (rows + kQuantTileRows - 1) / kQuantTileRows; }
-}  // namespace
-
 std::string_view format_name(WeightFormat f) {
-  switch (f) {
-    case WeightFormat::kF32: return "f32";
-    case WeightFormat::kF16: return "f16";
-    case WeightFormat::kBF16: return "bf16";
-    case WeightFormat::kFP8Block: return "fp8";
-    case WeightFormat::kQ8: return "q8";
-    case WeightFormat::kQ4: return "q4";
-  }
-  return "?";
+  return visit_format(f, []<typename Codec>(Codec) { return Codec::kName; });
 }
 
 std::optional<WeightFormat> format_from_name(std::string_view name) {
@@ -28,30 +16,26 @@ std::optional<WeightFormat> format_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-bool is_quantized(WeightFormat f) { return f == WeightFormat::kQ8 || f == WeightFormat::kQ4; }
+bool is_quantized(WeightFormat f) {
+  return visit_format(f, []<typename Codec>(Codec) { return Codec::kGroupQuantized; });
+}
 
 int64_t quant_block_bytes(WeightFormat f) {
-  switch (f) {
-    case WeightFormat::kQ8: return 2 * kQuantTileRows + kQuantTileRows * kQuantGroup;
-    case WeightFormat::kQ4: return 4 * kQuantTileRows + kQuantTileRows * kQuantGroup / 2;
-    default: return 0;
-  }
+  return visit_format(f, []<typename Codec>(Codec) -> int64_t {
+    if constexpr (Codec::kGroupQuantized) {
+      return Codec::kBlockBytes;
+    } else {
+      return 0;
+    }
+  });
 }
 
 int64_t format_row_bytes(WeightFormat f, int64_t cols) {
-  switch (f) {
-    case WeightFormat::kF32: return cols * 4;
-    case WeightFormat::kF16:
-    case WeightFormat::kBF16: return cols * 2;
-    case WeightFormat::kFP8Block: return cols;
-    case WeightFormat::kQ8:
-    case WeightFormat::kQ4: return quant_groups(cols) * quant_block_bytes(f) / kQuantTileRows;
-  }
-  return 0;
+  return visit_format(f, [cols]<typename Codec>(Codec) { return Codec::row_bytes(cols); });
 }
 
 int64_t format_data_bytes(WeightFormat f, int64_t rows, int64_t cols) {
-  if (is_quantized(f)) rows = quant_tiles(rows) * kQuantTileRows;
+  if (is_quantized(f)) rows = (rows + kQuantTileRows - 1) / kQuantTileRows * kQuantTileRows;
   return rows * format_row_bytes(f, cols);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tensor/dtype.h"
+#include "tensor/weight_codec.h"
 #include "util/check.h"
 
 namespace dsv3 {
@@ -22,130 +23,36 @@ const std::array<float, 256>& fp8_table() {
   return table;
 }
 
-uint16_t load_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-void store_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
-
-// Where row r's part of group g lives: the block and the row's index inside its tile.
-struct QuantSlot {
-  uint8_t* block;
-  int64_t i;
-};
-QuantSlot quant_slot(WeightFormat f, const uint8_t* data, int64_t cols, int64_t r, int64_t g) {
-  const int64_t tile = r / kQuantTileRows;
-  const uint8_t* tile_data = data + tile * kQuantTileRows * format_row_bytes(f, cols);
-  return {const_cast<uint8_t*>(tile_data + g * quant_block_bytes(f)), r % kQuantTileRows};
-}
-
-// Offset of column c (0..31 inside its group) of tile row i among the q bytes of a block.
-int64_t q8_offset(int64_t i, int64_t c) { return 64 * (c / 4) + 4 * i + c % 4; }
-int64_t q4_offset(int64_t i, int64_t c) { return 64 * ((c % 16) / 4) + 4 * i + c % 4; }
-
-void decode_quant_row(const Matrix& w, int64_t r, float* out) {
-  const bool q8 = w.format == WeightFormat::kQ8;
-  for (int64_t c0 = 0; c0 < w.cols; c0 += kQuantGroup) {
-    const auto [block, i] = quant_slot(w.format, w.data, w.cols, r, c0 / kQuantGroup);
-    const float d = f16_to_f32(load_u16(block + 2 * i));
-    const int64_t n = std::min(kQuantGroup, w.cols - c0);
-    if (q8) {
-      const uint8_t* q = block + 2 * kQuantTileRows;
-      for (int64_t c = 0; c < n; ++c) out[c0 + c] = d * float(int(q[q8_offset(i, c)]) - 128);
-    } else {
-      const float m = f16_to_f32(load_u16(block + 2 * kQuantTileRows + 2 * i));
-      const uint8_t* q = block + 4 * kQuantTileRows;
-      for (int64_t c = 0; c < n; ++c) {
-        const uint8_t byte = q[q4_offset(i, c)];
-        out[c0 + c] = d * float(c < 16 ? byte & 15 : byte >> 4) + m;
-      }
-    }
-  }
-}
-
-void quantize_q8_group(const float* x, int64_t n, QuantSlot s) {
-  float amax = 0;
-  for (int64_t c = 0; c < n; ++c) amax = std::max(amax, std::fabs(x[c]));
-  const uint16_t d16 = f32_to_f16(amax / 127.0f);
-  const float d = f16_to_f32(d16);
-  store_u16(s.block + 2 * s.i, d16);
-  uint8_t* q = s.block + 2 * kQuantTileRows;
-  for (int64_t c = 0; c < kQuantGroup; ++c) {
-    const float v = c < n && d > 0 ? std::nearbyint(x[c] / d) : 0.0f;
-    q[q8_offset(s.i, c)] = uint8_t(128 + int(std::clamp(v, -127.0f, 127.0f)));
-  }
-}
-
-void quantize_q4_group(const float* x, int64_t n, QuantSlot s) {
-  float lo = x[0], hi = x[0];
-  for (int64_t c = 1; c < n; ++c) {
-    lo = std::min(lo, x[c]);
-    hi = std::max(hi, x[c]);
-  }
-  const uint16_t m16 = f32_to_f16(lo);
-  const float m = f16_to_f32(m16);
-  const uint16_t d16 = f32_to_f16((hi - m) / 15.0f);
-  const float d = f16_to_f32(d16);
-  store_u16(s.block + 2 * s.i, d16);
-  store_u16(s.block + 2 * kQuantTileRows + 2 * s.i, m16);
-  uint8_t* q = s.block + 4 * kQuantTileRows;
-  for (int64_t c = 0; c < 16; ++c) {
-    uint8_t byte = 0;
-    for (int64_t half = 0; half < 2; ++half) {
-      const int64_t cc = c + 16 * half;
-      const float u = cc < n && d > 0 ? std::nearbyint((x[cc] - m) / d) : 0.0f;
-      byte |= uint8_t(std::clamp(u, 0.0f, 15.0f)) << (4 * half);
-    }
-    q[q4_offset(s.i, c)] = byte;
-  }
-}
-
 }  // namespace
+
+namespace codec_detail {
+const std::array<float, 256>& fp8_e4m3_values() { return fp8_table(); }
+}  // namespace codec_detail
 
 float fp8_e4m3_lut(uint8_t v) { return fp8_table()[v]; }
 
+std::vector<int64_t> group_quantized_shape(WeightFormat f, int64_t rows, int64_t cols) {
+  return visit_format(f, [&]<typename Codec>(Codec) -> std::vector<int64_t> {
+    if constexpr (Codec::kGroupQuantized) {
+      return Codec::stored_shape(rows, cols);
+    } else {
+      return {};
+    }
+  });
+}
+
 void decode_row(const Matrix& w, int64_t r, float* out) {
-  switch (w.format) {
-    case WeightFormat::kF32:
-      std::memcpy(out, w.row_data(r), w.cols * 4);
-      return;
-    case WeightFormat::kF16: {
-      const uint8_t* row = w.row_data(r);
-      for (int64_t c = 0; c < w.cols; ++c) out[c] = f16_to_f32(load_u16(row + 2 * c));
-      return;
-    }
-    case WeightFormat::kBF16: {
-      const uint8_t* row = w.row_data(r);
-      for (int64_t c = 0; c < w.cols; ++c) out[c] = bf16_to_f32(load_u16(row + 2 * c));
-      return;
-    }
-    case WeightFormat::kFP8Block: {
-      const uint8_t* row = w.row_data(r);
-      const float* scales = w.block_scales + ((w.row0 + r) / w.block) * w.scale_cols;
-      const auto& lut = fp8_table();
-      for (int64_t c = 0; c < w.cols; ++c) out[c] = lut[row[c]] * scales[c / w.block];
-      return;
-    }
-    case WeightFormat::kQ8:
-    case WeightFormat::kQ4:
-      decode_quant_row(w, r, out);
-      return;
-  }
-  DSV3_CHECK(false, "unknown weight format");
+  visit_format(w.format, [&]<typename Codec>(Codec) { Codec::decode_row(w, r, out); });
 }
 
 void quantize_row(WeightFormat f, const float* x, int64_t cols, int64_t r, uint8_t* data) {
-  DSV3_CHECK(is_quantized(f), "quantize_row to %s", format_name(f).data());
-  for (int64_t c0 = 0; c0 < cols; c0 += kQuantGroup) {
-    const QuantSlot slot = quant_slot(f, data, cols, r, c0 / kQuantGroup);
-    const int64_t n = std::min(kQuantGroup, cols - c0);
-    if (f == WeightFormat::kQ8) {
-      quantize_q8_group(x + c0, n, slot);
+  visit_format(f, [&]<typename Codec>(Codec) {
+    if constexpr (Codec::kGroupQuantized) {
+      Codec::encode_row(x, cols, r, data);
     } else {
-      quantize_q4_group(x + c0, n, slot);
+      DSV3_CHECK(false, "quantize_row to %s", Codec::kName.data());
     }
-  }
+  });
 }
 
 Matrix quantize_matrix(const Matrix& src, WeightFormat to, std::span<uint8_t> dst,

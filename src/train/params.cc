@@ -2,77 +2,91 @@
 
 #include <cmath>
 
+#include "model/tensor_table.h"
 #include "train/rng.h"
 
 namespace dsv3::train {
 
 namespace {
 
-// Calls f(name, shape, slot, kind) for every parameter, in checkpoint order. Keeping gate_proj
-// and up_proj adjacent lets the two products read one contiguous [2*inter, hidden] block.
-template <typename T, typename F>
-void visit_mlp(const std::string& p, int64_t hidden, int64_t inter, MlpParams<T>& m, F& f) {
-  m.inter = inter;
-  f(p + "gate_proj.weight", {inter, hidden}, m.w1, ParamKind::kMatrix);
-  f(p + "up_proj.weight", {inter, hidden}, m.w3, ParamKind::kMatrix);
-  f(p + "down_proj.weight", {hidden, inter}, m.w2, ParamKind::kMatrix);
-}
-
-template <typename T, typename F>
-void visit_block(const ModelConfig& c, int64_t layer, bool moe, BlockParams<T>& b, F& f) {
-  const std::string p = "model.layers." + std::to_string(layer) + ".";
-  const int64_t d = c.hidden_size, h = c.num_attention_heads;
-  f(p + "input_layernorm.weight", {d}, b.attn_norm, ParamKind::kNorm);
-  f(p + "post_attention_layernorm.weight", {d}, b.ffn_norm, ParamKind::kNorm);
-  const std::string a = p + "self_attn.";
-  if (c.q_lora_rank > 0) {
-    f(a + "q_a_proj.weight", {c.q_lora_rank, d}, b.attn.wq_a, ParamKind::kMatrix);
-    f(a + "q_a_layernorm.weight", {c.q_lora_rank}, b.attn.q_norm, ParamKind::kNorm);
-    f(a + "q_b_proj.weight", {h * c.qk_head_dim(), c.q_lora_rank}, b.attn.wq_b, ParamKind::kMatrix);
-  } else {
-    f(a + "q_proj.weight", {h * c.qk_head_dim(), d}, b.attn.wq, ParamKind::kMatrix);
-  }
-  f(a + "kv_a_proj_with_mqa.weight", {c.kv_cache_width(), d}, b.attn.wkv_a, ParamKind::kMatrix);
-  f(a + "kv_a_layernorm.weight", {c.kv_lora_rank}, b.attn.kv_norm, ParamKind::kNorm);
-  f(a + "kv_b_proj.weight", {h * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank},
-    b.attn.wkv_b, ParamKind::kMatrix);
-  f(a + "o_proj.weight", {d, h * c.v_head_dim}, b.attn.wo, ParamKind::kMatrix);
+// Sizes the layer's containers before the table's entries are bound into them.
+template <typename T>
+void prepare_block(const ModelConfig& c, bool moe, BlockParams<T>& b) {
   b.is_moe = moe;
-  if (!moe) return visit_mlp(p + "mlp.", d, c.intermediate_size, b.mlp, f);
-  MoeParams<T>& m = b.moe;
-  f(p + "mlp.gate.weight", {c.n_routed_experts, d}, m.gate, ParamKind::kMatrix);
-  m.experts.resize(c.n_routed_experts);
-  for (int64_t e = 0; e < c.n_routed_experts; ++e) {
-    visit_mlp(p + "mlp.experts." + std::to_string(e) + ".", d, c.moe_intermediate_size,
-              m.experts[e], f);
+  if (!moe) {
+    b.mlp.inter = c.intermediate_size;
+    return;
   }
-  m.has_shared = c.n_shared_experts > 0;
-  if (m.has_shared) {
-    visit_mlp(p + "mlp.shared_experts.", d, c.n_shared_experts * c.moe_intermediate_size,
-              m.shared, f);
-  }
+  b.moe.experts.resize(size_t(c.n_routed_experts));
+  for (MlpParams<T>& e : b.moe.experts) e.inter = c.moe_intermediate_size;
+  b.moe.has_shared = c.n_shared_experts > 0;
+  b.moe.shared.inter = c.n_shared_experts * c.moe_intermediate_size;
 }
 
+// The parameter a table entry is, or null for the tensors that are not parameters here: the
+// router bias (RouterBiases: balancing moves it, not gradients), the MTP layers' copies of the
+// embedding and head (they read the main model's), and V3.2's indexer (check_trainable
+// refuses it).
+template <typename T>
+T** slot_of(ModelParams<T>& m, const ModelConfig& c, const TensorEntry& e) {
+  using R = TensorRole;
+  MtpParams<T>* mtp = e.mtp ? &m.mtp[size_t(e.layer - c.num_hidden_layers)] : nullptr;
+  BlockParams<T>* b = mtp ? &mtp->block : e.layer >= 0 ? &m.layers[size_t(e.layer)] : nullptr;
+  switch (e.role) {
+    case R::kEmbedding: return &m.embed;
+    case R::kAttnNorm: return &b->attn_norm;
+    case R::kFfnNorm: return &b->ffn_norm;
+    case R::kQ: return &b->attn.wq;
+    case R::kQA: return &b->attn.wq_a;
+    case R::kQNorm: return &b->attn.q_norm;
+    case R::kQB: return &b->attn.wq_b;
+    case R::kKvA: return &b->attn.wkv_a;
+    case R::kKvNorm: return &b->attn.kv_norm;
+    case R::kKvB: return &b->attn.wkv_b;
+    case R::kO: return &b->attn.wo;
+    case R::kDenseGateProj: return &b->mlp.w1;
+    case R::kDenseUpProj: return &b->mlp.w3;
+    case R::kDenseDownProj: return &b->mlp.w2;
+    case R::kRouter: return &b->moe.gate;
+    case R::kExpertGateProj: return &b->moe.experts[size_t(e.expert)].w1;
+    case R::kExpertUpProj: return &b->moe.experts[size_t(e.expert)].w3;
+    case R::kExpertDownProj: return &b->moe.experts[size_t(e.expert)].w2;
+    case R::kSharedGateProj: return &b->moe.shared.w1;
+    case R::kSharedUpProj: return &b->moe.shared.w3;
+    case R::kSharedDownProj: return &b->moe.shared.w2;
+    case R::kNorm: return &m.norm;
+    case R::kHead: return &m.head;
+    case R::kMtpENorm: return &mtp->enorm;
+    case R::kMtpHNorm: return &mtp->hnorm;
+    case R::kMtpEhProj: return &mtp->eh_proj;
+    case R::kMtpHeadNorm: return &mtp->head_norm;
+    case R::kRouterBias:
+    case R::kMtpEmbedding:
+    case R::kMtpHead:
+    case R::kIndexerQB:
+    case R::kIndexerK:
+    case R::kIndexerKNormWeight:
+    case R::kIndexerKNormBias:
+    case R::kIndexerWeightsProj: return nullptr;
+  }
+  return nullptr;
+}
+
+// Calls f(name, shape, slot, kind) for every parameter, in the tensor table's order (which
+// keeps gate_proj and up_proj adjacent: the two products read one contiguous
+// [2*inter, hidden] block).
 template <typename T, typename F>
 void visit_params(const ModelConfig& c, ModelParams<T>& m, F&& f) {
-  const int64_t d = c.hidden_size;
-  f("model.embed_tokens.weight", {c.vocab_size, d}, m.embed, ParamKind::kMatrix);
-  m.layers.resize(c.num_hidden_layers);
+  m.layers.resize(size_t(c.num_hidden_layers));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    visit_block(c, l, c.is_moe_layer(l), m.layers[l], f);
+    prepare_block(c, c.is_moe_layer(l), m.layers[size_t(l)]);
   }
-  f("model.norm.weight", {d}, m.norm, ParamKind::kNorm);
-  f("lm_head.weight", {c.vocab_size, d}, m.head, ParamKind::kMatrix);
-  m.mtp.resize(c.num_nextn_predict_layers);
-  for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
-    const int64_t layer = c.num_hidden_layers + k;
-    const std::string p = "model.layers." + std::to_string(layer) + ".";
-    MtpParams<T>& t = m.mtp[k];
-    f(p + "enorm.weight", {d}, t.enorm, ParamKind::kNorm);
-    f(p + "hnorm.weight", {d}, t.hnorm, ParamKind::kNorm);
-    f(p + "eh_proj.weight", {d, 2 * d}, t.eh_proj, ParamKind::kMatrix);
-    visit_block(c, layer, /*moe=*/true, t.block, f);
-    f(p + "shared_head.norm.weight", {d}, t.head_norm, ParamKind::kNorm);
+  m.mtp.resize(size_t(c.num_nextn_predict_layers));
+  for (MtpParams<T>& t : m.mtp) prepare_block(c, /*moe=*/true, t.block);
+  for (const TensorEntry& e : tensor_table(c)) {
+    T** slot = slot_of(m, c, e);
+    if (!slot) continue;
+    f(e.name, e.shape, *slot, e.is_matrix() ? ParamKind::kMatrix : ParamKind::kNorm);
   }
 }
 

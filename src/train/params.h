@@ -1,6 +1,7 @@
 // The trainable parameters of a DeepSeek-V3-architecture model: one contiguous float buffer
-// (the master weights) and typed views into it, one view per Hugging Face tensor, with the
-// names src/model/weights.cc binds. The same layout is bound over the gradient buffer and the
+// (the master weights) and typed views into it, one view per Hugging Face tensor of the
+// tensor table (model/tensor_table.h) but the router biases and the MTP layers' copies of the
+// embedding and head. The same layout is bound over the gradient buffer and the
 // optimizer moments, so `grads.layers[3].attn.wq_b` is the gradient of `params.layers[3]...`.
 // Field names follow the official inference/model.py (wq_a, wkv_b, w1/w2/w3, ...).
 #pragma once
