@@ -114,6 +114,14 @@ void relay(httplib::Response& res, std::vector<std::shared_ptr<JobChannel>> chan
             const JobOutput out = channels[i]->take(wait);
             if (!out.error.empty()) {  // the answer so far stays; the error object ends it
               for (const auto& c : channels) c->cancel();
+              if (options.stream) {  // what the job produced before it failed goes out first
+                JobOutput before = out;
+                before.done = false;
+                before.error.clear();
+                for (const auto& chunk : builders[i]->stream_chunks(before)) {
+                  data += sse(numbered(chunk, i));
+                }
+              }
               data += options.stream ? sse(model_error(out.error)) : dump_json(model_error(out.error)) + "\n";
               sink.write(data.data(), data.size());
               sink.done();

@@ -348,7 +348,10 @@ void Scheduler::plan_decode(Slot& slot) {
     if (!slot.job) return;
     feed = &slot.decoder->plan(left - 1);
   }
-  if (!slot.decoder->draft_status().ok()) return fail(slot, slot.decoder->draft_status().error());
+  if (!slot.decoder->draft_status().ok()) {
+    const Error error = slot.decoder->draft_status().error();  // fail() ends the decoder
+    return fail(slot, error);
+  }
   step_items_.push_back(slot.session->batch_item(*feed, slot.decoder->needs_every_logit(), true));
   step_owners_.push_back(&slot);
   step_decode_tokens_ += int64_t(feed->size());

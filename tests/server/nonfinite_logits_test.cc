@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/session.h"
+#include "engine/speculative.h"
 #include "server/harness.h"
 #include "server/scheduler.h"
 #include "support/nan_checkpoint.h"
@@ -103,6 +104,22 @@ TEST(NonFiniteLogits, SchedulerRefusesDraftsFromABrokenMtpLayer) {
   const JobOutput out = run_to_end(*job);
   EXPECT_EQ(out.error, "");
   EXPECT_EQ(out.completion_tokens, 8);
+}
+
+// generate and chat decode through TokenDecoder::step(), which returns the same error.
+TEST(NonFiniteLogits, DecoderStepRefusesDraftsFromABrokenMtpLayer) {
+  BrokenCheckpoint nan("dsv3_step_nan_mtp", testing::kMtpHeadNormTensor, /*mtp=*/true);
+  Session session(nan.model->model(), SessionOptions{.context = 64, .mtp = true});
+  ASSERT_TRUE(session.append(std::vector<int32_t>{5, 17, 33}).ok());
+  Sampler sampler(SamplingParams{.temperature = 0});
+  TokenDecoder decoder(session, sampler, /*draft=*/2);
+  auto r = decoder.step(4);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(std::string("the MTP layer's forward pass ") + kNonFinite),
+            std::string::npos)
+      << r.error().message;
+  TokenDecoder plain(session, sampler, /*draft=*/0);
+  EXPECT_TRUE(plain.step(4).ok()) << "the main model is intact";
 }
 
 TEST(NonFiniteLogits, HttpAnswersAreServerErrorsNamingTheCause) {
