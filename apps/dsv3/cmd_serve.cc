@@ -11,6 +11,7 @@
 
 #include "kernels/kernels.h"
 #include "server/http_server.h"
+#include "server/malloc_tuning.h"
 #include "text_flags.h"
 
 namespace dsv3::cli {
@@ -44,6 +45,10 @@ void run(ServeFlags& f) {
         "off; give a key, or unset DSV3_API_KEY to serve without one");
   }
   if (f.threads > 0) kernels::set_num_threads(f.threads);
+  // Before the threads exist: freed request memory goes back to the system.
+  if (const std::string tuned = server::tune_malloc_for_serving(); !tuned.empty()) {
+    std::fprintf(stderr, "dsv3 serve: %s\n", tuned.c_str());
+  }
   f.server.scheduler.context = f.text.model.context;
   if (f.server.model_name.empty()) {
     f.server.model_name =

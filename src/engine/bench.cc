@@ -10,6 +10,7 @@
 #include "engine/session.h"
 #include "engine/speculative.h"
 #include "kernels/kernels.h"
+#include "model/logits_guard.h"
 
 namespace dsv3 {
 
@@ -350,6 +351,8 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
     prefill.push_back(o.synthetic_context ? 0.0 : double(p) / seconds_since(start));
     prefill_traffic.stop();
 
+    // Speeds of a model whose logits are not finite would measure nothing worth reporting.
+    DSV3_TRY(check_logits_finite(logits, c.vocab_size, "the forward pass"));
     int32_t next = argmax(logits);
     decode_traffic.start();
     start = Clock::now();
@@ -364,6 +367,7 @@ Result<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
       model.forward({.tokens = std::span(&next, 1), .cache = &cache, .arena = &arena,
                      .logits_out = logits.data(), .last_logits_only = true, .trace = &trace,
                      .phases = o.profile ? &r.decode_phases : nullptr});
+      DSV3_TRY(check_logits_finite(logits, c.vocab_size, "the forward pass"));
       next = argmax(logits);
     }
     decode.push_back(double(n) / seconds_since(start));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "model/logits_guard.h"
+
 namespace dsv3 {
 
 double MtpStats::acceptance(size_t position) const {
@@ -53,6 +55,7 @@ TokenDecoder::TokenDecoder(Session& session, Sampler& sampler, int draft, bool a
 
 Result<std::vector<int32_t>> TokenDecoder::step(int64_t budget) {
   const std::vector<int32_t>& feed = plan(budget);
+  DSV3_TRY(draft_status_);
   if (needs_every_logit()) {
     DSV3_TRY(session_.append_all(feed));
   } else if (!feed.empty()) {
@@ -152,6 +155,9 @@ void TokenDecoder::draft_tokens(int32_t t, int64_t drafts, std::vector<int32_t>&
                      .arena = &session_.arena(), .hidden_out = g.data(),
                      .logits_out = logits_.data(), .last_logits_only = true});
     }
+    draft_status_ = check_logits_finite(logits_, m.config().vocab_size,
+                                        "the MTP layer's forward pass");
+    if (!draft_status_.ok()) break;
     q.emplace_back();
     if (draft_constraint) {
       apply_timed(*draft_constraint, logits_, constraint_stats_);

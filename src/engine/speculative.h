@@ -73,6 +73,10 @@ class TokenDecoder {
   }
   const std::optional<structured::TokenConstraint>& constraint() const { return constraint_; }
 
+  // Not ok once the MTP layer gave non-finite logits (drafting stops there, before drawing
+  // from them): the sequence cannot go on. step() returns it; plan() callers must check it.
+  const Status& draft_status() const { return draft_status_; }
+
   const MtpStats& stats() const { return stats_; }
   const ConstraintStats& constraint_stats() const { return constraint_stats_; }
   int draft_depth() const { return depth_.depth(); }
@@ -95,6 +99,7 @@ class TokenDecoder {
   std::vector<std::vector<float>> q_;
   int64_t feed_start_ = 0;
   MtpStats stats_;
+  Status draft_status_ = OkStatus();
   std::vector<float> p_, logits_, hidden_;
   // `logits` with what `c` forbids set to -inf (a copy; the model's logits stay as they are,
   // so that log-probabilities are reported from them).

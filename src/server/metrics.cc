@@ -37,6 +37,9 @@ std::string render_metrics(const SchedulerStats& s, const HttpCounters& http) {
          double(s.requests_finished));
   metric(out, "requests_cancelled_total", "counter",
          "Generations stopped because the client went away.", double(s.requests_cancelled));
+  metric(out, "requests_failed_total", "counter",
+         "Generations the model could not go on with (non-finite logits).",
+         double(s.requests_failed));
   metric(out, "requests_running", "gauge", "Sequences in the running batch.", double(s.running));
   metric(out, "requests_waiting", "gauge", "Requests queued for a free sequence.",
          double(s.queued));

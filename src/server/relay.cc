@@ -14,6 +14,14 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kPoll = std::chrono::milliseconds(100);
 constexpr auto kStreamKeepAlive = std::chrono::milliseconds(500);
 constexpr auto kJsonKeepAlive = std::chrono::milliseconds(1000);
+// How long the status line waits for the jobs' first output.
+constexpr auto kFirstOutputWait = std::chrono::milliseconds(1000);
+
+// The answer for a job the model failed on (its logits were not finite).
+nlohmann::ordered_json model_error(const std::string& message) {
+  return ApiError{.status = 500, .message = message, .type = "server_error", .code = "model_error"}
+      .to_json();
+}
 
 std::string sse(const nlohmann::ordered_json& chunk) {
   return "data: " + dump_json(chunk) + "\n\n";
@@ -74,6 +82,17 @@ void relay(httplib::Response& res, std::vector<std::shared_ptr<JobChannel>> chan
   auto release = [channels](bool) {
     for (const auto& c : channels) c->cancel();
   };
+  // The status line waits for the first output (a moment at most), so that a job the model
+  // fails on at once gets a 500; a failure after it ends the body with the error object.
+  const auto deadline = Clock::now() + kFirstOutputWait;
+  for (const auto& c : channels) {
+    if (std::string error = c->error_by(deadline); !error.empty()) {
+      release(false);
+      res.status = 500;
+      res.set_content(dump_json(model_error(error)), "application/json");
+      return;
+    }
+  }
   if (options.stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
@@ -93,6 +112,21 @@ void relay(httplib::Response& res, std::vector<std::shared_ptr<JobChannel>> chan
           for (size_t i = 0; i < channels.size(); ++i) {
             if (done[i]) continue;
             const JobOutput out = channels[i]->take(wait);
+            if (!out.error.empty()) {  // the answer so far stays; the error object ends it
+              for (const auto& c : channels) c->cancel();
+              if (options.stream) {  // what the job produced before it failed goes out first
+                JobOutput before = out;
+                before.done = false;
+                before.error.clear();
+                for (const auto& chunk : builders[i]->stream_chunks(before)) {
+                  data += sse(numbered(chunk, i));
+                }
+              }
+              data += options.stream ? sse(model_error(out.error)) : dump_json(model_error(out.error)) + "\n";
+              sink.write(data.data(), data.size());
+              sink.done();
+              return true;
+            }
             if (options.stream) {
               for (const auto& chunk : builders[i]->stream_chunks(out)) data += sse(numbered(chunk, i));
             } else {

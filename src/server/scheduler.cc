@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "engine/token_output.h"
+#include "model/logits_guard.h"
 
 namespace dsv3::server {
 
@@ -26,13 +27,22 @@ JobOutput JobChannel::take(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, timeout, [this] { return fresh_; });
   JobOutput out = std::move(pending_);
+  taken_ = true;
   pending_ = JobOutput{.done = out.done,
                        .finish = out.finish,
                        .prompt_tokens = out.prompt_tokens,
                        .cached_tokens = out.cached_tokens,
-                       .completion_tokens = out.completion_tokens};
+                       .completion_tokens = out.completion_tokens,
+                       .error = out.error};
   fresh_ = false;
   return out;
+}
+
+std::string JobChannel::error_by(Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline, [this] { return fresh_; });
+  const bool nothing_out = pending_.text.empty() && pending_.logprobs.empty() && !taken_;
+  return pending_.done && nothing_out ? pending_.error : std::string();
 }
 
 void JobChannel::push(std::string_view text, TokenLogprob* logprob) {
@@ -46,10 +56,11 @@ void JobChannel::push(std::string_view text, TokenLogprob* logprob) {
   cv_.notify_all();
 }
 
-void JobChannel::finish(FinishReason reason, int64_t completion_tokens) {
+void JobChannel::finish(FinishReason reason, int64_t completion_tokens, std::string error) {
   {
     std::lock_guard lock(mu_);
     pending_.done = true;
+    pending_.error = std::move(error);
     pending_.finish = reason;
     pending_.completion_tokens = completion_tokens;
     fresh_ = true;
@@ -304,6 +315,11 @@ bool Scheduler::step() {
     Slot& slot = *owners[i];
     const bool every = slot.decode_planned && slot.decoder->needs_every_logit();
     slot.session->batch_done(items[i].tokens, every);
+    // Nothing is sampled from, or reported out of, logits that are not finite.
+    if (Status s = check_item_logits(items[i]); !s.ok()) {
+      fail(slot, s.error());
+      continue;
+    }
     if (slot.decode_planned) {
       decide_tokens(slot);
     } else {
@@ -312,6 +328,14 @@ bool Scheduler::step() {
   }
   record_step(int64_t(items.size()), step_decode_tokens_ + prefill, prefill);
   return true;
+}
+
+Status Scheduler::check_item_logits(const BatchItem& item) const {
+  if (!item.logits_out) return OkStatus();
+  const int64_t vocab = model_.config().vocab_size;
+  const size_t rows = item.last_logits_only ? 1 : item.tokens.size();
+  return check_logits_finite(std::span<const float>(item.logits_out, rows * size_t(vocab)), vocab,
+                             "the forward pass");
 }
 
 void Scheduler::plan_decode(Slot& slot) {
@@ -323,6 +347,10 @@ void Scheduler::plan_decode(Slot& slot) {
     decide_tokens(slot);
     if (!slot.job) return;
     feed = &slot.decoder->plan(left - 1);
+  }
+  if (!slot.decoder->draft_status().ok()) {
+    const Error error = slot.decoder->draft_status().error();  // fail() ends the decoder
+    return fail(slot, error);
   }
   step_items_.push_back(slot.session->batch_item(*feed, slot.decoder->needs_every_logit(), true));
   step_owners_.push_back(&slot);
@@ -387,7 +415,8 @@ void Scheduler::emit_token(Slot& slot, int32_t token, std::span<const float> l) 
 }
 
 // Ends the slot's job and frees the slot; its cache keeps the tokens for prefix reuse.
-void Scheduler::finish(Slot& slot, FinishReason reason, bool flush_text) {
+void Scheduler::finish(Slot& slot, FinishReason reason, bool flush_text,
+                       const std::string& error) {
   if (flush_text) slot.job->push(slot.output->flush(), nullptr);  // what is held back
   // The counters change before the client hears of the end, so what it reads next agrees.
   --active_;
@@ -398,13 +427,20 @@ void Scheduler::finish(Slot& slot, FinishReason reason, bool flush_text) {
   {
     std::lock_guard lock(stats_mu_);
     --stats_.running;
-    ++(reason == FinishReason::kCancelled ? stats_.requests_cancelled : stats_.requests_finished);
+    ++(!error.empty()                         ? stats_.requests_failed
+       : reason == FinishReason::kCancelled ? stats_.requests_cancelled
+                                            : stats_.requests_finished);
   }
   const std::shared_ptr<JobChannel> job = std::move(slot.job);
   slot.decoder.reset();  // refers to the sampler
   slot.sampler.reset();
   slot.output.reset();
-  job->finish(reason, slot.generated);
+  job->finish(reason, slot.generated, error);
+}
+
+void Scheduler::fail(Slot& slot, const Error& error) {
+  slot.session->reset();  // what it computed is not to be reused by a later request
+  finish(slot, FinishReason::kStop, /*flush_text=*/false, error.message);
 }
 
 // Generated tokens are counted as they are decided (decide_tokens).

@@ -71,6 +71,9 @@ struct JobOutput {
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;      // prompt tokens reused from a cache
   int64_t completion_tokens = 0;  // generated ids (EOS included)
+  // Set (with done) when the model could not go on with the job, e.g. its logits were not
+  // finite: why, for an error answer. The text and tokens before it are still delivered.
+  std::string error;
 };
 
 // The link between a request's HTTP thread and the scheduler thread.
@@ -78,6 +81,10 @@ class JobChannel {
  public:
   // Waits until there is new output or `timeout` passes; takes what arrived.
   JobOutput take(std::chrono::milliseconds timeout);
+  // Waits until the job has output or has ended, or `deadline` passes (takes nothing);
+  // returns the error of a job that has failed by then without producing any output, ""
+  // otherwise.
+  std::string error_by(std::chrono::steady_clock::time_point deadline);
   // The client went away: the scheduler frees the job's sequence at the next step.
   void cancel() { cancelled_.store(true); }
   bool cancelled() const { return cancelled_.load(); }
@@ -85,7 +92,7 @@ class JobChannel {
  private:
   friend class Scheduler;
   void push(std::string_view text, TokenLogprob* logprob);
-  void finish(FinishReason reason, int64_t completion_tokens);
+  void finish(FinishReason reason, int64_t completion_tokens, std::string error = "");
 
   GenerationJob job_;
   std::atomic<bool> cancelled_{false};
@@ -93,6 +100,7 @@ class JobChannel {
   std::condition_variable cv_;
   JobOutput pending_;
   bool fresh_ = false;  // pending_ holds something not yet taken
+  bool taken_ = false;  // take() was called
 };
 
 // Counters and gauges for /metrics.
@@ -101,6 +109,7 @@ struct SchedulerStats {
   int64_t queued = 0, running = 0;
   int64_t kv_tokens_used = 0, kv_tokens_capacity = 0;
   int64_t requests_finished = 0, requests_cancelled = 0;
+  int64_t requests_failed = 0;  // ended by a model failure (non-finite logits)
   int64_t prompt_tokens = 0;   // prompt tokens of admitted requests
   int64_t prefill_tokens = 0;  // prompt tokens actually computed (the rest came from caches)
   int64_t generated_tokens = 0;
@@ -141,13 +150,18 @@ class Scheduler {
   void admit_locked();
   void reap_cancelled();
   bool step();
+  // Whether the logits a batch item asked for are finite.
+  Status check_item_logits(const BatchItem& item) const;
   // Adds the slot's next decode feed to the batch; a plain decoder first decides its token
   // from the logits it already has.
   void plan_decode(Slot& slot);
   void decide_tokens(Slot& slot);
   // `logits`: what the token was sampled or verified from (for its log-probability).
   void emit_token(Slot& slot, int32_t token, std::span<const float> logits);
-  void finish(Slot& slot, FinishReason reason, bool flush_text);
+  // `error`: the job failed (JobOutput::error).
+  void finish(Slot& slot, FinishReason reason, bool flush_text, const std::string& error = "");
+  // Ends the slot's job with an error (the model failed on it) and forgets its cache.
+  void fail(Slot& slot, const Error& error);
   void record_step(int64_t sequences, int64_t tokens, int64_t prefill);
 
   const Model& model_;
