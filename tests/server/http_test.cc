@@ -266,7 +266,7 @@ TEST_F(Http, StrictArgumentsOfCallsTheModelOpens) {
       "city": {"type": "string", "maxLength": 8}, "days": {"type": "integer"},
       "units": {"enum": ["C", "F"]}}, "required": ["city", "days", "units"],
       "additionalProperties": false})");
-  json body = chat_body("Weather in Paris?", 96);
+  json body = chat_body("Weather in Paris?", 256);  // room for the longest arguments
   body["tools"] = json::array(
       {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"strict", true}, {"parameters", params}}}},
        {{"type", "function"}, {"function", {{"name", "get_time"}, {"parameters", {{"type", "object"}}}}}}});
