@@ -267,11 +267,15 @@ TEST_F(Http, StrictArgumentsOfCallsTheModelOpens) {
       "units": {"enum": ["C", "F"]}}, "required": ["city", "days", "units"],
       "additionalProperties": false})");
   json body = chat_body("Weather in Paris?", 256);  // room for the longest arguments
-  body["tools"] = json::array(
-      {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"strict", true}, {"parameters", params}}}},
-       {{"type", "function"}, {"function", {{"name", "get_time"}, {"parameters", {{"type", "object"}}}}}}});
+  const json weather = {{"type", "function"},
+                        {"function", {{"name", "get_weather"}, {"strict", true}, {"parameters", params}}}};
+  const json time = {{"type", "function"},
+                     {"function", {{"name", "get_time"}, {"parameters", {{"type", "object"}}}}}};
   int strict_calls = 0;
+  // The strict function alone, then beside one that is not strict (which this model prefers).
+  for (const json& tools : {json::array({weather}), json::array({weather, time})})
   for (const char* choice : {"required", "auto"}) {
+    body["tools"] = tools;
     body["tool_choice"] = choice;
     for (uint64_t seed : {1, 2, 3, 4, 5, 6}) {
       body["seed"] = seed;
@@ -282,12 +286,16 @@ TEST_F(Http, StrictArgumentsOfCallsTheModelOpens) {
       if (std::string(choice) == "required" && !message.contains("tool_calls")) {
         // A call of the function that is not strict: its arguments are this model's noise, so
         // the call does not parse, but it was opened with an offered name.
+        ASSERT_EQ(tools.size(), 2u) << r.raw;
         EXPECT_TRUE(message["content"].get<std::string>().starts_with(
             "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n"))
             << r.raw;
       }
       if (!message.contains("tool_calls")) continue;
-      for (const json& call : message["tool_calls"]) {
+      json calls = message["tool_calls"];
+      // A call the token limit cut is returned as it stands (its arguments unfinished).
+      if (r.body["choices"][0]["finish_reason"] == "length") calls.erase(calls.size() - 1);
+      for (const json& call : calls) {
         const std::string name = call["function"]["name"];
         EXPECT_TRUE(name == "get_weather" || name == "get_time") << r.raw;
         if (name != "get_weather") continue;
