@@ -1,9 +1,10 @@
 // Fuzzes the Jinja2 chat-template interpreter: lexer, parser and renderer. Input sections
 // (0x1E between them): the template source, then optionally the messages as JSON (any JSON
 // value, so templates meet strings, numbers and nulls where they expect messages). Both
-// parse options of real use (transformers' whitespace settings and plain Jinja's) are tried.
-// Renders run under a work budget far below the default one (see kLimits): a runaway loop
-// costs milliseconds instead of seconds, and still ends in the same limit error.
+// parse options of real use (transformers' whitespace settings and plain Jinja's) are tried,
+// and the messages also go through DeepSeek-V3.2's built-in encoder. Renders run under a work
+// budget far below the default one (see kLimits): a runaway loop costs milliseconds instead of
+// seconds, and still ends in the same limit error.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -58,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     messages = ordered_json::parse(sections[1], nullptr, /*allow_exceptions=*/false);
     if (messages.is_discarded()) messages = default_messages();
   }
+  render(dsv3::ChatTemplate::deepseek_v32(), messages);
   for (const dsv3::TemplateOptions& options :
        {dsv3::TemplateOptions{},
         dsv3::TemplateOptions{

@@ -35,6 +35,7 @@ struct ChatFlags {
   SamplingFlags sampling;
   SpeculativeFlags speculative;
   std::string system;
+  bool thinking = false;
   bool color = true;
 };
 
@@ -78,7 +79,9 @@ class ChatRepl {
 
   void answer(const std::string& user) {
     messages_.push_back({{"role", "user"}, {"content", user}});
-    auto prompt_text = tm_->render(messages_, /*add_generation_prompt=*/true);
+    const nlohmann::ordered_json extra =
+        f_.thinking ? nlohmann::ordered_json{{"thinking", true}} : nlohmann::ordered_json();
+    auto prompt_text = tm_->render(messages_, /*add_generation_prompt=*/true, extra);
     if (!prompt_text.ok()) {
       std::fprintf(stderr, "error: %s\n", prompt_text.error().message.c_str());
       messages_.erase(messages_.size() - 1);
@@ -93,8 +96,10 @@ class ChatRepl {
                           .draft = draft_,
                           .adaptive_draft = f_.speculative.adaptive};
     ReasoningSplitter splitter(prompt_opens_reasoning(*prompt_text));
-    auto show = [this](const std::vector<ReasoningSplitter::Segment>& segs) {
+    std::string answer, reasoning;
+    auto show = [&](const std::vector<ReasoningSplitter::Segment>& segs) {
       for (const auto& s : segs) {
+        (s.reasoning ? reasoning : answer) += s.text;
         if (s.reasoning && color_) std::printf("\x1b[2m%s\x1b[0m", s.text.c_str());
         else std::fwrite(s.text.data(), 1, s.text.size(), stdout);
       }
@@ -116,7 +121,11 @@ class ChatRepl {
       messages_.erase(messages_.size() - 1);
       return;
     }
-    messages_.push_back({{"role", "assistant"}, {"content", result->text}});
+    // The answer goes back into the conversation without its reasoning, which templates
+    // (R1's, V3.2's) leave out of earlier turns anyway.
+    nlohmann::ordered_json reply = {{"role", "assistant"}, {"content", answer}};
+    if (!reasoning.empty()) reply["reasoning_content"] = reasoning;
+    messages_.push_back(std::move(reply));
     std::fprintf(stderr, "%s\n", speed_line(*result).c_str());
   }
 
@@ -147,6 +156,9 @@ void add_chat_command(CLI::App& root) {
   f->sampling.max_new_tokens = 1024;
   f->speculative.add_to(cmd);
   cmd->add_option("--system", f->system, "system prompt");
+  cmd->add_flag("--thinking", f->thinking,
+                "thinking mode where the chat format has one (V3.1 templates, V3.2): the model "
+                "reasons in <think> first");
   cmd->add_flag("!--no-color", f->color, "no ANSI colours");
   cmd->callback([f] { run(*f); });
 }

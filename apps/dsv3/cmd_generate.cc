@@ -4,9 +4,10 @@
 #include <fstream>
 
 #include "engine/generation.h"
+#include "engine/reasoning.h"
 #include "engine/session.h"
 #include "structured/grammar.h"
-#include "structured/token_mask.h"
+#include "structured/output_constraint.h"
 #include "text_flags.h"
 
 namespace dsv3::cli {
@@ -25,8 +26,11 @@ struct GenerateFlags {
 };
 
 // The grammar --json / --json-schema ask for, over this tokenizer's vocabulary; null without.
-std::shared_ptr<const structured::CompiledConstraint> output_constraint(const GenerateFlags& f,
-                                                                        const Tokenizer& tokenizer) {
+// When the prompt opens a reasoning block (--chat with a thinking template), the reasoning is
+// free and the answer after </think> follows the grammar.
+std::shared_ptr<const structured::OutputConstraint> output_constraint(const GenerateFlags& f,
+                                                                      const Tokenizer& tokenizer,
+                                                                      bool opens_reasoning) {
   if (!f.json && f.json_schema.empty()) return nullptr;
   structured::Grammar grammar;
   if (f.json_schema.empty()) {
@@ -40,8 +44,11 @@ std::shared_ptr<const structured::CompiledConstraint> output_constraint(const Ge
     if (!g.ok()) throw CommandError("--json-schema " + f.json_schema + ": " + g.error().message);
     grammar = std::move(g).value();
   }
-  return std::make_shared<structured::CompiledConstraint>(std::move(grammar),
-                                                          structured::TokenTrie::build(tokenizer));
+  auto trie = structured::TokenTrie::build(tokenizer);
+  auto answer = std::make_shared<const structured::CompiledConstraint>(std::move(grammar), trie);
+  if (!opens_reasoning) return structured::OutputConstraint::whole(std::move(answer));
+  return unwrap(structured::OutputConstraint::make(
+      {.trie = trie, .reasoning_end = std::string(kReasoningEnd), .answer = std::move(answer)}));
 }
 
 void run_tokens(const GenerateFlags& f) {
@@ -57,9 +64,12 @@ void run_tokens(const GenerateFlags& f) {
 void run_text(const GenerateFlags& f) {
   auto tm = f.text.load(/*with_mtp=*/f.speculative.enabled());
   GenerationRequest req;
+  bool opens_reasoning = false;
   if (f.chat) {
     nlohmann::ordered_json messages = {{{"role", "user"}, {"content", f.prompt}}};
-    req.prompt = unwrap(tm->encode_chat(messages, true));
+    const std::string text = unwrap(tm->render(messages, true));
+    opens_reasoning = prompt_opens_reasoning(text);
+    req.prompt = unwrap(tm->tokenizer().encode_checked(text, /*add_bos=*/false));
   } else {
     req.prompt = unwrap(tm->encode_prompt(f.prompt));
   }
@@ -69,7 +79,7 @@ void run_text(const GenerateFlags& f) {
   req.stop_at_eos = !f.sampling.ignore_eos;
   req.draft = f.speculative.drafts_for(tm->model());
   req.adaptive_draft = f.speculative.adaptive;
-  req.constraint = output_constraint(f, tm->tokenizer());
+  req.constraint = output_constraint(f, tm->tokenizer(), opens_reasoning);
   unwrap(validate(req.sampling));
   Session session(tm->model(), SessionOptions{.context = f.text.model.context, .mtp = req.draft > 0});
   auto result = unwrap(generate_text(session, tm->tokenizer(), req, {.on_text = [](std::string_view t) {

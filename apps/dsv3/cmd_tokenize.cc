@@ -1,9 +1,11 @@
 // dsv3 tokenize / detokenize / template: the text pipeline on its own, without a model.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "model/config.h"
 #include "text_flags.h"
 #include "util/json_limits.h"
 
@@ -49,12 +51,23 @@ struct TemplateFlags {
   TokenizerSourceFlags source;
   std::string messages_file;
   bool generation_prompt = false;
+  bool thinking = false;
+  std::string format = "auto";
 };
+
+// The model_type of --model DIR's config.json ("" without one): a V3.2 checkpoint whose
+// tokenizer has no chat_template renders with the built-in encoder.
+std::string model_type_of(const TokenizerSourceFlags& source) {
+  if (source.model_dir.empty() || !std::filesystem::exists(source.model_dir + "/config.json")) return "";
+  return unwrap(load_model_config(source.model_dir)).model_type;
+}
 
 void run_template(const TemplateFlags& f) {
   const std::string dir = f.source.dir();
   const Tokenizer tok = unwrap(load_tokenizer(dir));
-  const ChatTemplate tmpl = unwrap(load_chat_template(tok, dir));
+  const ChatTemplate tmpl = f.format == "deepseek-v32"
+                                ? ChatTemplate::deepseek_v32()
+                                : unwrap(load_chat_template(tok, dir, model_type_of(f.source)));
   // Bounded: a file nested thousands deep would overflow the stack of the walks after parsing.
   const auto messages = unwrap(
       parse_json_bounded<nlohmann::ordered_json>(read_file(f.messages_file), {}, f.messages_file));
@@ -62,8 +75,10 @@ void run_template(const TemplateFlags& f) {
     throw CommandError(f.messages_file + ": expected a JSON array of messages, got " +
                        messages.type_name());
   }
+  const nlohmann::ordered_json extra =
+      f.thinking ? nlohmann::ordered_json{{"thinking", true}} : nlohmann::ordered_json();
   const std::string text = unwrap(
-      render_chat(tmpl, messages, f.generation_prompt, tok.bos_token(), tok.eos_token()));
+      render_chat(tmpl, messages, f.generation_prompt, tok.bos_token(), tok.eos_token(), extra));
   std::fwrite(text.data(), 1, text.size(), stdout);  // exactly, no newline added
 }
 
@@ -95,6 +110,13 @@ void add_tokenize_commands(CLI::App& root) {
   m->add_option("--messages", mf->messages_file, "JSON file: an array of {role, content} messages")
       ->required();
   m->add_flag("--generation-prompt", mf->generation_prompt, "end with the assistant prompt");
+  m->add_flag("--thinking", mf->thinking,
+              "thinking mode (sets the template variable `thinking`: V3.1 templates, V3.2)");
+  m->add_option("--chat-format", mf->format,
+                "auto: the tokenizer's chat_template (a V3.2 --model without one: the V3.2 "
+                "encoder); deepseek-v32: DeepSeek-V3.2's encoder")
+      ->check(CLI::IsMember({"auto", "deepseek-v32"}))
+      ->capture_default_str();
   m->callback([mf] { run_template(*mf); });
 }
 

@@ -26,9 +26,10 @@ struct GenerationRequest {
   bool skip_special_in_text = false;  // leave special tokens out of the streamed text
   int draft = 0;  // MTP draft tokens per step (0: off; needs a session with MTP enabled)
   bool adaptive_draft = false;  // `draft` is the most; the depth follows the acceptance
-  // Structured output: every token stays inside this language (JSON mode, a JSON schema);
+  // Structured output: every token stays inside this language (JSON mode, a JSON schema)
+  // where the plan says (the whole output, the answer after reasoning, tool-call arguments);
   // generation then always stops at EOS, which the constraint allows once the JSON is whole.
-  std::shared_ptr<const structured::CompiledConstraint> constraint;
+  std::shared_ptr<const structured::OutputConstraint> constraint;
 };
 
 struct GenerationResult {

@@ -5,7 +5,7 @@
 namespace dsv3 {
 
 namespace {
-constexpr std::string_view kOpen = "<think>", kClose = "</think>";
+constexpr std::string_view kOpen = "<think>", kClose = kReasoningEnd;
 
 // Length of the longest suffix of s that is a proper prefix of tag.
 size_t partial_tag_suffix(std::string_view s, std::string_view tag) {

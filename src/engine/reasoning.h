@@ -32,4 +32,7 @@ class ReasoningSplitter {
 // True when a rendered prompt ends inside an open <think> block.
 bool prompt_opens_reasoning(std::string_view prompt);
 
+// The tag that ends reasoning: where an output constraint starts to apply to the answer.
+inline constexpr std::string_view kReasoningEnd = "</think>";
+
 }  // namespace dsv3

@@ -16,8 +16,14 @@ Result<Tokenizer> load_tokenizer(const std::string& dir) {
   return Tokenizer::load(dir);
 }
 
-Result<ChatTemplate> load_chat_template(const Tokenizer& tokenizer, const std::string& dir) {
+bool has_chat_format(const Tokenizer& tokenizer, std::string_view model_type) {
+  return !tokenizer.chat_template().empty() || model_type == "deepseek_v32";
+}
+
+Result<ChatTemplate> load_chat_template(const Tokenizer& tokenizer, const std::string& dir,
+                                        std::string_view model_type) {
   const std::string where = is_gguf_path(dir) ? dir + ": tokenizer.chat_template" : dir + "/tokenizer_config.json";
+  if (tokenizer.chat_template().empty() && model_type == "deepseek_v32") return ChatTemplate::deepseek_v32();
   if (tokenizer.chat_template().empty()) return Err(where, " has no chat_template");
   auto t = ChatTemplate::parse(tokenizer.chat_template());
   if (!t.ok()) return Err(where, ": chat_template: ", t.error().message);
@@ -42,8 +48,9 @@ Result<std::unique_ptr<TextModel>> TextModel::attach(std::unique_ptr<Model> mode
                " outside the model's vocab_size ", vocab);
   }
   std::unique_ptr<TextModel> tm(new TextModel(std::move(model), std::move(tok)));
-  if (!tm->tokenizer_.chat_template().empty()) {
-    DSV3_ASSIGN_OR_RETURN(tm->chat_template_, load_chat_template(tm->tokenizer_, tdir));
+  const std::string& model_type = tm->model_->config().model_type;
+  if (has_chat_format(tm->tokenizer_, model_type)) {
+    DSV3_ASSIGN_OR_RETURN(tm->chat_template_, load_chat_template(tm->tokenizer_, tdir, model_type));
   }
   return tm;
 }

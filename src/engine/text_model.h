@@ -48,6 +48,11 @@ class TextModel {
 
 // Loads a tokenizer and its chat template without a model (dsv3 tokenize / template).
 Result<Tokenizer> load_tokenizer(const std::string& dir);
-Result<ChatTemplate> load_chat_template(const Tokenizer& tokenizer, const std::string& dir);
+// The tokenizer's chat template; when it has none and the model is a DeepSeek-V3.2 checkpoint
+// (`model_type` deepseek_v32: the release ships no template), V3.2's built-in encoder.
+Result<ChatTemplate> load_chat_template(const Tokenizer& tokenizer, const std::string& dir,
+                                        std::string_view model_type = {});
+// Whether load_chat_template finds a template for this tokenizer and model.
+bool has_chat_format(const Tokenizer& tokenizer, std::string_view model_type);
 
 }  // namespace dsv3

@@ -19,6 +19,8 @@
 #include "server/openai_request.h"
 #include "server/openai_response.h"
 #include "server/relay.h"
+#include "server/tool_calls.h"
+#include "structured/output_constraint.h"
 #include "server/socket_stream.h"
 
 namespace dsv3::server {
@@ -278,6 +280,9 @@ void Server::add_routes() {
 struct Server::Prepared {
   std::vector<int32_t> prompt;
   GenerationParams params;
+  // Where the output is constrained when not simply the whole of it by params.grammar (after
+  // reasoning; strict functions the model calls itself). Null: params.grammar decides.
+  std::shared_ptr<const structured::OutputConstraint> constraint;
   std::function<std::shared_ptr<ResponseBuilder>()> new_builder;  // one per choice
 };
 
@@ -322,6 +327,12 @@ ApiResult<Server::Prepared> Server::prepare_chat(const ordered_json& body,
     }
     p.params.grammar = r->tool_grammar;
     p.params.grammar_key = r->tool_grammar_key;
+  } else if (p.params.grammar ? opens_reasoning : r->any_strict()) {
+    // The answer after the reasoning, or the arguments of calls the model opens itself.
+    ApiResult<std::shared_ptr<const structured::OutputConstraint>> lazy =
+        lazy_constraint(*r, extra, opens_reasoning, /*call_opened=*/!forced.empty());
+    if (!lazy.ok()) return lazy.error();
+    p.constraint = std::move(*lazy);
   }
   const ChatOptions options{.opens_reasoning = opens_reasoning,
                             .parse_tool_calls = r->parse_tool_calls,
@@ -345,12 +356,13 @@ const std::optional<std::string>& Server::template_failure() const {
   return template_failure_;
 }
 
-// The markup that opens a call (of `function`, or of any function when empty), as the chat
-// template renders an earlier assistant call: a probe conversation shows its exact form.
-ApiResult<std::string> Server::forced_tool_markup(const ordered_json& messages,
-                                                  const ordered_json& extra,
-                                                  const std::string& function) const {
-  static constexpr const char* kProbe = "dsv3_probe_function";
+namespace {
+constexpr const char* kProbe = "dsv3_probe_function";
+}  // namespace
+
+// The conversation with one more assistant turn that calls kProbe with arguments "{}", as the
+// chat template renders it: how the template writes calls.
+Result<std::string> Server::call_example(const ordered_json& messages, const ordered_json& extra) const {
   ordered_json probe = messages;
   // (content null: V3's template writes the calls of an assistant turn without text)
   probe.push_back({{"role", "assistant"},
@@ -359,7 +371,15 @@ ApiResult<std::string> Server::forced_tool_markup(const ordered_json& messages,
                                                         {"type", "function"},
                                                         {"function", {{"name", kProbe},
                                                                       {"arguments", "{}"}}}}})}});
-  Result<std::string> rendered = model_.render(probe, /*add_generation_prompt=*/false, extra);
+  return model_.render(probe, /*add_generation_prompt=*/false, extra);
+}
+
+// The markup that opens a call (of `function`, or of any function when empty), as the chat
+// template renders an earlier assistant call: a probe conversation shows its exact form.
+ApiResult<std::string> Server::forced_tool_markup(const ordered_json& messages,
+                                                  const ordered_json& extra,
+                                                  const std::string& function) const {
+  Result<std::string> rendered = call_example(messages, extra);
   std::optional<std::string> prefix;
   if (rendered.ok()) prefix = forced_call_prefix(*rendered, kProbe, function);
   if (!prefix) {
@@ -368,6 +388,48 @@ ApiResult<std::string> Server::forced_tool_markup(const ordered_json& messages,
                          "be required");
   }
   return *prefix;
+}
+
+// A constraint that starts later than the first token: with response_format, the answer after
+// the reasoning; with strict functions, free text until the model opens a call (the template's
+// call marker), then one of the offered functions' openings, a strict one's arguments under its
+// schema and the call's closing markup. "required" (`call_opened`: the prompt already ends
+// with the marker) forbids ending before a call is written. Null: nothing to constrain.
+ApiResult<std::shared_ptr<const structured::OutputConstraint>> Server::lazy_constraint(
+    const ChatRequest& r, const ordered_json& extra, bool opens_reasoning, bool call_opened) const {
+  structured::OutputConstraint::Options o;
+  if (opens_reasoning) o.reasoning_end = std::string(kReasoningEnd);
+  if (r.params.grammar) {
+    o.answer = scheduler_->constraint_for(r.params.grammar_key, *r.params.grammar);
+    o.trie = structured::OutputConstraint::trie_of(o.answer);
+  } else {
+    Result<std::string> example = call_example(r.messages, extra);
+    std::optional<CallMarkup> markup;
+    if (example.ok()) markup = call_markup(*example, kProbe);
+    if (!markup && r.require_tool_call) {
+      return invalid_param("tool_choice",
+                           "the model's chat template does not write tool calls, so a call cannot "
+                           "be required");
+    }
+    // A template without this call markup (V3.2's DSML): the calls stay free, as with
+    // functions that are not strict.
+    if (!markup) return std::shared_ptr<const structured::OutputConstraint>();
+    o.call_marker = markup->marker;
+    o.call_opened = call_opened;
+    o.require_call = r.require_tool_call;
+    for (const ChatRequest::Function& f : r.functions) {
+      structured::OutputConstraint::Call& call = o.calls.emplace_back();
+      call.opening = markup->opening(f.name);
+      if (!f.grammar) continue;
+      call.arguments = scheduler_->constraint_for(f.grammar_key, *f.grammar);
+      call.closing = markup->closing;
+      o.trie = structured::OutputConstraint::trie_of(call.arguments);
+    }
+  }
+  Result<std::shared_ptr<const structured::OutputConstraint>> made =
+      structured::OutputConstraint::make(std::move(o));
+  if (!made.ok()) return invalid_param("tools", made.error().message);
+  return std::move(made).value();
 }
 
 ApiResult<Server::Prepared> Server::prepare_completion(const ordered_json& body,
@@ -415,9 +477,11 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
                           .stop_at_eos = !params.ignore_eos,
                           .skip_special = chat,
                           .top_logprobs = params.top_logprobs,
-                          .constraint = params.grammar ? scheduler_->constraint_for(
-                                                             params.grammar_key, *params.grammar)
-                                                       : nullptr};
+                          .constraint = p->constraint ? p->constraint
+                                        : params.grammar
+                                            ? structured::OutputConstraint::whole(scheduler_->constraint_for(
+                                                  params.grammar_key, *params.grammar))
+                                            : nullptr};
   if (Status s = scheduler_->check(job); !s.ok()) {
     return send_error(res, invalid_param(prompt_param, s.error().message));
   }

@@ -21,8 +21,10 @@
 #include "server/api_error.h"
 #include "server/connection_gate.h"
 #include "server/metrics.h"
+#include "server/openai_request.h"
 #include "server/openai_response.h"
 #include "server/scheduler.h"
+#include "structured/output_constraint.h"
 #include "util/result.h"
 
 namespace httplib {
@@ -75,6 +77,11 @@ class Server {
   ApiResult<std::string> forced_tool_markup(const nlohmann::ordered_json& messages,
                                             const nlohmann::ordered_json& extra,
                                             const std::string& function) const;
+  Result<std::string> call_example(const nlohmann::ordered_json& messages,
+                                   const nlohmann::ordered_json& extra) const;
+  ApiResult<std::shared_ptr<const structured::OutputConstraint>> lazy_constraint(
+      const ChatRequest& r, const nlohmann::ordered_json& extra, bool opens_reasoning,
+      bool call_opened) const;
   const std::optional<std::string>& template_failure() const;
   ApiResult<Prepared> prepare_completion(const nlohmann::ordered_json& body,
                                          const ResponseIdentity& who) const;

@@ -259,8 +259,11 @@ Check normalise_message(const ordered_json& m, size_t index, ordered_json& out) 
 
 // A function with "strict": true has arguments that follow its "parameters" schema: the schema
 // must compile (else 400 naming it). When tool_choice names this function, the answer starts
-// inside its arguments (see forced_call_prefix), so they are decoded under that schema.
+// inside its arguments (see forced_call_prefix), so they are decoded under that schema;
+// otherwise they are from where the model opens a call of it.
 Check read_strict_tool(const ordered_json& fn, const std::string& at, bool chosen, ChatRequest& req) {
+  ChatRequest::Function& function = req.functions.emplace_back();
+  function.name = fn["name"].get<std::string>();
   const ordered_json* strict = field(fn, "strict");
   if (!strict || strict->is_null()) return std::nullopt;
   if (!strict->is_boolean()) return wrong_type(at + ".function.strict", *strict, "a boolean");
@@ -272,9 +275,11 @@ Check read_strict_tool(const ordered_json& fn, const std::string& at, bool chose
     return invalid_param(at + ".function.parameters",
                          "'" + at + ".function.parameters': " + g.error().message);
   }
+  function.grammar = std::make_shared<const structured::Grammar>(std::move(g).value());
+  function.grammar_key = "tool:" + schema.dump();
   if (chosen) {
-    req.tool_grammar = std::make_shared<const structured::Grammar>(std::move(g).value());
-    req.tool_grammar_key = "tool:" + schema.dump();
+    req.tool_grammar = function.grammar;
+    req.tool_grammar_key = function.grammar_key;
   }
   return std::nullopt;
 }
@@ -324,7 +329,10 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
     }
     DSV3_API_TRY(read_strict_tool(*fn, at, choice == "function" && *name == function_name, req));
   }
-  if (choice == "none") return std::nullopt;
+  if (choice == "none") {
+    req.functions.clear();
+    return std::nullopt;
+  }
   if (tools->empty()) {
     if (choice == "auto") return std::nullopt;
     return invalid_param("tool_choice", "'tool_choice' asks for a tool call but 'tools' is empty");
@@ -341,6 +349,9 @@ Check read_tools(const ordered_json& body, ChatRequest& req) {
   req.parse_tool_calls = true;
   req.require_tool_call = choice == "required" || choice == "function";
   req.required_function = function_name;
+  if (choice == "function") {
+    std::erase_if(req.functions, [&](const ChatRequest::Function& f) { return f.name != function_name; });
+  }
   return std::nullopt;
 }
 

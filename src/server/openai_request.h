@@ -49,6 +49,21 @@ struct ChatRequest {
   // otherwise): the answer then starts inside those arguments.
   std::shared_ptr<const structured::Grammar> tool_grammar;
   std::string tool_grammar_key;
+  // The functions the model may call (all of `tools`, or the one tool_choice names), each with
+  // its arguments' language when it is strict: the model opens calls itself, and a strict
+  // function's arguments are constrained from where its call opens.
+  struct Function {
+    std::string name;
+    std::shared_ptr<const structured::Grammar> grammar;  // null: not strict
+    std::string grammar_key;
+  };
+  std::vector<Function> functions;
+  bool any_strict() const {
+    for (const Function& f : functions) {
+      if (f.grammar) return true;
+    }
+    return false;
+  }
 };
 
 struct CompletionRequest {

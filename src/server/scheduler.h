@@ -50,9 +50,10 @@ struct GenerationJob {
   bool stop_at_eos = true;
   bool skip_special = true;   // special tokens produce no text
   int32_t top_logprobs = -1;  // -1: no log-probabilities; n: the sampled token's and n others
-  // Structured output (response_format): every token stays in this language, and the job
-  // stops at EOS, which the constraint allows once the JSON is whole. Null: free text.
-  std::shared_ptr<const structured::CompiledConstraint> constraint;
+  // Structured output (response_format, strict tool arguments): every token stays in the
+  // language where the plan applies it, and the job stops at EOS, which the constraint allows
+  // once the JSON is whole. Null: free text.
+  std::shared_ptr<const structured::OutputConstraint> constraint;
 };
 
 // Log-probabilities of one generated token under the model (log-softmax of its logits).

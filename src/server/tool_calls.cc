@@ -156,4 +156,22 @@ std::optional<std::string> forced_call_prefix(std::string_view example, std::str
   return prefix;
 }
 
+std::optional<CallMarkup> call_markup(std::string_view example, std::string_view probe_name) {
+  const size_t call = example.find(kCallBegin);
+  if (call == std::string_view::npos) return std::nullopt;
+  const size_t after_marker = call + kCallBegin.size();
+  const size_t named = example.find(probe_name, after_marker);
+  const size_t args = named == std::string_view::npos ? named : example.find("{}", named);
+  if (args == std::string_view::npos) return std::nullopt;
+  CallMarkup m{.marker = std::string(kCallBegin),
+               .before_name = std::string(example.substr(after_marker, named - after_marker)),
+               .after_name = std::string(example.substr(named + probe_name.size(),
+                                                        args - named - probe_name.size()))};
+  const size_t end = example.find(kCallEnd, args);
+  if (end != std::string_view::npos) {
+    m.closing = std::string(example.substr(args + 2, end + kCallEnd.size() - args - 2));
+  }
+  return m;
+}
+
 }  // namespace dsv3::server

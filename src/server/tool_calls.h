@@ -24,6 +24,21 @@ namespace dsv3::server {
 std::optional<std::string> forced_call_prefix(std::string_view example, std::string_view probe_name,
                                               std::string_view name);
 
+// How the chat template writes one call, read from the same kind of example: the marker that
+// opens every call, and the text between it and the arguments around the function's name
+// (V3: "function<｜tool▁sep｜>" NAME "\n```json\n"), then what follows the arguments up to
+// the end of the call (V3: "\n```<｜tool▁call▁end｜>"). What lazy constraints of strict
+// functions watch for. Nullopt when the example holds no call markup.
+struct CallMarkup {
+  std::string marker;
+  std::string before_name, after_name;
+  std::string closing;
+  std::string opening(std::string_view name) const {
+    return before_name + std::string(name) + after_name;
+  }
+};
+std::optional<CallMarkup> call_markup(std::string_view example, std::string_view probe_name);
+
 struct ToolCall {
   std::string name;
   std::string arguments;  // JSON text as the model wrote it (trimmed)

@@ -10,9 +10,8 @@ std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tokenizer) {
   std::vector<std::string> bytes(tokenizer.vocab_size());
   std::vector<bool> usable(tokenizer.vocab_size(), false);
   for (size_t id = 0; id < bytes.size(); ++id) {
-    if (tokenizer.is_special(int32_t(id))) continue;
     bytes[id] = std::string(tokenizer.token_bytes(int32_t(id)));
-    usable[id] = !bytes[id].empty();
+    usable[id] = !tokenizer.is_special(int32_t(id)) && !bytes[id].empty();
   }
   return build(bytes, usable, tokenizer.eos_id());
 }
@@ -128,25 +127,61 @@ TokenMask CompiledConstraint::compute(const MatchState& state) const {
   const int32_t eos = t.eos();
   const bool eos_ok = matcher_.complete(state);
   if (eos >= 0 && size_t(eos) < t.vocab_size() && eos_ok) m.bits[size_t(eos) / 64] |= 1ull << (eos % 64);
+  bool any = false;
+  for (uint64_t word : m.bits) any = any || word != 0;
+  if (!any && eos >= 0 && size_t(eos) < t.vocab_size()) {  // a dead end: let it end
+    m.bits[size_t(eos) / 64] |= 1ull << (eos % 64);
+  }
+  list_mask(m, t.vocab_size());
+  return m;
+}
+
+void list_mask(TokenMask& m, size_t vocab) {
+  if (vocab % 64 != 0 && !m.bits.empty()) m.bits.back() &= (1ull << (vocab % 64)) - 1;
   size_t allowed = 0;
   for (uint64_t word : m.bits) allowed += size_t(__builtin_popcountll(word));
-  if (allowed == 0 && eos >= 0 && size_t(eos) < t.vocab_size()) {  // a dead end: let it end
-    m.bits[size_t(eos) / 64] |= 1ull << (eos % 64);
-    allowed = 1;
-  }
   m.allowed_count = allowed;
-  m.listed_allowed = allowed * 2 <= t.vocab_size();
-  m.listed.reserve(m.listed_allowed ? allowed : t.vocab_size() - allowed);
+  m.listed_allowed = allowed * 2 <= vocab;
+  m.listed.clear();
+  m.listed.reserve(m.listed_allowed ? allowed : vocab - allowed);
   for (size_t w = 0; w < m.bits.size(); ++w) {  // the set (or clear) bits of each word
     uint64_t word = m.listed_allowed ? m.bits[w] : ~m.bits[w];
     while (word) {
       const size_t id = w * 64 + size_t(__builtin_ctzll(word));
-      if (id >= t.vocab_size()) break;
+      if (id >= vocab) break;
       m.listed.push_back(int32_t(id));
       word &= word - 1;
     }
   }
-  return m;
+}
+
+uint32_t TokenTrie::child(uint32_t node, uint8_t byte) const {
+  for (uint32_t c = first_child_[node]; c < first_child_[node] + child_count_[node]; ++c) {
+    if (byte_[c] == byte) return c;
+  }
+  return 0;
+}
+
+void TokenTrie::prefixes_of(std::string_view text, std::vector<int32_t>& out) const {
+  uint32_t node = 0;
+  for (char b : text) {
+    node = child(node, uint8_t(b));
+    if (node == 0) return;
+    out.insert(out.end(), sorted_.begin() + token_begin_[node], sorted_.begin() + token_end_[node]);
+  }
+}
+
+void TokenTrie::extending(std::string_view prefix, std::vector<int32_t>& out) const {
+  uint32_t node = 0;
+  for (char b : prefix) {
+    node = child(node, uint8_t(b));
+    if (node == 0) return;
+  }
+  // Tokens sort by their bytes, so the subtree's tokens are one run of sorted_: from the end
+  // of those that stop at `node` to the end of its last descendant's.
+  uint32_t last = node;
+  while (child_count_[last] > 0) last = first_child_[last] + child_count_[last] - 1;
+  out.insert(out.end(), sorted_.begin() + token_end_[node], sorted_.begin() + token_end_[last]);
 }
 
 std::shared_ptr<const std::vector<uint64_t>> CompiledConstraint::inside_string(
@@ -197,62 +232,5 @@ void CompiledConstraint::walk(uint32_t node, const MatchState& state, size_t dep
     if (t.child_count_[c] > 0) walk(c, next, depth + 1, child_closed, w);
   }
 }
-
-TokenConstraint::TokenConstraint(std::shared_ptr<const CompiledConstraint> compiled)
-    : c_(std::move(compiled)), state_(c_->matcher().initial()) {}
-
-std::shared_ptr<const TokenMask> TokenConstraint::mask() const {
-  if (ended_) {  // nothing follows EOS; the caller stops before asking
-    auto m = std::make_shared<TokenMask>();
-    m->bits.assign((c_->trie().vocab_size() + 63) / 64, 0);
-    return m;
-  }
-  return c_->mask(state_);
-}
-
-void TokenConstraint::apply(std::span<float> logits) const {
-  const std::shared_ptr<const TokenMask> m = mask();
-  constexpr float kForbidden = -std::numeric_limits<float>::infinity();
-  const size_t vocab = c_->trie().vocab_size();
-  if (m->listed_allowed) {
-    // Few allowed: keep their logits, forbid everything, put them back.
-    std::vector<float> kept(m->listed.size());
-    for (size_t i = 0; i < kept.size(); ++i) {
-      const size_t id = size_t(m->listed[i]);
-      kept[i] = id < logits.size() ? logits[id] : kForbidden;
-    }
-    std::fill(logits.begin(), logits.end(), kForbidden);
-    for (size_t i = 0; i < kept.size(); ++i) {
-      const size_t id = size_t(m->listed[i]);
-      if (id < logits.size()) logits[id] = kept[i];
-    }
-  } else {
-    for (int32_t id : m->listed) {
-      if (size_t(id) < logits.size()) logits[size_t(id)] = kForbidden;
-    }
-    for (size_t id = vocab; id < logits.size(); ++id) logits[id] = kForbidden;
-  }
-}
-
-bool TokenConstraint::accept(int32_t token) {
-  if (ended_) return false;
-  const TokenTrie& t = c_->trie();
-  if (token == t.eos()) {
-    if (!mask()->allows(token)) return false;
-    ended_ = true;
-    return true;
-  }
-  if (token < 0 || size_t(token) >= t.vocab_size() || !t.usable(token)) return false;
-  MatchState cur = state_;
-  for (char b : t.bytes(token)) {
-    c_->matcher().step(cur, uint8_t(b), scratch_);
-    if (scratch_.stacks.empty()) return false;
-    std::swap(cur, scratch_);
-  }
-  state_ = std::move(cur);
-  return true;
-}
-
-bool TokenConstraint::complete() const { return c_->matcher().complete(state_); }
 
 }  // namespace dsv3::structured

@@ -29,12 +29,19 @@ class TokenTrie {
 
   int32_t eos() const { return eos_; }
   size_t vocab_size() const { return token_bytes_.size(); }
+  // A token's bytes; special tokens have theirs too, but are not usable (never in a mask).
   std::string_view bytes(int32_t id) const { return token_bytes_[size_t(id)]; }
   bool usable(int32_t id) const { return usable_[size_t(id)]; }
+
+  // Usable tokens whose bytes are a non-empty prefix of `text`.
+  void prefixes_of(std::string_view text, std::vector<int32_t>& out) const;
+  // Usable tokens whose bytes start with `prefix` and go on past it.
+  void extending(std::string_view prefix, std::vector<int32_t>& out) const;
 
  private:
   friend class CompiledConstraint;
   void build_children(uint32_t node, size_t lo, size_t hi, size_t depth);
+  uint32_t child(uint32_t node, uint8_t byte) const;  // 0: none (the root is no one's child)
 
   std::vector<std::string> token_bytes_;
   std::vector<bool> usable_;
@@ -104,10 +111,18 @@ class CompiledConstraint {
   mutable CacheStats stats_;
 };
 
+// Counts the allowed ids of `m.bits` (ids past `vocab` cleared) and lists the shorter side.
+void list_mask(TokenMask& m, size_t vocab);
+
+class OutputConstraint;  // output_constraint.h: where in the output a grammar applies
+
 // One generation's place in the language.
 class TokenConstraint {
  public:
+  // The whole output is one document of the grammar.
   explicit TokenConstraint(std::shared_ptr<const CompiledConstraint> compiled);
+  // The grammar applies where `plan` says: after the reasoning, inside tool-call arguments.
+  explicit TokenConstraint(std::shared_ptr<const OutputConstraint> plan);
 
   // Sets the logits of tokens that may not come next to -inf; ids past the tokenizer's
   // vocabulary (padding rows of the LM head) too. If no token at all is allowed (only a
@@ -116,12 +131,32 @@ class TokenConstraint {
   std::shared_ptr<const TokenMask> mask() const;
   // Moves past `token`; false (and nothing changes) if the constraint forbids it.
   bool accept(int32_t token);
-  // The output so far is a whole document.
+  // The output may end here: the document is whole (a plan: EOS is allowed now).
   bool complete() const;
   bool ended() const { return ended_; }  // EOS was accepted
 
+  // Where the output is (for plans): free text before a trigger, the gap of whitespace
+  // between the reasoning and the answer, the answer's document, a call's opening (after the
+  // call marker, before its arguments), a strict call's arguments and the text closing them.
+  enum class Phase : uint8_t { kReasoning, kGap, kDocument, kCalls, kOpening, kArguments, kClosing };
+  Phase phase() const { return phase_; }
+
  private:
-  std::shared_ptr<const CompiledConstraint> c_;
+  const CompiledConstraint* grammar() const;  // of kDocument / kArguments / kGap
+  bool eos_allowed() const;
+  bool step(uint8_t byte);
+  bool feed(std::string_view bytes);
+  std::shared_ptr<const TokenMask> free_mask(std::string_view trigger) const;
+  std::shared_ptr<const TokenMask> literal_mask(const std::vector<std::string_view>& texts) const;
+  std::shared_ptr<const TokenMask> gap_mask() const;
+  void forbid_unless_accepted(const std::vector<int32_t>& candidates, TokenMask& m, bool allow) const;
+
+  std::shared_ptr<const OutputConstraint> plan_;
+  Phase phase_ = Phase::kDocument;
+  std::string text_;          // free text: its last bytes; kOpening / kClosing: the text so far
+  size_t call_ = 0;           // kArguments / kClosing: which call
+  size_t gap_bytes_ = 0;      // kGap: whitespace bytes so far
+  bool called_ = false;       // a call's opening (and strict arguments) were written
   MatchState state_, scratch_;
   bool ended_ = false;
 };

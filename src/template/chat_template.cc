@@ -1,6 +1,7 @@
 #include "template/chat_template.h"
 
 #include "template/ast.h"
+#include "template/deepseek_v32_encoding.h"
 #include "template/evaluator.h"
 #include "template/json_value.h"
 #include "template/lexer.h"
@@ -20,6 +21,22 @@ Result<ChatTemplate> ChatTemplate::parse(std::string_view source, const Template
   return ChatTemplate(std::make_shared<const jinja::Template>(std::move(tmpl)));
 }
 
+ChatTemplate ChatTemplate::deepseek_v32() { return ChatTemplate(nullptr); }
+
+namespace {
+Result<std::string> render_deepseek_v32(const nlohmann::ordered_json& context) {
+  const auto field = [&](const char* key) {
+    return context.is_object() && context.contains(key) ? context[key] : nlohmann::ordered_json();
+  };
+  const nlohmann::ordered_json thinking = field("thinking");
+  if (!thinking.is_null() && !thinking.is_boolean()) {
+    return Err("thinking must be true or false, got ", thinking.dump());
+  }
+  return encode_deepseek_v32(deepseek_v32_messages(field("messages"), field("tools")),
+                             {.thinking = thinking.is_boolean() && thinking.get<bool>()});
+}
+}  // namespace
+
 Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context,
                                          const RenderLimits& limits) const {
   if (!context.is_object() && !context.is_null()) {
@@ -31,6 +48,7 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context,
     return Err("chat template context is nested more than ", kMaxContextDepth,
                " levels deep (the limit is ", kMaxContextDepth, ")");
   }
+  if (is_deepseek_v32()) return render_deepseek_v32(context);
   // Globals sit below the context, so a context variable named like a global shadows it.
   auto globals = std::make_shared<jinja::Scope>();
   jinja::add_globals(*globals);

@@ -29,6 +29,11 @@ class ChatTemplate {
  public:
   // Parses the template once; a ChatTemplate is immutable and cheap to copy.
   static Result<ChatTemplate> parse(std::string_view source, const TemplateOptions& options = {});
+  // DeepSeek-V3.2's encoder (deepseek_v32_encoding.h), for checkpoints that ship no template:
+  // render() reads `messages`, `tools` and `thinking` (true: thinking mode) from the context
+  // and always ends a user turn with the assistant prompt, as the encoder does.
+  static ChatTemplate deepseek_v32();
+  bool is_deepseek_v32() const { return template_ == nullptr; }
 
   // Renders with the top-level variables of `context`, a JSON object. Object key order is
   // kept (it shows in tojson output), so pass nlohmann::ordered_json where order matters;
@@ -40,7 +45,7 @@ class ChatTemplate {
  private:
   explicit ChatTemplate(std::shared_ptr<const jinja::Template> tmpl) : template_(std::move(tmpl)) {}
 
-  std::shared_ptr<const jinja::Template> template_;
+  std::shared_ptr<const jinja::Template> template_;  // null: the DeepSeek-V3.2 encoder
 };
 
 // Renders a conversation the way transformers' apply_chat_template does: the context holds

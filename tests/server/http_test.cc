@@ -256,6 +256,61 @@ TEST_F(Http, ToolChoiceForcesTheCall) {
   expect_error(post_json(c, "/v1/chat/completions", body), 400, "tool_choice");
 }
 
+// Strict functions the model calls itself: "required" opens a call (the model picks the
+// function: the opening markup is constrained to the offered ones), and the strict function's
+// arguments follow its schema from there; "auto" leaves the text free until the model opens a
+// call. This random model's arguments of the strict function come out valid every time.
+TEST_F(Http, StrictArgumentsOfCallsTheModelOpens) {
+  auto c = client();
+  const json params = json::parse(R"({"type": "object", "properties": {
+      "city": {"type": "string", "maxLength": 8}, "days": {"type": "integer"},
+      "units": {"enum": ["C", "F"]}}, "required": ["city", "days", "units"],
+      "additionalProperties": false})");
+  json body = chat_body("Weather in Paris?", 256);  // room for the longest arguments
+  const json weather = {{"type", "function"},
+                        {"function", {{"name", "get_weather"}, {"strict", true}, {"parameters", params}}}};
+  const json time = {{"type", "function"},
+                     {"function", {{"name", "get_time"}, {"parameters", {{"type", "object"}}}}}};
+  int strict_calls = 0;
+  // The strict function alone, then beside one that is not strict (which this model prefers).
+  for (const json& tools : {json::array({weather}), json::array({weather, time})})
+  for (const char* choice : {"required", "auto"}) {
+    body["tools"] = tools;
+    body["tool_choice"] = choice;
+    for (uint64_t seed : {1, 2, 3, 4, 5, 6}) {
+      body["seed"] = seed;
+      body["temperature"] = 1.0;
+      const JsonReply r = post_json(c, "/v1/chat/completions", body);
+      ASSERT_EQ(r.status, 200) << r.raw;
+      const json& message = r.body["choices"][0]["message"];
+      if (std::string(choice) == "required" && !message.contains("tool_calls")) {
+        // A call of the function that is not strict: its arguments are this model's noise, so
+        // the call does not parse, but it was opened with an offered name.
+        ASSERT_EQ(tools.size(), 2u) << r.raw;
+        EXPECT_TRUE(message["content"].get<std::string>().starts_with(
+            "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n"))
+            << r.raw;
+      }
+      if (!message.contains("tool_calls")) continue;
+      json calls = message["tool_calls"];
+      // A call the token limit cut is returned as it stands (its arguments unfinished).
+      if (r.body["choices"][0]["finish_reason"] == "length") calls.erase(calls.size() - 1);
+      for (const json& call : calls) {
+        const std::string name = call["function"]["name"];
+        EXPECT_TRUE(name == "get_weather" || name == "get_time") << r.raw;
+        if (name != "get_weather") continue;
+        const json args = json::parse(call["function"]["arguments"].get<std::string>(), nullptr, false);
+        ASSERT_TRUE(args.is_object()) << r.raw;
+        EXPECT_TRUE(args["city"].is_string() && args["days"].is_number_integer() &&
+                    (args["units"] == "C" || args["units"] == "F") && args.size() == 3)
+            << args.dump();
+        ++strict_calls;
+      }
+    }
+  }
+  EXPECT_GT(strict_calls, 0);
+}
+
 // n choices: choice i is what a request with seed + i alone gives, streamed or not; the usage
 // counts the prompt once and every choice's tokens.
 TEST_F(Http, SeveralChoicesAreIndependentSamples) {

@@ -96,9 +96,23 @@ TEST(StructuredRequest, StrictToolsCompileAndTheChosenOneConstrains) {
   ASSERT_NE(named->tool_grammar, nullptr);
   EXPECT_TRUE(accepts(*named->tool_grammar, R"({"city": "Paris"})"));
   EXPECT_FALSE(accepts(*named->tool_grammar, R"({"town": "Paris"})"));
+  ASSERT_EQ(named->functions.size(), 1u);  // only the named one may be called
+  EXPECT_EQ(named->functions[0].name, "weather");
   auto automatic = parse_chat_request(chat_with({{"tools", tools}}));
   ASSERT_TRUE(automatic.ok());
-  EXPECT_EQ(automatic->tool_grammar, nullptr);  // the model may not call it: nothing to constrain
+  EXPECT_EQ(automatic->tool_grammar, nullptr);  // no call is forced ...
+  // ... but every function the model may open a call of is known, the strict one with its
+  // arguments' language, the other without.
+  ASSERT_EQ(automatic->functions.size(), 2u);
+  EXPECT_EQ(automatic->functions[0].name, "weather");
+  ASSERT_NE(automatic->functions[0].grammar, nullptr);
+  EXPECT_TRUE(accepts(*automatic->functions[0].grammar, R"({"city": "Paris"})"));
+  EXPECT_EQ(automatic->functions[1].name, "loose");
+  EXPECT_EQ(automatic->functions[1].grammar, nullptr);
+  EXPECT_TRUE(automatic->any_strict());
+  auto none = parse_chat_request(chat_with({{"tools", tools}, {"tool_choice", "none"}}));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->functions.empty());
 
   auto bad = parse_chat_request(chat_with({{"tools", {tool("f", {{"type", "string"}, {"format", "date"}}, true)}}}));
   ASSERT_FALSE(bad.ok());

@@ -23,6 +23,31 @@ TEST(ToolCalls, ParsesDeepSeekV3Format) {
   EXPECT_EQ(r.calls[1].arguments, "{\"tz\": \"CET\"}");
 }
 
+// Lazy constraints of strict functions: how each call opens and closes, from the same example.
+TEST(ToolCalls, CallMarkupFollowsTheTemplatesFormat) {
+  const std::string v3 =
+      "<｜User｜>hi<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>"
+      "probe\n```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>";
+  const std::optional<CallMarkup> m = call_markup(v3, "probe");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->marker, "<｜tool▁call▁begin｜>");
+  EXPECT_EQ(m->opening("get_time"), "function<｜tool▁sep｜>get_time\n```json\n");
+  EXPECT_EQ(m->closing, "\n```<｜tool▁call▁end｜>");
+  // What the parser reads back from text written that way.
+  const auto r = parse_tool_calls(m->marker + m->opening("get_time") + "{\"tz\": \"CET\"}" + m->closing);
+  ASSERT_EQ(r.calls.size(), 1u);
+  EXPECT_EQ(r.calls[0].name, "get_time");
+  EXPECT_EQ(r.calls[0].arguments, "{\"tz\": \"CET\"}");
+
+  const std::string v31 = "<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>probe<｜tool▁sep｜>{}"
+                          "<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+  const std::optional<CallMarkup> m31 = call_markup(v31, "probe");
+  ASSERT_TRUE(m31.has_value());
+  EXPECT_EQ(m31->opening("f"), "f<｜tool▁sep｜>");
+  EXPECT_EQ(m31->closing, "<｜tool▁call▁end｜>");
+  EXPECT_FALSE(call_markup("<｜Assistant｜>no calls here", "probe").has_value());
+}
+
 // tool_choice: the markup that opens a call, cut from the template's own rendering of one.
 TEST(ToolCalls, ForcedPrefixFollowsTheTemplatesFormat) {
   const std::string v3 =

@@ -1,6 +1,7 @@
 // Structured outputs of a running `dsv3 serve`, checked by an outside validator (ajv):
 // response_format json_schema and json_object on /v1/chat/completions and /v1/completions,
-// streamed and not, several seeds; schemas dsv3 cannot honour get a 400 naming the keyword.
+// streamed and not, several seeds; strict tool arguments (named, required, auto); schemas
+// dsv3 cannot honour get a 400 naming the keyword.
 // Env: DSV3_BASE_URL (http://127.0.0.1:PORT/v1). Prints "all ok" on success.
 import Ajv from "ajv";
 
@@ -153,6 +154,49 @@ for (const seed of [1, 2]) {
     try { args = JSON.parse(call.function.arguments); } catch (e) {}
     check(args !== null && validate(args), `strict arguments ${call?.function?.arguments}: ${ajv.errorsText(validate.errors)}`);
     runs++;
+  }
+}
+
+// Strict functions the model calls itself ("required": the answer opens a call and the model
+// picks the function; "auto": the text is free until the model opens one): every call of the
+// strict function has arguments that follow its schema.
+{
+  const parameters = {
+    type: "object",
+    properties: { city: { type: "string", maxLength: 10 }, days: { type: "integer" }, units: { enum: ["C", "F"] } },
+    required: ["city", "days", "units"],
+    additionalProperties: false,
+  };
+  const validate = ajv.compile(parameters);
+  const tools = [
+    { type: "function", function: { name: "weather", strict: true, parameters } },
+    { type: "function", function: { name: "clock", parameters: { type: "object" } } },
+  ];
+  for (const tool_choice of ["required", "auto"]) {
+    for (const seed of [1, 2, 3, 4]) {
+      const res = await post("/chat/completions", {
+        model: "default", messages: [{ role: "user", content: "Weather?" }], max_tokens: 200, seed, tools, tool_choice,
+      });
+      const choice = (await res.json()).choices?.[0];
+      const calls = choice?.message?.tool_calls ?? [];
+      // A call the token limit cut is returned as it stands (its arguments unfinished).
+      const whole = choice?.finish_reason === "length" ? calls.slice(0, -1) : calls;
+      // "required" opens a call of an offered function; "clock" is not strict, so its arguments
+      // are the model's own text and may not parse into a call.
+      if (tool_choice === "required") {
+        check(calls.length > 0 || (choice?.message?.content ?? "").includes("function<｜tool▁sep｜>clock"),
+          "required gives a call: " + JSON.stringify(choice));
+      }
+      for (const call of whole) {
+        check(call.function.name === "weather" || call.function.name === "clock", "an offered function: " + call.function.name);
+        if (call.function.name !== "weather") continue;
+        let args = null;
+        try { args = JSON.parse(call.function.arguments); } catch (e) {}
+        check(args !== null && validate(args),
+          `${tool_choice} strict arguments ${call.function.arguments}: ${ajv.errorsText(validate.errors)}`);
+        runs++;
+      }
+    }
   }
 }
 
