@@ -123,6 +123,9 @@ std::string fill_x86_fp8(KernelTable& t);
 std::string fill_x86_quant_cols(KernelTable& t);
 // W x of q8 / q4 with float32 activations and few tokens, on the tiles as stored.
 std::string fill_x86_quant_rows(KernelTable& t);
+// Intel AMX tile products of q8 / q4 with int8 activations for many tokens (after
+// fill_x86_vnni, whose kernels keep the few-token products).
+std::string fill_x86_amx(KernelTable& t);
 
 // Per-thread scratch of at least n floats, grown once and kept: the decode loop allocates
 // nothing. Slots are independent buffers; a kernel must not call another that uses its slots.
