@@ -91,6 +91,7 @@ std::unique_ptr<KernelTable> build_simd_table(int64_t target) {
     t->name += detail::fill_x86_quant_cols(*t);
     t->name += detail::fill_x86_quant_rows(*t);
     t->name += detail::fill_x86_amx(*t);
+    t->name += detail::fill_x86_indexer(*t);
   }
   return t;
 }

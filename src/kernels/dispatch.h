@@ -103,6 +103,9 @@ struct KernelTable {
   void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
   void (*topk)(const float* x, int64_t n, int64_t k, int32_t* indices) = nullptr;
   LatentAttentionFn latent_attention = nullptr;
+  // Optional: kernels::index_scores whole (it lays the queries out once per call and splits
+  // the keys over the threads itself), from kernels/x86/indexer_avx512.cc.
+  void (*index_scores)(const IndexScoreArgs& a) = nullptr;
 };
 
 const KernelTable& active_table();
@@ -126,6 +129,8 @@ std::string fill_x86_quant_rows(KernelTable& t);
 // Intel AMX tile products of q8 / q4 with int8 activations for many tokens (after
 // fill_x86_vnni, whose kernels keep the few-token products).
 std::string fill_x86_amx(KernelTable& t);
+// The lightning indexer's scores with AVX512-BF16 dot products.
+std::string fill_x86_indexer(KernelTable& t);
 
 // Per-thread scratch of at least n floats, grown once and kept: the decode loop allocates
 // nothing. Slots are independent buffers; a kernel must not call another that uses its slots.

@@ -1,9 +1,15 @@
-// The FP8 and Hadamard steps of DeepSeek-V3.2's lightning indexer, and its scores. The scalar
+// The FP8 and Hadamard steps of DeepSeek-V3.2's lightning indexer, its scores (dispatched to
+// kernels/x86/indexer_avx512.cc where the CPU has it) and its top-k selection. The scalar
 // references are in kernels/ref.cc; these are the versions the model calls.
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
+#include <functional>
+#include <limits>
+#include <vector>
 
+#include "kernels/dispatch.h"
 #include "kernels/kernels.h"
 #include "tensor/dtype.h"
 #include "util/check.h"
@@ -15,6 +21,12 @@ namespace {
 constexpr float kFp8Max = 448.0f;
 // Scores of at least this many keys split over the threads.
 constexpr int64_t kScoreGrain = 1024;
+// Without a dedicated kernel: the dots [queries * heads, keys] of a group of queries stay below
+// this many floats.
+constexpr int64_t kMaxDots = int64_t(1) << 22;
+// select_top_positions histograms the top 12 bits of the keys.
+constexpr int kSelectShift = 20;
+constexpr int64_t kSelectBins = int64_t(1) << (32 - kSelectShift);
 
 // 2^ceil(log2 s) for a positive normal float, exactly from its bits (the official
 // fast_round_scale: the exponent, plus one when any mantissa bit is set).
@@ -78,22 +90,78 @@ void rope_halves(float* x, const float* cos_sin, int64_t dim) {
 
 void index_scores(const IndexScoreArgs& a) {
   const Matrix& keys = *a.keys;
-  const int64_t n = keys.rows;
   DSV3_CHECK(keys.format == WeightFormat::kFP8Block, "index keys must be FP8");
-  // Every head of every query against every key in one product that streams the FP8 keys.
-  matmul(keys, a.q, a.queries * a.heads, a.dots);
-  thread_pool().parallel_for(n, kScoreGrain, [&](int64_t s0, int64_t s1) {
-    for (int64_t t = 0; t < a.queries; ++t) {
-      float* out = a.scores + t * n;
-      std::fill(out + s0, out + s1, 0.0f);
-      for (int64_t h = 0; h < a.heads; ++h) {
-        const float w = a.weights[t * a.heads + h];
-        const float* d = a.dots + (t * a.heads + h) * n;
-        for (int64_t s = s0; s < s1; ++s) out[s] += w * std::max(d[s], 0.0f);
+  const auto& table = detail::active_table();
+  if (table.index_scores && keys.cols % 64 == 0) {
+    table.index_scores(a);
+    return;
+  }
+  // Groups of queries whose dots [queries * heads, keys] stay below kMaxDots floats: all heads
+  // of a group against the keys its last query sees, in one product that streams the keys.
+  const int64_t n = keys.rows;
+  const auto visible = [&](int64_t t) { return a.visible > 0 ? std::min(n, a.visible + t) : n; };
+  const int64_t group = std::max<int64_t>(1, kMaxDots / (a.heads * n));
+  thread_local std::vector<float> dots;  // grown once and kept
+  for (int64_t t0 = 0; t0 < a.queries; t0 += group) {
+    const int64_t count = std::min(group, a.queries - t0);
+    const int64_t seen = visible(t0 + count - 1);
+    dots.resize(size_t(count * a.heads * seen));
+    float* group_dots = dots.data();  // the workers' own `dots` would be other buffers
+    const Matrix seen_keys = keys.row_slice(0, seen);
+    matmul(seen_keys, a.q + t0 * a.heads * keys.cols, count * a.heads, group_dots);
+    thread_pool().parallel_for(seen, kScoreGrain, [&](int64_t s0, int64_t s1) {
+      for (int64_t t = t0; t < t0 + count; ++t) {
+        float* out = a.scores + t * n;
+        const int64_t end = std::clamp(visible(t), s0, s1);
+        std::fill(out + s0, out + end, 0.0f);
+        for (int64_t h = 0; h < a.heads; ++h) {
+          const float w = a.weights[t * a.heads + h];
+          const float* d = group_dots + ((t - t0) * a.heads + h) * seen;
+          for (int64_t s = s0; s < end; ++s) out[s] += w * std::max(d[s], 0.0f);
+        }
+        for (int64_t s = s0; s < end; ++s) out[s] *= a.key_scales[s];
       }
-      for (int64_t s = s0; s < s1; ++s) out[s] *= a.key_scales[s];
+    });
+    for (int64_t t = t0; t < t0 + count; ++t) {
+      std::fill(a.scores + t * n + visible(t), a.scores + (t + 1) * n,
+                -std::numeric_limits<float>::infinity());
     }
-  });
+  }
+}
+
+void select_top_positions(const float* scores, int64_t n, int64_t k, int32_t* ids) {
+  DSV3_CHECK(k >= 1 && k <= n, "top %ld of %ld positions", long(k), long(n));
+  // Scores as unsigned keys in the same order (+0 for -0, so that they tie as floats do).
+  thread_local std::vector<uint32_t> keys;  // grown once and kept
+  keys.resize(size_t(n));
+  std::array<uint32_t, kSelectBins> histogram{};
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = std::bit_cast<uint32_t>(scores[i] + 0.0f);
+    const uint32_t key = bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+    keys[size_t(i)] = key;
+    ++histogram[key >> kSelectShift];
+  }
+  // The bin holding the k-th largest key, and how many keys lie in the bins above it.
+  int64_t above = 0, bin = kSelectBins - 1;
+  while (above + histogram[size_t(bin)] < k) above += histogram[size_t(bin--)];
+  // The k-th largest key itself, among the keys of its bin.
+  thread_local std::vector<uint32_t> candidates;
+  candidates.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    if (keys[size_t(i)] >> kSelectShift == uint32_t(bin)) candidates.push_back(keys[size_t(i)]);
+  }
+  const int64_t rank = k - above - 1;
+  std::nth_element(candidates.begin(), candidates.begin() + rank, candidates.end(),
+                   std::greater<uint32_t>());
+  const uint32_t kth = candidates[size_t(rank)];
+  int64_t greater = above;
+  for (uint32_t c : candidates) greater += c > kth;
+  // Everything above the k-th key, then its ties from the lowest position up.
+  int64_t ties = k - greater, out = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t key = keys[size_t(i)];
+    if (key > kth || (key == kth && ties-- > 0)) ids[out++] = int32_t(i);
+  }
 }
 
 }  // namespace dsv3::kernels

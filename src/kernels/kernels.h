@@ -111,8 +111,11 @@ void rope_halves(float* x, const float* cos_sin, int64_t dim);
 // keys: scores[t, s] = key_scales[s] * sum_h weights[t, h] * relu(q[t, h] . keys[s]).
 // q[queries, heads, keys.cols]: e4m3 values as float32 (exact); weights[queries, heads];
 // keys[n, cols]: e4m3 codes as an FP8 matrix with unit block scales; key_scales[n];
-// scores[queries, n]; dots[queries * heads, n] is scratch. Products of e4m3 values are exact
-// in float32; the sums are float32 (as the GPU kernel; the reference sums exactly).
+// scores[queries, n]. With visible > 0, query t sees keys [0, visible + t) only (a causal block
+// of prompt rows) and its scores above them are -inf. Products of e4m3 values are exact in
+// float32; the sums are float32 (as the GPU kernel; the reference sums exactly). On AVX-512
+// with BF16 dot products a dedicated kernel streams each key once for every head and query of
+// the call (kernels/x86/indexer_avx512.cc); elsewhere the FP8 matrix product gives the dots.
 struct IndexScoreArgs {
   const float* q = nullptr;
   const float* weights = nullptr;
@@ -120,10 +123,15 @@ struct IndexScoreArgs {
   int64_t heads = 0;
   const Matrix* keys = nullptr;
   const float* key_scales = nullptr;
-  float* dots = nullptr;
   float* scores = nullptr;
+  int64_t visible = 0;
 };
 void index_scores(const IndexScoreArgs& a);
+
+// The k largest of scores[n] (k <= n, no NaN) as ascending positions in ids[k]; ties go to the
+// lower position (-0 equals +0). A radix selection over the scores' bits in O(n), no sort: k is
+// 2048 of up to 160K positions in the release.
+void select_top_positions(const float* scores, int64_t n, int64_t k, int32_t* ids);
 
 // ---- Building block of the int8 path -------------------------------------------------------
 // x[n, cols] as int8 per group of 32 columns: x[t][32 g + c] ~= scale[g][t] * q[g][t][c].

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -222,6 +223,24 @@ void index_scores(const IndexScoreArgs& a) {
       a.scores[t * keys.rows + s] = float(total) * a.key_scales[s];
     }
   }
+  if (a.visible > 0) {
+    for (int64_t t = 0; t < a.queries; ++t) {
+      const int64_t visible = std::min(keys.rows, a.visible + t);
+      std::fill(a.scores + t * keys.rows + visible, a.scores + (t + 1) * keys.rows,
+                -std::numeric_limits<float>::infinity());
+    }
+  }
+}
+
+void select_top_positions(const float* scores, int64_t n, int64_t k, int32_t* ids) {
+  std::vector<int32_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  auto better = [scores](int32_t a, int32_t b) {
+    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+  };
+  std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), better);
+  std::copy_n(order.begin(), k, ids);
+  std::sort(ids, ids + k);
 }
 
 void hadamard_rotate(float* x, int64_t n) {

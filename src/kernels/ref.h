@@ -33,6 +33,9 @@ void latent_attention_part(const Matrix& keys, const float* q, int64_t heads, fl
 // Lightning-indexer scores (kernels.h) with every e4m3 dot product exact (double), rounded to
 // float32, and the weighted sum over heads rounded once: the golden data's definition.
 void index_scores(const IndexScoreArgs& a);
+// kernels::select_top_positions by std::nth_element over the positions with the tie rule as
+// the comparison.
+void select_top_positions(const float* scores, int64_t n, int64_t k, int32_t* ids);
 // x H / sqrt(n) as a plain matrix product in double.
 void hadamard_rotate(float* x, int64_t n);
 // The e4m3 code nearest to f by searching the code table (tensor/dtype.h).

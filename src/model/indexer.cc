@@ -4,7 +4,6 @@
 #include <array>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -15,8 +14,8 @@ namespace dsv3 {
 
 namespace {
 
-// Scores of a chunk of query tokens are [tokens * heads, keys] floats: chunks stay below this.
-constexpr int64_t kMaxChunkDots = int64_t(1) << 22;
+// Scores of a chunk of query tokens are [tokens, keys] floats: chunks stay below this.
+constexpr int64_t kMaxChunkScores = int64_t(1) << 22;
 constexpr double kLayerNormEps = 1e-6;  // the indexer's k_norm (LayerNorm default of model.py)
 
 struct IndexDims {
@@ -81,35 +80,19 @@ void prepare_queries(const LayerContext& ctx, const IndexDims& d, float* q, floa
   }
 }
 
-// The top-k of one sparse row's scores[visible], as ascending positions; ties go to the
-// lower position (torch.topk leaves them unspecified). A selection in O(visible), not a sort:
-// k is 2048 of up to 160K positions in the release.
-void select_row(const float* scores, int64_t visible, int64_t k, int32_t* ids) {
-  thread_local std::vector<int32_t> order;
-  order.resize(size_t(visible));
-  std::iota(order.begin(), order.end(), 0);
-  auto better = [scores](int32_t a, int32_t b) {
-    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
-  };
-  std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), better);
-  std::copy_n(order.begin(), k, ids);
-  std::sort(ids, ids + k);
-}
-
-// Scores and selections of one sequence's rows; chunks of query tokens keep the dot products
-// [tokens * heads, keys] bounded. Rows that see at most index_topk positions keep them all
-// (scores are then only computed for traces).
+// Scores and selections of one sequence's rows; chunks of query tokens keep the scores
+// [tokens, keys] bounded (the kernel reads each key once per chunk). Rows that see at most
+// index_topk positions keep them all (scores are then only computed for traces).
 void select_sequence(const LayerContext& ctx, const IndexDims& d, const float* q,
                      const float* weights, const SequenceSlice& s, const TokenSelection& out) {
   const int64_t end = s.start_pos + s.count;
   const bool tracing = ctx.trace && *ctx.trace;
   const Matrix keys = s.cache->index_keys(ctx.layer, end);
   const float* key_scales = s.cache->index_key_scales(ctx.layer);
-  const int64_t chunk = std::max<int64_t>(1, kMaxChunkDots / (d.heads * end));
+  const int64_t chunk = std::max<int64_t>(1, kMaxChunkScores / end);
   std::vector<float> traced_scores;
   if (tracing) traced_scores.assign(size_t(s.count * end), -std::numeric_limits<float>::infinity());
   Arena::Mark mark(*ctx.arena);
-  float* dots = ctx.arena->floats(std::min(chunk, s.count) * d.heads * end);
   float* scores = ctx.arena->floats(std::min(chunk, s.count) * end);
   bool scored = false;
   for (int64_t t0 = 0; t0 < s.count; t0 += chunk) {
@@ -126,7 +109,7 @@ void select_sequence(const LayerContext& ctx, const IndexDims& d, const float* q
       kernels::index_scores({.q = q + first_row * d.heads * d.dim,
                              .weights = weights + first_row * d.heads, .queries = n,
                              .heads = d.heads, .keys = &chunk_keys, .key_scales = key_scales,
-                             .dots = dots, .scores = scores});
+                             .scores = scores, .visible = s.start_pos + t0 + 1});
     }
     const int64_t stride = s.start_pos + t0 + n;
     for (int64_t t = t0; t < t0 + n; ++t) {
@@ -137,7 +120,7 @@ void select_sequence(const LayerContext& ctx, const IndexDims& d, const float* q
       if (visible <= d.topk) {
         for (int64_t i = 0; i < visible; ++i) ids[i] = int32_t(i);
       } else {
-        select_row(row_scores, visible, d.topk, ids);
+        kernels::select_top_positions(row_scores, visible, d.topk, ids);
       }
       std::fill(ids + out.counts[r], ids + out.slots, -1);
       if (tracing && sparse) std::copy_n(row_scores, visible, traced_scores.data() + t * end);

@@ -5,6 +5,10 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "kernels/ref.h"
 #include "test_util.h"
@@ -100,54 +104,120 @@ TEST(RopeHalves, RotatesPairsHalfADimensionApart) {
 
 class IndexScoresTest : public testing::PerTarget {};
 
+// An index key cache: codes [n, dim] as an FP8 matrix with unit block scales.
+struct IndexKeys {
+  std::vector<uint8_t> codes;
+  std::vector<float> unit;
+  Matrix m;
+  IndexKeys(std::vector<uint8_t> c, int64_t n, int64_t dim)
+      : codes(std::move(c)), unit(size_t((n + 127) / 128), 1.0f) {
+    m = matrix_view(WeightFormat::kFP8Block, n, dim, codes.data());
+    m.block_scales = unit.data();
+    m.block = 128;
+    m.scale_cols = 1;
+  }
+};
+
+std::string case_name(int64_t n, int64_t heads, int64_t queries, int64_t visible) {
+  return "n " + std::to_string(n) + " heads " + std::to_string(heads) + " queries " +
+         std::to_string(queries) + " visible " + std::to_string(visible);
+}
+
 // Random e4m3 keys and queries (their values as the model gives them), random signed head
-// weights and power-of-two key scales.
+// weights and power-of-two key scales; all keys, or causal rows (visible > 0) whose scores
+// past their last key must be -inf. Sizes cross the vector widths, the 16-head vectors, the
+// groups of 4 keys and the threads' chunks of 256 keys.
 TEST_P(IndexScoresTest, MatchTheExactReference) {
   const int64_t dim = 128;
+  struct Case {
+    int64_t n, heads, queries, visible;
+  };
+  std::vector<Case> cases;
   for (int64_t n : {1, 15, 16, 17, 128, 129, 300}) {
     for (int64_t heads : {1, 3, 8}) {
-      for (int64_t queries : {1, 2, 5}) {
-        std::vector<uint8_t> key_codes(n * dim);
-        std::vector<float> q(queries * heads * dim), key_scales(n);
-        const auto kv = random_floats(n * dim, uint32_t(n + heads), 40.0f);
-        const auto qv = random_floats(queries * heads * dim, uint32_t(7 * n + queries), 40.0f);
-        for (int64_t i = 0; i < n * dim; ++i) key_codes[i] = kernels::fp8_e4m3_code(kv[i]);
-        for (int64_t i = 0; i < queries * heads * dim; ++i) {
-          q[i] = fp8_e4m3_to_f32(kernels::fp8_e4m3_code(qv[i]));
-        }
-        for (int64_t s = 0; s < n; ++s) key_scales[s] = std::ldexp(1.0f, int(s % 9) - 12);
-        const auto weights = random_floats(queries * heads, 5, 0.01f);
-        const std::vector<float> unit(size_t((n + 127) / 128), 1.0f);
-        Matrix keys = matrix_view(WeightFormat::kFP8Block, n, dim, key_codes.data());
-        keys.block_scales = unit.data();
-        keys.block = 128;
-        keys.scale_cols = 1;
-        std::vector<float> dots(queries * heads * n), got = nan_filled(queries * n), want(queries * n);
-        kernels::IndexScoreArgs args{.q = q.data(), .weights = weights.data(), .queries = queries,
-                                     .heads = heads, .keys = &keys, .key_scales = key_scales.data(),
-                                     .dots = dots.data(), .scores = got.data()};
-        kernels::index_scores(args);
-        args.scores = want.data();
-        kernels::ref::index_scores(args);
-        // The error bound: each score's sum of |w| |q . k| terms, times the key scale.
-        std::vector<float> scale(queries * n);
-        for (int64_t t = 0; t < queries; ++t) {
-          for (int64_t s = 0; s < n; ++s) {
-            double m = 0;
-            for (int64_t h = 0; h < heads; ++h) {
-              double d = 0;
-              for (int64_t i = 0; i < dim; ++i) {
-                d += std::fabs(q[(t * heads + h) * dim + i] * fp8_e4m3_to_f32(key_codes[s * dim + i]));
-              }
-              m += std::fabs(weights[t * heads + h]) * d;
-            }
-            scale[t * n + s] = float(m) * key_scales[s];
+      for (int64_t queries : {1, 2, 5}) cases.push_back({n, heads, queries, 0});
+    }
+  }
+  for (int64_t heads : {16, 17, 64, 80}) cases.push_back({700, heads, 2, 0});
+  cases.push_back({1030, 64, 7, 1024});
+  cases.push_back({300, 8, 40, 261});
+  cases.push_back({5, 8, 3, 1});
+  for (const Case& c : cases) {
+    const int64_t n = c.n, heads = c.heads, queries = c.queries;
+    std::vector<uint8_t> key_codes(n * dim);
+    std::vector<float> q(queries * heads * dim), key_scales(n);
+    const auto kv = random_floats(n * dim, uint32_t(n + heads), 40.0f);
+    const auto qv = random_floats(queries * heads * dim, uint32_t(7 * n + queries), 40.0f);
+    for (int64_t i = 0; i < n * dim; ++i) key_codes[i] = kernels::fp8_e4m3_code(kv[i]);
+    for (int64_t i = 0; i < queries * heads * dim; ++i) {
+      q[i] = fp8_e4m3_to_f32(kernels::fp8_e4m3_code(qv[i]));
+    }
+    for (int64_t s = 0; s < n; ++s) key_scales[s] = std::ldexp(1.0f, int(s % 9) - 12);
+    const auto weights = random_floats(queries * heads, 5, 0.01f);
+    const IndexKeys keys(key_codes, n, dim);
+    std::vector<float> got = nan_filled(queries * n), want(queries * n);
+    kernels::IndexScoreArgs args{.q = q.data(), .weights = weights.data(), .queries = queries,
+                                 .heads = heads, .keys = &keys.m, .key_scales = key_scales.data(),
+                                 .scores = got.data(), .visible = c.visible};
+    kernels::index_scores(args);
+    args.scores = want.data();
+    kernels::ref::index_scores(args);
+    // The error bound: each score's sum of |w| |q . k| terms, times the key scale.
+    std::vector<float> scale(queries * n);
+    for (int64_t t = 0; t < queries; ++t) {
+      for (int64_t s = 0; s < n; ++s) {
+        double m = 0;
+        for (int64_t h = 0; h < heads; ++h) {
+          double d = 0;
+          for (int64_t i = 0; i < dim; ++i) {
+            d += std::fabs(q[(t * heads + h) * dim + i] * fp8_e4m3_to_f32(key_codes[s * dim + i]));
           }
+          m += std::fabs(weights[t * heads + h]) * d;
         }
-        expect_close(got, want, scale, kScoreSumTol, 0.0f,
-                     "n " + std::to_string(n) + " heads " + std::to_string(heads) + " queries " +
-                         std::to_string(queries));
+        scale[t * n + s] = float(m) * key_scales[s];
       }
+    }
+    // -inf past each causal row's keys, on both sides (expect_close compares them as equal).
+    for (int64_t t = 0; t < queries && c.visible > 0; ++t) {
+      for (int64_t s = std::min(n, c.visible + t); s < n; ++s) {
+        ASSERT_EQ(got[t * n + s], -std::numeric_limits<float>::infinity())
+            << case_name(n, heads, queries, c.visible) << " t " << t << " s " << s;
+        got[t * n + s] = want[t * n + s] = 0.0f;
+      }
+    }
+    expect_close(got, want, scale, kScoreSumTol, 0.0f, case_name(n, heads, queries, c.visible));
+  }
+}
+
+// Where every sum is exact in float32 (small integer e4m3 values, power-of-two weights and
+// scales) the scores equal the reference's bit for bit, whatever the order of the sums, and so
+// do the tokens selected from them: ties included (many scores repeat).
+TEST_P(IndexScoresTest, ExactScoresSelectTheSameTokens) {
+  const int64_t dim = 128, heads = 64, queries = 3, n = 3000;
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> small(-3, 3);
+  std::vector<uint8_t> key_codes(n * dim);
+  for (auto& c : key_codes) c = kernels::fp8_e4m3_code(float(small(rng)));
+  std::vector<float> q(queries * heads * dim), weights(queries * heads), key_scales(n);
+  for (auto& v : q) v = float(small(rng));
+  for (auto& w : weights) w = std::ldexp(float(small(rng)), -4);
+  for (int64_t s = 0; s < n; ++s) key_scales[s] = std::ldexp(1.0f, int(s % 3) - 1);
+  const IndexKeys keys(key_codes, n, dim);
+  std::vector<float> got = nan_filled(queries * n), want(queries * n);
+  kernels::IndexScoreArgs args{.q = q.data(), .weights = weights.data(), .queries = queries,
+                               .heads = heads, .keys = &keys.m, .key_scales = key_scales.data(),
+                               .scores = got.data(), .visible = n - queries + 1};
+  kernels::index_scores(args);
+  args.scores = want.data();
+  kernels::ref::index_scores(args);
+  ASSERT_EQ(got, want);
+  for (int64_t t = 0; t < queries; ++t) {
+    const int64_t visible = n - queries + 1 + t;
+    for (int64_t k : {int64_t(1), int64_t(2048), visible - 1}) {
+      std::vector<int32_t> fast(k), exact(k);
+      kernels::select_top_positions(got.data() + t * n, visible, k, fast.data());
+      kernels::ref::select_top_positions(want.data() + t * n, visible, k, exact.data());
+      ASSERT_EQ(fast, exact) << "query " << t << " k " << k;
     }
   }
 }
@@ -155,6 +225,46 @@ TEST_P(IndexScoresTest, MatchTheExactReference) {
 INSTANTIATE_TEST_SUITE_P(Targets, IndexScoresTest,
                          ::testing::ValuesIn(kernels::available_targets()),
                          testing::target_test_name);
+
+
+// The radix selection against nth_element: scores with many ties (-0 tying +0), infinities,
+// one distinct value, every k from 1 to n on small n and the release's 2048 on large ones.
+TEST(SelectTopPositions, MatchTheReferenceTiesIncluded) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> level(-20, 20);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto check = [](const std::vector<float>& scores, int64_t k, const std::string& what) {
+    const int64_t n = int64_t(scores.size());
+    std::vector<int32_t> fast(k, -1), exact(k);
+    kernels::select_top_positions(scores.data(), n, k, fast.data());
+    kernels::ref::select_top_positions(scores.data(), n, k, exact.data());
+    ASSERT_EQ(fast, exact) << what << " n " << n << " k " << k;
+  };
+  for (int64_t n : {1, 2, 7, 64, 300}) {
+    std::vector<float> tied(n), spread(n), same(n, 0.25f);
+    for (auto& v : tied) v = level(rng) == 0 ? -0.0f : float(level(rng) % 3) * 0.5f;
+    for (auto& v : spread) v = normal(rng);
+    spread[0] = std::numeric_limits<float>::infinity();
+    spread[n - 1] = -std::numeric_limits<float>::infinity();
+    for (int64_t k = 1; k <= n; ++k) {
+      check(tied, k, "tied");
+      check(spread, k, "spread");
+      check(same, k, "same");
+    }
+  }
+  for (int64_t n : {2049, 40000}) {
+    std::vector<float> tied(n), spread(n), close(n);
+    for (auto& v : tied) v = float(level(rng));
+    for (auto& v : spread) v = 1e3f * normal(rng);
+    // Values a few ulps apart: one histogram bin holds them all.
+    for (auto& v : close) v = std::nextafter(1.0f, 2.0f) + float(level(rng)) * 0x1p-23f;
+    for (int64_t k : {int64_t(1), int64_t(2048), n - 1}) {
+      check(tied, k, "tied");
+      check(spread, k, "spread");
+      check(close, k, "close");
+    }
+  }
+}
 
 }  // namespace
 }  // namespace dsv3
