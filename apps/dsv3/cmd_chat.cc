@@ -91,7 +91,8 @@ class ChatRepl {
                           .stop_at_eos = !f_.sampling.ignore_eos,
                           .skip_special_in_text = true,
                           .draft = draft_,
-                          .adaptive_draft = f_.speculative.adaptive};
+                          .adaptive_draft = f_.speculative.adaptive,
+                          .mtp_auto = f_.speculative.automatic()};
     ReasoningSplitter splitter(prompt_opens_reasoning(*prompt_text));
     auto show = [this](const std::vector<ReasoningSplitter::Segment>& segs) {
       for (const auto& s : segs) {
