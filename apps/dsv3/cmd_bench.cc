@@ -12,6 +12,7 @@
 #include "engine/bench_text.h"
 #include "engine/text_model.h"
 #include "kernels/kernels.h"
+#include "text_flags.h"
 #include "util/atomic_file.h"
 
 namespace dsv3::cli {
@@ -112,6 +113,13 @@ void print_json(const BenchResult& r, const ModelFlags& m, const std::string& we
     j["mtp_allowed_speedup"] = r.mtp_allowed_speedup;
     j["t1_ms"] = r.t1_ms;
     j["t2_ms"] = r.t2_ms;
+    if (r.mtp_auto) {
+      j["mtp_auto_decode_tok_s"] = r.mtp_auto_decode_tok_s.median;
+      j["mtp_auto_speedup"] = r.mtp_auto_speedup;
+      j["mtp_auto_speculating_runs"] = r.mtp_auto_speculating_runs;
+      j["mtp_auto_choice"] = r.mtp_auto_report.speculating ? "on" : "off";
+      j["mtp_auto_measured_speedup"] = r.mtp_auto_report.speedup;
+    }
   }
   if (o.profile) {
     // Milliseconds per token of each phase, slowest first.
@@ -173,6 +181,13 @@ void print_table(const BenchResult& r, const ModelFlags& m, const std::string& w
                 r.mtp_allowed_speedup, r.t1_ms, r.t2_ms,
                 r.mtp_allowed_speedup > 0 ? 100 * r.mtp_speedup / r.mtp_allowed_speedup : 0.0);
   }
+  if (r.mtp_auto) {
+    std::printf("MTP auto       %.2f tok/s (min %.2f, max %.2f), %.2fx plain (run by turns); "
+                "drafting chosen in %d of %d runs; last run: %s\n",
+                r.mtp_auto_decode_tok_s.median, r.mtp_auto_decode_tok_s.min,
+                r.mtp_auto_decode_tok_s.max, r.mtp_auto_speedup, r.mtp_auto_speculating_runs,
+                r.repeats, mtp_auto_summary(r.mtp_auto_report).c_str());
+  }
   print_ranks(r);
   if (o.profile) {
     print_profile("prefill", r.prefill_phases, double(r.prompt_tokens) * r.repeats,
@@ -217,7 +232,8 @@ void run(BenchFlags& flags) {
   kernels::set_num_threads(o.threads);
   o.threads = kernels::num_threads();
   flags.model.context = std::max(flags.model.context, o.prompt_tokens + o.gen_tokens + 9);
-  o.mtp_draft = flags.mtp == "on" ? flags.draft : 0;
+  o.mtp_draft = flags.mtp != "off" ? flags.draft : 0;
+  o.mtp_auto = flags.mtp == "auto";
   auto model = flags.model.load(/*with_mtp=*/o.mtp_draft > 0);
   const std::string prompt_kind = choose_prompt(flags, model->config());
   touch_weights(*model);
@@ -267,8 +283,9 @@ void add_bench_command(CLI::App& root) {
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   cmd->add_flag("--json", flags->json, "print one JSON object");
   cmd->add_option("--mtp", flags->mtp,
-                  "also decode with MTP speculation when the model has an MTP layer")
-      ->check(CLI::IsMember({"on", "off"}))
+                  "also decode with MTP speculation when the model has an MTP layer; auto: "
+                  "with --mtp auto's choice too, all three by turns")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cmd->add_option("--draft", flags->draft, "MTP drafts per step")->check(CLI::Range(1, 8));
   cmd->add_flag("--profile", flags->options.profile,

@@ -94,7 +94,8 @@ class ChatRepl {
                           .stop_at_eos = !f_.sampling.ignore_eos,
                           .skip_special_in_text = true,
                           .draft = draft_,
-                          .adaptive_draft = f_.speculative.adaptive};
+                          .adaptive_draft = f_.speculative.adaptive,
+                          .mtp_auto = f_.speculative.automatic()};
     ReasoningSplitter splitter(prompt_opens_reasoning(*prompt_text));
     std::string answer, reasoning;
     auto show = [&](const std::vector<ReasoningSplitter::Segment>& segs) {

@@ -79,6 +79,7 @@ void run_text(const GenerateFlags& f) {
   req.stop_at_eos = !f.sampling.ignore_eos;
   req.draft = f.speculative.drafts_for(tm->model());
   req.adaptive_draft = f.speculative.adaptive;
+  req.mtp_auto = f.speculative.automatic();
   req.constraint = output_constraint(f, tm->tokenizer(), opens_reasoning);
   unwrap(validate(req.sampling));
   Session session(tm->model(), SessionOptions{.context = f.text.model.context, .mtp = req.draft > 0});

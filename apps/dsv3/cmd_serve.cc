@@ -58,6 +58,7 @@ void run(ServeFlags& f) {
   auto tm = f.text.load(/*with_mtp=*/f.speculative.enabled());
   f.server.scheduler.draft = f.speculative.drafts_for(tm->model());
   f.server.scheduler.adaptive_draft = f.speculative.adaptive;
+  f.server.scheduler.mtp_auto = f.speculative.automatic();
 
   server::Server srv(*tm, f.server);
   unwrap(srv.bind());
@@ -71,7 +72,9 @@ void run(ServeFlags& f) {
                long(f.server.scheduler.parallel), long(f.server.scheduler.context), long(kv_mib),
                long(f.server.scheduler.max_queue),
                f.server.api_key.empty() ? "" : ", API key required",
-               f.server.scheduler.draft > 0 ? ", MTP drafts" : "");
+               f.server.scheduler.draft == 0      ? ""
+               : f.server.scheduler.mtp_auto ? ", MTP drafts while faster (--mtp auto)"
+                                             : ", MTP drafts");
 
   const std::string& host = f.server.host;
   if (f.server.api_key.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1") {

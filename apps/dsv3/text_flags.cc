@@ -40,14 +40,27 @@ void SamplingFlags::add_to(CLI::App* cmd, float default_temperature) {
 }
 
 void SpeculativeFlags::add_to(CLI::App* cmd) {
-  cmd->add_option("--mtp", mtp, "speculative decoding with the checkpoint's MTP layer")
-      ->check(CLI::IsMember({"on", "off"}))
+  cmd->add_option("--mtp", mtp,
+                  "speculative decoding with the checkpoint's MTP layer; auto: only while it is "
+                  "measured to be faster than plain decoding")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cmd->add_option("--draft", draft, "tokens the MTP layer drafts per step (re-applied beyond 1)")
       ->check(CLI::Range(1, 8))
       ->capture_default_str();
   cmd->add_flag("--adaptive-draft", adaptive,
                 "--draft is the most: the depth follows the running acceptance rate");
+}
+
+std::string mtp_auto_summary(const MtpAutoReport& a) {
+  char buf[128];
+  if (!a.decided) return "mtp auto: measuring";
+  if (a.speculating) {
+    std::snprintf(buf, sizeof buf, "mtp auto: on, %.2f tok/step, %.2fx", a.tokens_per_step, a.speedup);
+  } else {
+    std::snprintf(buf, sizeof buf, "mtp auto: off (%.2fx)", a.speedup);
+  }
+  return buf;
 }
 
 std::string speed_line(const GenerationResult& r) {
@@ -65,6 +78,7 @@ std::string speed_line(const GenerationResult& r) {
     std::snprintf(buf, sizeof buf, ", %.2f tokens/forward", r.mtp.tokens_per_forward());
     s += buf;
   }
+  if (r.mtp_auto) s += ", " + mtp_auto_summary(*r.mtp_auto);
   if (r.constraint.masks > 0) {
     std::snprintf(buf, sizeof buf, ", JSON constraint %.1f us/mask over %ld masks",
                   r.constraint.micros_per_mask(), long(r.constraint.masks));

@@ -32,19 +32,25 @@ struct SamplingFlags {
   void add_to(CLI::App* cmd, float default_temperature);
 };
 
-// MTP speculative decoding: on by default wherever the checkpoint has an MTP layer.
+// MTP speculative decoding wherever the checkpoint has an MTP layer: by default (`auto`) only
+// while it is measured to be faster than plain decoding (MtpAuto).
 struct SpeculativeFlags {
-  std::string mtp = "on";
+  std::string mtp = "auto";
   int draft = 1;
   bool adaptive = false;  // --adaptive-draft: `draft` is the most per step
   void add_to(CLI::App* cmd);
-  bool enabled() const { return mtp == "on" && draft > 0; }
+  bool enabled() const { return mtp != "off" && draft > 0; }
+  bool automatic() const { return mtp == "auto"; }
   // Drafts per step for this model (0 when it has no MTP layer or --mtp off).
   int drafts_for(const Model& model) const { return enabled() && model.mtp_depth() > 0 ? draft : 0; }
 };
 
-// "[12 tokens, 3.4 tok/s, ...]" plus the MTP acceptance when drafting.
+// "[12 tokens, 3.4 tok/s, ...]" plus the MTP acceptance when drafting and what `--mtp auto`
+// chose.
 std::string speed_line(const GenerationResult& r);
+// "mtp auto: on, 1.63 tok/step, 1.40x" or "mtp auto: off (0.85x)": the choice and the
+// measured speed of speculative over plain steps.
+std::string mtp_auto_summary(const MtpAutoReport& report);
 
 // Tokenizer directory for tokenize / detokenize / template: --tokenizer, else --model.
 struct TokenizerSourceFlags {

@@ -146,9 +146,11 @@ std::array<double, N> median_seconds(int runs, const std::array<std::function<vo
 }
 
 // Tokens/s of greedy decoding of n tokens after the prompt through `session` (what generate
-// and chat run), drafting `draft` tokens per step (0: none); adds the drafts' statistics.
+// and chat run), drafting `draft` tokens per step (0: none), or with `mtp_auto` only the
+// steps it asks to (as generate_text() does); adds the drafts' statistics.
 Result<double> session_decode_speed(Session& session, const std::vector<int32_t>& prompt,
-                                    const BenchOptions& o, int64_t draft, MtpStats& stats) {
+                                    const BenchOptions& o, int64_t draft, MtpStats& stats,
+                                    MtpAuto* mtp_auto = nullptr) {
   session.reset();
   DSV3_TRY(session.append(prompt, o.prefill_chunk));
   Sampler greedy({.temperature = 0});
@@ -156,8 +158,14 @@ Result<double> session_decode_speed(Session& session, const std::vector<int32_t>
   const auto start = Clock::now();
   int64_t produced = 0;
   while (produced < o.gen_tokens) {
+    const DecodeMode mode = mtp_auto ? mtp_auto->next() : DecodeMode::kSpeculative;
+    if (mtp_auto) decoder.set_speculative(mode == DecodeMode::kSpeculative);
+    const auto step_start = Clock::now();
     DSV3_ASSIGN_OR_RETURN(auto tokens, decoder.step(o.gen_tokens - produced));
     produced += int64_t(tokens.size());
+    if (mtp_auto && decoder.drafted() == (mode == DecodeMode::kSpeculative)) {
+      mtp_auto->record(seconds_since(step_start), int64_t(tokens.size()));
+    }
   }
   const double speed = double(produced) / seconds_since(start);
   stats.add(decoder.stats());
@@ -172,15 +180,26 @@ Status run_mtp_bench(const Model& model, const BenchOptions& o, const std::vecto
   const int64_t p = int64_t(prompt.size()), n = o.gen_tokens, draft = o.mtp_draft;
   Session session(model, SessionOptions{.context = p + n + draft + 1, .mtp = true});
   Session plain_session(model, SessionOptions{.context = p + n + 1, .mtp = false});
-  MtpStats total, none;
-  std::vector<double> speeds, plain_speeds, ratios;
+  MtpStats total, none, auto_stats;
+  std::vector<double> speeds, plain_speeds, ratios, auto_speeds, auto_ratios;
   for (int rep = 0; rep < o.repeats; ++rep) {
     DSV3_ASSIGN_OR_RETURN(const double plain, session_decode_speed(plain_session, prompt, o, 0, none));
     DSV3_ASSIGN_OR_RETURN(const double drafted, session_decode_speed(session, prompt, o, draft, total));
     plain_speeds.push_back(plain);
     speeds.push_back(drafted);
     ratios.push_back(drafted / plain);
+    if (!o.mtp_auto) continue;
+    MtpAuto mtp_auto;  // a fresh one per run, as each generation has
+    DSV3_ASSIGN_OR_RETURN(const double automatic,
+                          session_decode_speed(session, prompt, o, draft, auto_stats, &mtp_auto));
+    auto_speeds.push_back(automatic);
+    auto_ratios.push_back(automatic / plain);
+    r.mtp_auto_report = mtp_auto.report();
+    r.mtp_auto_speculating_runs += r.mtp_auto_report.speculating;
   }
+  r.mtp_auto = o.mtp_auto;
+  r.mtp_auto_decode_tok_s = spread_of(auto_speeds);
+  r.mtp_auto_speedup = spread_of(auto_ratios).median;
   r.mtp = true;
   r.mtp_decode_tok_s = spread_of(speeds);
   r.mtp_plain_decode_tok_s = spread_of(plain_speeds);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/memory_bandwidth.h"
+#include "engine/mtp_auto.h"
 #include "model/expert_placement.h"
 #include "model/transformer.h"
 #include "util/phase_times.h"
@@ -25,6 +26,7 @@ struct BenchOptions {
   int threads = 1;          // reported, and the probe's thread count
   BandwidthProbe probe;     // probe.bytes == 0: skip the probe
   int mtp_draft = 0;        // > 0: also decode with MTP speculation, this many drafts per step
+  bool mtp_auto = false;    // with mtp_draft: also decode as `--mtp auto` does, by turns
   bool profile = false;     // time each phase of the forward passes (BenchResult::*_phases)
   // Fill the KV cache with random entries for the prompt's positions instead of prefilling
   // it: decode speed at a depth whose prompt would cost O(depth^2) to compute. No prefill
@@ -84,6 +86,13 @@ struct BenchResult {
   // forward and t2 a (1 + drafts)-token main forward plus the drafting.
   double mtp_allowed_speedup = 0;
   double t1_ms = 0, t2_ms = 0;
+  // With options.mtp_auto: the same decoding under `--mtp auto` (MtpAuto choosing per step),
+  // run by turns with the plain and speculative runs.
+  bool mtp_auto = false;
+  Spread mtp_auto_decode_tok_s;
+  double mtp_auto_speedup = 0;  // median over repeats of auto / plain speed (paired runs)
+  int mtp_auto_speculating_runs = 0;  // repeats whose final choice was to draft
+  MtpAutoReport mtp_auto_report;      // the last repeat's
 
   // With options.profile: wall time per phase over every repeat's prefill / decode steps.
   PhaseTimes prefill_phases, decode_phases;

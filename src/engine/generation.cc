@@ -37,6 +37,8 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
   Sampler sampler(req.sampling);
   TokenDecoder decoder_steps(session, sampler, req.draft, req.adaptive_draft);
   if (req.constraint) decoder_steps.set_constraint(structured::TokenConstraint(req.constraint));
+  std::optional<MtpAuto> mtp_auto;
+  if (req.mtp_auto && req.draft > 0) mtp_auto.emplace();
   TokenOutput output(tokenizer, {.stop = req.stop,
                                  .stop_at_eos = req.stop_at_eos || req.constraint != nullptr,
                                  .skip_special = req.skip_special_in_text,
@@ -70,7 +72,14 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
       break;
     }
     const int64_t budget = req.max_new_tokens - int64_t(out.tokens.size());
+    const DecodeMode mode = mtp_auto ? mtp_auto->next() : DecodeMode::kSpeculative;
+    if (mtp_auto) decoder_steps.set_speculative(mode == DecodeMode::kSpeculative);
+    const auto step_start = std::chrono::steady_clock::now();
     DSV3_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, decoder_steps.step(budget));
+    // A step that could not draft (the budget's or the context's end) measures nothing.
+    if (mtp_auto && decoder_steps.drafted() == (mode == DecodeMode::kSpeculative)) {
+      mtp_auto->record(seconds_since(step_start), int64_t(tokens.size()));
+    }
     for (int32_t t : tokens) {
       going = accept(t);
       if (!going) break;
@@ -81,6 +90,7 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
   // What the decoder and the stop matcher still hold (nothing after a stop string).
   if (!output.finished()) emit(output.flush());
   if (req.draft > 0) out.mtp = decoder_steps.stats();
+  if (mtp_auto) out.mtp_auto = mtp_auto->report();
   out.constraint = decoder_steps.constraint_stats();
   out.decode_seconds = seconds_since(t0);
   return out;

@@ -6,9 +6,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/mtp_auto.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
 #include "engine/speculative.h"
@@ -26,6 +28,8 @@ struct GenerationRequest {
   bool skip_special_in_text = false;  // leave special tokens out of the streamed text
   int draft = 0;  // MTP draft tokens per step (0: off; needs a session with MTP enabled)
   bool adaptive_draft = false;  // `draft` is the most; the depth follows the acceptance
+  // With `draft` >= 1: draft only while it is measured to be faster (MtpAuto, `--mtp auto`).
+  bool mtp_auto = false;
   // Structured output: every token stays inside this language (JSON mode, a JSON schema)
   // where the plan says (the whole output, the answer after reasoning, tool-call arguments);
   // generation then always stops at EOS, which the constraint allows once the JSON is whole.
@@ -40,6 +44,7 @@ struct GenerationResult {
   int64_t cached_prompt_tokens = 0;  // prefix reused from the session's cache
   double prefill_seconds = 0, decode_seconds = 0;
   MtpStats mtp;  // acceptance of MTP drafts (empty without drafting)
+  std::optional<MtpAutoReport> mtp_auto;  // what `--mtp auto` chose (request.mtp_auto only)
   ConstraintStats constraint;  // time spent masking logits (with a constraint)
   double decode_tok_s() const { return decode_seconds > 0 ? double(tokens.size()) / decode_seconds : 0; }
 };

@@ -45,13 +45,17 @@ Status Session::append(std::span<const int32_t> tokens, int64_t chunk) {
     keep_hidden(start, chunk_hidden_.data(), int64_t(part.size()));
   }
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-  fill_mtp_cache(chunk);
+  if (!mtp_deferred_) fill_mtp_cache(chunk);
   return check_logits_finite(last_logits_, c.vocab_size, "the forward pass");
 }
 
-void Session::fill_mtp_cache(int64_t chunk) {
+void Session::catch_up_mtp(int64_t chunk) {
+  if (mtp_ && length() - 1 - mtp_cache_.length() > chunk) fill_mtp_cache(chunk, chunk);
+}
+
+void Session::fill_mtp_cache(int64_t chunk, int64_t leave) {
   if (!mtp_) return;
-  const int64_t end = length() - 1;  // the last slot waits for the next token
+  const int64_t end = length() - 1 - leave;  // the last slot waits for the next token
   for (int64_t first = mtp_cache_.length(); first < end; first += chunk) {
     const int64_t n = std::min(chunk, end - first);
     model_->mtp_forward({.tokens = std::span(tokens_).subspan(size_t(first + 1), size_t(n)),
@@ -94,7 +98,7 @@ void Session::batch_done(std::span<const int32_t> tokens, bool every_logit) {
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
   // As append() does; not after a verification (every_logit), whose drafts may be rejected:
   // the decoder drafts from what it keeps.
-  if (!every_logit) fill_mtp_cache();
+  if (!every_logit && !mtp_deferred_) fill_mtp_cache();
 }
 
 void Session::truncate(int64_t n) {

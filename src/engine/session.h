@@ -58,14 +58,22 @@ class Session {
   const float* hidden_at(int64_t position) const;
   KvCache& mtp_cache() { return mtp_cache_; }
   Arena& arena() { return arena_; }
+  // While `deferred`, append() and batch_done() leave the MTP cache behind (plain steps of
+  // `--mtp auto` then cost what plain decoding costs); drafting feeds the slots it lacks.
+  void defer_mtp(bool deferred) { mtp_deferred_ = deferred; }
+  // Fills the MTP cache until at most `chunk` slots are left for the drafting forward, so a
+  // long stretch of deferred slots is fed in prompt-sized chunks.
+  void catch_up_mtp(int64_t chunk = 512);
 
  private:
   void keep_hidden(int64_t start, const float* rows, int64_t n);
-  // Runs the MTP layer over every slot whose inputs are known, at most `chunk` per forward.
-  void fill_mtp_cache(int64_t chunk = 512);
+  // Runs the MTP layer over every slot whose inputs are known but the last `leave`, at most
+  // `chunk` per forward.
+  void fill_mtp_cache(int64_t chunk = 512, int64_t leave = 0);
 
   const Model* model_;
   bool mtp_ = false;
+  bool mtp_deferred_ = false;
   KvCache cache_, mtp_cache_;
   Arena arena_;
   std::vector<int32_t> tokens_;

@@ -51,7 +51,14 @@ int32_t verify_draft(std::span<const float> p, std::span<const float> q, int32_t
 
 TokenDecoder::TokenDecoder(Session& session, Sampler& sampler, int draft, bool adaptive_draft)
     : session_(session), sampler_(sampler),
-      depth_(session.mtp_enabled() ? draft : 0, adaptive_draft) {}
+      depth_(session.mtp_enabled() ? draft : 0, adaptive_draft) {
+  if (session.mtp_enabled()) session.defer_mtp(false);  // whatever an earlier decoder left
+}
+
+void TokenDecoder::set_speculative(bool on) {
+  speculative_ = on;
+  if (session_.mtp_enabled()) session_.defer_mtp(!on);
+}
 
 Result<std::vector<int32_t>> TokenDecoder::step(int64_t budget) {
   const std::vector<int32_t>& feed = plan(budget);
@@ -73,7 +80,7 @@ const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
   token_logits_.clear();
   // Room for the next token plus drafts, both in the budget and in the context.
   const int64_t room = session_.capacity() - session_.length() - 1;
-  const int64_t drafts = std::min<int64_t>({depth_.depth(), budget - 1, room});
+  const int64_t drafts = speculative_ ? std::min<int64_t>({depth_.depth(), budget - 1, room}) : 0;
   // The next token: decided by the previous step (already returned) or sampled now.
   std::optional<int32_t> next = pending_;
   pending_.reset();
@@ -90,6 +97,7 @@ const std::vector<int32_t>& TokenDecoder::plan(int64_t budget) {
   }
   // EOS under a constraint ends the output: nothing to draft, feed or verify.
   if (constraint_ && constraint_->ended()) return feed_;
+  session_.catch_up_mtp();  // after plain steps that deferred it, in prompt-sized chunks
   draft_tokens(*next, drafts, drafted_, q_);
   feed_.push_back(*next);
   feed_.insert(feed_.end(), drafted_.begin(), drafted_.end());

@@ -77,6 +77,12 @@ class TokenDecoder {
   // from them): the sequence cannot go on. step() returns it; plan() callers must check it.
   const Status& draft_status() const { return draft_status_; }
 
+  // Whether steps draft (the default when `draft` >= 1): `--mtp auto` turns drafting off for
+  // plain steps, and the session then defers its MTP work until drafting resumes.
+  void set_speculative(bool on);
+  // Whether the step in progress (or the last one) drafted.
+  bool drafted() const { return !drafted_.empty(); }
+
   const MtpStats& stats() const { return stats_; }
   const ConstraintStats& constraint_stats() const { return constraint_stats_; }
   int draft_depth() const { return depth_.depth(); }
@@ -92,6 +98,7 @@ class TokenDecoder {
   Session& session_;
   Sampler& sampler_;
   DraftDepth depth_;
+  bool speculative_ = true;
   std::optional<int32_t> pending_;
   // The step in progress: tokens fed, tokens decided before the forward (a next token sampled
   // from the previous logits), the drafts with their distributions, where the feed starts.

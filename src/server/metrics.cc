@@ -71,6 +71,14 @@ std::string render_metrics(const SchedulerStats& s, const HttpCounters& http) {
          double(s.mtp_accepted_tokens));
   metric(out, "mtp_acceptance_ratio", "gauge", "Accepted / drafted MTP tokens.",
          s.mtp_draft_tokens > 0 ? double(s.mtp_accepted_tokens) / double(s.mtp_draft_tokens) : 0.0);
+  if (s.mtp_auto) {
+    metric(out, "mtp_auto_speculating", "gauge",
+           "1 while --mtp auto has the batch draft (measured faster), 0 while it decodes plain.",
+           s.mtp_auto->speculating ? 1.0 : 0.0);
+    metric(out, "mtp_auto_speedup", "gauge",
+           "Measured tokens/s of speculative over plain steps (0 until both are measured).",
+           s.mtp_auto->speedup);
+  }
   return out;
 }
 

@@ -105,6 +105,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer,
                                                 .mtp = options.draft > 0});
     slots_.push_back(std::move(slot));
   }
+  if (options.mtp_auto && options.draft > 0) mtp_auto_.emplace();
   stats_.parallel = options.parallel;
   stats_.context = slots_[0]->session->capacity();
   stats_.kv_tokens_capacity = options.parallel * stats_.context;
@@ -247,6 +248,8 @@ void Scheduler::admit_locked() {
     const GenerationJob& job = s.request();
     s.sampler.emplace(job.sampling);
     s.decoder.emplace(*s.session, *s.sampler, options_.draft, options_.adaptive_draft);
+    // The prompt's MTP work waits, like every plain step's, while the batch does not draft.
+    if (mtp_auto_) s.decoder->set_speculative(mtp_auto_->next() == DecodeMode::kSpeculative);
     // Log-probabilities come from the logits each token was sampled or verified from.
     s.decoder->keep_logits(job.top_logprobs >= 0);
     if (job.constraint) s.decoder->set_constraint(structured::TokenConstraint(job.constraint));
@@ -279,14 +282,19 @@ bool Scheduler::step() {
   items.clear();
   owners.clear();
   prefilling.clear();
-  step_decode_tokens_ = 0;
+  step_decode_tokens_ = step_decided_tokens_ = 0;
+  step_as_asked_ = true;
+  const auto step_start = Clock::now();
+  const bool speculate = !mtp_auto_ || mtp_auto_->next() == DecodeMode::kSpeculative;
   for (auto& slot : slots_) {
     if (!slot->job) continue;
     slot->decode_planned = false;
     if (slot->prefilling()) {
       prefilling.push_back(slot.get());
     } else {
+      if (mtp_auto_) slot->decoder->set_speculative(speculate);
       plan_decode(*slot);
+      if (slot->decode_planned && slot->decoder->drafted() != speculate) step_as_asked_ = false;
     }
   }
   // Prompts share a budget per step, oldest first, so decoding sequences keep their pace.
@@ -326,6 +334,11 @@ bool Scheduler::step() {
       slot.prompt_fed += items[i].tokens.size();
     }
   }
+  // A step that prefilled measures the prompt too; one that could not draft, nothing.
+  if (mtp_auto_ && prefill == 0 && step_decode_tokens_ > 0 && step_as_asked_) {
+    mtp_auto_->record(std::chrono::duration<double>(Clock::now() - step_start).count(),
+                      step_decided_tokens_);
+  }
   record_step(int64_t(items.size()), step_decode_tokens_ + prefill, prefill);
   return true;
 }
@@ -362,6 +375,7 @@ void Scheduler::plan_decode(Slot& slot) {
 // goes to the client until one of them ends the request.
 void Scheduler::decide_tokens(Slot& slot) {
   const std::vector<int32_t> tokens = slot.decoder->finish();
+  step_decided_tokens_ += int64_t(tokens.size());
   const MtpStats& mtp = slot.decoder->stats();
   int64_t drafted = 0, accepted = 0;
   for (size_t i = 0; i < mtp.drafted.size(); ++i) {
@@ -450,6 +464,7 @@ void Scheduler::record_step(int64_t sequences, int64_t tokens, int64_t prefill) 
   const auto now = Clock::now();
   std::lock_guard lock(stats_mu_);
   stats_.kv_tokens_used = kv_used;
+  if (mtp_auto_) stats_.mtp_auto = mtp_auto_->report();
   if (sequences == 0) return;
   ++stats_.steps;
   stats_.last_batch_sequences = sequences;

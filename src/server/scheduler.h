@@ -22,6 +22,7 @@
 
 #include "engine/generation.h"
 #include "engine/sampler.h"
+#include "engine/mtp_auto.h"
 #include "engine/session.h"
 #include "engine/speculative.h"
 #include "model/transformer.h"
@@ -39,6 +40,10 @@ struct SchedulerOptions {
   // that ask for log-probabilities decode without drafts.
   int draft = 0;
   bool adaptive_draft = false;  // `draft` is the most; each sequence's depth follows its acceptance
+  // With `draft` >= 1: draft only while it is measured to be faster (`--mtp auto`). One
+  // decision for the whole server: every sequence shares the batched forward whose cost is
+  // measured, so the batch drafts or not as one (steps that prefill are not measured).
+  bool mtp_auto = false;
 };
 
 // One request's generation, as the scheduler runs it.
@@ -118,6 +123,7 @@ struct SchedulerStats {
   int64_t last_batch_sequences = 0, last_batch_tokens = 0;
   double generated_tokens_per_s = 0;                      // over the last few seconds
   int64_t mtp_draft_tokens = 0, mtp_accepted_tokens = 0;  // 0 until speculative decoding
+  std::optional<MtpAutoReport> mtp_auto;  // with options.mtp_auto: the current choice
 };
 
 class Scheduler {
@@ -176,6 +182,10 @@ class Scheduler {
   std::vector<BatchItem> step_items_;
   std::vector<Slot*> step_owners_, step_prefilling_;
   int64_t step_decode_tokens_ = 0;
+  int64_t step_decided_tokens_ = 0;  // tokens the decoders decided in this step
+  std::optional<MtpAuto> mtp_auto_;
+  // Whether this step's decoders all ran as mtp_auto_ asked (none ran short of drafts).
+  bool step_as_asked_ = true;
   std::vector<int32_t> order_;  // for top log-probabilities
 
   mutable std::mutex mu_;  // guards queue_, stopping_, occupied_

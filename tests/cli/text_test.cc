@@ -167,6 +167,40 @@ TEST(DefaultModel, BenchFirstDraftAcceptanceIsAtLeast80Percent) {
   EXPECT_GT(j["tokens_per_forward"].get<double>(), 1.8) << r.out;
 }
 
+// The default --mtp auto measures plain and speculative steps on the default model and says
+// in the speed line which it kept, next to the acceptance of the drafts it measured with;
+// switching between the two keeps the greedy text.
+TEST(DefaultModel, GenerateShowsTheMtpAutoChoiceInTheSpeedLine) {
+  const std::string cmd = "generate --prompt 'The history of the city' -n 96 --temp 0 --ignore-eos";
+  auto automatic = testing::run_dsv3(cmd);
+  auto plain = testing::run_dsv3(cmd + " --mtp off");
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(automatic.out, plain.out);
+  EXPECT_TRUE(std::regex_search(
+      automatic.err, std::regex(R"(MTP acceptance \d+%, \d+\.\d+ tokens/forward, mtp auto: )"
+                                R"((on, \d+\.\d+ tok/step, \d+\.\d+x|off \(\d+\.\d+x\))\])")))
+      << automatic.err;
+  EXPECT_EQ(plain.err.find("mtp auto"), std::string::npos) << plain.err;
+  auto on = testing::run_dsv3(cmd + " --mtp on");
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_EQ(on.err.find("mtp auto"), std::string::npos) << on.err;
+}
+
+TEST(DefaultModel, BenchMtpAutoRunsAllThreeByTurns) {
+  auto r = testing::run_dsv3("bench --model " + std::string(DSV3_SOURCE_DIR) +
+                             "/models/default --mtp auto -p 32 -n 64 -r 1 --probe-mib 0 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_GT(j["mtp_decode_tok_s"].get<double>(), 0.0);
+  EXPECT_GT(j["mtp_auto_decode_tok_s"].get<double>(), 0.0);
+  EXPECT_GT(j["mtp_auto_speedup"].get<double>(), 0.0);
+  EXPECT_GT(j["mtp_auto_measured_speedup"].get<double>(), 0.0);
+  const std::string choice = j["mtp_auto_choice"];
+  EXPECT_TRUE(choice == "on" || choice == "off") << choice;
+}
+
 // --adaptive-draft changes how many tokens are drafted, never which tokens come out.
 TEST(DefaultModel, AdaptiveDraftKeepsTheGreedyText) {
   const std::string cmd = "generate --prompt 'The history of the city' -n 48 --temp 0 --ignore-eos";

@@ -140,6 +140,31 @@ TEST(Scheduler, MtpDraftsInTheBatchMatchEachSequenceAlone) {
   }
 }
 
+// Under --mtp auto the batch switches between plain and speculative steps as measured (one
+// choice for the server); greedy sequences keep the plain greedy text through every switch,
+// and the stats show the choice once the first blocks are measured.
+TEST(Scheduler, MtpAutoKeepsTheGreedyTextAndReportsItsChoice) {
+  const TextModel& tm = testing::tiny_text_model_mtp();
+  SchedulerOptions options = small(2);
+  options.draft = 2;
+  options.mtp_auto = true;
+  Scheduler scheduler(tm.model(), tm.tokenizer(), options);
+  GenerationJob job{.prompt = prompt_of("the cat sat on"), .max_new_tokens = 80, .stop_at_eos = false};
+  job.sampling.temperature = 0;
+  const Collected got = collect(*scheduler.submit(job));
+  EXPECT_EQ(got.text, alone(job).text);
+  EXPECT_EQ(got.last.completion_tokens, 80);
+  const SchedulerStats s = scheduler.stats();
+  ASSERT_TRUE(s.mtp_auto.has_value());
+  EXPECT_TRUE(s.mtp_auto->decided);
+  EXPECT_GT(s.mtp_auto->speedup, 0.0);
+  EXPECT_GT(s.mtp_draft_tokens, 0);  // the speculative blocks that measured it
+  // Without auto there is nothing to report.
+  SchedulerOptions fixed = small(1);
+  fixed.draft = 1;
+  EXPECT_FALSE(Scheduler(tm.model(), tm.tokenizer(), fixed).stats().mtp_auto.has_value());
+}
+
 TEST(Scheduler, LaterRequestReusesTheCachedPrefix) {
   Scheduler scheduler(tiny_text_model().model(), tiny_text_model().tokenizer(), small(2));
   GenerationJob job{.prompt = prompt_of("Once upon a time, in a land far away"),
