@@ -100,9 +100,15 @@ struct RowPath {
   detail::MatmulRowsFn rows = nullptr;
 };
 
+// The int8-activation product of format f, if the table has one.
+detail::MatmulInt8Fn int8_kernel(const detail::KernelTable& k, WeightFormat f) {
+  if (is_quantized(f)) return k.matmul_int8[f == WeightFormat::kQ8 ? 0 : 1];
+  return k.formats[int(f)].matmul_int8;
+}
+
 RowPath row_path(const detail::KernelTable& k, const Matrix& w, int64_t n) {
-  if (is_quantized(w.format) && g_int8_activations.load(std::memory_order_relaxed)) {
-    if (auto int8 = k.matmul_int8[w.format == WeightFormat::kQ8 ? 0 : 1]) return {.int8 = int8};
+  if (g_int8_activations.load(std::memory_order_relaxed)) {
+    if (auto int8 = int8_kernel(k, w.format)) return {.int8 = int8};
   }
   const detail::FormatKernels& f = k.formats[int(w.format)];
   if (n >= k.gemm_min_tokens && f.gemm_rows) return {.gemm = f.gemm_rows};

@@ -1,5 +1,6 @@
 #include "tensor/matrix.h"
 
+#include "tensor/kquant.h"
 #include "util/check.h"
 
 namespace dsv3 {
@@ -17,6 +18,9 @@ std::string_view format_name(WeightFormat f) {
     case WeightFormat::kFP8Block: return "fp8";
     case WeightFormat::kQ8: return "q8";
     case WeightFormat::kQ4: return "q4";
+    case WeightFormat::kQ4K: return "q4_k";
+    case WeightFormat::kQ5K: return "q5_k";
+    case WeightFormat::kQ6K: return "q6_k";
   }
   return "?";
 }
@@ -29,6 +33,8 @@ std::optional<WeightFormat> format_from_name(std::string_view name) {
 }
 
 bool is_quantized(WeightFormat f) { return f == WeightFormat::kQ8 || f == WeightFormat::kQ4; }
+
+bool is_tiled(WeightFormat f) { return is_quantized(f) || is_kquant(f); }
 
 int64_t quant_block_bytes(WeightFormat f) {
   switch (f) {
@@ -46,19 +52,23 @@ int64_t format_row_bytes(WeightFormat f, int64_t cols) {
     case WeightFormat::kFP8Block: return cols;
     case WeightFormat::kQ8:
     case WeightFormat::kQ4: return quant_groups(cols) * quant_block_bytes(f) / kQuantTileRows;
+    case WeightFormat::kQ4K:
+    case WeightFormat::kQ5K:
+    case WeightFormat::kQ6K:
+      return cols / kKQuantSuperBlock * kquant_block_bytes(f) / kQuantTileRows;
   }
   return 0;
 }
 
 int64_t format_data_bytes(WeightFormat f, int64_t rows, int64_t cols) {
-  if (is_quantized(f)) rows = quant_tiles(rows) * kQuantTileRows;
+  if (is_tiled(f)) rows = quant_tiles(rows) * kQuantTileRows;
   return rows * format_row_bytes(f, cols);
 }
 
 Matrix Matrix::row_slice(int64_t begin, int64_t count) const {
   DSV3_CHECK(begin >= 0 && count >= 0 && begin + count <= rows, "slice [%ld, +%ld) of %ld rows",
              long(begin), long(count), long(rows));
-  DSV3_CHECK(!is_quantized(format) || begin % kQuantTileRows == 0,
+  DSV3_CHECK(!is_tiled(format) || begin % kQuantTileRows == 0,
              "%s slice must start on a 16-row tile, not row %ld", format_name(format).data(),
              long(begin));
   Matrix m = *this;

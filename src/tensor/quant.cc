@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tensor/dtype.h"
+#include "tensor/kquant.h"
 #include "util/check.h"
 
 namespace dsv3 {
@@ -130,6 +131,11 @@ void decode_row(const Matrix& w, int64_t r, float* out) {
     case WeightFormat::kQ8:
     case WeightFormat::kQ4:
       decode_quant_row(w, r, out);
+      return;
+    case WeightFormat::kQ4K:
+    case WeightFormat::kQ5K:
+    case WeightFormat::kQ6K:
+      decode_kquant_row(w, r, out);
       return;
   }
   DSV3_CHECK(false, "unknown weight format");
