@@ -16,6 +16,8 @@
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
 #include "tensor/dtype.h"
+#include "tensor/gguf_blocks.h"
+#include "tensor/kquant.h"
 #include "tensor/quant.h"
 
 namespace dsv3 {
@@ -58,6 +60,21 @@ WeightSet make_weights(WeightFormat format, int64_t rows, int64_t cols, int64_t 
       one.resize(quantized_size(format, rows, cols));
       quantize_matrix(f32, format, one);
       break;
+    case WeightFormat::kQ4K:
+    case WeightFormat::kQ5K:
+    case WeightFormat::kQ6K: {
+      // GGUF blocks of the values, repacked as a GGUF file's are at load.
+      const GgmlType type = format == WeightFormat::kQ4K   ? GgmlType::kQ4_K
+                            : format == WeightFormat::kQ5K ? GgmlType::kQ5_K
+                                                           : GgmlType::kQ6_K;
+      std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, cols)));
+      for (int64_t r = 0; r < rows; ++r) {
+        uint8_t* dst = blocks.data() + r * ggml_row_bytes(type, cols);
+        encode_kquant_row(type, v.data() + r * cols, cols, dst);
+      }
+      one = repack_kquant(type, blocks.data(), rows, cols);
+      break;
+    }
   }
   WeightSet s;
   const int64_t n = std::max<int64_t>(1, footprint / int64_t(one.size()));
@@ -148,7 +165,8 @@ void register_all() {
       ->MinTime(1.0)
       ->ComputeStatistics("min", fastest);
   for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16,
-                         WeightFormat::kFP8Block, WeightFormat::kQ8, WeightFormat::kQ4}) {
+                         WeightFormat::kFP8Block, WeightFormat::kQ8, WeightFormat::kQ4,
+                         WeightFormat::kQ4K, WeightFormat::kQ5K, WeightFormat::kQ6K}) {
     const std::string name = "Matmul/" + std::string(format_name(f));
     benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, f)
         ->ArgNames({"rows", "cols", "n", "stream"})

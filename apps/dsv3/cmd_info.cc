@@ -78,18 +78,36 @@ void print_rank_plan(const ModelConfig& c, std::span<const TensorBytes> tensors,
               human_bytes(t.bytes_per_token).c_str(), t.ranks_per_layer);
 }
 
-// What a GGUF file holds as stored (its tensors of block types are decoded at load).
+// What a GGUF file holds as stored, and how each of its types is held in memory.
 void print_gguf_summary(const std::string& path) {
   const GgufModelFiles files = unwrap(GgufModelFiles::open(path));
   std::map<std::string, int> types;
-  for (const auto& [name, t] : files.tensors()) ++types[std::string(ggml_type_name(t.type))];
+  // (type, how it is held) -> tensors, resident bytes
+  std::map<std::pair<std::string, std::string>, std::pair<int, int64_t>> held;
+  int64_t resident = 0;
+  for (const auto& [name, t] : files.tensors()) {
+    const std::string type(ggml_type_name(t.type));
+    ++types[type];
+    const GgufResidency r = gguf_residency(t);
+    std::string how(gguf_holding_name(r.how));
+    if (r.how == GgufHolding::kKeptQuantized) how += " (" + std::string(format_name(r.format)) + ")";
+    auto& [count, bytes] = held[{type, how}];
+    ++count;
+    bytes += r.bytes;
+    resident += r.bytes;
+  }
   std::string list;
   for (const auto& [name, n] : types) list += (list.empty() ? "" : ", ") + name + " (" + std::to_string(n) + ")";
   std::printf("GGUF                  %s: %zu part(s), %zu tensors, %s on disk; types %s\n",
               path.c_str(), files.num_parts(), files.tensors().size(),
               human_bytes(double(files.total_bytes())).c_str(), list.c_str());
-  std::printf("GGUF loading          F32/F16/BF16 mapped, Q8_0 matrices repacked into q8, other types"
-              " decoded to f32 at load\n");
+  std::printf("GGUF loading          F32/F16/BF16 mapped, Q8_0 matrices repacked into q8, Q4_K/Q5_K/"
+              "Q6_K matrices kept quantized (q4_k/q5_k/q6_k), other types decoded to f32 at load\n");
+  for (const auto& [key, value] : held) {
+    std::printf("GGUF held             %-8s %4d tensors %s, %s resident\n", key.first.c_str(),
+                value.first, key.second.c_str(), human_bytes(double(value.second)).c_str());
+  }
+  std::printf("GGUF resident         %s\n", human_bytes(double(resident)).c_str());
 }
 
 void run_checkpoint(const InfoFlags& f) {

@@ -12,6 +12,7 @@
 #include "hwy/highway.h"
 #include "hwy/targets.h"
 // clang-format on
+#include "kernels/kquant.h"
 #include "kernels/ref.h"
 
 namespace dsv3::kernels {
@@ -58,6 +59,7 @@ std::unique_ptr<KernelTable> build_ref_table() {
          .dequantize_row = &ref::dequantize_row};
   }
   t->matmul_int8 = {&ref::matmul_int8_rows, &ref::matmul_int8_rows};
+  detail::fill_kquant_fallback(*t, /*with_ref_int8=*/true);
   t->quantize_activations = &ref::quantize_activations;
   t->rmsnorm = &ref::rmsnorm;
   t->softmax = &ref::softmax;
@@ -84,6 +86,7 @@ std::unique_ptr<KernelTable> build_simd_table(int64_t target) {
   detail::fill_simd_matmul_bf16(*t);
   detail::fill_simd_matmul_fp8(*t);
   detail::fill_simd_matmul_quant(*t);
+  detail::fill_kquant_fallback(*t, /*with_ref_int8=*/false);
   hwy::SetSupportedTargetsForTest(0);
   if (target == HWY_AVX3 || target == HWY_AVX3_DL) {
     t->name += detail::fill_x86_vnni(*t);
@@ -92,6 +95,7 @@ std::unique_ptr<KernelTable> build_simd_table(int64_t target) {
     t->name += detail::fill_x86_quant_rows(*t);
     t->name += detail::fill_x86_amx(*t);
     t->name += detail::fill_x86_indexer(*t);
+    t->name += detail::fill_x86_kquant(*t);
   }
   return t;
 }

@@ -79,6 +79,8 @@ struct FormatKernels {
   // KernelTable::gemm_tokens.
   GemmColsFn gemm_cols = nullptr;
   DequantizeRowFn dequantize_row = nullptr;
+  // The int8-activation product of formats other than q8 / q4 (GGUF k-quants, kernels/kquant.h).
+  MatmulInt8Fn matmul_int8 = nullptr;
 };
 
 struct KernelTable {

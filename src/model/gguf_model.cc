@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "tensor/kquant.h"
 #include "tensor/matrix.h"
 
 namespace dsv3 {
@@ -139,10 +140,21 @@ public:
     v.name = hf;
     v.file = t.file + ": tensor '" + t.name + "'";
     v.shape = std::move(shape);
+    const GgufResidency held = gguf_residency(t);
     if (const auto dtype = plain_dtype(t.type)) {
       v.dtype = *dtype;
       v.data = data;
       v.nbytes = size_t(rows * ggml_row_bytes(t.type, ne0));
+    } else if (held.how == GgufHolding::kKeptQuantized && v.shape.size() == 2) {
+      // Q4_K / Q5_K / Q6_K: the same blocks in the int8 kernels' tiles (tensor/kquant.h).
+      std::vector<uint8_t> packed = repack_kquant(t.type, data, rows, ne0);
+      v.dtype = DType::kU8;
+      v.packed_format = held.format;
+      v.shape = {(rows + kQuantTileRows - 1) / kQuantTileRows, ne0 / kKQuantSuperBlock,
+                 kquant_block_bytes(held.format)};
+      v.nbytes = packed.size();
+      storage_.repacked.push_back(std::move(packed));
+      v.data = storage_.repacked.back().data();
     } else if (auto q8 = t.type == GgmlType::kQ8_0 && v.shape.size() == 2
                              ? repack_q8_0(data, rows, ne0)
                              : std::nullopt) {
@@ -151,6 +163,7 @@ public:
       v.dtype = DType::kU8;
       v.shape = {(rows + kQuantTileRows - 1) / kQuantTileRows,
                  ne0 / kQuantGroup, quant_block_bytes(WeightFormat::kQ8)};
+      v.packed_format = WeightFormat::kQ8;
       v.nbytes = q8->size();
       storage_.repacked.push_back(std::move(*q8));
       v.data = storage_.repacked.back().data();
@@ -336,6 +349,47 @@ map_tensors(ViewBuilder &b, const GgufModelFiles &files, const ModelConfig &c) {
 }
 
 } // namespace
+
+std::string_view gguf_holding_name(GgufHolding h) {
+  switch (h) {
+  case GgufHolding::kMapped:
+    return "mapped";
+  case GgufHolding::kRepackedQ8:
+    return "repacked into q8";
+  case GgufHolding::kKeptQuantized:
+    return "kept quantized";
+  case GgufHolding::kDecodedF32:
+    return "decoded to f32";
+  }
+  return "?";
+}
+
+GgufResidency gguf_residency(const GgufTensor &t) {
+  const int64_t ne0 = t.ne[0], rows = t.numel() / ne0;
+  const bool split_kv_b = t.name.ends_with("attn_k_b.weight") ||
+                          t.name.ends_with("attn_v_b.weight");
+  if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 ||
+      t.type == GgmlType::kBF16) {
+    return {GgufHolding::kMapped, WeightFormat::kF32, int64_t(t.nbytes)};
+  }
+  // Matrices (2 dimensions) and stacked experts (3); kv_b's halves are rebuilt
+  // as one float32 matrix.
+  const bool matrix = (t.ne.size() == 2 || t.ne.size() == 3) && !split_kv_b;
+  const auto kquant = kquant_format_of(t.type);
+  if (matrix && kquant && ne0 % kKQuantSuperBlock == 0) {
+    const int64_t per = t.ne.size() == 3 ? t.ne[1] : rows,
+                  count = t.ne.size() == 3 ? t.ne[2] : 1;
+    return {GgufHolding::kKeptQuantized, *kquant,
+            count * format_data_bytes(*kquant, per, ne0)};
+  }
+  if (matrix && t.type == GgmlType::kQ8_0) {
+    const int64_t per = t.ne.size() == 3 ? t.ne[1] : rows,
+                  count = t.ne.size() == 3 ? t.ne[2] : 1;
+    return {GgufHolding::kRepackedQ8, WeightFormat::kQ8,
+            count * format_data_bytes(WeightFormat::kQ8, per, ne0)};
+  }
+  return {GgufHolding::kDecodedF32, WeightFormat::kF32, t.numel() * 4};
+}
 
 bool is_gguf_path(const std::string &path) {
   return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0 &&

@@ -45,7 +45,7 @@ Matrix KvCache::view(const uint8_t* data, int64_t rows) const {
 void KvCache::write(int64_t layer, int64_t position, const float* values) {
   uint8_t* dst = row(layer, position);
   visit_format(format_, [&]<typename Codec>(Codec) {
-    if constexpr (Codec::kGroupQuantized) {
+    if constexpr (!ElementCodec<Codec>) {
       DSV3_CHECK(false, "a KV cache cannot be %s", Codec::kName.data());
     } else {
       // FP8 rows have unit block scales (see view()).

@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 
+#include "tensor/kquant.h"
 #include "tensor/weight_codec.h"
 
 namespace dsv3 {
@@ -74,7 +75,18 @@ class Binder {
   // A q8 / q4 matrix written by `dsv3 quantize`: U8 [tiles, groups, block bytes], the layout
   // of tensor/matrix.h, in the format config.json's quantization_config names.
   Status bind_group_quantized(const TensorView& t, int64_t rows, int64_t cols, Matrix& out) {
-    const WeightFormat f = c_.group_quant_format;
+    const WeightFormat f = t.packed_format.value_or(c_.group_quant_format);
+    if (is_kquant(f)) {
+      // A GGUF k-quant matrix repacked at load: U8 [tiles, super-blocks, block bytes].
+      if (cols % kKQuantSuperBlock != 0) {
+        return Err(where(t), ": ", format_name(f), " needs a multiple of 256 columns, not ", cols);
+      }
+      DSV3_TRY(expect_shape(t, {(rows + kQuantTileRows - 1) / kQuantTileRows,
+                                cols / kKQuantSuperBlock, kquant_block_bytes(f)}));
+      out = matrix_view(f, rows, cols, t.data);
+      ++format_counts_[std::string(format_name(f))];
+      return OkStatus();
+    }
     if (!is_quantized(f)) {
       return Err(where(t), ": dtype U8 (a dsv3 q8/q4 matrix) but config.json has no",
                  " quantization_config with quant_method 'dsv3'");

@@ -4,6 +4,7 @@
 // * scale) * q - (dmin * min), never fused.
 #include "tensor/gguf_blocks.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -179,8 +180,8 @@ void decode_q3_k(const uint8_t *b, float *y) {
   }
 }
 
-// The 6-bit scale and min of sub-block j (0..7) of Q4_K / Q5_K, packed in 12
-// bytes.
+} // namespace
+
 void scale_min_k4(int j, const uint8_t *q, int &scale, int &min) {
   if (j < 4) {
     scale = q[j] & 63;
@@ -190,6 +191,8 @@ void scale_min_k4(int j, const uint8_t *q, int &scale, int &min) {
     min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
 }
+
+namespace {
 
 // Q4_K: f16 d | f16 dmin | scales[12] | qs[128]; 8 sub-blocks of 32, x = (d*sc)
 // q - (dmin*m). Each 64 elements use 32 bytes: low nibbles first, then high
@@ -400,6 +403,115 @@ void encode_q8_0_row(const float *x, int64_t n, uint8_t *out) {
     std::memcpy(out, &dh, 2);
     for (int j = 0; j < kQK; ++j)
       out[2 + j] = uint8_t(int8_t(std::lround(x[j] * id)));
+  }
+}
+
+} // namespace dsv3
+
+namespace dsv3 {
+
+namespace {
+
+void store_f16(uint8_t *p, float v) {
+  const uint16_t h = f32_to_f16(v);
+  std::memcpy(p, &h, 2);
+}
+
+// Q4_K (levels = 15) or Q5_K (31): f16 d | f16 dmin | scales[12] | (Q5_K: qh[32]) | qs[128].
+void encode_q4_or_q5_k(const float *x, int64_t n, uint8_t *out, int levels) {
+  const bool q5 = levels == 31;
+  const int64_t block_bytes = q5 ? 176 : 144;
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += block_bytes) {
+    // Per sub-block of 32: step and (non-negative) offset, so x ~ step q - offset.
+    float step[8], offset[8], max_step = 0.0f, max_offset = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      float lo = 0.0f, hi = 0.0f;
+      for (int l = 0; l < 32; ++l) {
+        lo = std::fmin(lo, x[32 * j + l]);
+        hi = std::fmax(hi, x[32 * j + l]);
+      }
+      step[j] = (hi - lo) / float(levels);
+      offset[j] = -lo;
+      max_step = std::fmax(max_step, step[j]);
+      max_offset = std::fmax(max_offset, offset[j]);
+    }
+    store_f16(out, max_step / 63.0f);
+    store_f16(out + 2, max_offset / 63.0f);
+    const float d = f16_at(out), dmin = f16_at(out + 2);
+    int sc[8], m[8];
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = d > 0 ? std::clamp(int(std::lround(step[j] / d)), 0, 63) : 0;
+      m[j] = dmin > 0 ? std::clamp(int(std::lround(offset[j] / dmin)), 0, 63) : 0;
+    }
+    uint8_t *scales = out + 4;
+    for (int j = 0; j < 4; ++j) {
+      scales[j] = uint8_t((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+      scales[j + 4] = uint8_t((m[j] & 63) | ((m[j + 4] >> 4) << 6));
+      scales[j + 8] = uint8_t((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+    }
+    uint8_t *qh = out + 16, *qs = out + (q5 ? 48 : 16);
+    std::memset(out + 16, 0, size_t(block_bytes - 16));
+    for (int j = 0; j < 8; ++j) {
+      const float dl = d * float(sc[j]), ml = dmin * float(m[j]);
+      for (int l = 0; l < 32; ++l) {
+        const int q = dl > 0 ? std::clamp(int(std::lround((x[32 * j + l] + ml) / dl)), 0,
+                                          levels)
+                             : 0;
+        qs[32 * (j / 2) + l] |= uint8_t((q & 15) << (j % 2 ? 4 : 0));
+        if (q5)
+          qh[l] |= uint8_t((q >> 4) << j);
+      }
+    }
+  }
+}
+
+void encode_q6_k(const float *x, int64_t n, uint8_t *out) {
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += 210) {
+    // Per sub-block of 16: x ~ step (q - 32), q in 0..63.
+    float step[16], max_step = 0.0f;
+    for (int s = 0; s < 16; ++s) {
+      float amax = 0.0f;
+      for (int l = 0; l < 16; ++l)
+        amax = std::fmax(amax, std::fabs(x[16 * s + l]));
+      step[s] = amax / 31.0f;
+      max_step = std::fmax(max_step, step[s]);
+    }
+    store_f16(out + 208, max_step / 127.0f);
+    const float d = f16_at(out + 208);
+    std::memset(out, 0, 192);
+    for (int s = 0; s < 16; ++s) {
+      const int sc = d > 0 ? std::clamp(int(std::lround(step[s] / d)), -128, 127) : 0;
+      out[192 + s] = uint8_t(int8_t(sc));
+      const float dl = d * float(sc);
+      for (int l = 0; l < 16; ++l) {
+        const int e = 16 * s + l;
+        const int v =
+            dl != 0 ? std::clamp(int(std::lround(x[e] / dl)) + 32, 0, 63) : 32;
+        // Element e of half h, quarter k (32 elements each), position p: low
+        // bits in ql[64 h + p + 32 (k & 1)] (high nibble for k >= 2), high bits
+        // at 2k of qh[32 h + p].
+        const int h = e / 128, k = (e % 128) / 32, p = e % 32;
+        out[64 * h + p + 32 * (k & 1)] |= uint8_t((v & 15) << (k >= 2 ? 4 : 0));
+        out[128 + 32 * h + p] |= uint8_t((v >> 4) << (2 * k));
+      }
+    }
+  }
+}
+
+} // namespace
+
+void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
+  DSV3_CHECK(n % 256 == 0, "encode_kquant_row: %lld elements",
+             static_cast<long long>(n));
+  switch (t) {
+  case GgmlType::kQ4_K:
+    return encode_q4_or_q5_k(x, n, out, 15);
+  case GgmlType::kQ5_K:
+    return encode_q4_or_q5_k(x, n, out, 31);
+  case GgmlType::kQ6_K:
+    return encode_q6_k(x, n, out);
+  default:
+    DSV3_CHECK(false, "encode_kquant_row of %s", ggml_type_name(t).data());
   }
 }
 

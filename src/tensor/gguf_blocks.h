@@ -75,9 +75,16 @@ inline int64_t ggml_row_bytes(GgmlType t, int64_t n) {
 // tensors whose rows are not).
 void decode_ggml_row(GgmlType t, const uint8_t *src, int64_t n, float *out);
 
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block, packed
+// in its 12 scale bytes `q`.
+void scale_min_k4(int j, const uint8_t *q, int &scale, int &min);
+
 // Writers for the types the converter emits (`dsv3 convert --to gguf`). Q8_0
 // follows ggml's reference quantiser: d = max|x| / 127 stored as f16, q =
 // round(x / d).
 void encode_q8_0_row(const float *x, int64_t n, uint8_t *out);
+// Q4_K, Q5_K or Q6_K (for tests and benchmarks; plain min/max rounding, not
+// ggml's search for the best scales): n a multiple of 256.
+void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out);
 
 } // namespace dsv3

@@ -20,6 +20,8 @@ bool is_quantized(WeightFormat f) {
   return visit_format(f, []<typename Codec>(Codec) { return Codec::kGroupQuantized; });
 }
 
+bool is_tiled(WeightFormat f) { return is_quantized(f) || is_kquant(f); }
+
 int64_t quant_block_bytes(WeightFormat f) {
   return visit_format(f, []<typename Codec>(Codec) -> int64_t {
     if constexpr (Codec::kGroupQuantized) {
@@ -35,14 +37,14 @@ int64_t format_row_bytes(WeightFormat f, int64_t cols) {
 }
 
 int64_t format_data_bytes(WeightFormat f, int64_t rows, int64_t cols) {
-  if (is_quantized(f)) rows = (rows + kQuantTileRows - 1) / kQuantTileRows * kQuantTileRows;
+  if (is_tiled(f)) rows = (rows + kQuantTileRows - 1) / kQuantTileRows * kQuantTileRows;
   return rows * format_row_bytes(f, cols);
 }
 
 Matrix Matrix::row_slice(int64_t begin, int64_t count) const {
   DSV3_CHECK(begin >= 0 && count >= 0 && begin + count <= rows, "slice [%ld, +%ld) of %ld rows",
              long(begin), long(count), long(rows));
-  DSV3_CHECK(!is_quantized(format) || begin % kQuantTileRows == 0,
+  DSV3_CHECK(!is_tiled(format) || begin % kQuantTileRows == 0,
              "%s slice must start on a 16-row tile, not row %ld", format_name(format).data(),
              long(begin));
   Matrix m = *this;

@@ -18,8 +18,12 @@ enum class WeightFormat : uint8_t {
   // Our group-quantized formats (written by `dsv3 quantize`, layouts below).
   kQ8,
   kQ4,
+  // GGUF k-quants kept quantized, repacked losslessly at load (layouts in tensor/kquant.h).
+  kQ4K,
+  kQ5K,
+  kQ6K,
 };
-inline constexpr int kNumWeightFormats = 6;
+inline constexpr int kNumWeightFormats = 9;
 
 // ---- Quantized formats kQ8 and kQ4 ----------------------------------------------------------
 // Rows are stored in tiles of kQuantTileRows = 16 consecutive rows so that one 64-byte load
@@ -49,17 +53,19 @@ inline constexpr int kNumWeightFormats = 6;
 inline constexpr int64_t kQuantTileRows = 16;
 inline constexpr int64_t kQuantGroup = 32;
 
-// "f32", "f16", "bf16", "fp8", "q8", "q4"; format_from_name is its inverse.
+// "f32", "f16", "bf16", "fp8", "q8", "q4", "q4_k", "q5_k", "q6_k"; format_from_name is its inverse.
 std::string_view format_name(WeightFormat f);
 std::optional<WeightFormat> format_from_name(std::string_view name);
 // kQ8 / kQ4.
 bool is_quantized(WeightFormat f);
-// Bytes of one stored row (the scales of kFP8Block not included). For kQ8/kQ4 this is the
-// average per row: a tile of 16 rows is 16 times as large.
+// Stored in tiles of 16 rows: kQ8, kQ4 and the k-quants.
+bool is_tiled(WeightFormat f);
+// Bytes of one stored row (the scales of kFP8Block not included). For tiled formats this is
+// the average per row: a tile of 16 rows is 16 times as large.
 int64_t format_row_bytes(WeightFormat f, int64_t cols);
 // Bytes of one (tile, group) block of kQ8 / kQ4 (0 for other formats).
 int64_t quant_block_bytes(WeightFormat f);
-// Bytes of the `data` array of a rows x cols matrix (kQ8/kQ4 rows padded to whole tiles).
+// Bytes of the `data` array of a rows x cols matrix (tiled formats' rows padded to whole tiles).
 int64_t format_data_bytes(WeightFormat f, int64_t rows, int64_t cols);
 
 struct Matrix {
@@ -67,7 +73,7 @@ struct Matrix {
   int64_t rows = 0;
   int64_t cols = 0;
   // Row r starts at data + r * format_row_bytes(format, cols); for kQ8/kQ4 that holds for the
-  // first row of each tile (r a multiple of 16), see the layout above.
+  // first row of each tile (r a multiple of 16), see the layout above (and tensor/kquant.h).
   const uint8_t* data = nullptr;
   // kFP8Block only:
   const float* block_scales = nullptr;  // [ceil(total_rows / block), scale_cols], row-major
@@ -78,7 +84,7 @@ struct Matrix {
   bool empty() const { return data == nullptr; }
   const uint8_t* row_data(int64_t r) const { return data + r * format_row_bytes(format, cols); }
   // Rows [begin, begin + count) as a matrix of their own (per-head slices of kv_b, ...).
-  // kQ8/kQ4: begin must be a multiple of 16.
+  // Tiled formats: begin must be a multiple of 16.
   Matrix row_slice(int64_t begin, int64_t count) const;
   // Bytes a full read of the matrix touches (weights plus scales).
   int64_t bytes() const;

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tensor/dtype.h"
+#include "tensor/matrix.h"
 
 namespace dsv3 {
 
@@ -16,6 +18,9 @@ struct TensorView {
   const uint8_t* data = nullptr;
   size_t nbytes = 0;
   std::string file;  // where it came from, for error messages
+  // U8 bytes already in a tiled weight format (GGUF blocks repacked at load); unset for dsv3
+  // q8 / q4 checkpoints, whose format config.json names.
+  std::optional<WeightFormat> packed_format;
 
   int64_t numel() const {
     int64_t n = 1;

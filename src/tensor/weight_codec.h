@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tensor/dtype.h"
+#include "tensor/kquant.h"
 #include "tensor/matrix.h"
 
 namespace dsv3 {
@@ -229,6 +230,39 @@ struct Q4Codec : GroupQuantized<Q4Codec> {
   }
 };
 
+// ---- GGUF k-quants kept quantized at load (layouts in tensor/kquant.h): decoded and
+// multiplied by their own kernels, never written by `dsv3 quantize`. ---------------------------
+template <typename Codec>
+struct SuperBlockQuantized {
+  static constexpr bool kGroupQuantized = false;
+  static int64_t row_bytes(int64_t cols) {
+    return cols / kKQuantSuperBlock * Codec::kBlockBytes / kQuantTileRows;
+  }
+  static void decode_row(const Matrix& w, int64_t r, float* out) { decode_kquant_row(w, r, out); }
+};
+
+struct Q4KCodec : SuperBlockQuantized<Q4KCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kQ4K;
+  static constexpr std::string_view kName = "q4_k";
+  static constexpr int64_t kBlockBytes = kQ4KBlockBytes;
+};
+
+struct Q5KCodec : SuperBlockQuantized<Q5KCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kQ5K;
+  static constexpr std::string_view kName = "q5_k";
+  static constexpr int64_t kBlockBytes = kQ5KBlockBytes;
+};
+
+struct Q6KCodec : SuperBlockQuantized<Q6KCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kQ6K;
+  static constexpr std::string_view kName = "q6_k";
+  static constexpr int64_t kBlockBytes = kQ6KBlockBytes;
+};
+
+// Codecs of element formats: row r is `cols` values of kValueBytes each, encoded one by one.
+template <typename Codec>
+concept ElementCodec = requires { Codec::kValueBytes; };
+
 // fn(Codec{}) with the codec of f; returns what fn returns.
 template <typename Fn>
 decltype(auto) visit_format(WeightFormat f, Fn&& fn) {
@@ -239,6 +273,9 @@ decltype(auto) visit_format(WeightFormat f, Fn&& fn) {
     case WeightFormat::kFP8Block: return fn(Fp8BlockCodec{});
     case WeightFormat::kQ8: return fn(Q8Codec{});
     case WeightFormat::kQ4: return fn(Q4Codec{});
+    case WeightFormat::kQ4K: return fn(Q4KCodec{});
+    case WeightFormat::kQ5K: return fn(Q5KCodec{});
+    case WeightFormat::kQ6K: return fn(Q6KCodec{});
   }
   std::abort();  // not a WeightFormat enumerator: memory was corrupted
 }

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "engine/logit_comparison.h"
+#include "kernels/kernels.h"
 #include "io/gguf_writer.h"
 #include "model/gguf_convert.h"
 #include "model/gguf_model.h"
@@ -231,6 +233,94 @@ TEST(GgufModel, DecodedBlockTypesComputeLikeTheirF32Values) {
   // And Q4_0 did change the model (the test would pass vacuously otherwise).
   const auto &want = g.array("p0.logits_prefill").f32;
   EXPECT_GT(max_abs_diff(a.data(), want.data(), want.size()), 1e-3f);
+}
+
+// A Q4_K_M-like mix (Q6_K for output and the down projections, Q5_K for
+// kv_a, Q4_K for the other matrices whose rows are whole 256-blocks, the rest
+// F32) and the same file with every block decoded to F32: the k-quant file
+// keeps its k-quant matrices quantized (q4_k / q5_k / q6_k) and computes the same
+// logits: to float rounding with float32 activations, within the int8
+// activations' rounding with them.
+TEST(GgufModel, KQuantMatricesStayQuantizedAndComputeLikeTheirF32Values) {
+  const GoldenCase g("v3-tiny");
+  TempFile f32_file("kq_src.gguf"), kq_file("kq_mix.gguf"),
+      ref_file("kq_ref.gguf");
+  ASSERT_EQ(convert(g, f32_file, GgmlType::kF32), "");
+  auto src = GgufFile::open(f32_file.path);
+  ASSERT_TRUE(src.ok());
+  GgufWriter kq, ref;
+  for (const auto &[key, value] : src->metadata().values()) {
+    kq.add_value(key, value);
+    ref.add_value(key, value);
+  }
+  std::map<GgmlType, int> written;
+  for (const auto &[name, t] : src->tensors()) {
+    std::vector<uint8_t> raw(t.data, t.data + t.nbytes);
+    if (t.ne.size() < 2 || t.ne[0] % 256 != 0 ||
+        name.find("ffn_gate_inp") != std::string::npos) {
+      kq.add_tensor(name, t.type, t.ne, raw);
+      ref.add_tensor(name, t.type, t.ne, std::move(raw));
+      continue;
+    }
+    const bool q6 = name == "output.weight" ||
+                    name.find("ffn_down") != std::string::npos;
+    const GgmlType type = q6 ? GgmlType::kQ6_K
+                          : name.find("attn_kv_a_mqa") != std::string::npos
+                              ? GgmlType::kQ5_K
+                              : GgmlType::kQ4_K;
+    const int64_t rows = t.numel() / t.ne[0];
+    std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, t.ne[0])));
+    std::vector<float> decoded(size_t(t.numel()));
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *x = reinterpret_cast<const float *>(t.data) + r * t.ne[0];
+      uint8_t *b = blocks.data() + r * ggml_row_bytes(type, t.ne[0]);
+      encode_kquant_row(type, x, t.ne[0], b);
+      decode_ggml_row(type, b, t.ne[0], decoded.data() + r * t.ne[0]);
+    }
+    std::vector<uint8_t> decoded_bytes(decoded.size() * 4);
+    std::memcpy(decoded_bytes.data(), decoded.data(), decoded_bytes.size());
+    kq.add_tensor(name, type, t.ne, std::move(blocks));
+    ref.add_tensor(name, GgmlType::kF32, t.ne, std::move(decoded_bytes));
+    ++written[type];
+  }
+  EXPECT_GE(written[GgmlType::kQ4_K], 10);
+  EXPECT_GE(written[GgmlType::kQ6_K], 2);
+  EXPECT_GE(written[GgmlType::kQ5_K], 2);
+  ASSERT_TRUE(kq.write(kq_file.path).ok());
+  ASSERT_TRUE(ref.write(ref_file.path).ok());
+  auto kq_model = load(kq_file.path), ref_model = load(ref_file.path);
+  ASSERT_TRUE(kq_model && ref_model);
+  const std::string &formats = kq_model->weights().format_summary;
+  EXPECT_NE(formats.find("q4_k"), std::string::npos) << formats;
+  EXPECT_NE(formats.find("q5_k"), std::string::npos) << formats;
+  EXPECT_NE(formats.find("q6_k"), std::string::npos) << formats;
+  EXPECT_EQ(ref_model->weights().format_summary.find("q4_k"), std::string::npos);
+  const auto &tokens = g.array("p0.tokens").i32;
+  const auto &golden = g.array("p0.logits_prefill").f32;
+  float scale = 0;
+  for (float v : golden)
+    scale = std::max(scale, std::fabs(v));
+  for (bool int8 : {false, true}) {
+    SCOPED_TRACE(int8 ? "int8 activations" : "f32 activations");
+    kernels::set_matmul_options({.int8_activations = int8});
+    const auto a = prefill(*kq_model, tokens), b = prefill(*ref_model, tokens);
+    // int8: the f32 model runs float kernels, the k-quant one int8 products.
+    const float tol = int8 ? 0.05f * scale : 1e-4f * scale;
+    EXPECT_LE(max_abs_diff(a.data(), b.data(), a.size()), tol);
+    LogitComparison cmp;
+    const int64_t vocab = kq_model->config().vocab_size;
+    for (size_t t = 0; t < tokens.size(); ++t)
+      cmp.add(b.data() + t * vocab, a.data() + t * vocab, vocab);
+    EXPECT_LE(cmp.mean_kl(), int8 ? 1e-3 : 1e-8);
+    std::printf("k-quant vs f32 (%s): max |diff| %g of max |logit| %g, KL %g, top-1 %.3f\n",
+                int8 ? "int8" : "f32", cmp.max_abs_diff(), scale, cmp.mean_kl(),
+                cmp.top1_agreement());
+  }
+  kernels::set_matmul_options({});
+  // The files differ from the golden model (the test would pass vacuously
+  // otherwise).
+  const auto a = prefill(*kq_model, tokens);
+  EXPECT_GT(max_abs_diff(a.data(), golden.data(), golden.size()), 1e-3f);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GgufGolden,

@@ -14,6 +14,8 @@
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
 #include "tensor/dtype.h"
+#include "tensor/gguf_blocks.h"
+#include "tensor/kquant.h"
 #include "tensor/quant.h"
 
 namespace dsv3::testing {
@@ -28,6 +30,29 @@ inline std::vector<float> random_floats(int64_t n, uint32_t seed, float scale = 
 
 inline std::vector<float> nan_filled(int64_t n) {
   return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+// rows x cols (cols a multiple of 256) of random GGUF Q4_K / Q5_K / Q6_K blocks, every bit
+// random but the f16 scales (finite, 1e-3 .. 2e-2), repacked into kQ4K / kQ5K / kQ6K tiles.
+inline std::vector<uint8_t> random_kquant_bytes(WeightFormat f, int64_t rows, int64_t cols,
+                                                uint32_t seed) {
+  const bool q6k = f == WeightFormat::kQ6K;
+  const GgmlType type = f == WeightFormat::kQ4K ? GgmlType::kQ4_K
+                        : q6k                   ? GgmlType::kQ6_K
+                                                : GgmlType::kQ5_K;
+  std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, cols)));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> scale(1e-3f, 2e-2f);
+  for (auto& b : blocks) b = uint8_t(rng());
+  const int64_t block_bytes = ggml_type_info(type).block_bytes;
+  for (size_t b = 0; b < blocks.size(); b += size_t(block_bytes)) {
+    for (int64_t at : q6k ? std::vector<int64_t>{208} : std::vector<int64_t>{0, 2}) {
+      const uint16_t h = f32_to_f16(scale(rng));
+      blocks[b + at] = uint8_t(h);
+      blocks[b + at + 1] = uint8_t(h >> 8);
+    }
+  }
+  return repack_kquant(type, blocks.data(), rows, cols);
 }
 
 // A weight matrix that owns its bytes (and FP8 scales).
@@ -74,6 +99,11 @@ inline TestMatrix make_matrix(WeightFormat format, int64_t rows, int64_t cols, u
       quantize_matrix(f32, format, t.bytes);
       break;
     }
+    case WeightFormat::kQ4K:
+    case WeightFormat::kQ5K:
+    case WeightFormat::kQ6K:
+      t.bytes = random_kquant_bytes(format, rows, cols, seed);
+      break;
   }
   t.m = matrix_view(format, rows, cols, t.bytes.data());
   if (format == WeightFormat::kFP8Block) {

@@ -1,0 +1,161 @@
+// Scalar references of the k-quant kernels (kernels/kquant.h): plain loops over the tile
+// layout of tensor/kquant.h, the yardstick of kernels/x86/kquant.cc.
+#include <cstring>
+#include <vector>
+
+#include "kernels/kquant.h"
+#include "kernels/ref.h"
+#include "tensor/dtype.h"
+#include "tensor/kquant.h"
+#include "util/check.h"
+
+namespace dsv3::kernels {
+
+namespace {
+
+float load_f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// The 4-bit (Q4_K) or 6-bit (Q6_K) code of column c (0..31) of row i in group g's bytes q.
+int nibble(const uint8_t* q, int64_t i, int64_t c) {
+  return (q[64 * ((c % 16) / 4) + 4 * i + c % 4] >> (c < 16 ? 0 : 4)) & 15;
+}
+int q5_code(const uint8_t* q, int64_t i, int64_t c) {
+  const int high = (q[256 + 4 * i + c % 4] >> ((c % 16) / 4 + (c < 16 ? 0 : 4))) & 1;
+  return nibble(q, i, c) | high << 4;
+}
+int q6_code(const uint8_t* q, int64_t i, int64_t c) {
+  const int high = (q[256 + 64 * (c / 16) + 4 * i + c % 4] >> (2 * ((c % 16) / 4))) & 3;
+  return nibble(q, i, c) | high << 4;
+}
+
+// Row i of a super-block tile times token t's activations: the super-block's part of y.
+// Q4_K and Q5_K (q5: codes of 5 bits).
+float q4k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                    int64_t g0, int64_t t, bool q5) {
+  const float d = load_f16(block + 2 * i), dmin = load_f16(block + kQ4KDmin + 2 * i);
+  float acc = 0;
+  for (int64_t g = 0; g < 8; ++g) {
+    const int64_t at = (g0 + g) * xq.n + t;
+    const int8_t* x = xq.q + at * kQuantGroup;
+    const uint8_t* q = block + kQ4KQuants + (q5 ? kQ5KGroupBytes : kQ4KGroupBytes) * g;
+    int32_t dot = 0;
+    for (int64_t c = 0; c < kQuantGroup; ++c) dot += (q5 ? q5_code(q, i, c) : nibble(q, i, c)) * x[c];
+    const float dl = d * float(block[kQ4KScales + 16 * g + i]);
+    const float ml = dmin * float(block[kQ4KMins + 16 * g + i]);
+    acc += dl * (xq.scale[at] * float(dot)) - ml * xq.scaled_sum[at];
+  }
+  return acc;
+}
+
+float q6k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                    const float* offsets, int64_t g0, int64_t t) {
+  const float d = load_f16(block + 2 * i);
+  float acc = 0;
+  for (int64_t g = 0; g < 8; ++g) {
+    const int64_t at = (g0 + g) * xq.n + t;
+    const int8_t* x = xq.q + at * kQuantGroup;
+    const uint8_t* q = block + kQ6KQuants + kQ6KGroupBytes * g;
+    for (int64_t h = 0; h < 2; ++h) {
+      int32_t dot = 0;
+      for (int64_t c = 16 * h; c < 16 * h + 16; ++c) dot += q6_code(q, i, c) * x[c];
+      const float dl = d * float(int8_t(block[kQ6KScales + 16 * (2 * g + h) + i]));
+      acc += dl * (xq.scale[at] * float(dot) + offsets[2 * at + h]);
+    }
+  }
+  return acc;
+}
+
+// Float32 activations: rows decoded, then dot products / axpys (any table).
+void fallback_rows(const Matrix& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  float* row = detail::thread_scratch(0, size_t(w.cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    decode_kquant_row(w, r, row);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* xt = x + t * w.cols;
+      float s = 0;
+      for (int64_t c = 0; c < w.cols; ++c) s += row[c] * xt[c];
+      y[t * w.rows + r] = s;
+    }
+  }
+}
+
+void fallback_cols(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0, int64_t c1) {
+  float* row = detail::thread_scratch(0, size_t(w.cols));
+  for (int64_t t = 0; t < n; ++t) std::fill(y + t * w.cols + c0, y + t * w.cols + c1, 0.0f);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    decode_kquant_row(w, r, row);
+    for (int64_t t = 0; t < n; ++t) {
+      const float a = x[t * w.rows + r];
+      float* yt = y + t * w.cols;
+      for (int64_t c = c0; c < c1; ++c) yt[c] += a * row[c];
+    }
+  }
+}
+
+}  // namespace
+
+void detail::kquant_q6_offsets(const QuantizedActivations& xq, int64_t t0, int64_t t1,
+                               float* q6_offsets) {
+  for (int64_t g = 0; g < xq.groups; ++g) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t at = g * xq.n + t;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      for (int64_t h = 0; h < 2; ++h) {
+        int32_t sum = 0;
+        for (int64_t c = 16 * h; c < 16 * h + 16; ++c) sum += x[c];
+        q6_offsets[2 * at + h] = -32.0f * xq.scale[at] * float(sum);
+      }
+    }
+  }
+}
+
+void ref::kquant_matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y,
+                                  int64_t r0, int64_t r1) {
+  DSV3_CHECK(is_kquant(w.format) && xq.cols == w.cols && w.cols % kKQuantSuperBlock == 0);
+  const bool q6k = w.format == WeightFormat::kQ6K;
+  std::vector<float> offsets;
+  if (q6k) {
+    offsets.resize(size_t(2 * xq.groups * xq.n));
+    detail::kquant_q6_offsets(xq, 0, xq.n, offsets.data());
+  }
+  const int64_t blocks = w.cols / kKQuantSuperBlock, block_bytes = kquant_block_bytes(w.format);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* tile = w.data + (r / kQuantTileRows) * blocks * block_bytes;
+    const int64_t i = r % kQuantTileRows;
+    for (int64_t t = 0; t < xq.n; ++t) {
+      float acc = 0;
+      for (int64_t s = 0; s < blocks; ++s) {
+        const uint8_t* block = tile + s * block_bytes;
+        acc += q6k ? q6k_block_dot(block, i, xq, offsets.data(), 8 * s, t)
+                   : q4k_block_dot(block, i, xq, 8 * s, t, w.format == WeightFormat::kQ5K);
+      }
+      y[t * w.rows + r] = acc;
+    }
+  }
+}
+
+void ref::kquant_matmul_int8(const Matrix& w, const float* x, int64_t n, float* y) {
+  const int64_t groups = (w.cols + kQuantGroup - 1) / kQuantGroup;
+  std::vector<int8_t> q(size_t(n * groups * kQuantGroup));
+  std::vector<float> scale(size_t(n * groups)), ssum(scale.size()), offset(scale.size());
+  const QuantizedActivations xq{.n = n, .cols = w.cols, .groups = groups, .q = q.data(),
+                                .scale = scale.data(), .scaled_sum = ssum.data(),
+                                .q8_offset = offset.data()};
+  ref::quantize_activations(x, 0, n, xq);
+  kquant_matmul_int8_rows(w, xq, y, 0, w.rows);
+}
+
+void detail::fill_kquant_fallback(KernelTable& t, bool with_ref_int8) {
+  for (WeightFormat f : {WeightFormat::kQ4K, WeightFormat::kQ5K, WeightFormat::kQ6K}) {
+    FormatKernels& k = t.formats[int(f)];
+    k = {.matmul_rows = &fallback_rows, .matmul_cols = &fallback_cols,
+         .dequantize_row = &decode_kquant_row};
+    if (with_ref_int8) k.matmul_int8 = &ref::kquant_matmul_int8_rows;
+  }
+}
+
+}  // namespace dsv3::kernels

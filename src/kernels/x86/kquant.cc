@@ -1,0 +1,285 @@
+// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ4K / kQ5K / kQ6K (tensor/kquant.h),
+// the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows in each 64-byte
+// vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast activation bytes
+// gives the 16 rows' partial sums with no horizontal additions. The block scales are applied
+// per group of 32 (Q6_K: per half group) as 16-lane vectors, converted once per group and
+// shared by every token of the pass.
+#include "kernels/kquant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/x86/cpu.h"
+#include "kernels/x86/tile_lanes.h"
+#include "tensor/kquant.h"
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wmaybe-uninitialized
+// once inlined (GCC PR 105593, fixed in 13).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#define DSV3_TARGET_AVX512_VNNI \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")))
+
+namespace dsv3::kernels {
+namespace {
+
+using x86::first_n;
+
+// Tokens per pass over a tile: Q4_K / Q5_K hold 2 kT int and kT float accumulators, Q6_K
+// the same plus the unpacked high bits.
+constexpr int kMaxTokensQ4K = 8;
+constexpr int kMaxTokensQ6K = 6;
+// How far ahead the tile stream is fetched (~4 KB, as our q4 kernel).
+constexpr int64_t kPrefetchBytes = 4096;
+
+DSV3_TARGET_AVX512_VNNI inline __m512i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// 16 f16 values (the rows of a tile) as floats.
+DSV3_TARGET_AVX512_VNNI inline __m512 load_f16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+// 16 unsigned / signed bytes (the rows of a tile) as floats.
+DSV3_TARGET_AVX512_VNNI inline __m512 load_u8x16(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+DSV3_TARGET_AVX512_VNNI inline __m512 load_i8x16(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+DSV3_TARGET_AVX512_VNNI inline void prefetch_block(const uint8_t* block, int64_t bytes) {
+  for (int64_t line = 0; line < bytes; line += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes + line), _MM_HINT_T0);
+  }
+}
+
+// The fifth bits of column quad k (0..3) of a Q5_K group, moved to bit 4 of each byte: for
+// the low half (columns 4k..) from bit k, for the high half (16 + 4k..) from bit 4 + k.
+template <int k>
+DSV3_TARGET_AVX512_VNNI inline __m512i q5_high_low_half(__m512i h) {
+  return _mm512_slli_epi16(h, 4 - k);
+}
+template <int k>
+DSV3_TARGET_AVX512_VNNI inline __m512i q5_high_high_half(__m512i h) {
+  if constexpr (k == 0) return h;
+  return _mm512_srli_epi16(h, k);
+}
+
+// lo | (high & mask): the codes of 4 columns of 16 rows, with their upper bits.
+DSV3_TARGET_AVX512_VNNI inline __m512i with_high_bits(__m512i lo, __m512i high, __m512i mask) {
+  return _mm512_ternarylogic_epi32(lo, high, mask, 0xF8);  // A | (B & C)
+}
+
+// Quad k of a Q4_K / Q5_K group: codes of columns 4k.. (lo) and 16 + 4k.. (hi).
+template <bool kQ5, int k, int kT>
+DSV3_TARGET_AVX512_VNNI inline void q45k_quad(const uint8_t* q, __m512i h, const int8_t* x,
+                                              __m512i* lo_sum, __m512i* hi_sum) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i v = _mm512_loadu_si512(q + 64 * k);
+  __m512i lo = _mm512_and_si512(v, low4);
+  __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+  if constexpr (kQ5) {
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
+    lo = with_high_bits(lo, q5_high_low_half<k>(h), bit4);
+    hi = with_high_bits(hi, q5_high_high_half<k>(h), bit4);
+  }
+  for (int t = 0; t < kT; ++t) {
+    lo_sum[t] = _mm512_dpbusd_epi32(lo_sum[t], lo, broadcast4(x + t * kQuantGroup + 4 * k));
+    hi_sum[t] = _mm512_dpbusd_epi32(hi_sum[t], hi, broadcast4(x + t * kQuantGroup + 16 + 4 * k));
+  }
+}
+
+// One Q4_K / Q5_K tile (16 rows from row r) times tokens [t0, t0 + kT).
+template <bool kQ5, int kT>
+DSV3_TARGET_AVX512_VNNI void q45k_tile(const uint8_t* tile, int64_t blocks,
+                                       const QuantizedActivations& xq, int64_t t0, int64_t r,
+                                       int64_t rows, float* y) {
+  constexpr int64_t kBlockBytes = kQ5 ? kQ5KBlockBytes : kQ4KBlockBytes;
+  constexpr int64_t kGroupBytes = kQ5 ? kQ5KGroupBytes : kQ4KGroupBytes;
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kBlockBytes;
+    prefetch_block(block, kBlockBytes);
+    const __m512 d = load_f16x16(block), dmin = load_f16x16(block + kQ4KDmin);
+    for (int64_t g = 0; g < 8; ++g) {
+      const __m512 scale = _mm512_mul_ps(d, load_u8x16(block + kQ4KScales + 16 * g));
+      const __m512 min = _mm512_mul_ps(dmin, load_u8x16(block + kQ4KMins + 16 * g));
+      const uint8_t* q = block + kQ4KQuants + kGroupBytes * g;
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      __m512i lo_sum[kT], hi_sum[kT];
+      for (int t = 0; t < kT; ++t) lo_sum[t] = hi_sum[t] = _mm512_setzero_si512();
+      const __m512i h = kQ5 ? _mm512_loadu_si512(q + 256) : _mm512_setzero_si512();
+      q45k_quad<kQ5, 0, kT>(q, h, x, lo_sum, hi_sum);
+      q45k_quad<kQ5, 1, kT>(q, h, x, lo_sum, hi_sum);
+      q45k_quad<kQ5, 2, kT>(q, h, x, lo_sum, hi_sum);
+      q45k_quad<kQ5, 3, kT>(q, h, x, lo_sum, hi_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(lo_sum[t], hi_sum[t]));
+        // (d sc) (sx dot) - (dmin m) (sx sum(xq))
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dot, _mm512_set1_ps(xq.scale[at + t])), scale,
+                                 acc[t]);
+        acc[t] = _mm512_fnmadd_ps(min, _mm512_set1_ps(xq.scaled_sum[at + t]), acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
+// The 2 high bits of column quad k (0..3) of a Q6_K half group, moved to bits 4..5 of each
+// byte (the other bits are masked off by the caller).
+template <int k>
+DSV3_TARGET_AVX512_VNNI inline __m512i q6_high(__m512i h) {
+  if constexpr (k == 0) return _mm512_slli_epi16(h, 4);
+  if constexpr (k == 1) return _mm512_slli_epi16(h, 2);
+  if constexpr (k == 2) return h;
+  return _mm512_srli_epi16(h, 2);
+}
+
+
+template <int k, int kT>
+DSV3_TARGET_AVX512_VNNI inline void q6k_quad(const uint8_t* q, __m512i h0, __m512i h1,
+                                             const int8_t* x, __m512i* lo_sum, __m512i* hi_sum) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f), mask30 = _mm512_set1_epi8(0x30);
+  const __m512i v = _mm512_loadu_si512(q + 64 * k);
+  const __m512i lo = with_high_bits(_mm512_and_si512(v, low4), q6_high<k>(h0), mask30);
+  const __m512i hi =
+      with_high_bits(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), q6_high<k>(h1), mask30);
+  for (int t = 0; t < kT; ++t) {
+    lo_sum[t] = _mm512_dpbusd_epi32(lo_sum[t], lo, broadcast4(x + t * kQuantGroup + 4 * k));
+    hi_sum[t] = _mm512_dpbusd_epi32(hi_sum[t], hi, broadcast4(x + t * kQuantGroup + 16 + 4 * k));
+  }
+}
+
+// One Q6_K tile (16 rows from row r) times tokens [t0, t0 + kT). offsets: the half groups'
+// -32 sx sum(xq) (detail::kquant_q6_offsets).
+template <int kT>
+DSV3_TARGET_AVX512_VNNI void q6k_tile(const uint8_t* tile, int64_t blocks,
+                                      const QuantizedActivations& xq, const float* offsets,
+                                      int64_t t0, int64_t r, int64_t rows, float* y) {
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kQ6KBlockBytes;
+    prefetch_block(block, kQ6KBlockBytes);
+    const __m512 d = load_f16x16(block);
+    for (int64_t g = 0; g < 8; ++g) {
+      const __m512 scale_lo = _mm512_mul_ps(d, load_i8x16(block + kQ6KScales + 32 * g));
+      const __m512 scale_hi = _mm512_mul_ps(d, load_i8x16(block + kQ6KScales + 32 * g + 16));
+      const uint8_t* q = block + kQ6KQuants + kQ6KGroupBytes * g;
+      const __m512i h0 = _mm512_loadu_si512(q + 256), h1 = _mm512_loadu_si512(q + 320);
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      __m512i lo_sum[kT], hi_sum[kT];
+      for (int t = 0; t < kT; ++t) lo_sum[t] = hi_sum[t] = _mm512_setzero_si512();
+      q6k_quad<0, kT>(q, h0, h1, x, lo_sum, hi_sum);
+      q6k_quad<1, kT>(q, h0, h1, x, lo_sum, hi_sum);
+      q6k_quad<2, kT>(q, h0, h1, x, lo_sum, hi_sum);
+      q6k_quad<3, kT>(q, h0, h1, x, lo_sum, hi_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        // (d sc_h) (sx dot_h - 32 sx sum_h(xq)) for both halves h
+        const __m512 sx = _mm512_set1_ps(xq.scale[at + t]);
+        const float* off = offsets + 2 * (at + t);
+        const __m512 lo = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo_sum[t]), sx, _mm512_set1_ps(off[0]));
+        const __m512 hi = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi_sum[t]), sx, _mm512_set1_ps(off[1]));
+        acc[t] = _mm512_fmadd_ps(lo, scale_lo, acc[t]);
+        acc[t] = _mm512_fmadd_ps(hi, scale_hi, acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
+// The half-group sums of every token for Q6_K's zero point, per call (a call covers many
+// tiles, so this costs a few percent of its work at most).
+DSV3_TARGET_AVX512_VNNI void q6_offsets_avx512(const QuantizedActivations& xq, float* out) {
+  const __m256i bias = _mm256_set1_epi8(char(0x80));
+  for (int64_t at = 0; at < xq.groups * xq.n; ++at) {
+    // |x + 128| sums of 8 bytes each, minus 8 * 128.
+    const __m256i v = _mm256_xor_si256(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.q + at * kQuantGroup)), bias);
+    const __m256i sad = _mm256_sad_epu8(v, _mm256_setzero_si256());
+    alignas(32) int64_t part[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(part), sad);
+    const float sx = xq.scale[at];
+    out[2 * at] = -32.0f * sx * float(int32_t(part[0] + part[1]) - 16 * 128);
+    out[2 * at + 1] = -32.0f * sx * float(int32_t(part[2] + part[3]) - 16 * 128);
+  }
+}
+
+template <WeightFormat kF>
+DSV3_TARGET_AVX512_VNNI void kquant_int8_avx512(const Matrix& w, const QuantizedActivations& xq,
+                                                float* y, int64_t r0, int64_t r1) {
+  constexpr bool kQ6 = kF == WeightFormat::kQ6K, kQ5 = kF == WeightFormat::kQ5K;
+  const int64_t blocks = w.cols / kKQuantSuperBlock;
+  const int64_t tile_bytes = blocks * kquant_block_bytes(kF);
+  float* offsets = nullptr;
+  if constexpr (kQ6) {
+    offsets = detail::thread_scratch(3, size_t(2 * xq.groups * xq.n));
+    q6_offsets_avx512(xq, offsets);
+  }
+  for (int64_t r = r0; r < r1; r += kQuantTileRows) {
+    const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
+    for (int64_t t0 = 0; t0 < xq.n;) {
+      if constexpr (!kQ6) {
+        const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
+        switch (n) {
+          case 1: q45k_tile<kQ5, 1>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 2: q45k_tile<kQ5, 2>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 3: q45k_tile<kQ5, 3>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 4: q45k_tile<kQ5, 4>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 5: q45k_tile<kQ5, 5>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 6: q45k_tile<kQ5, 6>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 7: q45k_tile<kQ5, 7>(tile, blocks, xq, t0, r, w.rows, y); break;
+          default: q45k_tile<kQ5, 8>(tile, blocks, xq, t0, r, w.rows, y); break;
+        }
+        t0 += n;
+      } else {
+        const int64_t n = std::min<int64_t>(kMaxTokensQ6K, xq.n - t0);
+        switch (n) {
+          case 1: q6k_tile<1>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
+          case 2: q6k_tile<2>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
+          case 3: q6k_tile<3>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
+          case 4: q6k_tile<4>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
+          case 5: q6k_tile<5>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
+          default: q6k_tile<6>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
+        }
+        t0 += n;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string detail::fill_x86_kquant(KernelTable& t) {
+  if (!cpu_has_avx512_base() || !__builtin_cpu_supports("avx512vnni")) return "";
+  t.formats[int(WeightFormat::kQ4K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ4K>;
+  t.formats[int(WeightFormat::kQ5K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ5K>;
+  t.formats[int(WeightFormat::kQ6K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ6K>;
+  return " +kquant";
+}
+
+}  // namespace dsv3::kernels
+
+#else  // not x86-64
+
+namespace dsv3::kernels {
+std::string detail::fill_x86_kquant(KernelTable&) { return ""; }
+}  // namespace dsv3::kernels
+
+#endif

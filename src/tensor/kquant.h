@@ -1,0 +1,70 @@
+// GGUF k-quant matrices kept quantized in memory: Q4_K, Q5_K and Q6_K rows (ggml's super-blocks of
+// 256 weights, tensor/gguf_blocks.h) repacked, losslessly, at load into the 16-row tiles the
+// int8 kernels read (the same row interleaving as our q8 / q4, tensor/matrix.h), so a
+// vpdpbusd on 64 bytes yields 4 columns of 16 rows. Nothing is requantized: every weight
+// decodes to the float the GGUF block decodes to, bit for bit.
+//
+// Rows are stored in tiles of 16 (kQuantTileRows), padded with zero rows; columns in
+// super-blocks of 256 (cols must be a multiple of 256, as GGUF requires of these types).
+// Super-block s of tile t starts at data + (t * cols / 256 + s) * kquant_block_bytes(f).
+// Group g (0..7) is columns 32g .. 32g + 31 of the super-block; i is the row inside the tile.
+//
+// kQ4K super-block tile, 2368 bytes (4.625 bits per weight; the file's Q4_K: 4.5):
+//   uint16 d[16], dmin[16]        f16 super-block scale and min scale of row i
+//   uint8  sc[8][16], m[8][16]    the 6-bit scale and min of group g, row i (unpacked)
+//   uint8  q[8][4][16][4]         group g: as our q4 (low nibble u[i][4k+j], high nibble
+//                                 u[i][16+4k+j] at 256 g + 64 k + 4 i + j)
+//   W = (d[i] * sc[g][i]) * u - dmin[i] * m[g][i]        (ggml's dequantize_row_q4_K)
+// kQ5K super-block tile, 2880 bytes (5.625 bits per weight; the file's Q5_K: 5.5): as kQ4K
+// with groups of 320 bytes: the low 4 bits of u (0..31) as kQ4K's nibbles, then the fifth
+// bits (64 bytes): byte 4 i + j holds at bit k that of u[i][4k + j] and at bit 4 + k that of
+// u[i][16 + 4k + j] (k = 0..3).                           (ggml's dequantize_row_q5_K)
+// kQ6K super-block tile, 3360 bytes (6.5625 bits per weight, as the file's Q6_K):
+//   uint16 d[16]                  f16 super-block scale of row i
+//   int8   sc[16][16]             scale of sub-block s (16 columns), row i
+//   group g, 384 bytes:           low 4 bits of q: the q4 nibble layout (256 bytes), then
+//                                 the high 2 bits (128 bytes): byte 64 h + 4 i + j holds,
+//                                 at bits 2k .. 2k+1, those of q[i][16h + 4k + j] (k = 0..3)
+//   W = (d[i] * sc[2g + c / 16][i]) * (q - 32)          (ggml's dequantize_row_q6_K)
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "tensor/gguf_blocks.h"
+#include "tensor/matrix.h"
+
+namespace dsv3 {
+
+inline constexpr int64_t kKQuantSuperBlock = 256;
+inline constexpr int64_t kQ4KBlockBytes = 64 + 256 + 8 * 256;
+inline constexpr int64_t kQ5KBlockBytes = 64 + 256 + 8 * 320;
+inline constexpr int64_t kQ6KBlockBytes = 32 + 256 + 8 * 384;
+
+// kQ4K / kQ5K / kQ6K.
+bool is_kquant(WeightFormat f);
+// Bytes of one (tile, super-block) block (0 for other formats).
+int64_t kquant_block_bytes(WeightFormat f);
+
+// The format a GGUF type is held in (kQ4K for Q4_K, kQ5K for Q5_K, kQ6K for Q6_K), or
+// nullopt.
+std::optional<WeightFormat> kquant_format_of(GgmlType t);
+
+// Rows [0, rows) of ggml blocks of type t (rows * cols / 256 blocks, row after row) in the tile
+// layout of kquant_format_of(t): format_data_bytes(f, rows, cols) bytes.
+std::vector<uint8_t> repack_kquant(GgmlType t, const uint8_t* src, int64_t rows, int64_t cols);
+
+// out[w.cols] = row r of a kQ4K / kQ5K / kQ6K matrix as float32 (the same floats as the GGUF
+// decoder gives for the blocks it was packed from).
+void decode_kquant_row(const Matrix& w, int64_t r, float* out);
+
+// ---- The parts of a super-block tile, for the kernels -----------------------------------
+// Offsets inside a kQ4K / kQ5K block (the same header); a group's bytes are
+// kquant_group_bytes(f) apart.
+inline constexpr int64_t kQ4KDmin = 32, kQ4KScales = 64, kQ4KMins = 192, kQ4KQuants = 320;
+inline constexpr int64_t kQ4KGroupBytes = 256, kQ5KGroupBytes = 320;
+// Offsets inside a kQ6K block; a group's bytes are kQ6KGroupBytes apart.
+inline constexpr int64_t kQ6KScales = 32, kQ6KQuants = 288, kQ6KGroupBytes = 384;
+
+}  // namespace dsv3
