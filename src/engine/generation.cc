@@ -38,7 +38,9 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
   TokenDecoder decoder_steps(session, sampler, req.draft, req.adaptive_draft);
   if (req.constraint) decoder_steps.set_constraint(structured::TokenConstraint(req.constraint));
   std::optional<MtpAuto> mtp_auto;
-  if (req.mtp_auto && req.draft > 0) mtp_auto.emplace();
+  // Only greedy decoding lets timing choose: sampled tokens depend on whether a step drafted
+  // (speculative sampling draws differently), and a seed must always give the same text.
+  if (req.mtp_auto && req.draft > 0 && req.sampling.greedy()) mtp_auto.emplace();
   TokenOutput output(tokenizer, {.stop = req.stop,
                                  .stop_at_eos = req.stop_at_eos || req.constraint != nullptr,
                                  .skip_special = req.skip_special_in_text,

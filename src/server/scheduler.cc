@@ -249,7 +249,10 @@ void Scheduler::admit_locked() {
     s.sampler.emplace(job.sampling);
     s.decoder.emplace(*s.session, *s.sampler, options_.draft, options_.adaptive_draft);
     // The prompt's MTP work waits, like every plain step's, while the batch does not draft.
-    if (mtp_auto_) s.decoder->set_speculative(mtp_auto_->next() == DecodeMode::kSpeculative);
+    if (mtp_auto_) {
+      s.decoder->set_speculative(mtp_auto_->next() == DecodeMode::kSpeculative ||
+                                 !job.sampling.greedy());
+    }
     // Log-probabilities come from the logits each token was sampled or verified from.
     s.decoder->keep_logits(job.top_logprobs >= 0);
     if (job.constraint) s.decoder->set_constraint(structured::TokenConstraint(job.constraint));
@@ -292,7 +295,9 @@ bool Scheduler::step() {
     if (slot->prefilling()) {
       prefilling.push_back(slot.get());
     } else {
-      if (mtp_auto_) slot->decoder->set_speculative(speculate);
+      // A sampled sequence always drafts (its text must not depend on timing: a seed gives
+      // the same text); only greedy ones follow the batch's measured choice.
+      if (mtp_auto_) slot->decoder->set_speculative(speculate || !slot->request().sampling.greedy());
       plan_decode(*slot);
       if (slot->decode_planned && slot->decoder->drafted() != speculate) step_as_asked_ = false;
     }

@@ -187,6 +187,18 @@ TEST(DefaultModel, GenerateShowsTheMtpAutoChoiceInTheSpeedLine) {
   EXPECT_EQ(on.err.find("mtp auto"), std::string::npos) << on.err;
 }
 
+// Sampled tokens depend on whether a step drafted, so under `--mtp auto` a sampled
+// generation keeps drafting: the same seed gives the same text as `--mtp on`, every time.
+TEST(DefaultModel, MtpAutoKeepsASeededSampleReproducible) {
+  const std::string cmd =
+      "generate --prompt 'The history of the city' -n 64 --temp 0.8 --seed 5 --ignore-eos";
+  auto automatic = testing::run_dsv3(cmd);
+  auto on = testing::run_dsv3(cmd + " --mtp on");
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_EQ(automatic.out, on.out);
+}
+
 TEST(DefaultModel, BenchMtpAutoRunsAllThreeByTurns) {
   auto r = testing::run_dsv3("bench --model " + std::string(DSV3_SOURCE_DIR) +
                              "/models/default --mtp auto -p 32 -n 64 -r 1 --probe-mib 0 --json");
