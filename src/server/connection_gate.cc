@@ -28,6 +28,7 @@ constexpr size_t kBodyInGate = 16 << 10;
 // How long a closing connection's unread input is read and dropped before close().
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr int kTickMs = 50;  // deadlines are checked this often
+constexpr size_t kHugeLength = size_t(1) << 60;  // Content-Length values saturate here
 
 bool ascii_iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -44,7 +45,7 @@ std::string_view trim(std::string_view s) {
 
 // The body's length from a request head's Content-Length (0 without one); unknown for a
 // client that waits for "100 Continue" or sends its body in chunks (httplib reads those
-// under the deadline). Saturates at kPeekBytes: all the gate can see.
+// under the deadline). Saturates at kHugeLength.
 std::optional<size_t> body_length(std::string_view head) {
   size_t content_length = 0;
   size_t line_start = head.find('\n');
@@ -62,7 +63,7 @@ std::optional<size_t> body_length(std::string_view head) {
       content_length = 0;
       for (char c : value) {
         if (c < '0' || c > '9') return std::nullopt;  // malformed: httplib answers it
-        content_length = std::min<size_t>(content_length * 10 + size_t(c - '0'), kPeekBytes);
+        content_length = std::min<size_t>(content_length * 10 + size_t(c - '0'), kHugeLength);
       }
     }
     if (ascii_iequals(name, "transfer-encoding")) return std::nullopt;
@@ -96,6 +97,7 @@ struct ConnectionGate::Waiting {
   bool ready = false;
   bool complete = false;  // the whole request has arrived: reading it cannot stall a worker
   bool closed = false;
+  bool too_large = false;  // its Content-Length is over max_body_bytes
 };
 
 struct ConnectionGate::Connection {
@@ -198,6 +200,10 @@ void ConnectionGate::check_ready(Waiting& w) {
     w.ready = true;
     return;
   }
+  if (*body > options_.max_body_bytes) {
+    w.too_large = true;
+    return;
+  }
   w.ready = seen.size() >= std::min(head + std::min(*body, kBodyInGate), kPeekBytes);
   w.complete = head + *body < kPeekBytes && seen.size() >= head + *body;
 }
@@ -230,13 +236,19 @@ void ConnectionGate::expire(Clock::time_point now) {
                  "the request did not arrive within " +
                      std::to_string(options_.request_timeout.count()) + " ms",
                  "request_timeout"));
+  const std::string too_large = close_response(
+      413, "Payload Too Large",
+      error_json(413,
+                 "the request body is larger than the limit of " +
+                     std::to_string(options_.max_body_bytes) + " bytes",
+                 "payload_too_large"));
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     if (it->closed) {
       ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->fd, nullptr);
       ::close(it->fd);
       it = waiting_.erase(it);
-    } else if (now >= it->deadline) {
-      send_all_nonblocking(it->fd, late);
+    } else if (it->too_large || now >= it->deadline) {
+      send_all_nonblocking(it->fd, it->too_large ? too_large : late);
       ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->fd, nullptr);
       linger(it->fd);
       it = waiting_.erase(it);
@@ -313,7 +325,8 @@ void ConnectionGate::loop() {
         w->fresh = false;
         // The client stopped sending before its request was whole: it never will be. (A
         // whole request followed by a half-close is still answered.)
-        if (!w->ready && (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) w->closed = true;
+        const bool hung_up = events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+        if (!w->ready && !w->too_large && hung_up) w->closed = true;
       } else if (std::any_of(lingering_.begin(), lingering_.end(),
                              [fd](const auto& l) { return l.first == fd; })) {
         drain(fd);

@@ -34,6 +34,9 @@ struct GateOptions {
   size_t max_pending = 512;  // connections whose request head is still arriving
   size_t max_reading = 8;    // workers still reading a request (its body)
   size_t workers = 16;       // threads serving requests
+  // A request whose Content-Length is larger is answered 413 by the gate at once, instead of
+  // waiting (until the deadline) for a body that will be refused anyway.
+  size_t max_body_bytes = SIZE_MAX;
 };
 
 class ConnectionGate {

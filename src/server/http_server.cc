@@ -135,7 +135,8 @@ Server::Server(const TextModel& model, const ServerOptions& options)
                   .max_pending = size_t(std::max(1, options.max_pending_connections)),
                   // Slow request bodies may hold a quarter of the workers at most.
                   .max_reading = size_t(std::max(1, threads / 4)),
-                  .workers = size_t(threads)},
+                  .workers = size_t(threads),
+                  .max_body_bytes = size_t(options.max_body_bytes)},
       [listener](int fd, std::chrono::steady_clock::time_point deadline) {
         listener->serve(fd, deadline);
       });

@@ -170,6 +170,31 @@ TEST(Hardening, ASlowBodyIsCutOffAtTheTimeout) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(4));
 }
 
+// A declared body over the limit is refused at once, not after waiting for the body until
+// the request deadline (the client may never send it).
+TEST(Hardening, ContentLengthOverTheLimitIsRefusedAtOnce) {
+  RunningServer server;  // request timeout 30 s
+  for (const std::string length : {"9000000000", "99999999999999999999"}) {
+    RawSocket s(server.port());
+    ASSERT_TRUE(s.connected());
+    const auto start = Clock::now();
+    ASSERT_TRUE(s.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                       length + "\r\n\r\n{}"));
+    const RawSocket::Received r = s.read_until_closed(milliseconds(10000));
+    EXPECT_NE(r.data.find("HTTP/1.1 413"), std::string::npos) << r.data;
+    EXPECT_NE(r.data.find("payload_too_large"), std::string::npos) << r.data;
+    EXPECT_LT(Clock::now() - start, hang_bound(3));
+  }
+  // Under the limit, the server still waits for the body it was promised.
+  RawSocket s(server.port());
+  ASSERT_TRUE(s.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 33\r\n\r\n"
+                     "{\"prompt\": \"ab\","));
+  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(s.send(" \"max_tokens\": 2}"));
+  const RawSocket::Received r = s.read_until_closed(milliseconds(10000));
+  EXPECT_NE(r.data.find("HTTP/1.1 200"), std::string::npos) << r.data;
+}
+
 TEST(Hardening, TooManyConnectionsStillSendingGet503) {
   server::ServerOptions o = test_options();
   o.max_pending_connections = 3;
