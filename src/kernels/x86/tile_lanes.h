@@ -8,6 +8,9 @@
 // The base every kernel of kernels/x86/ is compiled for (cpu_has_avx512_base()); functions
 // compiled for more (VNNI, VBMI) can inline these.
 #define DSV3_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+// The base plus VNNI (vpdpbusd): the int8-activation kernels of x86/vnni.cc and x86/kquant.cc.
+#define DSV3_TARGET_AVX512_VNNI \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")))
 
 namespace dsv3::kernels::x86 {
 
