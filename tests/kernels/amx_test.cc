@@ -18,6 +18,7 @@ namespace dsv3 {
 namespace {
 
 using kernels::detail::MatmulInt8Fn;
+using testing::abs_sums;
 using testing::make_matrix;
 using testing::nan_filled;
 using testing::random_floats;
@@ -48,20 +49,6 @@ struct Activations {
     kernels::ref::quantize_activations(x.data(), 0, n, view);
   }
 };
-
-// sum_c |W[r][c]| |x[t][c]|, what the float rounding of each output scales with.
-std::vector<float> abs_sums(const Matrix& w, const std::vector<float>& x, int64_t n) {
-  std::vector<float> row(w.cols), s(n * w.rows);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    kernels::ref::dequantize_row(w, r, row.data());
-    for (int64_t t = 0; t < n; ++t) {
-      double a = 0;
-      for (int64_t c = 0; c < w.cols; ++c) a += std::fabs(row[c] * x[t * w.cols + c]);
-      s[t * w.rows + r] = float(a);
-    }
-  }
-  return s;
-}
 
 // The int8 entry of a table holding the VNNI kernels alone (null without AVX-512 VNNI).
 MatmulInt8Fn vnni_kernel(bool q8) {

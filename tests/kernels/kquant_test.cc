@@ -15,6 +15,8 @@ namespace dsv3 {
 namespace {
 
 using testing::expect_close;
+using testing::abs_sums;
+using testing::label;
 using testing::make_matrix;
 using testing::nan_filled;
 using testing::random_floats;
@@ -28,24 +30,6 @@ const int64_t kTokenCounts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17, 64, 70};
 
 // Float32 sums in another order: error relative to sum |w| |x|.
 constexpr float kTol = 1e-5f, kAbsTol = 1e-6f;
-
-std::vector<float> abs_sums(const Matrix& w, const std::vector<float>& x, int64_t n) {
-  std::vector<float> row(size_t(w.cols)), s(size_t(n * w.rows));
-  for (int64_t r = 0; r < w.rows; ++r) {
-    kernels::ref::dequantize_row(w, r, row.data());
-    for (int64_t t = 0; t < n; ++t) {
-      double a = 0;
-      for (int64_t c = 0; c < w.cols; ++c) a += std::fabs(row[c] * x[t * w.cols + c]);
-      s[t * w.rows + r] = float(a);
-    }
-  }
-  return s;
-}
-
-std::string label(const Matrix& w, int64_t n, int threads) {
-  return std::string(format_name(w.format)) + " " + std::to_string(w.rows) + "x" +
-         std::to_string(w.cols) + " n=" + std::to_string(n) + " threads=" + std::to_string(threads);
-}
 
 class KQuantTest : public testing::PerTarget {};
 

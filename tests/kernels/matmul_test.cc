@@ -11,6 +11,8 @@ namespace dsv3 {
 namespace {
 
 using testing::expect_close;
+using testing::abs_sums;
+using testing::label;
 using testing::make_matrix;
 using testing::nan_filled;
 using testing::random_floats;
@@ -28,25 +30,6 @@ struct Shape {
 // groups and the 128-column FP8 blocks.
 const Shape kShapes[] = {{1, 1}, {7, 31}, {16, 33}, {33, 129}, {130, 257}, {300, 127}, {64, 300}};
 const int64_t kTokenCounts[] = {1, 2, 3, 4, 5, 17, 64, 70};
-
-// scale[t][r] = sum_c |W[r][c]| |x[t][c]|: what the rounding error of a dot product scales with.
-std::vector<float> abs_sums(const Matrix& w, const std::vector<float>& x, int64_t n) {
-  std::vector<float> row(w.cols), s(n * w.rows);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    kernels::ref::dequantize_row(w, r, row.data());
-    for (int64_t t = 0; t < n; ++t) {
-      double a = 0;
-      for (int64_t c = 0; c < w.cols; ++c) a += std::fabs(row[c] * x[t * w.cols + c]);
-      s[t * w.rows + r] = float(a);
-    }
-  }
-  return s;
-}
-
-std::string label(const Matrix& w, int64_t n, int threads) {
-  return std::string(format_name(w.format)) + " " + std::to_string(w.rows) + "x" +
-         std::to_string(w.cols) + " n=" + std::to_string(n) + " threads=" + std::to_string(threads);
-}
 
 void check_matmul(const Matrix& w, int64_t n, int threads, bool int8) {
   const std::vector<float> x = random_floats(n * w.cols, uint32_t(7 * n + w.cols));

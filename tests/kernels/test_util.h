@@ -13,6 +13,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/ref.h"
 #include "tensor/dtype.h"
 #include "tensor/gguf_blocks.h"
 #include "tensor/kquant.h"
@@ -146,6 +147,26 @@ class PerTarget : public ::testing::TestWithParam<std::string> {
     kernels::set_matmul_options({});
   }
 };
+
+// scale[t][r] = sum_c |W[r][c]| |x[t][c]|: what the rounding error of a dot product scales with.
+inline std::vector<float> abs_sums(const Matrix& w, const std::vector<float>& x, int64_t n) {
+  std::vector<float> row(size_t(w.cols)), s(size_t(n * w.rows));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    kernels::ref::dequantize_row(w, r, row.data());
+    for (int64_t t = 0; t < n; ++t) {
+      double a = 0;
+      for (int64_t c = 0; c < w.cols; ++c) a += std::fabs(row[c] * x[t * w.cols + c]);
+      s[t * w.rows + r] = float(a);
+    }
+  }
+  return s;
+}
+
+// "q8 33x64 n=5 threads=2": names a product in a failure message.
+inline std::string label(const Matrix& w, int64_t n, int threads) {
+  return std::string(format_name(w.format)) + " " + std::to_string(w.rows) + "x" +
+         std::to_string(w.cols) + " n=" + std::to_string(n) + " threads=" + std::to_string(threads);
+}
 
 inline std::string target_test_name(const ::testing::TestParamInfo<std::string>& info) {
   std::string s = info.param;
