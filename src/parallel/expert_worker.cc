@@ -34,7 +34,7 @@ std::string refuse(const Model& model, const RequestHeader& h, size_t bytes,
   }
   if (!moe) {
     return "rank 0 asked for experts of layer " + std::to_string(h.layer) +
-           ", which is not a MoE layer loaded here (are the MTP flags the same on every rank?)";
+           ", which is not a MoE layer loaded here (is the checkpoint the same on every rank?)";
   }
   return "";
 }

@@ -44,12 +44,21 @@ Status injected_load_failure(const dist::Comm& comm) {
   return OkStatus();
 }
 
+// Whether the MTP layers are loaded is rank 0's choice (the command it runs decides): every
+// rank follows it, so that the expert ranks hold the experts of the layers rank 0 runs.
+bool share_mtp_choice(const dist::Comm& comm, bool load_mtp) {
+  uint8_t mtp = load_mtp ? 1 : 0;
+  comm.broadcast(std::span(&mtp, 1));
+  return mtp != 0;
+}
+
 }  // namespace
 
 Result<RankModel> load_rank_model(const dist::Comm& comm, const std::string& dir,
                                   ModelOptions options, const PlacementOptions& o) {
   const Result<ModelConfig> config = load_model_config(dir);
   DSV3_ASSIGN_OR_RETURN(ExpertPlacement placement, share_placement(comm, config, o));
+  options.load_mtp = share_mtp_choice(comm, options.load_mtp);
   const int rank = comm.rank();
   options.selection.dense_part = comm.is_root();
   options.selection.routed_expert = [&placement, rank](int64_t layer, int64_t expert) {

@@ -28,8 +28,9 @@ Result<ExpertPlacement> plan_placement(const ModelConfig& c, int ranks, const Pl
 
 // This rank's part of the job: rank 0's model has the other ranks attached as its remote
 // experts; another rank's model holds only its routed experts, for serve_experts. Every rank
-// of `comm` must call it (it is collective). An error is the job's, known to every rank, and
-// names the rank(s) that failed.
+// of `comm` must call it (it is collective). Rank 0's options.load_mtp holds for every rank
+// (an expert rank need not know what the command wants). An error is the job's, known to
+// every rank, and names the rank(s) that failed.
 struct RankModel {
   std::unique_ptr<Model> model;
   ExpertPlacement placement;
