@@ -293,7 +293,7 @@ void add_bench_command(CLI::App& root) {
                 "decode (JSON: profile_ms_per_token)");
   cmd->add_option("--save-expert-load", flags->save_expert_load,
                   "write the decoded tokens per routed expert (JSON) for --expert-load");
-  cmd->callback([flags] { run(*flags); });
+  set_model_command_callback(cmd, flags->model, [flags] { run(*flags); }, &o.threads);
 }
 
 }  // namespace dsv3::cli

@@ -161,7 +161,7 @@ void add_chat_command(CLI::App& root) {
                 "thinking mode where the chat format has one (V3.1 templates, V3.2): the model "
                 "reasons in <think> first");
   cmd->add_flag("!--no-color", f->color, "no ANSI colours");
-  cmd->callback([f] { run(*f); });
+  set_model_command_callback(cmd, f->text.model, [f] { run(*f); });
 }
 
 }  // namespace dsv3::cli

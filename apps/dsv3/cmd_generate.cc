@@ -115,7 +115,7 @@ void add_generate_command(CLI::App& root) {
   auto* schema = cmd->add_option("--json-schema", f->json_schema,
                                  "constrain the output to JSON following this JSON Schema file");
   json->excludes(schema);
-  cmd->callback([f, tokens, prompt] {
+  set_model_command_callback(cmd, f->text.model, [f, tokens, prompt] {
     if (*tokens) return run_tokens(*f);
     if (*prompt) return run_text(*f);
     throw CommandError("pass --tokens IDS or --prompt TEXT");

@@ -70,7 +70,7 @@ void add_logits_command(CLI::App& root) {
   cmd->add_option("--attention", flags->attention, "absorbed (default) or naive MLA")
       ->check(CLI::IsMember({"absorbed", "naive"}));
   cmd->add_option("--out,-o", flags->out, "output file")->required();
-  cmd->callback([flags] { run(*flags); });
+  set_model_command_callback(cmd, flags->model, [flags] { run(*flags); });
 }
 
 }  // namespace dsv3::cli

@@ -163,7 +163,7 @@ void add_serve_command(CLI::App& root) {
   cmd->add_option("-t,--threads", f->threads, "compute threads (default: every core)")
       ->check(CLI::Range(1, 4096));
   cmd->add_flag("!--no-log", f->server.log_requests, "do not log each request on stderr");
-  cmd->callback([f] { run(*f); });
+  set_model_command_callback(cmd, f->text.model, [f] { run(*f); }, &f->threads);
 }
 
 }  // namespace dsv3::cli

@@ -5,6 +5,7 @@
 #include "dist/communicator.h"
 #include "kernels/kernels.h"
 #include "parallel/expert_worker.h"
+#include "util/check.h"
 
 namespace dsv3::cli {
 
@@ -53,10 +54,51 @@ void apply_activations(const std::string& activations) {
 }
 
 namespace {
+
 bool g_expert_parallel = false;
+// Rank 0 of an expert-parallel job: whether its command loaded the model, which the expert
+// ranks wait for.
+bool g_front_end_loaded = false;
+ExpertRankFlags g_expert_rank_flags;
+
+// This rank's share of an expert-parallel job (a collective of every rank). Errors: the job's,
+// known to every rank.
+Result<parallel::RankModel> load_share(const ModelFlags& flags, bool with_mtp) {
+  apply_activations(flags.activations);
+  return parallel::load_rank_model(dist::world(), flags.model_dir, flags.options(with_mtp),
+                                   flags.placement);
+}
+
 }  // namespace
 
 void set_expert_parallel(bool on) { g_expert_parallel = on; }
+
+void set_model_command_callback(CLI::App* cmd, const ModelFlags& model, std::function<void()> run,
+                                const int* threads) {
+  cmd->callback([&model, run = std::move(run), threads] {
+    if (!g_expert_parallel) return run();
+    const dist::Comm& world = dist::world();
+    if (!world.is_root()) {
+      g_expert_rank_flags = {.model = &model, .threads = threads};
+      return;
+    }
+    run();
+    // A command that ends without loading would leave the expert ranks waiting for it.
+    if (!g_front_end_loaded) world.abort("the command ended without loading the model");
+  });
+}
+
+const ExpertRankFlags& expert_rank_flags() { return g_expert_rank_flags; }
+
+int run_expert_rank(const ExpertRankFlags& flags) {
+  DSV3_CHECK(flags.model != nullptr, "no model command was parsed on this expert rank");
+  if (flags.threads && *flags.threads > 0) kernels::set_num_threads(*flags.threads);
+  // Whether to load the MTP layers is rank 0's choice: load_rank_model shares it.
+  auto share = load_share(*flags.model, /*with_mtp=*/true);
+  if (!share.ok()) return 1;  // rank 0 prints the job's error
+  parallel::serve_experts(dist::world(), *share->model, share->placement);
+  return 0;
+}
 
 void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement) {
   cmd->add_option("--expert-load", placement.expert_load_path,
@@ -70,15 +112,16 @@ void add_placement_flags(CLI::App* cmd, parallel::PlacementOptions& placement) {
 }
 
 std::unique_ptr<Model> ModelFlags::load(bool with_mtp) const {
-  apply_activations(activations);
-  const ModelOptions o = options(with_mtp);
   const dist::Comm& world = dist::world();
-  if (!world.distributed() || !g_expert_parallel) return unwrap(Model::load(model_dir, o));
-  auto loaded = parallel::load_rank_model(world, model_dir, o, placement);
+  if (!world.distributed() || !g_expert_parallel) {
+    apply_activations(activations);
+    return unwrap(Model::load(model_dir, options(with_mtp)));
+  }
+  DSV3_CHECK(world.is_root(), "an expert rank loads its share in run_expert_rank");
+  g_front_end_loaded = true;
+  auto loaded = load_share(*this, with_mtp);
   if (!loaded.ok()) throw JobError(loaded.error().message);
-  if (world.is_root()) return std::move(loaded->model);
-  parallel::serve_experts(world, *loaded->model, loaded->placement);
-  throw ExpertRankFinished{};
+  return std::move(loaded->model);
 }
 
 ModelOptions ModelFlags::options(bool with_mtp) const {

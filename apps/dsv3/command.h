@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -24,10 +25,6 @@ struct CommandError : std::runtime_error {
 struct JobError : CommandError {
   using CommandError::CommandError;
 };
-
-// Thrown on an expert rank (not rank 0) once rank 0 ended the job: the rank's work is done
-// and the command it was started with is not run there (rank 0 runs the front end).
-struct ExpertRankFinished {};
 
 // Unwraps a Result or throws its message.
 template <typename T>
@@ -52,15 +49,40 @@ struct ModelFlags {
   parallel::PlacementOptions placement;  // under mpirun: where the routed experts go
   void add_to(CLI::App* cmd, bool model_required = true);
   ModelOptions options(bool with_mtp = true) const;
-  // Alone: the whole model. As rank 0 of an MPI job: the model with the other ranks' experts
-  // attached. As another rank: serves its experts until rank 0 is done, then throws
-  // ExpertRankFinished.
+  // Alone: the whole model. As rank 0 of an expert-parallel job: the model with the other
+  // ranks' experts attached (a collective: the expert ranks load their shares meanwhile, in
+  // run_expert_rank).
   std::unique_ptr<Model> load(bool with_mtp = true) const;
 };
 
 // Whether this process is a rank of an expert-parallel job: set by main for the commands that
 // run on every rank under mpirun. Other commands load the whole model on rank 0 alone.
 void set_expert_parallel(bool on);
+
+// What an expert rank takes from the command line it was started with: how to load its share
+// of the model, and the compute threads (the command's -t; null or 0: every core).
+struct ExpertRankFlags {
+  const ModelFlags* model = nullptr;
+  const int* threads = nullptr;
+};
+
+// The callback of a command that runs the model under mpirun (logits, generate, chat, serve,
+// bench). Alone or as rank 0, it runs `run`, which must load the model through `model`. On an
+// expert rank the command is not run: its flags are kept for main, which then calls
+// run_expert_rank(expert_rank_flags()). Every rank parses the same command line, so a
+// mistake in it is refused alike on every rank. `model` and `threads` live in the flags that
+// `run` holds (they must outlive the parse).
+void set_model_command_callback(CLI::App* cmd, const ModelFlags& model, std::function<void()> run,
+                                const int* threads = nullptr);
+
+// The flags the parsed model command kept on an expert rank (model is null otherwise).
+const ExpertRankFlags& expert_rank_flags();
+
+// The entry point of an expert rank (every rank but 0) of an expert-parallel job: loads this
+// rank's share of the model together with rank 0, then computes rank 0's expert requests
+// until rank 0 ends the job. Returns the exit status: 0, or 1 when the job could not load
+// (rank 0 prints why, for every rank). Any other failure ends the job through MPI_Abort.
+int run_expert_rank(const ExpertRankFlags& flags);
 
 // --activations int8|f32: the precision of the activations in q8 / q4 matrix products.
 void add_activations_flag(CLI::App* cmd, std::string& activations);

@@ -40,13 +40,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool quiet_rank = !dsv3::dist::world().is_root();
-  // Under mpirun, the model-running commands run on every rank (rank 0 is the front end, the
-  // others serve their experts from inside the model loading), and so does train (data
-  // parallel); any other command runs on rank 0 only.
+  // Under mpirun, the model-running commands start on every rank: rank 0 runs the command as
+  // the front end, every other rank parses the same command line and then serves its experts
+  // (run_expert_rank). train runs on every rank (data parallel); any other command runs on
+  // rank 0 only.
   const bool every_rank = argc > 1 && runs_on_every_rank(argv[1]);
   if (quiet_rank && !every_rank) return 0;
-  dsv3::cli::set_expert_parallel(dsv3::dist::world().distributed() && argc > 1 &&
-                                 is_expert_parallel(argv[1]));
+  const bool expert_parallel =
+      dsv3::dist::world().distributed() && argc > 1 && is_expert_parallel(argv[1]);
+  dsv3::cli::set_expert_parallel(expert_parallel);
   CLI::App app{"dsv3: a DeepSeek-V3-family inference and training engine"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every command");
@@ -81,12 +83,13 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+    if (expert_parallel && quiet_rank) {
+      return dsv3::cli::run_expert_rank(dsv3::cli::expert_rank_flags());
+    }
   } catch (const CLI::ParseError& e) {
     // Every rank parses the same arguments and fails alike; rank 0 speaks for the job.
     if (quiet_rank) return e.get_exit_code();
     return app.exit(e);
-  } catch (const dsv3::cli::ExpertRankFinished&) {
-    return 0;
   } catch (const dsv3::cli::JobError& e) {
     // Every rank knows; rank 0 says it, all leave normally.
     if (!quiet_rank) std::fprintf(stderr, "dsv3: error: %s\n", e.what());
