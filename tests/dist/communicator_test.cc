@@ -8,34 +8,17 @@
 
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <numeric>
 
 #include "dist/communicator.h"
+#include "support/mpi_environment.h"
 #include "support/mpirun.h"
 
 namespace dsv3 {
 namespace {
 
 using dist::world;
-
-// Starts MPI (when this binary is a rank of an MPI job) around all the tests.
-class MpiEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    auto rt = dist::Runtime::start(nullptr, nullptr);
-    ASSERT_TRUE(rt.ok()) << rt.error().message;
-    runtime_ = std::move(rt).value();
-  }
-  void TearDown() override { runtime_.reset(); }
-
- private:
-  std::unique_ptr<dist::Runtime> runtime_;
-};
-
-[[maybe_unused]] ::testing::Environment* const kMpi =
-    ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
 
 TEST(Collectives, RankAndSize) {
   const auto& w = world();
@@ -162,26 +145,24 @@ TEST(MultiRankCollectives, PointToPointMessagesOfUnknownSize) {
 
 // --- The same tests as the ranks of real jobs.
 
-std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
-
 // What each rank of the collectives jobs runs.
 const std::string kCollectives = "'Collectives.*:MultiRankCollectives.*'";
 
 TEST(MpiJob, CollectivesOnTwoRanks) {
-  const auto r = testing::run_mpi(2, self_exe() + " --gtest_filter=" + kCollectives, 120);
+  const auto r = testing::run_mpi(2, testing::self_exe() + " --gtest_filter=" + kCollectives, 120);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("PASSED"), std::string::npos) << r.out;
 }
 
 TEST(MpiJob, CollectivesOnThreeRanks) {
-  const auto r = testing::run_mpi(3, self_exe() + " --gtest_filter=" + kCollectives, 120);
+  const auto r = testing::run_mpi(3, testing::self_exe() + " --gtest_filter=" + kCollectives, 120);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 TEST(MpiJob, AbortOnOneRankEndsTheJobWithItsMessage) {
   // Rank 1 aborts while rank 0 waits in a collective that can never complete: the launcher
   // must end the job (not hang), and the message must name the rank.
-  const auto r = testing::run_mpi(2, self_exe() + " --gtest_filter='MultiRankAbortProbe.*'", 60);
+  const auto r = testing::run_mpi(2, testing::self_exe() + " --gtest_filter='MultiRankAbortProbe.*'", 60);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung until the timeout";
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;

@@ -108,30 +108,83 @@ TEST(ExpertParallelJob, BenchReportsMemoryAndTrafficPerRank) {
   EXPECT_GT(j["network_bytes_per_token"].get<double>(), 0);
 }
 
-// --- Failures end the whole job with a message naming the rank, never a hang.
+// --- How every rank ends: the expert ranks leave when rank 0 is done, with its status.
 
-// `dsv3 generate` on v3-tiny as 2 ranks, with `fault` (a test hook's environment variable)
-// passed to every rank.
-testing::MpiRunResult generate_with_fault(const std::string& fault) {
-  GoldenCase g("v3-tiny");
-  return testing::run_mpi(2, "-x " + fault + " " + std::string(DSV3_BINARY) + " generate --model " +
-                                 g.checkpoint_dir() + " --tokens 0,5,17 -n 4",
+// `dsv3 <args>` as `ranks` ranks (`launcher_flags` go to mpirun), each rank's exit status
+// appended to stderr as "rank R exit S" by a shell around it (which then exits with it).
+testing::MpiRunResult run_dsv3_mpi_reporting_exits(int ranks, const std::string& args,
+                                                   const std::string& launcher_flags = "") {
+  return testing::run_mpi(ranks,
+                          launcher_flags + " sh -c '" + std::string(DSV3_BINARY) + " " + args +
+                              "; s=$?; echo \"rank $OMPI_COMM_WORLD_RANK exit $s\" >&2; exit $s'",
                           60);
 }
 
-TEST(ExpertParallelJob, ARankThatCannotLoadStopsTheJob) {
-  auto r = generate_with_fault("DSV3_TEST_FAIL_LOAD_RANK=1");
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.exit_code, 124) << "the job hung";
-  EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("injected load failure"), std::string::npos) << r.err;
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::string generate_args() {
+  return "generate --model " + GoldenCase("v3-tiny").checkpoint_dir() + " --tokens 0,5,17 -n 4";
+}
+
+TEST(ExpertParallelJob, EveryRankExitsZeroWhenRankZeroIsDone) {
+  auto r = run_dsv3_mpi_reporting_exits(3, generate_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* rank : {"rank 0 exit 0", "rank 1 exit 0", "rank 2 exit 0"}) {
+    EXPECT_NE(r.err.find(rank), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(count(r.out, "\n"), 1u) << "only rank 0 runs the command: " << r.out;
+}
+
+// --- Failures end the whole job with a message naming the rank, never a hang.
+
+// A rank that cannot load (a test hook's environment variable makes it fail): every rank
+// leaves with status 1, and rank 0 prints the failure once, naming the rank.
+void expect_load_failure_ends_every_rank(int failing_rank) {
+  auto r = run_dsv3_mpi_reporting_exits(
+      2, generate_args(), "-x DSV3_TEST_FAIL_LOAD_RANK=" + std::to_string(failing_rank));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("rank 0 exit 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rank 1 exit 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rank " + std::to_string(failing_rank) + " of 2"), std::string::npos) << r.err;
+  EXPECT_EQ(count(r.err, "injected load failure"), 1u) << r.err;
+}
+
+TEST(ExpertParallelJob, ARankThatCannotLoadStopsTheJob) { expect_load_failure_ends_every_rank(1); }
+
+TEST(ExpertParallelJob, ALoadFailureOnRankZeroEndsEveryRankWithStatusOne) {
+  expect_load_failure_ends_every_rank(0);
 }
 
 TEST(ExpertParallelJob, ARankThatDiesStopsTheJob) {
-  auto r = generate_with_fault("DSV3_TEST_DIE_RANK=1");
+  auto r = testing::run_mpi(2, "-x DSV3_TEST_DIE_RANK=1 " + std::string(DSV3_BINARY) + " " +
+                                   generate_args(), 60);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung";
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
+}
+
+// An error of the command on rank 0, before it loads the model (the expert ranks wait in the
+// loading) and after (they wait for requests): the job ends with status 1 and rank 0's
+// message, printed once (the expert ranks never run the command).
+TEST(ExpertParallelJob, AnErrorOfTheFrontEndEndsTheJobWithStatusOne) {
+  GoldenCase g("v3-tiny");
+  const std::string logits = "logits --model " + g.checkpoint_dir() + " --out " + temp_file("err.bin");
+  struct Case {
+    const char* tokens;
+    const char* message;
+  };
+  for (const Case& c : {Case{"abc", "expected comma-separated non-negative token ids"},
+                        Case{"999999", "outside the vocabulary"}}) {
+    auto r = run_dsv3_mpi(2, logits + " --tokens " + c.tokens, 60);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(count(r.err, c.message), 1u) << r.err;
+    EXPECT_NE(r.err.find("rank 0 of 2"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
+  }
 }
 
 // A copy of v3-tiny whose layer-1 experts 8..15 (rank 1's under the contiguous placement)

@@ -46,6 +46,9 @@ inline MpiRunResult run_mpi(int ranks, const std::string& command, int timeout_s
                      stdin_text);
 }
 
+// The running test binary, to start as the ranks of a job (its MultiRank* suites).
+inline std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
 // `dsv3 <args>` as an MPI job.
 inline MpiRunResult run_dsv3_mpi(int ranks, const std::string& args, int timeout_s = 120,
                                  const std::string& stdin_text = "") {
