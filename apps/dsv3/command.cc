@@ -117,7 +117,9 @@ std::unique_ptr<Model> ModelFlags::load(bool with_mtp) const {
     apply_activations(activations);
     return unwrap(Model::load(model_dir, options(with_mtp)));
   }
+  // The expert ranks join one load_rank_model, from run_expert_rank.
   DSV3_CHECK(world.is_root(), "an expert rank loads its share in run_expert_rank");
+  DSV3_CHECK(!g_front_end_loaded, "rank 0 loads the model once per job");
   g_front_end_loaded = true;
   auto loaded = load_share(*this, with_mtp);
   if (!loaded.ok()) throw JobError(loaded.error().message);
