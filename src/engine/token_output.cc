@@ -1,5 +1,6 @@
 #include "engine/token_output.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace dsv3 {
@@ -14,6 +15,14 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
+std::vector<int32_t> chat_turn_markers(const Tokenizer& tokenizer) {
+  std::vector<int32_t> ids;
+  for (const char* marker : {"<｜User｜>", "<｜Assistant｜>"}) {
+    if (auto id = tokenizer.token_id(marker)) ids.push_back(*id);
+  }
+  return ids;
+}
+
 TokenOutput::TokenOutput(const Tokenizer& tokenizer, TokenOutputOptions options)
     : tokenizer_(tokenizer), options_(std::move(options)),
       decoder_(tokenizer, options_.skip_special), stops_(options_.stop) {}
@@ -21,7 +30,7 @@ TokenOutput::TokenOutput(const Tokenizer& tokenizer, TokenOutputOptions options)
 TokenOutput::Step TokenOutput::accept(int32_t token) {
   Step step;
   ++generated_;
-  if (options_.stop_at_eos && token == tokenizer_.eos_id()) {
+  if (options_.stop_at_eos && ends_turn(token)) {
     step.emit = flush();
     step.finish = FinishReason::kStop;
     finished_ = true;
@@ -39,6 +48,11 @@ TokenOutput::Step TokenOutput::accept(int32_t token) {
   }
   finished_ = step.finish.has_value();
   return step;
+}
+
+bool TokenOutput::ends_turn(int32_t token) const {
+  return token == tokenizer_.eos_id() ||
+         std::ranges::find(options_.turn_end_tokens, token) != options_.turn_end_tokens.end();
 }
 
 std::string TokenOutput::flush() {
