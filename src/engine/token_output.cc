@@ -15,14 +15,6 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-std::vector<int32_t> chat_turn_markers(const Tokenizer& tokenizer) {
-  std::vector<int32_t> ids;
-  for (const char* marker : {"<｜User｜>", "<｜Assistant｜>"}) {
-    if (auto id = tokenizer.token_id(marker)) ids.push_back(*id);
-  }
-  return ids;
-}
-
 TokenOutput::TokenOutput(const Tokenizer& tokenizer, TokenOutputOptions options)
     : tokenizer_(tokenizer), options_(std::move(options)),
       decoder_(tokenizer, options_.skip_special), stops_(options_.stop) {}

@@ -27,10 +27,6 @@ struct TokenOutputOptions {
   int64_t max_new_tokens = 0;  // 0: no limit (the context ends generation)
 };
 
-// The tokens that open a chat turn (<｜User｜>, <｜Assistant｜>) among `tokenizer`'s: a model
-// that writes one has finished its answer and begun to play the next turn itself.
-std::vector<int32_t> chat_turn_markers(const Tokenizer& tokenizer);
-
 class TokenOutput {
  public:
   // `tokenizer` must outlive this.
