@@ -92,6 +92,7 @@ class ChatRepl {
                           .sampling = f_.sampling.params,
                           .stop = f_.sampling.stop,
                           .stop_at_eos = !f_.sampling.ignore_eos,
+                          .turn_end_tokens = chat_turn_markers(tm_->tokenizer()),
                           .skip_special_in_text = true,
                           .draft = draft_,
                           .adaptive_draft = f_.speculative.adaptive,

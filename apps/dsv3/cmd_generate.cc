@@ -77,6 +77,7 @@ void run_text(const GenerateFlags& f) {
   req.sampling = f.sampling.params;
   req.stop = f.sampling.stop;
   req.stop_at_eos = !f.sampling.ignore_eos;
+  if (f.chat) req.turn_end_tokens = chat_turn_markers(tm->tokenizer());
   req.draft = f.speculative.drafts_for(tm->model());
   req.adaptive_draft = f.speculative.adaptive;
   req.mtp_auto = f.speculative.automatic();

@@ -43,6 +43,7 @@ Result<GenerationResult> generate_text(Session& session, const Tokenizer& tokeni
   if (req.mtp_auto && req.draft > 0 && req.sampling.greedy()) mtp_auto.emplace();
   TokenOutput output(tokenizer, {.stop = req.stop,
                                  .stop_at_eos = req.stop_at_eos || req.constraint != nullptr,
+                                 .turn_end_tokens = req.turn_end_tokens,
                                  .skip_special = req.skip_special_in_text,
                                  .max_new_tokens = req.max_new_tokens});
   auto emit = [&](const std::string& text) {

@@ -25,6 +25,7 @@ struct GenerationRequest {
   SamplingParams sampling;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool stop_at_eos = true;
+  std::vector<int32_t> turn_end_tokens;  // end like EOS (a chat's turn markers)
   bool skip_special_in_text = false;  // leave special tokens out of the streamed text
   int draft = 0;  // MTP draft tokens per step (0: off; needs a session with MTP enabled)
   bool adaptive_draft = false;  // `draft` is the most; the depth follows the acceptance

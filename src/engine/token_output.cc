@@ -1,5 +1,6 @@
 #include "engine/token_output.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace dsv3 {
@@ -21,7 +22,7 @@ TokenOutput::TokenOutput(const Tokenizer& tokenizer, TokenOutputOptions options)
 TokenOutput::Step TokenOutput::accept(int32_t token) {
   Step step;
   ++generated_;
-  if (options_.stop_at_eos && token == tokenizer_.eos_id()) {
+  if (options_.stop_at_eos && ends_turn(token)) {
     step.emit = flush();
     step.finish = FinishReason::kStop;
     finished_ = true;
@@ -39,6 +40,11 @@ TokenOutput::Step TokenOutput::accept(int32_t token) {
   }
   finished_ = step.finish.has_value();
   return step;
+}
+
+bool TokenOutput::ends_turn(int32_t token) const {
+  return token == tokenizer_.eos_id() ||
+         std::ranges::find(options_.turn_end_tokens, token) != options_.turn_end_tokens.end();
 }
 
 std::string TokenOutput::flush() {

@@ -21,6 +21,8 @@ const char* finish_reason_name(FinishReason r);  // "stop", "length", ...
 struct TokenOutputOptions {
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool stop_at_eos = true;
+  // With stop_at_eos: more tokens that end the answer as EOS does (a chat's turn markers).
+  std::vector<int32_t> turn_end_tokens;
   bool skip_special = false;   // special tokens produce no text
   int64_t max_new_tokens = 0;  // 0: no limit (the context ends generation)
 };
@@ -45,6 +47,8 @@ class TokenOutput {
   bool finished() const { return finished_; }
 
  private:
+  bool ends_turn(int32_t token) const;
+
   const Tokenizer& tokenizer_;
   TokenOutputOptions options_;
   StreamDecoder decoder_;

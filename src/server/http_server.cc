@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "engine/reasoning.h"
+#include "engine/token_output.h"
 #include "server/api_error.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
@@ -476,6 +477,8 @@ void Server::handle_generation(const httplib::Request& req, httplib::Response& r
                           .sampling = params.sampling,
                           .stop = params.stop,
                           .stop_at_eos = !params.ignore_eos,
+                          .turn_end_tokens = chat ? chat_turn_markers(model_.tokenizer())
+                                                  : std::vector<int32_t>{},
                           .skip_special = chat,
                           .top_logprobs = params.top_logprobs,
                           .constraint = p->constraint ? p->constraint

@@ -258,6 +258,7 @@ void Scheduler::admit_locked() {
     if (job.constraint) s.decoder->set_constraint(structured::TokenConstraint(job.constraint));
     s.output.emplace(tokenizer_, TokenOutputOptions{.stop = job.stop,
                                                     .stop_at_eos = job.stop_at_eos || job.constraint,
+                                                    .turn_end_tokens = job.turn_end_tokens,
                                                     .skip_special = job.skip_special,
                                                     .max_new_tokens = job.max_new_tokens});
     {

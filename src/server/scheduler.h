@@ -53,6 +53,7 @@ struct GenerationJob {
   SamplingParams sampling;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool stop_at_eos = true;
+  std::vector<int32_t> turn_end_tokens;  // end like EOS (a chat's turn markers)
   bool skip_special = true;   // special tokens produce no text
   int32_t top_logprobs = -1;  // -1: no log-probabilities; n: the sampled token's and n others
   // Structured output (response_format, strict tool arguments): every token stays in the

@@ -13,6 +13,8 @@ std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tokenizer) {
     bytes[id] = std::string(tokenizer.token_bytes(int32_t(id)));
     usable[id] = !tokenizer.is_special(int32_t(id)) && !bytes[id].empty();
   }
+  // A chat's turn markers end the answer (engine/token_output), so a document never holds one.
+  for (int32_t id : chat_turn_markers(tokenizer)) usable[size_t(id)] = false;
   return build(bytes, usable, tokenizer.eos_id());
 }
 

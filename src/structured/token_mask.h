@@ -21,7 +21,8 @@ namespace dsv3::structured {
 
 class TokenTrie {
  public:
-  // Every token but the special ones (EOS is handled apart, allowed when the document is whole).
+  // Every token but the special ones and a chat's turn markers (EOS is handled apart, allowed
+  // when the document is whole).
   static std::shared_ptr<const TokenTrie> build(const Tokenizer& tokenizer);
   // The same from byte strings (tests); `usable[id]` false leaves a token out.
   static std::shared_ptr<const TokenTrie> build(const std::vector<std::string>& token_bytes,

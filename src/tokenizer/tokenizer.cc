@@ -110,4 +110,12 @@ std::string_view Tokenizer::token_bytes(int32_t id) const {
 
 bool Tokenizer::is_special(int32_t id) const { return is_valid_id(id) && special_[size_t(id)]; }
 
+std::vector<int32_t> chat_turn_markers(const Tokenizer& tokenizer) {
+  std::vector<int32_t> ids;
+  for (const char* marker : {"<｜User｜>", "<｜Assistant｜>"}) {
+    if (auto id = tokenizer.token_id(marker)) ids.push_back(*id);
+  }
+  return ids;
+}
+
 }  // namespace dsv3

@@ -109,4 +109,10 @@ class Tokenizer {
   std::string chat_template_;
 };
 
+// The tokens of `tokenizer` that open a chat turn in DeepSeek's templates, <｜User｜> and
+// <｜Assistant｜> (added tokens, but not "special" ones: they have text). A model that writes
+// one has ended its answer and begun to play the next turn itself; a JSON document never
+// holds one.
+std::vector<int32_t> chat_turn_markers(const Tokenizer& tokenizer);
+
 }  // namespace dsv3

@@ -75,5 +75,30 @@ TEST(TokenOutput, EosIsTextWhenNotAStop) {
   EXPECT_EQ(step.emit, "");  // special tokens skipped from the text
 }
 
+TEST(TokenOutput, ChatTurnMarkersEndTheAnswerLikeEos) {
+  const std::vector<int32_t> markers = chat_turn_markers(tokenizer());
+  ASSERT_EQ(markers.size(), 2u);  // the default model's tokenizer has both
+  EXPECT_EQ(markers[0], tokenizer().token_id("<｜User｜>"));
+  EXPECT_EQ(markers[1], tokenizer().token_id("<｜Assistant｜>"));
+  for (int32_t marker : markers) {
+    std::vector<int32_t> ids = tokenizer().encode("Paris.");
+    ids.push_back(marker);
+    ids.push_back(tokenizer().encode("More")[0]);
+    TokenOutput out(tokenizer(), {.turn_end_tokens = markers, .skip_special = true});
+    const Fed r = feed_all(out, ids);
+    EXPECT_EQ(r.text, "Paris.");
+    ASSERT_TRUE(r.finish.has_value());
+    EXPECT_EQ(*r.finish, FinishReason::kStop);
+    EXPECT_EQ(r.tokens, ids.size() - 1);  // nothing after the marker
+  }
+}
+
+TEST(TokenOutput, TurnMarkersAreTextWithoutTheChatList) {
+  const int32_t user = *tokenizer().token_id("<｜User｜>");
+  TokenOutput out(tokenizer(), {});
+  const TokenOutput::Step step = out.accept(user);
+  EXPECT_FALSE(step.finish.has_value());
+}
+
 }  // namespace
 }  // namespace dsv3

@@ -6,6 +6,7 @@
 
 #include "structured/grammar.h"
 #include "structured/token_mask.h"
+#include "tokenizer/tokenizer.h"
 
 namespace dsv3::structured {
 namespace {
@@ -147,6 +148,21 @@ TEST_F(TokenMaskTest, ApplyKeepsAllowedLogitsWhenMostAreAllowed) {
   }
   EXPECT_FALSE(m->allows(int32_t('\n')));  // raw control characters are not
   EXPECT_FALSE(m->allows(int32_t(0xff)));  // nor bytes that never start UTF-8
+}
+
+// <｜User｜> and <｜Assistant｜> are added tokens with text (not "special"), but they end a
+// chat's answer: a document never holds one, while ordinary words stay usable.
+TEST(TokenTrieOfATokenizer, ChatTurnMarkersAreNeverUsable) {
+  const Tokenizer tok =
+      Tokenizer::load(std::string(DSV3_SOURCE_DIR) + "/models/default").value();
+  const auto trie = TokenTrie::build(tok);
+  const std::vector<int32_t> markers = chat_turn_markers(tok);
+  ASSERT_EQ(markers.size(), 2u);
+  for (int32_t id : markers) {
+    EXPECT_FALSE(tok.is_special(id));
+    EXPECT_FALSE(trie->usable(id)) << tok.token_text(id);
+  }
+  EXPECT_TRUE(trie->usable(tok.encode("name")[0]));
 }
 
 }  // namespace
