@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -446,6 +447,67 @@ void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_
     merge_attention_parts(p + t * tasks * part_floats, tasks, part_floats, heads, value_cols,
                           o + t * heads * value_cols);
   }
+}
+
+namespace {
+
+// Formats whose rows need nothing but their own bytes (no block scales by position).
+bool rows_self_contained(WeightFormat f) {
+  return f == WeightFormat::kF32 || f == WeightFormat::kBF16 || f == WeightFormat::kF16;
+}
+
+// Rows ids[i] of keys one after another in `buffer`: their bytes where rows are
+// self-contained, float32 otherwise (an FP8 row's scales depend on where it is stored).
+Matrix gather_rows(const Matrix& keys, std::span<const int32_t> ids, std::vector<uint8_t>& buffer) {
+  const int64_t n = int64_t(ids.size());
+  const WeightFormat f = rows_self_contained(keys.format) ? keys.format : WeightFormat::kF32;
+  const size_t row_bytes = format_row_bytes(f, keys.cols);
+  if (buffer.size() < size_t(n) * row_bytes) buffer.resize(size_t(n) * row_bytes);
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t* row = buffer.data() + size_t(i) * row_bytes;
+    if (f == keys.format) {
+      std::memcpy(row, keys.row_data(ids[size_t(i)]), row_bytes);
+    } else {
+      dequantize_row(keys, ids[size_t(i)], reinterpret_cast<float*>(row));
+    }
+  }
+  return matrix_view(f, n, keys.cols, buffer.data());
+}
+
+}  // namespace
+
+void latent_attention_rows(const Matrix& keys, std::span<const int32_t> ids, const float* q,
+                           int64_t heads, float scale, int64_t value_cols, float* o) {
+  const int64_t n = int64_t(ids.size());
+  DSV3_CHECK(n > 0 && value_cols <= keys.cols, "latent attention over %ld rows of %ld columns",
+             long(n), long(keys.cols));
+  for (int32_t id : ids) {
+    DSV3_CHECK(id >= 0 && id < keys.rows, "selected row %d of %ld", int(id), long(keys.rows));
+  }
+  const detail::KernelTable& k = active_table();
+  const int64_t part_floats = heads * (2 + value_cols);
+  const int64_t tasks =
+      ThreadPool::inside_task()
+          ? 1
+          : std::clamp<int64_t>(n / kMinAttentionPositions, 1, int64_t(thread_pool().num_threads()));
+  std::vector<float>& parts = attention_parts();
+  if (int64_t(parts.size()) < tasks * part_floats) parts.resize(size_t(tasks * part_floats));
+  float* p = parts.data();
+  auto part = [&](int64_t task) {
+    const int64_t i0 = n * task / tasks, i1 = n * (task + 1) / tasks;
+    thread_local std::vector<uint8_t> buffer;
+    const Matrix rows = gather_rows(keys, ids.subspan(size_t(i0), size_t(i1 - i0)), buffer);
+    float* out = p + task * part_floats;
+    const detail::LatentAttentionPart result{.max = out, .sum = out + heads, .o = out + 2 * heads};
+    k.latent_attention(rows, k.formats[int(rows.format)].dequantize_row, q, 1, heads, scale,
+                       value_cols, 0, rows.rows, rows.rows, &result);
+  };
+  if (tasks == 1) {
+    part(0);
+  } else {
+    thread_pool().run(tasks, part);
+  }
+  merge_attention_parts(p, tasks, part_floats, heads, value_cols, o);
 }
 
 }  // namespace dsv3::kernels

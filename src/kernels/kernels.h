@@ -85,6 +85,13 @@ void axpy(float a, const float* x, float* y, int64_t n);
 void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_t heads,
                       float scale, int64_t value_cols, int64_t visible, float* o);
 
+// latent_attention of one token over the rows `ids` of keys alone (V3.2's selected positions,
+// each < keys.rows, in any order): q[heads, width], o[heads, value_cols]. The threads split
+// the ids (unless called from a task of the pool); each copies its rows together (f32, bf16
+// and f16 rows as they are, other formats as float32) and attends over them.
+void latent_attention_rows(const Matrix& keys, std::span<const int32_t> ids, const float* q,
+                           int64_t heads, float scale, int64_t value_cols, float* o);
+
 // Indices of the k largest values of x[n], largest first; ties go to the lower index.
 void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
 

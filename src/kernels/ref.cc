@@ -111,6 +111,16 @@ void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_
   }
 }
 
+void latent_attention_rows(const Matrix& keys, std::span<const int32_t> ids, const float* q,
+                           int64_t heads, float scale, int64_t value_cols, float* o) {
+  const int64_t n = int64_t(ids.size()), width = keys.cols;
+  std::vector<float> rows(n * width);
+  for (int64_t i = 0; i < n; ++i) dequantize_row(keys, ids[i], rows.data() + i * width);
+  const Matrix gathered = matrix_view(WeightFormat::kF32, n, width,
+                                      reinterpret_cast<const uint8_t*>(rows.data()));
+  latent_attention(gathered, q, 1, heads, scale, value_cols, n, o);
+}
+
 void latent_attention_part(const Matrix& keys, const float* q, int64_t heads, float scale,
                            int64_t value_cols, int64_t s0, int64_t s1, int64_t visible,
                            float* max, float* sum, float* o) {

@@ -24,6 +24,9 @@ void topk(const float* x, int64_t n, int64_t k, int32_t* indices);
 // per token and head, then the weighted sum of the rows.
 void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_t heads,
                       float scale, int64_t value_cols, int64_t visible, float* o);
+// latent_attention_rows (kernels.h): the rows `ids` as float32, then latent_attention.
+void latent_attention_rows(const Matrix& keys, std::span<const int32_t> ids, const float* q,
+                           int64_t heads, float scale, int64_t value_cols, float* o);
 // Positions [s0, s1) of it for one token seeing the rows below `visible`, as a partial
 // softmax (detail::LatentAttentionFn).
 void latent_attention_part(const Matrix& keys, const float* q, int64_t heads, float scale,

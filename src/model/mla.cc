@@ -91,20 +91,6 @@ struct SequenceSelection {
   }
 };
 
-// Attention of one token over the cached rows it selected: they are gathered (as float32)
-// into a per-thread buffer and attended like a contiguous cache. q [heads, width],
-// o [heads, lora].
-void attend_selected(const Matrix& latent, std::span<const int32_t> ids, const float* q,
-                     const Dims& d, float scale, float* o) {
-  thread_local std::vector<float> gathered;
-  const int64_t n = int64_t(ids.size());
-  if (gathered.size() < size_t(n * d.width)) gathered.resize(size_t(n * d.width));
-  for (int64_t i = 0; i < n; ++i) kernels::dequantize_row(latent, ids[i], gathered.data() + i * d.width);
-  const Matrix rows = matrix_view(WeightFormat::kF32, n, d.width,
-                                  reinterpret_cast<const uint8_t*>(gathered.data()));
-  kernels::latent_attention(rows, q, 1, d.heads, scale, d.lora, n, o);
-}
-
 // Tokens per block of the absorbed form: the per-head buffers hold one block.
 constexpr int64_t kTokenBlock = 64;
 // Blocks of up to this many tokens (decode steps, MTP verification) split each token's
@@ -160,8 +146,8 @@ void attend_absorbed(const LayerContext& ctx, const AttentionWeights& w, const D
     auto attend_token = [&](int64_t t) {
       const auto ids = selection.sparse_ids(t0 + t, start_pos + t0 + t + 1);
       if (ids.empty()) return attend(t, 1);
-      attend_selected(latent, ids, q_full + t * d.heads * d.width, d, scale,
-                      o_lat + t * d.heads * d.lora);
+      kernels::latent_attention_rows(latent, ids, q_full + t * d.heads * d.width, d.heads, scale,
+                                     d.lora, o_lat + t * d.heads * d.lora);
     };
     if (selection.selection) {
       if (n <= kPositionSplitMaxTokens) {

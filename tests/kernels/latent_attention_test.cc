@@ -131,6 +131,49 @@ TEST_P(LatentAttentionTest, ExtremeScoresStayFinite) {
   }
 }
 
+// Selected rows (V3.2's sparse attention): a scattered, unordered subset of a longer cache,
+// counts around the task size, against the reference, for every cache format (FP8's block
+// scales differ per block of stored rows, so its rows cannot move as bytes).
+TEST_P(LatentAttentionTest, SelectedRowsMatchReferenceForEveryCacheFormat) {
+  const int64_t cache_rows = 700, heads = 16;
+  const Shape s{576, 512};
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kF16,
+                         WeightFormat::kFP8Block}) {
+    auto keys = make_matrix(f, cache_rows, s.width, 11);
+    for (size_t b = 0; b < keys.scales.size(); ++b) keys.scales[b] = float(b % 3 + 1) / 448.0f;
+    const auto q = random_floats(heads * s.width, 12);
+    const float scale = 2.0f / std::sqrt(float(s.width));
+    for (int64_t n : {1, 2, 63, 64, 129, 300, 700}) {
+      std::vector<int32_t> ids;
+      for (int64_t i = 0; i < n; ++i) ids.push_back(int32_t((i * 389 + 17) % cache_rows));
+      std::vector<float> want(heads * s.value_cols);
+      kernels::ref::latent_attention_rows(keys.m, ids, q.data(), heads, scale, s.value_cols,
+                                          want.data());
+      for (int threads : {1, 2}) {
+        kernels::set_num_threads(threads);
+        std::vector<float> got = nan_filled(heads * s.value_cols);
+        kernels::latent_attention_rows(keys.m, ids, q.data(), heads, scale, s.value_cols,
+                                       got.data());
+        expect_close(got, want, {}, kAttentionTol, kAttentionTol,
+                     describe(f, s, heads, n, threads) + " selected");
+      }
+    }
+  }
+}
+
+// The selection is a set of positions, whatever their order: reversed ids give the same result.
+TEST_P(LatentAttentionTest, SelectedRowsInAnyOrderGiveOneResult) {
+  const auto keys = make_matrix(WeightFormat::kF32, 300, 64, 13);
+  const auto q = random_floats(4 * 64, 14);
+  std::vector<int32_t> ids(200);
+  for (int32_t i = 0; i < 200; ++i) ids[size_t(i)] = i + 50;
+  std::vector<float> forward(4 * 64), backward(4 * 64);
+  kernels::latent_attention_rows(keys.m, ids, q.data(), 4, 0.5f, 64, forward.data());
+  std::reverse(ids.begin(), ids.end());
+  kernels::latent_attention_rows(keys.m, ids, q.data(), 4, 0.5f, 64, backward.data());
+  expect_close(backward, forward, {}, kAttentionTol, kAttentionTol, "reversed ids");
+}
+
 INSTANTIATE_TEST_SUITE_P(Targets, LatentAttentionTest,
                          ::testing::ValuesIn(kernels::available_targets()),
                          testing::target_test_name);
