@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/gguf_model.h"
+#include "model/tensor_table.h"
 
 namespace dsv3 {
 
@@ -45,9 +46,10 @@ Status read_vocab_size(const GgufModelFiles &f, const MetadataReader &r,
     return OkStatus();
   }
   // Older files: the embedding's row count.
-  DSV3_ASSIGN_OR_RETURN(GgufTensor embd, f.get("token_embd.weight"));
+  const std::string embedding = *gguf_tensor_name(TensorRole::kEmbedding);
+  DSV3_ASSIGN_OR_RETURN(GgufTensor embd, f.get(embedding));
   if (embd.ne.size() != 2)
-    return Err(f.path(), ": token_embd.weight is not a matrix");
+    return Err(f.path(), ": ", embedding, " is not a matrix");
   j["vocab_size"] = embd.ne[1];
   return OkStatus();
 }
@@ -192,15 +194,15 @@ Result<std::string> gguf_config_json(const GgufModelFiles &f) {
     DSV3_TRY(read_attention(r, j));
     bool router_bias = false;
     for (const auto &[name, t] : f.tensors()) {
-      router_bias |= name.size() > 16 && name.compare(name.size() - 16, 16,
-                                                      "exp_probs_b.bias") == 0;
+      const auto part = parse_gguf_tensor_name(name);
+      router_bias |= part && part->role == TensorRole::kRouterBias;
     }
     DSV3_TRY(read_moe(r, j, router_bias));
     DSV3_TRY(read_rope(r, j));
     DSV3_ASSIGN_OR_RETURN(
         j["rms_norm_eps"],
         r.float_key_or("attention.layer_norm_rms_epsilon", 1e-6));
-    j["tie_word_embeddings"] = !f.has("output.weight");
+    j["tie_word_embeddings"] = !f.has(*gguf_tensor_name(TensorRole::kHead));
     DSV3_ASSIGN_OR_RETURN(j["bos_token_id"],
                           md.get_int_or("tokenizer.ggml.bos_token_id", 0));
     DSV3_ASSIGN_OR_RETURN(j["eos_token_id"],

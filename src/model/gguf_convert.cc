@@ -1,6 +1,5 @@
 #include "model/gguf_convert.h"
 
-#include <cstdio>
 #include <cstring>
 
 #include "io/checkpoint.h"
@@ -8,6 +7,7 @@
 #include "model/config.h"
 #include "model/gguf_model.h"
 #include "model/gguf_tokenizer.h"
+#include "model/tensor_table.h"
 #include "model/weights.h"
 #include "tensor/quant.h"
 
@@ -135,9 +135,7 @@ Result<std::vector<float>> tensor_floats(const Checkpoint &ck,
     return out;
   }
   case DType::kF8E4M3: {
-    const std::string base =
-        name.substr(0, name.size() - 7); // without ".weight"
-    DSV3_ASSIGN_OR_RETURN(TensorView s, ck.get(base + ".weight_scale_inv"));
+    DSV3_ASSIGN_OR_RETURN(TensorView s, ck.get(fp8_scales_name(name)));
     if (t.shape.size() != 2 || s.dtype != DType::kF32 || s.shape.size() != 2) {
       return Err(t.file, ": tensor '", name,
                  "': FP8 needs a 2-D weight and F32 scales");
@@ -196,30 +194,27 @@ public:
     return OkStatus();
   }
 
-  // The layer's routed experts stacked: ne [cols, rows, E].
-  Status experts(int64_t layer, const char *hf_part, const char *gguf_part) {
+  // The layer's routed experts of one role stacked: ne [cols, rows, E].
+  Status experts(TensorRole role, int64_t layer) {
     std::vector<float> all;
     std::vector<int64_t> ne;
     for (int64_t e = 0; e < c_.n_routed_experts; ++e) {
-      const std::string hf = "model.layers." + std::to_string(layer) +
-                             ".mlp.experts." + std::to_string(e) + "." +
-                             hf_part + ".weight";
+      const std::string hf = tensor_name(role, layer, e);
       DSV3_ASSIGN_OR_RETURN(TensorView t, ck_.get(hf));
       DSV3_ASSIGN_OR_RETURN(std::vector<float> x, tensor_floats(ck_, c_, hf));
       ne = {t.shape[1], t.shape[0], c_.n_routed_experts};
       all.insert(all.end(), x.begin(), x.end());
     }
-    put("blk." + std::to_string(layer) + "." + gguf_part + ".weight", all, ne,
-        type_);
+    put(*gguf_tensor_name(role, layer), all, ne, type_);
     return OkStatus();
   }
 
   // kv_b_proj [H*(nope+v), kv_lora] -> attn_k_b (k_nope^T per head) and
   // attn_v_b, as llama.cpp's DeepseekV2Model.modify_tensors splits it.
   Status split_kv_b(int64_t layer) {
-    const std::string p =
-        "model.layers." + std::to_string(layer) + ".self_attn.kv_b_proj.weight";
-    DSV3_ASSIGN_OR_RETURN(std::vector<float> kv, tensor_floats(ck_, c_, p));
+    DSV3_ASSIGN_OR_RETURN(
+        std::vector<float> kv,
+        tensor_floats(ck_, c_, tensor_name(TensorRole::kKvB, layer)));
     const int64_t h = c_.num_attention_heads, nope = c_.qk_nope_head_dim,
                   v = c_.v_head_dim;
     const int64_t lora = c_.kv_lora_rank;
@@ -232,9 +227,8 @@ public:
       }
       std::copy_n(rows + nope * lora, v * lora, v_b.data() + head * v * lora);
     }
-    const std::string g = "blk." + std::to_string(layer) + ".";
-    put(g + "attn_k_b.weight", k_b, {nope, lora, h}, type_);
-    put(g + "attn_v_b.weight", v_b, {lora, v, h}, type_);
+    put(gguf_kv_b_half_name(layer, KvBHalf::kK), k_b, {nope, lora, h}, type_);
+    put(gguf_kv_b_half_name(layer, KvBHalf::kV), v_b, {lora, v, h}, type_);
     return OkStatus();
   }
 
@@ -251,35 +245,33 @@ private:
   GgmlType type_;
 };
 
+// Every tensor of the table under its GGUF name: routed experts stacked per
+// layer and role, kv_b split or not.
 Status write_tensors(TensorWriter &tw, const Checkpoint &ck,
                      const ModelConfig &c, const GgufConvertOptions &o) {
-  const int64_t layers =
-      c.num_hidden_layers + (o.with_mtp ? c.num_nextn_predict_layers : 0);
-  for (const auto &[name, t] : ck.tensors()) {
-    if (name.ends_with(".weight_scale_inv"))
+  for (const TensorEntry &e : tensor_table(c)) {
+    if (e.mtp && !o.with_mtp)
       continue;
-    if (routed_expert_of(name))
-      continue; // stacked below
-    if (name.find(".kv_b_proj.") != std::string::npos && o.split_kv_b)
+    if (is_routed_expert(e.role)) {
+      if (e.expert == 0)
+        DSV3_TRY(tw.experts(e.role, e.layer));
       continue;
-    const auto gguf = gguf_name_of(name);
+    }
+    if (e.role == TensorRole::kKvB && o.split_kv_b) {
+      DSV3_TRY(tw.split_kv_b(e.layer));
+      continue;
+    }
+    const auto gguf = gguf_tensor_name(e.role, e.layer);
     if (!gguf)
-      return Err(ck.dir(), ": tensor '", name, "' has no deepseek2 GGUF name");
-    long long l = -1;
-    if (std::sscanf(gguf->c_str(), "blk.%lld.", &l) == 1 && l >= layers)
-      continue; // MTP off
+      return Err(ck.dir(), ": tensor '", e.name, "' has no deepseek2 GGUF name");
     // The router stays F32: rounding it flips discrete expert choices.
-    DSV3_TRY(tw.copy(name, *gguf, gguf->ends_with("ffn_gate_inp.weight")));
+    DSV3_TRY(tw.copy(e.name, *gguf, e.role == TensorRole::kRouter));
   }
-  for (int64_t l = 0; l < layers; ++l) {
-    if (o.split_kv_b)
-      DSV3_TRY(tw.split_kv_b(l));
-    if (!c.is_moe_layer(l) && l < c.num_hidden_layers)
-      continue;
-    DSV3_TRY(tw.experts(l, "gate_proj", "ffn_gate_exps"));
-    DSV3_TRY(tw.experts(l, "up_proj", "ffn_up_exps"));
-    DSV3_TRY(tw.experts(l, "down_proj", "ffn_down_exps"));
-  }
+  // A checkpoint with tied embeddings that has its own head anyway runs with it
+  // (load_weights); so does the GGUF file, untied by the head's presence.
+  const std::string head = tensor_name(TensorRole::kHead);
+  if (c.tie_word_embeddings && ck.has(head))
+    DSV3_TRY(tw.copy(head, *gguf_tensor_name(TensorRole::kHead)));
   return OkStatus();
 }
 
