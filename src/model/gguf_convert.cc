@@ -66,34 +66,18 @@ void write_metadata(GgufWriter &w, const ModelConfig &c, bool with_mtp,
   w.add_uint32(a + "block_count", uint32_t(c.num_hidden_layers + nextn));
   if (nextn > 0)
     w.add_uint32(a + "nextn_predict_layers", uint32_t(nextn));
-  w.add_uint32(a + "context_length", uint32_t(c.max_position_embeddings));
-  w.add_uint32(a + "embedding_length", uint32_t(c.hidden_size));
-  w.add_uint32(a + "feed_forward_length", uint32_t(c.intermediate_size));
-  w.add_uint32(a + "attention.head_count", uint32_t(c.num_attention_heads));
+  write_gguf_config_keys(w, c);
   w.add_uint32(a + "attention.head_count_kv", 1);
-  w.add_float32(a + "rope.freq_base", float(c.rope_theta));
-  w.add_float32(a + "attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
-  w.add_uint32(a + "leading_dense_block_count",
-               uint32_t(c.first_k_dense_replace));
   w.add_uint32(a + "vocab_size", uint32_t(c.vocab_size));
   if (c.q_lora_rank > 0)
     w.add_uint32(a + "attention.q_lora_rank", uint32_t(c.q_lora_rank));
-  w.add_uint32(a + "attention.kv_lora_rank", uint32_t(c.kv_lora_rank));
   w.add_uint32(a + "attention.key_length",
                uint32_t(c.kv_lora_rank + c.qk_rope_head_dim));
   w.add_uint32(a + "attention.value_length", uint32_t(c.kv_lora_rank));
   w.add_uint32(a + "attention.key_length_mla", uint32_t(c.qk_head_dim()));
   w.add_uint32(a + "attention.value_length_mla", uint32_t(c.v_head_dim));
-  w.add_uint32(a + "rope.dimension_count", uint32_t(c.qk_rope_head_dim));
   if (c.n_routed_experts > 0) {
-    w.add_uint32(a + "expert_feed_forward_length",
-                 uint32_t(c.moe_intermediate_size));
     w.add_uint32(a + "expert_count", uint32_t(c.n_routed_experts));
-    w.add_uint32(a + "expert_shared_count", uint32_t(c.n_shared_experts));
-    w.add_uint32(a + "expert_used_count", uint32_t(c.num_experts_per_tok));
-    w.add_uint32(a + "expert_group_count", uint32_t(c.n_group));
-    w.add_uint32(a + "expert_group_used_count", uint32_t(c.topk_group));
-    w.add_float32(a + "expert_weights_scale", float(c.routed_scaling_factor));
     if (c.norm_topk_prob)
       w.add_bool(a + "expert_weights_norm", true);
     w.add_uint32(a + "expert_gating_func",
@@ -103,11 +87,6 @@ void write_metadata(GgufWriter &w, const ModelConfig &c, bool with_mtp,
   if (c.rope_scaling.enabled) {
     const YarnConfig &y = c.rope_scaling;
     w.add_string(a + "rope.scaling.type", "yarn");
-    w.add_float32(a + "rope.scaling.factor", float(y.factor));
-    w.add_uint32(a + "rope.scaling.original_context_length",
-                 uint32_t(y.original_max_position_embeddings));
-    w.add_float32(a + "rope.scaling.yarn_beta_fast", float(y.beta_fast));
-    w.add_float32(a + "rope.scaling.yarn_beta_slow", float(y.beta_slow));
     w.add_float32(a + "rope.scaling.yarn_log_multiplier",
                   float(0.1 * y.mscale_all_dim));
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "engine/logit_comparison.h"
 #include "kernels/kernels.h"
@@ -464,6 +465,21 @@ TEST(GgufModel, RefusesWhatIsNotADeepseek2Model) {
     const std::string err = open_error(w, "zero.gguf");
     EXPECT_NE(err.find("num_hidden_layers"), std::string::npos)
         << err; // config validation
+  }
+}
+
+// The metadata keys read and written as one config field each name fields of
+// the config table, each once.
+TEST(GgufModel, ConfigKeysNameFieldsOfTheTable) {
+  std::set<std::string> keys;
+  for (const ConfigField &f : config_fields())
+    keys.insert(std::string(f.key));
+  const std::vector<std::string> fields = gguf_config_key_fields();
+  EXPECT_GE(fields.size(), 19u);
+  std::set<std::string> seen;
+  for (const std::string &f : fields) {
+    EXPECT_TRUE(keys.count(f)) << f;
+    EXPECT_TRUE(seen.insert(f).second) << f;
   }
 }
 
