@@ -89,7 +89,8 @@ void read_enum(Reader& r, std::string_view key, const json& v, E& out) {
     }
     expected += (expected.empty() ? "'" : ", '") + std::string(name) + "'";
   }
-  r.problem("key '" + std::string(key) + "' = " + (v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump()) +
+  r.problem("key '" + std::string(key) +
+            "' = " + (v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump()) +
             " is not supported (expected " + expected + ")");
 }
 
@@ -135,7 +136,9 @@ void read_rope_scaling_type(Reader& r, const json& j, ModelConfig& c) {
     r.mark_seen(std::string("rope_scaling.") + key);
     if (!it->contains(key)) continue;
     if ((*it)[key].is_string()) type = (*it)[key];
-    else r.problem(std::string("key 'rope_scaling.") + key + "' = " + (*it)[key].dump() + " has the wrong type");
+    else
+      r.problem(std::string("key 'rope_scaling.") + key + "' = " + (*it)[key].dump() +
+                " has the wrong type");
   }
   if (type != "yarn") {
     r.problem("rope_scaling type '" + type + "' is not supported (expected 'yarn')");
@@ -210,7 +213,8 @@ std::string number(double v) {
   return o.str();
 }
 
-void bad_value(Reader& r, std::string_view key, const std::string& value, const std::string& expected) {
+void bad_value(Reader& r, std::string_view key, const std::string& value,
+               const std::string& expected) {
   r.problem("key '" + std::string(key) + "' = " + value + ": expected " + expected);
 }
 
@@ -238,14 +242,16 @@ void check_field(Reader& r, const ConfigField& f, const ModelConfig& c) {
   const double v = std::get<ConfigField::Access<double>>(f.ref)(fields);
   const bool above = g.lo_inclusive ? v >= g.lo : v > g.lo;
   if (std::isfinite(v) && above && v <= g.hi) return;
-  std::string expected = std::string("a finite number ") + (g.lo_inclusive ? ">= " : "> ") + number(g.lo);
+  std::string expected =
+      std::string("a finite number ") + (g.lo_inclusive ? ">= " : "> ") + number(g.lo);
   if (std::isfinite(g.hi)) expected += " and <= " + number(g.hi);
   bad_value(r, f.key, number(v), expected + std::string(g.note));
 }
 
 // Relations between fields that no one field's range says.
 void check_relations(Reader& r, const ModelConfig& c) {
-  const bool moe_groups = c.n_routed_experts > 0 && c.n_group > 0 && c.n_routed_experts % c.n_group == 0;
+  const bool moe_groups =
+      c.n_routed_experts > 0 && c.n_group > 0 && c.n_routed_experts % c.n_group == 0;
   if (moe_groups && c.topk_group > 0 && c.topk_group <= c.n_group &&
       c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok) {
     r.problem("topk_group = " + std::to_string(c.topk_group) + " groups hold fewer experts than " +

@@ -2,11 +2,11 @@
 // Names follow the Hugging Face keys; behaviour comes from these values, never from sizes.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <variant>
-#include <nlohmann/json_fwd.hpp>
 #include <vector>
 
 #include "tensor/matrix.h"
@@ -126,8 +126,8 @@ struct ConfigField {
   // What a value must be; the error reads "key 'K' = V: expected <range><note>".
   struct Range {
     enum class Kind { kNone, kInteger, kReal, kCustom } kind = Kind::kNone;
-    double lo = 0, hi = 0;        // kInteger: [lo, hi]; kReal: finite, above lo, <= hi
-    bool lo_inclusive = true;     // kReal
+    double lo = 0, hi = 0;     // kInteger: [lo, hi]; kReal: finite, above lo, <= hi
+    bool lo_inclusive = true;  // kReal
     int64_t (*hi_of)(const ModelConfig&) = nullptr;  // kInteger: hi from other fields instead
     // kCustom: the expectation when the value is bad, "" when it is good.
     std::string (*expect)(const ModelConfig&) = nullptr;

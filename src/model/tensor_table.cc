@@ -31,8 +31,10 @@ constexpr RoleNames kRoleNames[] = {
     {TensorRole::kQA, Scope::kLayer, "self_attn.q_a_proj.weight", "attn_q_a.weight"},
     {TensorRole::kQNorm, Scope::kLayer, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
     {TensorRole::kQB, Scope::kLayer, "self_attn.q_b_proj.weight", "attn_q_b.weight"},
-    {TensorRole::kKvA, Scope::kLayer, "self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
-    {TensorRole::kKvNorm, Scope::kLayer, "self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
+    {TensorRole::kKvA, Scope::kLayer, "self_attn.kv_a_proj_with_mqa.weight",
+     "attn_kv_a_mqa.weight"},
+    {TensorRole::kKvNorm, Scope::kLayer, "self_attn.kv_a_layernorm.weight",
+     "attn_kv_a_norm.weight"},
     {TensorRole::kKvB, Scope::kLayer, "self_attn.kv_b_proj.weight", "attn_kv_b.weight"},
     {TensorRole::kO, Scope::kLayer, "self_attn.o_proj.weight", "attn_output.weight"},
     {TensorRole::kIndexerQB, Scope::kLayer, "self_attn.indexer.wq_b.weight", ""},
@@ -44,7 +46,8 @@ constexpr RoleNames kRoleNames[] = {
     {TensorRole::kDenseUpProj, Scope::kLayer, "mlp.up_proj.weight", "ffn_up.weight"},
     {TensorRole::kDenseDownProj, Scope::kLayer, "mlp.down_proj.weight", "ffn_down.weight"},
     {TensorRole::kRouter, Scope::kLayer, "mlp.gate.weight", "ffn_gate_inp.weight"},
-    {TensorRole::kRouterBias, Scope::kLayer, "mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
+    {TensorRole::kRouterBias, Scope::kLayer, "mlp.gate.e_score_correction_bias",
+     "exp_probs_b.bias"},
     {TensorRole::kExpertGateProj, Scope::kExpert, "gate_proj.weight", "ffn_gate_exps.weight"},
     {TensorRole::kExpertUpProj, Scope::kExpert, "up_proj.weight", "ffn_up_exps.weight"},
     {TensorRole::kExpertDownProj, Scope::kExpert, "down_proj.weight", "ffn_down_exps.weight"},
@@ -117,8 +120,12 @@ class TableBuilder {
  private:
   // The role's tensor in the current layer and expert.
   void add(TensorRole role, std::vector<int64_t> shape) {
-    TensorEntry e{.name = tensor_name(role, layer_, expert_), .shape = std::move(shape),
-                  .role = role, .layer = layer_, .expert = expert_, .mtp = mtp_};
+    TensorEntry e{.name = tensor_name(role, layer_, expert_),
+                  .shape = std::move(shape),
+                  .role = role,
+                  .layer = layer_,
+                  .expert = expert_,
+                  .mtp = mtp_};
     e.fp8_in_release = fp8_in_release(role);
     e.quantizable = quantizable(role);
     out_.push_back(std::move(e));
@@ -362,7 +369,8 @@ std::optional<TensorNameParts> parse_gguf_tensor_name(std::string_view name) {
   const auto layer = take_index(name, kGgufLayers);
   if (!layer) return std::nullopt;
   if (name == kGgufKB || name == kGgufVB) {
-    return TensorNameParts{.role = TensorRole::kKvB, .layer = *layer,
+    return TensorNameParts{.role = TensorRole::kKvB,
+                           .layer = *layer,
                            .kv_b_half = name == kGgufKB ? KvBHalf::kK : KvBHalf::kV};
   }
   for (const RoleNames& n : kRoleNames) {

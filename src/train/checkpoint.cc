@@ -76,7 +76,9 @@ Status save_model(const std::string& dir, const ModelFiles& m, const float* para
   for (int64_t l = 0; l < int64_t(m.bias->size()); ++l) {
     const std::vector<float>& b = (*m.bias)[l];
     if (b.empty()) continue;
-    tensors.push_back({tensor_name(TensorRole::kRouterBias, l), DType::kF32, {int64_t(b.size())},
+    tensors.push_back({tensor_name(TensorRole::kRouterBias, l),
+                       DType::kF32,
+                       {int64_t(b.size())},
                        encode(b.data(), int64_t(b.size()), DType::kF32, store)});
   }
   return write_checkpoint(dir, model_config_json(c), tensors, kMaxShardBytes);

@@ -74,7 +74,8 @@ TEST(ConfigFields, ConfigJsonWritesEveryPresentFieldUnderItsKey) {
   const json v3 = json::parse(model_config_json(preset_config("v3-671b").value()));
   EXPECT_FALSE(v3.contains("index_topk"));
   EXPECT_TRUE(v3["q_lora_rank"] == 1536);
-  EXPECT_TRUE(json::parse(model_config_json(preset_config("v2-lite").value()))["q_lora_rank"].is_null());
+  EXPECT_TRUE(
+      json::parse(model_config_json(preset_config("v2-lite").value()))["q_lora_rank"].is_null());
 }
 
 TEST(ConfigFields, DescribeListsEveryPresentField) {
@@ -82,7 +83,7 @@ TEST(ConfigFields, DescribeListsEveryPresentField) {
   const std::string d = describe_fields(c);
   for (const ConfigField& f : config_fields()) {
     const std::string value = field_json(f, c).is_string() ? field_json(f, c).get<std::string>()
-                                                            : field_json(f, c).dump();
+                                                           : field_json(f, c).dump();
     const size_t at = ("\n" + d).find("\n" + std::string(f.key) + " ");
     ASSERT_NE(at, std::string::npos) << f.key << "\n" << d;
     const std::string line = d.substr(at, d.find('\n', at) - at);
@@ -137,7 +138,8 @@ TEST(ConfigFields, EveryRequiredFieldIsNamedWhenMissingAndEveryFieldWhenMistyped
     j = good;
     j[pointer_of(f.key)] = json::array({1});
     const std::string e = parse_error(j);
-    EXPECT_NE(e.find("key '" + std::string(f.key) + "' = [1] has the wrong type"), std::string::npos)
+    EXPECT_NE(e.find("key '" + std::string(f.key) + "' = [1] has the wrong type"),
+              std::string::npos)
         << e;
   }
 }

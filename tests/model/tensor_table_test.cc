@@ -174,11 +174,11 @@ TEST_P(GoldenTable, NamesReadBackInBothNamings) {
     EXPECT_EQ(back->expert, -1) << *gguf;
     EXPECT_FALSE(back->kv_b_half.has_value()) << *gguf;
     // One GGUF tensor per table entry, except a layer's routed experts of one role: stacked.
-    EXPECT_EQ(gguf_names.insert(*gguf).second, !is_routed_expert(e.role) || e.expert == 0)
-        << *gguf;
+    EXPECT_EQ(gguf_names.insert(*gguf).second, !is_routed_expert(e.role) || e.expert == 0) << *gguf;
   }
   // Only V3.2's indexer has no llama.cpp name.
-  EXPECT_EQ(without_gguf, c.has_indexer() ? 5 * (c.num_hidden_layers + c.num_nextn_predict_layers) : 0);
+  EXPECT_EQ(without_gguf,
+            c.has_indexer() ? 5 * (c.num_hidden_layers + c.num_nextn_predict_layers) : 0);
 }
 
 TEST(TensorTable, GgufNamesAreLlamaCpps) {
