@@ -19,7 +19,13 @@ struct InfoFlags {
   ModelFlags model;
   std::string preset, config_path, dtype;
   int ranks = 0;
+  bool fields = false;  // also every config.json field, one per line
 };
+
+void print_config(const ModelConfig& c, const InfoFlags& f) {
+  std::printf("%s", describe(c).c_str());
+  if (f.fields) std::printf("config.json fields:\n%s", describe_fields(c).c_str());
+}
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -121,7 +127,7 @@ void run_checkpoint(const InfoFlags& f) {
   const KvCache one_token = model->new_cache(1);
   const int64_t kv_per_token = one_token.bytes_per_token();
   const double kv_total = double(kv_per_token) * double(flags.context);
-  std::printf("%s", describe(c).c_str());
+  print_config(c, f);
   if (is_gguf_path(flags.model_dir)) print_gguf_summary(flags.model_dir);
   std::printf("stored formats        %s\n", model->weights().format_summary.c_str());
   print_parameters(c);
@@ -167,7 +173,7 @@ void run_config(const InfoFlags& f) {
     tensors.push_back({t.spec.name, t.spec.bytes()});
     total += double(t.spec.bytes());
   }
-  std::printf("%s", describe(c).c_str());
+  print_config(c, f);
   std::printf("planned from          %s, weights %s (%s)\n", origin.c_str(),
               c.fp8_block_quantized ? "FP8 e4m3 with 128x128 block scales as released" : "BF16",
               human_bytes(total).c_str());
@@ -189,6 +195,8 @@ void add_info_command(CLI::App& root) {
   auto* config = cmd->add_option("--config", f->config_path,
                                  "plan from a config.json instead of a checkpoint");
   cmd->add_option("--dtype", f->dtype, "with --preset/--config: bf16 or fp8 weights");
+  cmd->add_flag("--fields", f->fields,
+                "also list every config.json field: key, value and what it means");
   preset->excludes(config);
   cmd->callback([f, preset, config] {
     const bool from_config = *preset || *config;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -30,34 +31,25 @@ class Reader {
  public:
   Reader(const json& j, std::string origin) : j_(j), origin_(std::move(origin)) {}
 
-  template <typename T>
-  void get(const char* key, T& out, bool required = true) {
-    seen_.insert(key);
-    if (!j_.contains(key) || j_[key].is_null()) {
-      if (required) problem(std::string("missing key '") + key + "'");
-      return;
+  // The value of `key` ("rope_scaling.factor": inside the rope_scaling object), or nullptr
+  // when it is missing or null.
+  const json* find(std::string_view key) {
+    seen_.insert(std::string(key));
+    const json* object = &j_;
+    if (const size_t dot = key.find('.'); dot != std::string_view::npos) {
+      object = value_of(j_, key.substr(0, dot));
+      if (!object || !object->is_object()) return nullptr;
+      key = key.substr(dot + 1);
     }
-    const json& v = j_[key];
-    bool ok = false;
-    if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
-    else if constexpr (std::is_integral_v<T>) ok = v.is_number_integer();
-    else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
-    else ok = v.is_string();
-    if (!ok) {
-      problem(std::string("key '") + key + "' = " + v.dump() + " has the wrong type");
-      return;
-    }
-    out = v.get<T>();
+    return value_of(*object, key);
   }
-  void mark_seen(const char* key) { seen_.insert(key); }
-  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-  const json& at(const char* key) const { return j_[key]; }
+  void mark_seen(const std::string& key) { seen_.insert(key); }
   void problem(const std::string& p) { problems_.push_back(p); }
-  void check_unknown_keys() {
-    for (const auto& [k, v] : j_.items()) {
-      if (!seen_.count(k) && !kIgnoredKeys.count(k)) {
-        problem("unknown key '" + k + "' = " + v.dump() + " (not a DeepSeek-V2/V3 config key)");
-      }
+  // Keys of the top level, and of `object_key`'s object, that no field or section read.
+  void check_unknown_keys(const std::string& object_key) {
+    report_unknown(j_, "");
+    if (const json* o = value_of(j_, object_key); o && o->is_object()) {
+      report_unknown(*o, object_key + ".");
     }
   }
   Status status() const {
@@ -68,38 +60,91 @@ class Reader {
   }
 
  private:
+  static const json* value_of(const json& object, std::string_view key) {
+    const auto it = object.find(key);
+    return it == object.end() || it->is_null() ? nullptr : &*it;
+  }
+  void report_unknown(const json& object, const std::string& prefix) {
+    for (const auto& [k, v] : object.items()) {
+      const std::string key = prefix + k;
+      if (!seen_.count(key) && (!prefix.empty() || !kIgnoredKeys.count(k))) {
+        problem("unknown key '" + key + "' = " + v.dump() + " (not a DeepSeek-V2/V3 config key)");
+      }
+    }
+  }
+
   const json& j_;
   std::string origin_;
   std::set<std::string> seen_;
   std::vector<std::string> problems_;
 };
 
-void read_rope_scaling(Reader& r, ModelConfig& c) {
-  r.mark_seen("rope_scaling");
-  if (!r.has("rope_scaling")) return;
-  const json& rs = r.at("rope_scaling");
-  if (!rs.is_object()) {
-    r.problem("rope_scaling = " + rs.dump() + " is not an object");
+template <typename E>
+void read_enum(Reader& r, std::string_view key, const json& v, E& out) {
+  std::string expected;
+  for (const auto& [name, value] : enum_names<E>()) {
+    if (v == name) {
+      out = value;
+      return;
+    }
+    expected += (expected.empty() ? "'" : ", '") + std::string(name) + "'";
+  }
+  r.problem("key '" + std::string(key) +
+            "' = " + (v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump()) +
+            " is not supported (expected " + expected + ")");
+}
+
+// One field of the table: missing keys, wrong types and unknown enum names are problems.
+void read_field(Reader& r, const ConfigField& f, ModelConfig& c) {
+  const json* v = r.find(f.key);
+  if (!v) {
+    if (f.required) r.problem("missing key '" + std::string(f.key) + "'");
     return;
   }
-  Reader sub(rs, "rope_scaling");
+  std::visit(
+      [&](auto access) {
+        auto& out = access(c);
+        using T = std::decay_t<decltype(out)>;
+        bool ok = false;
+        if constexpr (std::is_enum_v<T>) ok = v->is_string();
+        else if constexpr (std::is_same_v<T, bool>) ok = v->is_boolean();
+        else if constexpr (std::is_integral_v<T>) ok = v->is_number_integer();
+        else if constexpr (std::is_floating_point_v<T>) ok = v->is_number();
+        else ok = v->is_string();
+        if (!ok) {
+          r.problem("key '" + std::string(f.key) + "' = " + v->dump() + " has the wrong type");
+        } else if constexpr (std::is_enum_v<T>) {
+          read_enum(r, f.key, *v, out);
+        } else {
+          out = v->get<T>();
+        }
+      },
+      f.ref);
+}
+
+// rope_scaling: null (no scaling) or a YaRN object, whose values are fields of the table.
+void read_rope_scaling_type(Reader& r, const json& j, ModelConfig& c) {
+  r.mark_seen("rope_scaling");
+  const auto it = j.find("rope_scaling");
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_object()) {
+    r.problem("rope_scaling = " + it->dump() + " is not an object");
+    return;
+  }
   std::string type;
-  if (rs.contains("type")) sub.get("type", type);
-  if (rs.contains("rope_type")) sub.get("rope_type", type);
+  for (const char* key : {"type", "rope_type"}) {
+    r.mark_seen(std::string("rope_scaling.") + key);
+    if (!it->contains(key)) continue;
+    if ((*it)[key].is_string()) type = (*it)[key];
+    else
+      r.problem(std::string("key 'rope_scaling.") + key + "' = " + (*it)[key].dump() +
+                " has the wrong type");
+  }
   if (type != "yarn") {
     r.problem("rope_scaling type '" + type + "' is not supported (expected 'yarn')");
     return;
   }
-  YarnConfig& y = c.rope_scaling;
-  y.enabled = true;
-  sub.get("factor", y.factor);
-  sub.get("original_max_position_embeddings", y.original_max_position_embeddings);
-  sub.get("beta_fast", y.beta_fast, false);
-  sub.get("beta_slow", y.beta_slow, false);
-  sub.get("mscale", y.mscale, false);
-  sub.get("mscale_all_dim", y.mscale_all_dim, false);
-  sub.check_unknown_keys();
-  if (!sub.status().ok()) r.problem(sub.status().error().message);
+  c.rope_scaling.enabled = true;
 }
 
 // The FP8 block size of quantization_config.weight_block_size (default 128 x 128).
@@ -136,9 +181,9 @@ void read_group_quantization(Reader& r, const json& q, ModelConfig& c) {
 }
 
 void read_quantization(Reader& r, ModelConfig& c) {
-  r.mark_seen("quantization_config");
-  if (!r.has("quantization_config")) return;
-  const json& q = r.at("quantization_config");
+  const json* found = r.find("quantization_config");
+  if (!found) return;
+  const json& q = *found;
   if (!q.is_object()) {
     r.problem("quantization_config must be an object, got " + q.dump());
     return;
@@ -162,122 +207,75 @@ void read_quantization(Reader& r, ModelConfig& c) {
   c.fp8_block_quantized = true;
 }
 
-template <typename E>
-void read_enum(Reader& r, const char* key, E& out, const std::vector<std::pair<std::string, E>>& values,
-               bool required) {
-  std::string s;
-  r.get(key, s, required);
-  if (s.empty()) return;
-  std::string expected;
-  for (const auto& [name, v] : values) {
-    if (s == name) {
-      out = v;
-      return;
-    }
-    expected += (expected.empty() ? "'" : ", '") + name + "'";
-  }
-  r.problem(std::string("key '") + key + "' = '" + s + "' is not supported (expected " +
-            expected + ")");
+std::string number(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
 }
 
-// Range checks of the numbers: every bad value is named with what was expected, so a broken
-// or hostile config.json fails here instead of as NaN logits much later.
-class RangeChecker {
- public:
-  explicit RangeChecker(Reader& r) : r_(r) {}
+void bad_value(Reader& r, std::string_view key, const std::string& value,
+               const std::string& expected) {
+  r.problem("key '" + std::string(key) + "' = " + value + ": expected " + expected);
+}
 
-  // An integer in [lo, hi].
-  void in(const std::string& key, int64_t v, int64_t lo, int64_t hi, const std::string& why = "") {
+// The field's range from the table: every bad value is named with what was expected, so a
+// broken or hostile config.json fails here instead of as NaN logits much later.
+void check_field(Reader& r, const ConfigField& f, const ModelConfig& c) {
+  using Kind = ConfigField::Range::Kind;
+  const ConfigField::Range& g = f.range;
+  if (g.kind == Kind::kNone || !f.is_present(c) || (g.applies && !g.applies(c))) return;
+  ModelConfig& fields = const_cast<ModelConfig&>(c);  // read only
+  if (g.kind == Kind::kCustom) {
+    const std::string expected = g.expect(c);
+    if (!expected.empty()) bad_value(r, f.key, field_json(f, c).dump(), expected);
+    return;
+  }
+  if (g.kind == Kind::kInteger) {
+    const int64_t v = std::get<ConfigField::Access<int64_t>>(f.ref)(fields);
+    const int64_t lo = int64_t(g.lo), hi = g.hi_of ? g.hi_of(c) : int64_t(g.hi);
     if (v >= lo && v <= hi) return;
-    std::string expected = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    bad(key, std::to_string(v), expected + why);
+    bad_value(r, f.key, std::to_string(v),
+              "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]" +
+                  std::string(g.note));
+    return;
   }
-  // A finite number > lo (or >= lo when `inclusive`), and <= hi.
-  void real(const std::string& key, double v, double lo, bool inclusive, double hi = HUGE_VAL) {
-    const bool above = inclusive ? v >= lo : v > lo;
-    if (std::isfinite(v) && above && v <= hi) return;
-    std::string expected =
-        std::string("a finite number ") + (inclusive ? ">= " : "> ") + number(lo);
-    if (std::isfinite(hi)) expected += " and <= " + number(hi);
-    bad(key, number(v), expected);
-  }
-  void bad(const std::string& key, const std::string& value, const std::string& expected) {
-    r_.problem("key '" + key + "' = " + value + ": expected " + expected);
-  }
-  static std::string number(double v) {
-    std::ostringstream o;
-    o << v;
-    return o.str();
-  }
-
- private:
-  Reader& r_;
-};
-
-// Far above any real model (DeepSeek-V3: hidden 7168, 61 layers, 256 experts, vocab 129280,
-// 163840 positions) and low enough that products of two of them fit int64 and the
-// allocations they size fail cleanly.
-constexpr int64_t kMaxDim = 1 << 20;
-constexpr int64_t kMaxHeadDim = 1 << 14;
-constexpr int64_t kMaxLayers = 4096;
-constexpr int64_t kMaxExperts = 1 << 16;
-constexpr int64_t kMaxVocab = int64_t(1) << 24;  // token ids are int32
-constexpr int64_t kMaxPositions = int64_t(1) << 24;
-
-void check_attention_values(RangeChecker& k, const ModelConfig& c) {
-  k.in("num_attention_heads", c.num_attention_heads, 1, kMaxHeadDim);
-  k.in("q_lora_rank", c.q_lora_rank, 0, kMaxDim, " (or null: no query compression)");
-  k.in("kv_lora_rank", c.kv_lora_rank, 1, kMaxDim);
-  k.in("qk_nope_head_dim", c.qk_nope_head_dim, 1, kMaxHeadDim);
-  k.in("v_head_dim", c.v_head_dim, 1, kMaxHeadDim);
-  if (c.qk_rope_head_dim <= 0 || c.qk_rope_head_dim % 2 || c.qk_rope_head_dim > kMaxHeadDim) {
-    k.bad("qk_rope_head_dim", std::to_string(c.qk_rope_head_dim),
-          "a positive even number <= " + std::to_string(kMaxHeadDim) + " (RoPE works on pairs)");
-  }
+  const double v = std::get<ConfigField::Access<double>>(f.ref)(fields);
+  const bool above = g.lo_inclusive ? v >= g.lo : v > g.lo;
+  if (std::isfinite(v) && above && v <= g.hi) return;
+  std::string expected =
+      std::string("a finite number ") + (g.lo_inclusive ? ">= " : "> ") + number(g.lo);
+  if (std::isfinite(g.hi)) expected += " and <= " + number(g.hi);
+  bad_value(r, f.key, number(v), expected + std::string(g.note));
 }
 
-void check_moe_values(Reader& r, RangeChecker& k, const ModelConfig& c) {
-  k.in("n_routed_experts", c.n_routed_experts, 0, kMaxExperts, " (0: a dense model)");
-  k.in("n_shared_experts", c.n_shared_experts, 0, kMaxExperts);
-  if (c.n_routed_experts <= 0 || c.n_routed_experts > kMaxExperts) return;
-  k.in("moe_intermediate_size", c.moe_intermediate_size, 1, kMaxDim);
-  k.in("num_experts_per_tok", c.num_experts_per_tok, 1, c.n_routed_experts,
-       " (at most n_routed_experts)");
-  if (c.n_group <= 0 || c.n_routed_experts % c.n_group) {
-    k.bad("n_group", std::to_string(c.n_group),
-          "a positive divisor of n_routed_experts = " + std::to_string(c.n_routed_experts));
-  } else if (c.topk_group <= 0 || c.topk_group > c.n_group) {
-    k.in("topk_group", c.topk_group, 1, c.n_group, " (at most n_group)");
-  } else if (c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok) {
+// Relations between fields that no one field's range says.
+void check_relations(Reader& r, const ModelConfig& c) {
+  const bool moe_groups =
+      c.n_routed_experts > 0 && c.n_group > 0 && c.n_routed_experts % c.n_group == 0;
+  if (moe_groups && c.topk_group > 0 && c.topk_group <= c.n_group &&
+      c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok) {
     r.problem("topk_group = " + std::to_string(c.topk_group) + " groups hold fewer experts than " +
               "num_experts_per_tok = " + std::to_string(c.num_experts_per_tok));
   }
-  if (c.n_group > 0 && c.topk_method == TopkMethod::kNoauxTc &&
+  if (c.n_routed_experts > 0 && c.n_group > 0 && c.topk_method == TopkMethod::kNoauxTc &&
       c.n_routed_experts / c.n_group < 2) {
     r.problem("noaux_tc needs at least 2 experts per group (group score = top-2 sum)");
   }
-  k.real("routed_scaling_factor", c.routed_scaling_factor, 0, false);
-}
-
-void check_rope_values(Reader& r, RangeChecker& k, const ModelConfig& c) {
-  // YaRN's correction range divides by log(rope_theta).
-  k.real("rope_theta", c.rope_theta, 1, false);
-  k.in("max_position_embeddings", c.max_position_embeddings, 1, kMaxPositions);
+  if (c.num_nextn_predict_layers > 0 && c.n_routed_experts == 0) {
+    r.problem("MTP layers (num_nextn_predict_layers) need a MoE model");
+  }
   const YarnConfig& y = c.rope_scaling;
-  if (!y.enabled) return;
-  k.real("rope_scaling.factor", y.factor, 1, true, 1e6);
-  k.in("rope_scaling.original_max_position_embeddings", y.original_max_position_embeddings, 1,
-       kMaxPositions);
-  k.real("rope_scaling.beta_fast", y.beta_fast, 0, false);
-  k.real("rope_scaling.beta_slow", y.beta_slow, 0, false);
-  if (std::isfinite(y.beta_fast) && std::isfinite(y.beta_slow) && y.beta_slow > 0 &&
+  if (y.enabled && std::isfinite(y.beta_fast) && std::isfinite(y.beta_slow) && y.beta_slow > 0 &&
       y.beta_fast <= y.beta_slow) {
-    r.problem("key 'rope_scaling.beta_fast' = " + RangeChecker::number(y.beta_fast) +
-              ": expected more than rope_scaling.beta_slow = " + RangeChecker::number(y.beta_slow) +
+    r.problem("key 'rope_scaling.beta_fast' = " + number(y.beta_fast) +
+              ": expected more than rope_scaling.beta_slow = " + number(y.beta_slow) +
               " (rotations per wavelength: the fast bound is the larger)");
   }
-  k.real("rope_scaling.mscale", y.mscale, 0, true);
-  k.real("rope_scaling.mscale_all_dim", y.mscale_all_dim, 0, true);
+  if ((c.fp8_block_quantized || c.fp8_block_size != 128) &&
+      (c.fp8_block_size < 1 || c.fp8_block_size > (1 << 16))) {
+    bad_value(r, "quantization_config.weight_block_size", std::to_string(c.fp8_block_size),
+              "an integer in [1, 65536]");
+  }
 }
 
 // DeepSeek Sparse Attention: what the indexer and the FP8 steps of the official code need.
@@ -304,31 +302,8 @@ void check_indexer(Reader& r, const ModelConfig& c) {
 }
 
 void check_values(Reader& r, const ModelConfig& c) {
-  RangeChecker k(r);
-  k.in("vocab_size", c.vocab_size, 1, kMaxVocab);
-  k.in("hidden_size", c.hidden_size, 1, kMaxDim);
-  k.in("num_hidden_layers", c.num_hidden_layers, 1, kMaxLayers);
-  k.in("first_k_dense_replace", c.first_k_dense_replace, 0,
-       std::max<int64_t>(c.num_hidden_layers, 0), " (at most num_hidden_layers)");
-  k.in("moe_layer_freq", c.moe_layer_freq, 1, kMaxLayers);
-  check_attention_values(k, c);
-  check_moe_values(r, k, c);
-  if (c.first_k_dense_replace > 0 || c.n_routed_experts == 0) {
-    k.in("intermediate_size", c.intermediate_size, 1, kMaxDim);
-  }
-  k.in("num_nextn_predict_layers", c.num_nextn_predict_layers, 0, 64);
-  if (c.num_nextn_predict_layers > 0 && c.n_routed_experts == 0) {
-    r.problem("MTP layers (num_nextn_predict_layers) need a MoE model");
-  }
-  k.real("rms_norm_eps", c.rms_norm_eps, 0, false, 1);
-  check_rope_values(r, k, c);
-  if (c.vocab_size > 0) {
-    k.in("bos_token_id", c.bos_token_id, 0, c.vocab_size - 1, " (a token id below vocab_size)");
-    k.in("eos_token_id", c.eos_token_id, 0, c.vocab_size - 1, " (a token id below vocab_size)");
-  }
-  if (c.fp8_block_quantized || c.fp8_block_size != 128) {
-    k.in("quantization_config.weight_block_size", c.fp8_block_size, 1, 1 << 16);
-  }
+  for (const ConfigField& f : config_fields()) check_field(r, f, c);
+  check_relations(r, c);
   if (c.model_type == "deepseek_v32") check_indexer(r, c);
 }
 
@@ -348,7 +323,9 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
   if (j.is_discarded() || !j.is_object()) return Err(origin, ": not a valid JSON object");
   Reader r(j, origin);
   ModelConfig c;
-  r.get("model_type", c.model_type);
+  const std::span<const ConfigField> fields = config_fields();
+  // model_type comes first: it sets the family's defaults and which keys belong.
+  read_field(r, fields.front(), c);
   if (!c.model_type.empty() && c.model_type != "deepseek_v3" && c.model_type != "deepseek_v32" &&
       c.model_type != "deepseek_v2") {
     r.problem("model_type '" + c.model_type + "' is not supported (expected 'deepseek_v3', " +
@@ -358,51 +335,15 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
   const bool v3 = c.model_type == "deepseek_v3" || v32;
   c.scoring_func = v3 ? ScoringFunc::kSigmoid : ScoringFunc::kSoftmax;
   c.topk_method = v3 ? TopkMethod::kNoauxTc : TopkMethod::kGreedy;
-  r.get("vocab_size", c.vocab_size);
-  r.get("hidden_size", c.hidden_size);
-  r.get("intermediate_size", c.intermediate_size);
-  r.get("moe_intermediate_size", c.moe_intermediate_size, false);
-  r.get("num_hidden_layers", c.num_hidden_layers);
-  r.get("first_k_dense_replace", c.first_k_dense_replace, false);
-  r.get("moe_layer_freq", c.moe_layer_freq, false);
-  r.get("num_attention_heads", c.num_attention_heads);
-  r.get("n_routed_experts", c.n_routed_experts, false);
-  r.get("num_experts_per_tok", c.num_experts_per_tok, false);
-  r.get("n_shared_experts", c.n_shared_experts, false);
-  r.get("n_group", c.n_group, false);
-  r.get("topk_group", c.topk_group, false);
-  read_enum(r, "topk_method", c.topk_method,
-            {{"noaux_tc", TopkMethod::kNoauxTc},
-             {"group_limited_greedy", TopkMethod::kGroupLimitedGreedy},
-             {"greedy", TopkMethod::kGreedy}},
-            false);
-  read_enum(r, "scoring_func", c.scoring_func,
-            {{"sigmoid", ScoringFunc::kSigmoid}, {"softmax", ScoringFunc::kSoftmax}}, false);
-  r.get("norm_topk_prob", c.norm_topk_prob, false);
-  r.get("routed_scaling_factor", c.routed_scaling_factor, false);
-  r.get("q_lora_rank", c.q_lora_rank, false);
-  r.get("kv_lora_rank", c.kv_lora_rank);
-  r.get("qk_nope_head_dim", c.qk_nope_head_dim);
-  r.get("qk_rope_head_dim", c.qk_rope_head_dim);
-  r.get("v_head_dim", c.v_head_dim);
-  r.get("num_nextn_predict_layers", c.num_nextn_predict_layers, false);
-  if (v32) {
-    r.get("index_n_heads", c.index_n_heads);
-    r.get("index_head_dim", c.index_head_dim);
-    r.get("index_topk", c.index_topk);
+  read_rope_scaling_type(r, j, c);
+  for (const ConfigField& f : fields.subspan(1)) {
+    if (f.is_present(c)) read_field(r, f, c);
   }
-  r.get("rms_norm_eps", c.rms_norm_eps, false);
-  r.get("rope_theta", c.rope_theta, false);
-  r.get("max_position_embeddings", c.max_position_embeddings, false);
-  r.get("tie_word_embeddings", c.tie_word_embeddings, false);
-  r.get("bos_token_id", c.bos_token_id, false);
-  r.get("eos_token_id", c.eos_token_id, false);
-  read_rope_scaling(r, c);
   read_quantization(r, c);
   // V3.2 was trained with power-of-two FP8 scales: its own FP8 steps keep them when the
   // checkpoint is BF16 (no FP8 quantization_config to say so).
   if (v32 && !c.fp8_block_quantized) c.fp8_scale_ue8m0 = true;
-  r.check_unknown_keys();
+  r.check_unknown_keys("rope_scaling");
   if (r.status().ok()) check_values(r, c);
   DSV3_TRY(r.status());
   return c;
@@ -422,10 +363,8 @@ Result<ModelConfig> load_model_config(const std::string& model_dir) {
 
 std::string describe(const ModelConfig& c) {
   std::ostringstream o;
-  const char* scoring = c.scoring_func == ScoringFunc::kSigmoid ? "sigmoid" : "softmax";
-  const char* method = c.topk_method == TopkMethod::kNoauxTc              ? "noaux_tc"
-                       : c.topk_method == TopkMethod::kGroupLimitedGreedy ? "group_limited_greedy"
-                                                                          : "greedy";
+  const std::string_view scoring = scoring_func_name(c.scoring_func);
+  const std::string_view method = topk_method_name(c.topk_method);
   o << "model_type            " << c.model_type << "\n"
     << "vocab / hidden        " << c.vocab_size << " / " << c.hidden_size << "\n"
     << "layers                " << c.num_hidden_layers << " (" << c.first_k_dense_replace
@@ -459,6 +398,68 @@ std::string describe(const ModelConfig& c) {
             : std::string("as stored"))
     << "\n";
   return o.str();
+}
+
+std::string describe_fields(const ModelConfig& c) {
+  std::ostringstream o;
+  for (const ConfigField& f : config_fields()) {
+    if (!f.is_present(c)) continue;
+    const json v = field_json(f, c);
+    const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+    o << std::left << std::setw(46) << f.key << ' ' << std::setw(14) << text << ' ' << f.doc
+      << "\n";
+  }
+  return o.str();
+}
+
+namespace {
+
+// "rope_scaling.factor" -> "/rope_scaling/factor".
+json::json_pointer pointer_of(std::string_view key) {
+  std::string p = "/" + std::string(key);
+  std::replace(p.begin(), p.end(), '.', '/');
+  return json::json_pointer(p);
+}
+
+// quantization_config as the V3 release writes FP8 block weights, or as `dsv3 quantize`
+// writes its group-quantized ones; null for weights as stored.
+json quantization_json(const ModelConfig& c) {
+  if (c.fp8_block_quantized) {
+    json q = {{"activation_scheme", "dynamic"},
+              {"fmt", "e4m3"},
+              {"quant_method", "fp8"},
+              {"weight_block_size", {c.fp8_block_size, c.fp8_block_size}}};
+    if (c.fp8_scale_ue8m0) q["scale_fmt"] = "ue8m0";
+    return q;
+  }
+  if (!is_quantized(c.group_quant_format)) return nullptr;
+  json q = {{"quant_method", "dsv3"},
+            {"fmt", std::string(format_name(c.group_quant_format))},
+            {"group_size", kQuantGroup},
+            {"tile_rows", kQuantTileRows}};
+  if (c.fp8_block_size != 128) q["weight_block_size"] = {c.fp8_block_size, c.fp8_block_size};
+  return q;
+}
+
+}  // namespace
+
+std::string model_config_json(const ModelConfig& c) {
+  json j;  // keys sorted, as transformers writes them
+  for (const ConfigField& f : config_fields()) {
+    if (f.is_present(c)) j[pointer_of(f.key)] = field_json(f, c);
+  }
+  if (c.rope_scaling.enabled) j["rope_scaling"]["type"] = "yarn";
+  else j["rope_scaling"] = nullptr;
+  if (json q = quantization_json(c); !q.is_null()) j["quantization_config"] = std::move(q);
+  // Keys transformers expects that change nothing here (kIgnoredKeys).
+  j["architectures"] = {c.has_indexer()                 ? "DeepseekV32ForCausalLM"
+                        : c.model_type == "deepseek_v3" ? "DeepseekV3ForCausalLM"
+                                                        : "DeepseekV2ForCausalLM"};
+  j["attention_bias"] = false;
+  j["hidden_act"] = "silu";
+  j["num_key_value_heads"] = c.num_attention_heads;
+  j["torch_dtype"] = "bfloat16";
+  return j.dump(2) + "\n";
 }
 
 }  // namespace dsv3

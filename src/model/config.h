@@ -2,7 +2,11 @@
 // Names follow the Hugging Face keys; behaviour comes from these values, never from sizes.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+#include <span>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "tensor/matrix.h"
@@ -23,6 +27,8 @@ struct YarnConfig {
   double beta_slow = 1.0;
   double mscale = 1.0;
   double mscale_all_dim = 0.0;
+
+  bool operator==(const YarnConfig&) const = default;
 };
 
 struct ModelConfig {
@@ -86,13 +92,82 @@ struct ModelConfig {
   int64_t kv_cache_width() const { return kv_lora_rank + qk_rope_head_dim; }
   // softmax scale of MLA: (nope+rope)^-0.5, times m^2 under YaRN (m from mscale_all_dim).
   double softmax_scale() const;
+
+  bool operator==(const ModelConfig&) const = default;
 };
+
+// The config.json names of the enums' values.
+template <typename E>
+struct EnumName {
+  std::string_view name;
+  E value;
+};
+template <typename E>
+std::span<const EnumName<E>> enum_names();
+template <>
+std::span<const EnumName<TopkMethod>> enum_names<TopkMethod>();
+template <>
+std::span<const EnumName<ScoringFunc>> enum_names<ScoringFunc>();
+std::string_view topk_method_name(TopkMethod m);
+std::string_view scoring_func_name(ScoringFunc f);
+
+// One config.json key and the ModelConfig field it fills: the one list of fields that parsing,
+// range checking, config.json writing (model_config_json) and describe_fields() all walk.
+// config_fields.cc holds the table. The sections that are not one value per key
+// (rope_scaling's type, quantization_config) are read and written next to it in config.cc.
+struct ConfigField {
+  template <typename T>
+  using Access = T& (*)(ModelConfig&);
+  // The field's type is its kind: integer, number, boolean, string or one of the enums.
+  using Ref = std::variant<Access<int64_t>, Access<double>, Access<bool>, Access<std::string>,
+                           Access<TopkMethod>, Access<ScoringFunc>>;
+  using Predicate = bool (*)(const ModelConfig&);
+
+  // What a value must be; the error reads "key 'K' = V: expected <range><note>".
+  struct Range {
+    enum class Kind { kNone, kInteger, kReal, kCustom } kind = Kind::kNone;
+    double lo = 0, hi = 0;     // kInteger: [lo, hi]; kReal: finite, above lo, <= hi
+    bool lo_inclusive = true;  // kReal
+    int64_t (*hi_of)(const ModelConfig&) = nullptr;  // kInteger: hi from other fields instead
+    // kCustom: the expectation when the value is bad, "" when it is good.
+    std::string (*expect)(const ModelConfig&) = nullptr;
+    std::string_view note;        // appended to the expectation, e.g. " (at most n_group)"
+    Predicate applies = nullptr;  // checked only where this holds (nullptr: always)
+  };
+
+  std::string_view key;  // "rope_scaling.factor": key "factor" of the rope_scaling object
+  Ref ref;
+  bool required = false;  // missing or null is an error; otherwise ModelConfig{}'s value stays
+  // The key belongs only to configs where this holds (nullptr: all): elsewhere it is refused
+  // as unknown, never written and not described.
+  Predicate present = nullptr;
+  Range range;
+  bool null_is_zero = false;  // JSON null reads as 0, and 0 is written as null
+  std::string_view doc;
+
+  bool is_present(const ModelConfig& c) const { return !present || present(c); }
+};
+
+// Every field, in the order they are read and described.
+std::span<const ConfigField> config_fields();
+
+// The field's value as config.json writes it (null_is_zero applied).
+nlohmann::json field_json(const ConfigField& f, const ModelConfig& c);
 
 // Parses and validates; the error lists every problem found, one per line.
 Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& origin);
 Result<ModelConfig> load_model_config(const std::string& model_dir);
 
-// A one-line-per-field summary for `dsv3 info`.
+// A summary by topic for `dsv3 info`.
 std::string describe(const ModelConfig& c);
+// Every field present in `c`, one line each: key, value as config.json writes it, meaning
+// (`dsv3 info --fields`).
+std::string describe_fields(const ModelConfig& c);
+
+// config.json text for a config: every present field under its Hugging Face key, sorted as
+// Hugging Face writes them, q_lora_rank 0 as null, rope_scaling null without YaRN,
+// quantization_config for FP8 block or dsv3 group-quantized weights, plus the keys
+// transformers expects that change nothing here (architectures, hidden_act, ...).
+std::string model_config_json(const ModelConfig& c);
 
 }  // namespace dsv3

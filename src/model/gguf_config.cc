@@ -2,9 +2,13 @@
 // validates. The keys are those llama.cpp's converter writes
 // (DeepseekV2Model.set_gguf_parameters and TextModel.set_gguf_parameters in
 // convert_hf_to_gguf / conversion/*.py).
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "model/gguf_model.h"
+#include "io/gguf_writer.h"
+#include "model/tensor_table.h"
 
 namespace dsv3 {
 
@@ -14,6 +18,65 @@ using nlohmann::ordered_json;
 
 constexpr int64_t kGatingSoftmax = 1; // gguf-py ExpertGatingFuncType
 constexpr int64_t kGatingSigmoid = 2;
+
+// The deepseek2.* keys that hold one config.json field each, as they are: the
+// reader fills the field from the key, convert writes the key from the field
+// (write_gguf_config_keys). The rest, derived from several keys or tensors, is
+// spelled out below.
+enum class Section { kAlways, kMoe, kYarn };
+
+struct GgufKey {
+  std::string_view field; // the config_fields() key
+  std::string_view gguf;  // after "deepseek2."
+  Section section;        // kMoe: with routed experts only; kYarn: with YaRN
+  bool required;          // a file without it is refused (else the default)
+};
+
+constexpr GgufKey kGgufKeys[] = {
+    {"hidden_size", "embedding_length", Section::kAlways, true},
+    {"intermediate_size", "feed_forward_length", Section::kAlways, true},
+    {"num_attention_heads", "attention.head_count", Section::kAlways, true},
+    {"kv_lora_rank", "attention.kv_lora_rank", Section::kAlways, true},
+    {"qk_rope_head_dim", "rope.dimension_count", Section::kAlways, true},
+    {"first_k_dense_replace", "leading_dense_block_count", Section::kAlways,
+     false},
+    {"max_position_embeddings", "context_length", Section::kAlways, false},
+    {"rope_theta", "rope.freq_base", Section::kAlways, false},
+    {"rms_norm_eps", "attention.layer_norm_rms_epsilon", Section::kAlways,
+     false},
+    {"moe_intermediate_size", "expert_feed_forward_length", Section::kMoe,
+     true},
+    {"num_experts_per_tok", "expert_used_count", Section::kMoe, true},
+    {"n_shared_experts", "expert_shared_count", Section::kMoe, false},
+    {"n_group", "expert_group_count", Section::kMoe, false},
+    {"topk_group", "expert_group_used_count", Section::kMoe, false},
+    {"routed_scaling_factor", "expert_weights_scale", Section::kMoe, false},
+    {"rope_scaling.factor", "rope.scaling.factor", Section::kYarn, false},
+    {"rope_scaling.original_max_position_embeddings",
+     "rope.scaling.original_context_length", Section::kYarn, true},
+    {"rope_scaling.beta_fast", "rope.scaling.yarn_beta_fast", Section::kYarn,
+     false},
+    {"rope_scaling.beta_slow", "rope.scaling.yarn_beta_slow", Section::kYarn,
+     false},
+};
+
+const ConfigField &field_of(const GgufKey &k) {
+  for (const ConfigField &f : config_fields()) {
+    if (f.key == k.field)
+      return f;
+  }
+  std::abort(); // kGgufKeys names only fields of the table (tested)
+}
+
+ordered_json::json_pointer pointer_of(std::string_view key) {
+  std::string p = "/" + std::string(key);
+  std::replace(p.begin(), p.end(), '.', '/');
+  return ordered_json::json_pointer(p);
+}
+
+std::string arch_key(std::string_view key) {
+  return "deepseek2." + std::string(key);
+}
 
 // Reads "deepseek2.<key>" values into a JSON object, stopping at the first
 // problem.
@@ -38,6 +101,27 @@ private:
   const GgufMetadata &md_;
 };
 
+// The section's keys of kGgufKeys into `j`; a missing optional one gives the
+// field ModelConfig's default.
+Status read_keys(const GgufMetadata &md, Section section, ordered_json &j) {
+  static const ModelConfig kDefaults;
+  for (const GgufKey &k : kGgufKeys) {
+    if (k.section != section)
+      continue;
+    const ConfigField &f = field_of(k);
+    const std::string key = arch_key(k.gguf);
+    ordered_json &out = j[pointer_of(k.field)];
+    if (!k.required && !md.has(key)) {
+      out = field_json(f, kDefaults);
+    } else if (std::holds_alternative<ConfigField::Access<double>>(f.ref)) {
+      DSV3_ASSIGN_OR_RETURN(out, md.get_float(key));
+    } else {
+      DSV3_ASSIGN_OR_RETURN(out, md.get_int(key));
+    }
+  }
+  return OkStatus();
+}
+
 Status read_vocab_size(const GgufModelFiles &f, const MetadataReader &r,
                        ordered_json &j) {
   if (r.has("vocab_size")) {
@@ -45,23 +129,20 @@ Status read_vocab_size(const GgufModelFiles &f, const MetadataReader &r,
     return OkStatus();
   }
   // Older files: the embedding's row count.
-  DSV3_ASSIGN_OR_RETURN(GgufTensor embd, f.get("token_embd.weight"));
+  const std::string embedding = *gguf_tensor_name(TensorRole::kEmbedding);
+  DSV3_ASSIGN_OR_RETURN(GgufTensor embd, f.get(embedding));
   if (embd.ne.size() != 2)
-    return Err(f.path(), ": token_embd.weight is not a matrix");
+    return Err(f.path(), ": ", embedding, " is not a matrix");
   j["vocab_size"] = embd.ne[1];
   return OkStatus();
 }
 
 Status read_attention(const MetadataReader &r, ordered_json &j) {
-  DSV3_ASSIGN_OR_RETURN(j["num_attention_heads"],
-                        r.int_key("attention.head_count"));
   j["num_key_value_heads"] = j["num_attention_heads"];
   DSV3_ASSIGN_OR_RETURN(int64_t q_lora,
                         r.int_key_or("attention.q_lora_rank", 0));
   j["q_lora_rank"] = q_lora > 0 ? ordered_json(q_lora) : ordered_json(nullptr);
-  DSV3_ASSIGN_OR_RETURN(j["kv_lora_rank"], r.int_key("attention.kv_lora_rank"));
-  DSV3_ASSIGN_OR_RETURN(int64_t rope, r.int_key("rope.dimension_count"));
-  j["qk_rope_head_dim"] = rope;
+  const int64_t rope = j["qk_rope_head_dim"];
   // Since llama.cpp's MLA change, key_length / value_length describe the latent
   // (MQA) form and the *_mla keys the per-head sizes; older files have only the
   // per-head sizes.
@@ -78,24 +159,12 @@ Status read_attention(const MetadataReader &r, ordered_json &j) {
 
 Status read_moe(const MetadataReader &r, ordered_json &j,
                 bool has_router_bias) {
-  DSV3_ASSIGN_OR_RETURN(j["first_k_dense_replace"],
-                        r.int_key_or("leading_dense_block_count", 0));
   DSV3_ASSIGN_OR_RETURN(int64_t experts, r.int_key_or("expert_count", 0));
   j["n_routed_experts"] = experts;
   if (experts == 0)
     return OkStatus();
-  DSV3_ASSIGN_OR_RETURN(j["moe_intermediate_size"],
-                        r.int_key("expert_feed_forward_length"));
-  DSV3_ASSIGN_OR_RETURN(j["num_experts_per_tok"],
-                        r.int_key("expert_used_count"));
-  DSV3_ASSIGN_OR_RETURN(j["n_shared_experts"],
-                        r.int_key_or("expert_shared_count", 0));
-  DSV3_ASSIGN_OR_RETURN(int64_t groups, r.int_key_or("expert_group_count", 1));
-  j["n_group"] = groups;
-  DSV3_ASSIGN_OR_RETURN(j["topk_group"],
-                        r.int_key_or("expert_group_used_count", 1));
-  DSV3_ASSIGN_OR_RETURN(j["routed_scaling_factor"],
-                        r.float_key_or("expert_weights_scale", 1.0));
+  DSV3_TRY(read_keys(r.metadata(), Section::kMoe, j));
+  const int64_t groups = j["n_group"];
   bool norm = false;
   if (r.has("expert_weights_norm")) {
     DSV3_ASSIGN_OR_RETURN(
@@ -126,10 +195,6 @@ Status read_moe(const MetadataReader &r, ordered_json &j,
 }
 
 Status read_rope(const MetadataReader &r, ordered_json &j) {
-  DSV3_ASSIGN_OR_RETURN(j["rope_theta"],
-                        r.float_key_or("rope.freq_base", 10000.0));
-  DSV3_ASSIGN_OR_RETURN(j["max_position_embeddings"],
-                        r.int_key_or("context_length", 4096));
   const GgufMetadata &md = r.metadata();
   std::string type = "none";
   if (md.has("deepseek2.rope.scaling.type")) {
@@ -143,16 +208,9 @@ Status read_rope(const MetadataReader &r, ordered_json &j) {
     return Err("deepseek2.rope.scaling.type = '", type,
                "' is not supported (expected yarn or none)");
   }
-  ordered_json y;
+  DSV3_TRY(read_keys(md, Section::kYarn, j));
+  ordered_json &y = j["rope_scaling"];
   y["type"] = "yarn";
-  DSV3_ASSIGN_OR_RETURN(y["factor"],
-                        r.float_key_or("rope.scaling.factor", 1.0));
-  DSV3_ASSIGN_OR_RETURN(y["original_max_position_embeddings"],
-                        r.int_key("rope.scaling.original_context_length"));
-  DSV3_ASSIGN_OR_RETURN(y["beta_fast"],
-                        r.float_key_or("rope.scaling.yarn_beta_fast", 32.0));
-  DSV3_ASSIGN_OR_RETURN(y["beta_slow"],
-                        r.float_key_or("rope.scaling.yarn_beta_slow", 1.0));
   // llama.cpp stores 0.1 * mscale_all_dim as yarn_log_multiplier and not mscale
   // itself; the DeepSeek configs have mscale == mscale_all_dim (the RoPE
   // magnitude correction cancels).
@@ -160,7 +218,6 @@ Status read_rope(const MetadataReader &r, ordered_json &j) {
       double log_mul, r.float_key_or("rope.scaling.yarn_log_multiplier", 0.0));
   y["mscale_all_dim"] = log_mul / 0.1;
   y["mscale"] = log_mul / 0.1;
-  j["rope_scaling"] = y;
   return OkStatus();
 }
 
@@ -179,9 +236,7 @@ Result<std::string> gguf_config_json(const GgufModelFiles &f) {
   j["model_type"] = "deepseek_v2";
   auto fill = [&]() -> Status {
     DSV3_TRY(read_vocab_size(f, r, j));
-    DSV3_ASSIGN_OR_RETURN(j["hidden_size"], r.int_key("embedding_length"));
-    DSV3_ASSIGN_OR_RETURN(j["intermediate_size"],
-                          r.int_key("feed_forward_length"));
+    DSV3_TRY(read_keys(md, Section::kAlways, j));
     DSV3_ASSIGN_OR_RETURN(int64_t blocks, r.int_key("block_count"));
     // block_count counts the MTP layers too (they are blk.{L}.nextn.* after the
     // main ones).
@@ -192,15 +247,12 @@ Result<std::string> gguf_config_json(const GgufModelFiles &f) {
     DSV3_TRY(read_attention(r, j));
     bool router_bias = false;
     for (const auto &[name, t] : f.tensors()) {
-      router_bias |= name.size() > 16 && name.compare(name.size() - 16, 16,
-                                                      "exp_probs_b.bias") == 0;
+      const auto part = parse_gguf_tensor_name(name);
+      router_bias |= part && part->role == TensorRole::kRouterBias;
     }
     DSV3_TRY(read_moe(r, j, router_bias));
     DSV3_TRY(read_rope(r, j));
-    DSV3_ASSIGN_OR_RETURN(
-        j["rms_norm_eps"],
-        r.float_key_or("attention.layer_norm_rms_epsilon", 1e-6));
-    j["tie_word_embeddings"] = !f.has("output.weight");
+    j["tie_word_embeddings"] = !f.has(*gguf_tensor_name(TensorRole::kHead));
     DSV3_ASSIGN_OR_RETURN(j["bos_token_id"],
                           md.get_int_or("tokenizer.ggml.bos_token_id", 0));
     DSV3_ASSIGN_OR_RETURN(j["eos_token_id"],
@@ -213,6 +265,26 @@ Result<std::string> gguf_config_json(const GgufModelFiles &f) {
     return m.rfind(f.path(), 0) == 0 ? status.error() : Err(f.path(), ": ", m);
   }
   return j.dump(2);
+}
+
+void write_gguf_config_keys(GgufWriter &w, const ModelConfig &c) {
+  for (const GgufKey &k : kGgufKeys) {
+    if ((k.section == Section::kMoe && c.n_routed_experts == 0) ||
+        (k.section == Section::kYarn && !c.rope_scaling.enabled))
+      continue;
+    const ordered_json v = field_json(field_of(k), c);
+    if (v.is_number_float())
+      w.add_float32(arch_key(k.gguf), v.get<float>());
+    else
+      w.add_uint32(arch_key(k.gguf), v.get<uint32_t>());
+  }
+}
+
+std::vector<std::string> gguf_config_key_fields() {
+  std::vector<std::string> out;
+  for (const GgufKey &k : kGgufKeys)
+    out.push_back(std::string(k.field));
+  return out;
 }
 
 Result<ModelConfig> gguf_model_config(const GgufModelFiles &f) {

@@ -1,6 +1,5 @@
 #include "model/gguf_convert.h"
 
-#include <cstdio>
 #include <cstring>
 
 #include "io/checkpoint.h"
@@ -8,6 +7,7 @@
 #include "model/config.h"
 #include "model/gguf_model.h"
 #include "model/gguf_tokenizer.h"
+#include "model/tensor_table.h"
 #include "model/weights.h"
 #include "tensor/quant.h"
 
@@ -66,34 +66,18 @@ void write_metadata(GgufWriter &w, const ModelConfig &c, bool with_mtp,
   w.add_uint32(a + "block_count", uint32_t(c.num_hidden_layers + nextn));
   if (nextn > 0)
     w.add_uint32(a + "nextn_predict_layers", uint32_t(nextn));
-  w.add_uint32(a + "context_length", uint32_t(c.max_position_embeddings));
-  w.add_uint32(a + "embedding_length", uint32_t(c.hidden_size));
-  w.add_uint32(a + "feed_forward_length", uint32_t(c.intermediate_size));
-  w.add_uint32(a + "attention.head_count", uint32_t(c.num_attention_heads));
+  write_gguf_config_keys(w, c);
   w.add_uint32(a + "attention.head_count_kv", 1);
-  w.add_float32(a + "rope.freq_base", float(c.rope_theta));
-  w.add_float32(a + "attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
-  w.add_uint32(a + "leading_dense_block_count",
-               uint32_t(c.first_k_dense_replace));
   w.add_uint32(a + "vocab_size", uint32_t(c.vocab_size));
   if (c.q_lora_rank > 0)
     w.add_uint32(a + "attention.q_lora_rank", uint32_t(c.q_lora_rank));
-  w.add_uint32(a + "attention.kv_lora_rank", uint32_t(c.kv_lora_rank));
   w.add_uint32(a + "attention.key_length",
                uint32_t(c.kv_lora_rank + c.qk_rope_head_dim));
   w.add_uint32(a + "attention.value_length", uint32_t(c.kv_lora_rank));
   w.add_uint32(a + "attention.key_length_mla", uint32_t(c.qk_head_dim()));
   w.add_uint32(a + "attention.value_length_mla", uint32_t(c.v_head_dim));
-  w.add_uint32(a + "rope.dimension_count", uint32_t(c.qk_rope_head_dim));
   if (c.n_routed_experts > 0) {
-    w.add_uint32(a + "expert_feed_forward_length",
-                 uint32_t(c.moe_intermediate_size));
     w.add_uint32(a + "expert_count", uint32_t(c.n_routed_experts));
-    w.add_uint32(a + "expert_shared_count", uint32_t(c.n_shared_experts));
-    w.add_uint32(a + "expert_used_count", uint32_t(c.num_experts_per_tok));
-    w.add_uint32(a + "expert_group_count", uint32_t(c.n_group));
-    w.add_uint32(a + "expert_group_used_count", uint32_t(c.topk_group));
-    w.add_float32(a + "expert_weights_scale", float(c.routed_scaling_factor));
     if (c.norm_topk_prob)
       w.add_bool(a + "expert_weights_norm", true);
     w.add_uint32(a + "expert_gating_func",
@@ -103,11 +87,6 @@ void write_metadata(GgufWriter &w, const ModelConfig &c, bool with_mtp,
   if (c.rope_scaling.enabled) {
     const YarnConfig &y = c.rope_scaling;
     w.add_string(a + "rope.scaling.type", "yarn");
-    w.add_float32(a + "rope.scaling.factor", float(y.factor));
-    w.add_uint32(a + "rope.scaling.original_context_length",
-                 uint32_t(y.original_max_position_embeddings));
-    w.add_float32(a + "rope.scaling.yarn_beta_fast", float(y.beta_fast));
-    w.add_float32(a + "rope.scaling.yarn_beta_slow", float(y.beta_slow));
     w.add_float32(a + "rope.scaling.yarn_log_multiplier",
                   float(0.1 * y.mscale_all_dim));
   }
@@ -135,9 +114,7 @@ Result<std::vector<float>> tensor_floats(const Checkpoint &ck,
     return out;
   }
   case DType::kF8E4M3: {
-    const std::string base =
-        name.substr(0, name.size() - 7); // without ".weight"
-    DSV3_ASSIGN_OR_RETURN(TensorView s, ck.get(base + ".weight_scale_inv"));
+    DSV3_ASSIGN_OR_RETURN(TensorView s, ck.get(fp8_scales_name(name)));
     if (t.shape.size() != 2 || s.dtype != DType::kF32 || s.shape.size() != 2) {
       return Err(t.file, ": tensor '", name,
                  "': FP8 needs a 2-D weight and F32 scales");
@@ -196,30 +173,27 @@ public:
     return OkStatus();
   }
 
-  // The layer's routed experts stacked: ne [cols, rows, E].
-  Status experts(int64_t layer, const char *hf_part, const char *gguf_part) {
+  // The layer's routed experts of one role stacked: ne [cols, rows, E].
+  Status experts(TensorRole role, int64_t layer) {
     std::vector<float> all;
     std::vector<int64_t> ne;
     for (int64_t e = 0; e < c_.n_routed_experts; ++e) {
-      const std::string hf = "model.layers." + std::to_string(layer) +
-                             ".mlp.experts." + std::to_string(e) + "." +
-                             hf_part + ".weight";
+      const std::string hf = tensor_name(role, layer, e);
       DSV3_ASSIGN_OR_RETURN(TensorView t, ck_.get(hf));
       DSV3_ASSIGN_OR_RETURN(std::vector<float> x, tensor_floats(ck_, c_, hf));
       ne = {t.shape[1], t.shape[0], c_.n_routed_experts};
       all.insert(all.end(), x.begin(), x.end());
     }
-    put("blk." + std::to_string(layer) + "." + gguf_part + ".weight", all, ne,
-        type_);
+    put(*gguf_tensor_name(role, layer), all, ne, type_);
     return OkStatus();
   }
 
   // kv_b_proj [H*(nope+v), kv_lora] -> attn_k_b (k_nope^T per head) and
   // attn_v_b, as llama.cpp's DeepseekV2Model.modify_tensors splits it.
   Status split_kv_b(int64_t layer) {
-    const std::string p =
-        "model.layers." + std::to_string(layer) + ".self_attn.kv_b_proj.weight";
-    DSV3_ASSIGN_OR_RETURN(std::vector<float> kv, tensor_floats(ck_, c_, p));
+    DSV3_ASSIGN_OR_RETURN(
+        std::vector<float> kv,
+        tensor_floats(ck_, c_, tensor_name(TensorRole::kKvB, layer)));
     const int64_t h = c_.num_attention_heads, nope = c_.qk_nope_head_dim,
                   v = c_.v_head_dim;
     const int64_t lora = c_.kv_lora_rank;
@@ -232,9 +206,8 @@ public:
       }
       std::copy_n(rows + nope * lora, v * lora, v_b.data() + head * v * lora);
     }
-    const std::string g = "blk." + std::to_string(layer) + ".";
-    put(g + "attn_k_b.weight", k_b, {nope, lora, h}, type_);
-    put(g + "attn_v_b.weight", v_b, {lora, v, h}, type_);
+    put(gguf_kv_b_half_name(layer, KvBHalf::kK), k_b, {nope, lora, h}, type_);
+    put(gguf_kv_b_half_name(layer, KvBHalf::kV), v_b, {lora, v, h}, type_);
     return OkStatus();
   }
 
@@ -251,35 +224,33 @@ private:
   GgmlType type_;
 };
 
+// Every tensor of the table under its GGUF name: routed experts stacked per
+// layer and role, kv_b split or not.
 Status write_tensors(TensorWriter &tw, const Checkpoint &ck,
                      const ModelConfig &c, const GgufConvertOptions &o) {
-  const int64_t layers =
-      c.num_hidden_layers + (o.with_mtp ? c.num_nextn_predict_layers : 0);
-  for (const auto &[name, t] : ck.tensors()) {
-    if (name.ends_with(".weight_scale_inv"))
+  for (const TensorEntry &e : tensor_table(c)) {
+    if (e.mtp && !o.with_mtp)
       continue;
-    if (routed_expert_of(name))
-      continue; // stacked below
-    if (name.find(".kv_b_proj.") != std::string::npos && o.split_kv_b)
+    if (is_routed_expert(e.role)) {
+      if (e.expert == 0)
+        DSV3_TRY(tw.experts(e.role, e.layer));
       continue;
-    const auto gguf = gguf_name_of(name);
+    }
+    if (e.role == TensorRole::kKvB && o.split_kv_b) {
+      DSV3_TRY(tw.split_kv_b(e.layer));
+      continue;
+    }
+    const auto gguf = gguf_tensor_name(e.role, e.layer);
     if (!gguf)
-      return Err(ck.dir(), ": tensor '", name, "' has no deepseek2 GGUF name");
-    long long l = -1;
-    if (std::sscanf(gguf->c_str(), "blk.%lld.", &l) == 1 && l >= layers)
-      continue; // MTP off
+      return Err(ck.dir(), ": tensor '", e.name, "' has no deepseek2 GGUF name");
     // The router stays F32: rounding it flips discrete expert choices.
-    DSV3_TRY(tw.copy(name, *gguf, gguf->ends_with("ffn_gate_inp.weight")));
+    DSV3_TRY(tw.copy(e.name, *gguf, e.role == TensorRole::kRouter));
   }
-  for (int64_t l = 0; l < layers; ++l) {
-    if (o.split_kv_b)
-      DSV3_TRY(tw.split_kv_b(l));
-    if (!c.is_moe_layer(l) && l < c.num_hidden_layers)
-      continue;
-    DSV3_TRY(tw.experts(l, "gate_proj", "ffn_gate_exps"));
-    DSV3_TRY(tw.experts(l, "up_proj", "ffn_up_exps"));
-    DSV3_TRY(tw.experts(l, "down_proj", "ffn_down_exps"));
-  }
+  // A checkpoint with tied embeddings that has its own head anyway runs with it
+  // (load_weights); so does the GGUF file, untied by the head's presence.
+  const std::string head = tensor_name(TensorRole::kHead);
+  if (c.tie_word_embeddings && ck.has(head))
+    DSV3_TRY(tw.copy(head, *gguf_tensor_name(TensorRole::kHead)));
   return OkStatus();
 }
 

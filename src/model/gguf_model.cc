@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "model/tensor_table.h"
 #include "tensor/kquant.h"
 #include "tensor/matrix.h"
 
@@ -13,80 +14,6 @@ namespace dsv3 {
 namespace {
 
 using nlohmann::ordered_json;
-
-// llama.cpp's tensor names (gguf-py constants.py, MODEL_ARCH.DEEPSEEK2) against
-// Hugging Face's.
-struct NamePair {
-  const char *gguf;
-  const char *hf;
-};
-
-constexpr NamePair kGlobalNames[] = {
-    {"token_embd.weight", "model.embed_tokens.weight"},
-    {"output_norm.weight", "model.norm.weight"},
-    {"output.weight", "lm_head.weight"},
-};
-
-// After "blk.N." / "model.layers.N.".
-constexpr NamePair kLayerNames[] = {
-    {"attn_norm.weight", "input_layernorm.weight"},
-    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-    {"attn_q.weight", "self_attn.q_proj.weight"},
-    {"attn_q_a.weight", "self_attn.q_a_proj.weight"},
-    {"attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight"},
-    {"attn_q_b.weight", "self_attn.q_b_proj.weight"},
-    {"attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight"},
-    {"attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight"},
-    {"attn_kv_b.weight", "self_attn.kv_b_proj.weight"},
-    {"attn_output.weight", "self_attn.o_proj.weight"},
-    {"ffn_gate_inp.weight", "mlp.gate.weight"},
-    {"exp_probs_b.bias", "mlp.gate.e_score_correction_bias"},
-    {"ffn_gate.weight", "mlp.gate_proj.weight"},
-    {"ffn_up.weight", "mlp.up_proj.weight"},
-    {"ffn_down.weight", "mlp.down_proj.weight"},
-    {"ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"},
-    {"ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"},
-    {"ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"},
-    {"nextn.eh_proj.weight", "eh_proj.weight"},
-    {"nextn.enorm.weight", "enorm.weight"},
-    {"nextn.hnorm.weight", "hnorm.weight"},
-    {"nextn.embed_tokens.weight", "embed_tokens.weight"},
-    {"nextn.shared_head_head.weight", "shared_head.head.weight"},
-    {"nextn.shared_head_norm.weight", "shared_head.norm.weight"},
-};
-
-// Stacked routed experts [E, rows, cols] -> "mlp.experts.E.<hf>".
-constexpr NamePair kExpertNames[] = {
-    {"ffn_gate_exps.weight", "gate_proj.weight"},
-    {"ffn_up_exps.weight", "up_proj.weight"},
-    {"ffn_down_exps.weight", "down_proj.weight"},
-};
-
-const char *find_pair(std::string_view name, const NamePair *begin,
-                      const NamePair *end, bool to_hf) {
-  for (const NamePair *p = begin; p != end; ++p) {
-    if (name == (to_hf ? p->gguf : p->hf))
-      return to_hf ? p->hf : p->gguf;
-  }
-  return nullptr;
-}
-
-// "<prefix>N.<rest>" -> {N, rest}.
-std::optional<std::pair<int64_t, std::string>>
-split_layer(const std::string &name, std::string_view prefix) {
-  if (name.compare(0, prefix.size(), prefix) != 0)
-    return std::nullopt;
-  size_t at = prefix.size();
-  int64_t layer = 0;
-  const size_t start = at;
-  while (at < name.size() && name[at] >= '0' && name[at] <= '9' &&
-         at - start < 9) {
-    layer = layer * 10 + (name[at++] - '0');
-  }
-  if (at == start || at >= name.size() || name[at] != '.')
-    return std::nullopt;
-  return std::pair(layer, name.substr(at + 1));
-}
 
 // What the tensors point into: the mapped files and the buffers of decoded
 // tensors.
@@ -278,8 +205,7 @@ Status add_kv_b(ViewBuilder &b, const ModelConfig &c, int64_t layer,
     std::copy_n(vv.data() + head * v * lora, v * lora, rows + nope * lora);
   }
   TensorView t;
-  t.name =
-      "model.layers." + std::to_string(layer) + ".self_attn.kv_b_proj.weight";
+  t.name = tensor_name(TensorRole::kKvB, layer);
   t.file = k_b.file + ": tensors '" + k_b.name + "' and '" + v_b.name + "'";
   t.dtype = DType::kF32;
   t.shape = {h * (nope + v), lora};
@@ -289,7 +215,8 @@ Status add_kv_b(ViewBuilder &b, const ModelConfig &c, int64_t layer,
   return OkStatus();
 }
 
-Status add_experts(ViewBuilder &b, int64_t layer, const std::string &hf_suffix,
+// A layer's stacked routed experts of one role, ne [cols, rows, E]: one view per expert.
+Status add_experts(ViewBuilder &b, const TensorNameParts &part,
                    const GgufTensor &t) {
   const std::vector<int64_t> ne = ne3(t);
   if (t.ne.size() != 3) {
@@ -297,10 +224,8 @@ Status add_experts(ViewBuilder &b, int64_t layer, const std::string &hf_suffix,
                ", expected 3 dimensions [cols, rows, experts]");
   }
   for (int64_t e = 0; e < ne[2]; ++e) {
-    const std::string hf = "model.layers." + std::to_string(layer) +
-                           ".mlp.experts." + std::to_string(e) + "." +
-                           hf_suffix;
-    DSV3_TRY(b.add(hf, t, e * ne[1], ne[1], {ne[1], ne[0]}));
+    DSV3_TRY(b.add(tensor_name(part.role, part.layer, e), t, e * ne[1], ne[1],
+                   {ne[1], ne[0]}));
   }
   return OkStatus();
 }
@@ -312,30 +237,20 @@ map_tensors(ViewBuilder &b, const GgufModelFiles &files, const ModelConfig &c) {
   for (const auto &[name, t] : files.tensors()) {
     b.count(t);
     const int64_t rows = t.numel() / t.ne[0];
-    if (const char *hf = find_pair(name, std::begin(kGlobalNames),
-                                   std::end(kGlobalNames), true)) {
-      DSV3_TRY(b.add(hf, t, 0, rows, t.torch_shape()));
-      continue;
+    const auto part = parse_gguf_tensor_name(name);
+    if (!part) {
+      return Err(t.file, ": tensor '", name,
+                 "' is not part of a deepseek2 model");
     }
-    const auto layer = split_layer(name, "blk.");
-    if (!layer)
-      return Err(t.file, ": tensor '", name,
-                 "' is not part of a deepseek2 model");
-    const auto &[l, rest] = *layer;
-    const std::string prefix = "model.layers." + std::to_string(l) + ".";
-    if (const char *hf = find_pair(rest, std::begin(kLayerNames),
-                                   std::end(kLayerNames), true)) {
-      DSV3_TRY(b.add(prefix + hf, t, 0, rows, t.torch_shape()));
-    } else if (const char *e = find_pair(rest, std::begin(kExpertNames),
-                                         std::end(kExpertNames), true)) {
-      DSV3_TRY(add_experts(b, l, e, t));
-    } else if (rest == "attn_k_b.weight") {
-      split_kv_b[l].first = &t;
-    } else if (rest == "attn_v_b.weight") {
-      split_kv_b[l].second = &t;
+    if (part->kv_b_half == KvBHalf::kK) {
+      split_kv_b[part->layer].first = &t;
+    } else if (part->kv_b_half == KvBHalf::kV) {
+      split_kv_b[part->layer].second = &t;
+    } else if (is_routed_expert(part->role)) {
+      DSV3_TRY(add_experts(b, *part, t));
     } else {
-      return Err(t.file, ": tensor '", name,
-                 "' is not part of a deepseek2 model");
+      DSV3_TRY(b.add(tensor_name(part->role, part->layer), t, 0, rows,
+                     t.torch_shape()));
     }
   }
   for (const auto &[l, kv] : split_kv_b) {
@@ -366,8 +281,8 @@ std::string_view gguf_holding_name(GgufHolding h) {
 
 GgufResidency gguf_residency(const GgufTensor &t) {
   const int64_t ne0 = t.ne[0], rows = t.numel() / ne0;
-  const bool split_kv_b = t.name.ends_with("attn_k_b.weight") ||
-                          t.name.ends_with("attn_v_b.weight");
+  const auto part = parse_gguf_tensor_name(t.name);
+  const bool split_kv_b = part && part->kv_b_half.has_value();
   if (t.type == GgmlType::kF32 || t.type == GgmlType::kF16 ||
       t.type == GgmlType::kBF16) {
     return {GgufHolding::kMapped, WeightFormat::kF32, int64_t(t.nbytes)};
@@ -397,18 +312,10 @@ bool is_gguf_path(const std::string &path) {
 }
 
 std::optional<std::string> gguf_name_of(const std::string &hf_name) {
-  if (const char *g = find_pair(hf_name, std::begin(kGlobalNames),
-                                std::end(kGlobalNames), false)) {
-    return std::string(g);
-  }
-  const auto layer = split_layer(hf_name, "model.layers.");
-  if (!layer)
+  const auto part = parse_tensor_name(hf_name);
+  if (!part || is_routed_expert(part->role))
     return std::nullopt;
-  if (const char *g = find_pair(layer->second, std::begin(kLayerNames),
-                                std::end(kLayerNames), false)) {
-    return "blk." + std::to_string(layer->first) + "." + g;
-  }
-  return std::nullopt;
+  return gguf_tensor_name(part->role, part->layer);
 }
 
 Result<GgufModel> open_gguf_model(const std::string &path) {

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/checkpoint.h"
 #include "io/gguf.h"
@@ -56,6 +57,14 @@ bool is_gguf_path(const std::string &path);
 // and tests).
 Result<std::string> gguf_config_json(const GgufModelFiles &files);
 Result<ModelConfig> gguf_model_config(const GgufModelFiles &files);
+
+class GgufWriter;
+// The deepseek2.* keys that hold one config field each, as they are (one list
+// in gguf_config.cc, which the reader above fills the fields from): written for
+// `c` (dsv3 convert). Keys derived from several fields are the converter's.
+void write_gguf_config_keys(GgufWriter &w, const ModelConfig &c);
+// The config_fields() keys of that list, in its order (for tests).
+std::vector<std::string> gguf_config_key_fields();
 
 struct GgufModel {
   ModelConfig config;

@@ -1,12 +1,8 @@
 #include "model/presets.h"
 
-#include <nlohmann/json.hpp>
-
 namespace dsv3 {
 
 namespace {
-
-using nlohmann::ordered_json;
 
 // YaRN as the V3 release (and V2) configure it: 40x the 4096 positions of pre-training.
 YarnConfig v3_yarn(double mscale) {
@@ -237,15 +233,6 @@ constexpr Preset kPresets[] = {
      v32_671b},
 };
 
-const char* topk_method_name(TopkMethod m) {
-  switch (m) {
-    case TopkMethod::kNoauxTc: return "noaux_tc";
-    case TopkMethod::kGroupLimitedGreedy: return "group_limited_greedy";
-    case TopkMethod::kGreedy: return "greedy";
-  }
-  return "greedy";
-}
-
 }  // namespace
 
 std::vector<PresetInfo> list_presets() {
@@ -266,73 +253,6 @@ Result<ModelConfig> preset_config(std::string_view name) {
 Result<std::string> preset_config_json(std::string_view name) {
   DSV3_ASSIGN_OR_RETURN(ModelConfig c, preset_config(name));
   return model_config_json(c);
-}
-
-std::string model_config_json(const ModelConfig& c) {
-  const bool v3 = c.model_type == "deepseek_v3";
-  ordered_json j;
-  j["architectures"] = {c.has_indexer() ? "DeepseekV32ForCausalLM"
-                        : v3            ? "DeepseekV3ForCausalLM"
-                                        : "DeepseekV2ForCausalLM"};
-  j["attention_bias"] = false;
-  j["bos_token_id"] = c.bos_token_id;
-  j["eos_token_id"] = c.eos_token_id;
-  j["first_k_dense_replace"] = c.first_k_dense_replace;
-  j["hidden_act"] = "silu";
-  j["hidden_size"] = c.hidden_size;
-  if (c.has_indexer()) {
-    j["index_head_dim"] = c.index_head_dim;
-    j["index_n_heads"] = c.index_n_heads;
-    j["index_topk"] = c.index_topk;
-  }
-  j["intermediate_size"] = c.intermediate_size;
-  j["kv_lora_rank"] = c.kv_lora_rank;
-  j["max_position_embeddings"] = c.max_position_embeddings;
-  j["model_type"] = c.model_type;
-  j["moe_intermediate_size"] = c.moe_intermediate_size;
-  j["moe_layer_freq"] = c.moe_layer_freq;
-  j["n_group"] = c.n_group;
-  j["n_routed_experts"] = c.n_routed_experts;
-  j["n_shared_experts"] = c.n_shared_experts;
-  j["norm_topk_prob"] = c.norm_topk_prob;
-  j["num_attention_heads"] = c.num_attention_heads;
-  j["num_experts_per_tok"] = c.num_experts_per_tok;
-  j["num_hidden_layers"] = c.num_hidden_layers;
-  j["num_key_value_heads"] = c.num_attention_heads;
-  j["num_nextn_predict_layers"] = c.num_nextn_predict_layers;
-  j["q_lora_rank"] = c.q_lora_rank > 0 ? ordered_json(c.q_lora_rank) : ordered_json(nullptr);
-  j["qk_nope_head_dim"] = c.qk_nope_head_dim;
-  j["qk_rope_head_dim"] = c.qk_rope_head_dim;
-  if (c.fp8_block_quantized) {
-    j["quantization_config"] = {{"activation_scheme", "dynamic"},
-                                {"fmt", "e4m3"},
-                                {"quant_method", "fp8"},
-                                {"weight_block_size", {c.fp8_block_size, c.fp8_block_size}}};
-    if (c.fp8_scale_ue8m0) j["quantization_config"]["scale_fmt"] = "ue8m0";
-  }
-  j["rms_norm_eps"] = c.rms_norm_eps;
-  if (c.rope_scaling.enabled) {
-    const YarnConfig& y = c.rope_scaling;
-    j["rope_scaling"] = {{"beta_fast", y.beta_fast},
-                         {"beta_slow", y.beta_slow},
-                         {"factor", y.factor},
-                         {"mscale", y.mscale},
-                         {"mscale_all_dim", y.mscale_all_dim},
-                         {"original_max_position_embeddings", y.original_max_position_embeddings},
-                         {"type", "yarn"}};
-  } else {
-    j["rope_scaling"] = nullptr;
-  }
-  j["rope_theta"] = c.rope_theta;
-  j["routed_scaling_factor"] = c.routed_scaling_factor;
-  j["scoring_func"] = c.scoring_func == ScoringFunc::kSigmoid ? "sigmoid" : "softmax";
-  j["tie_word_embeddings"] = c.tie_word_embeddings;
-  j["topk_group"] = c.topk_group;
-  j["topk_method"] = topk_method_name(c.topk_method);
-  j["torch_dtype"] = "bfloat16";
-  j["v_head_dim"] = c.v_head_dim;
-  j["vocab_size"] = c.vocab_size;
-  return j.dump(2) + "\n";
 }
 
 }  // namespace dsv3

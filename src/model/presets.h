@@ -25,11 +25,7 @@ std::vector<PresetInfo> list_presets();
 // error naming the unknown preset and listing the known ones.
 Result<ModelConfig> preset_config(std::string_view name);
 
-// The preset's config.json text (preset_config written by model_config_json).
+// The preset's config.json text (preset_config written by model_config_json, config.h).
 Result<std::string> preset_config_json(std::string_view name);
-
-// config.json text for a config: every field under its Hugging Face key, q_lora_rank 0 as
-// null, rope_scaling only when YaRN is on, quantization_config only for FP8 block weights.
-std::string model_config_json(const ModelConfig& c);
 
 }  // namespace dsv3

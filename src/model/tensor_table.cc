@@ -8,6 +8,93 @@ namespace {
 
 constexpr std::string_view kFp8ScalesSuffix = "_scale_inv";  // after ".weight"
 
+// Where a role's tensor sits: once in the model, once per layer, once per routed expert.
+enum class Scope { kModel, kLayer, kExpert };
+
+// Prefixes of the per-layer and per-expert names.
+constexpr std::string_view kHfLayers = "model.layers.", kHfExperts = "mlp.experts.",
+                           kGgufLayers = "blk.";
+
+struct RoleNames {
+  TensorRole role;
+  Scope scope;
+  std::string_view hf;    // after "model.layers.L." (and "mlp.experts.E.") in its scope
+  std::string_view gguf;  // after "blk.L." in its scope; "" if llama.cpp has none
+};
+
+// One row per role, in the order of TensorRole.
+constexpr RoleNames kRoleNames[] = {
+    {TensorRole::kEmbedding, Scope::kModel, "model.embed_tokens.weight", "token_embd.weight"},
+    {TensorRole::kAttnNorm, Scope::kLayer, "input_layernorm.weight", "attn_norm.weight"},
+    {TensorRole::kFfnNorm, Scope::kLayer, "post_attention_layernorm.weight", "ffn_norm.weight"},
+    {TensorRole::kQ, Scope::kLayer, "self_attn.q_proj.weight", "attn_q.weight"},
+    {TensorRole::kQA, Scope::kLayer, "self_attn.q_a_proj.weight", "attn_q_a.weight"},
+    {TensorRole::kQNorm, Scope::kLayer, "self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
+    {TensorRole::kQB, Scope::kLayer, "self_attn.q_b_proj.weight", "attn_q_b.weight"},
+    {TensorRole::kKvA, Scope::kLayer, "self_attn.kv_a_proj_with_mqa.weight",
+     "attn_kv_a_mqa.weight"},
+    {TensorRole::kKvNorm, Scope::kLayer, "self_attn.kv_a_layernorm.weight",
+     "attn_kv_a_norm.weight"},
+    {TensorRole::kKvB, Scope::kLayer, "self_attn.kv_b_proj.weight", "attn_kv_b.weight"},
+    {TensorRole::kO, Scope::kLayer, "self_attn.o_proj.weight", "attn_output.weight"},
+    {TensorRole::kIndexerQB, Scope::kLayer, "self_attn.indexer.wq_b.weight", ""},
+    {TensorRole::kIndexerK, Scope::kLayer, "self_attn.indexer.wk.weight", ""},
+    {TensorRole::kIndexerKNormWeight, Scope::kLayer, "self_attn.indexer.k_norm.weight", ""},
+    {TensorRole::kIndexerKNormBias, Scope::kLayer, "self_attn.indexer.k_norm.bias", ""},
+    {TensorRole::kIndexerWeightsProj, Scope::kLayer, "self_attn.indexer.weights_proj.weight", ""},
+    {TensorRole::kDenseGateProj, Scope::kLayer, "mlp.gate_proj.weight", "ffn_gate.weight"},
+    {TensorRole::kDenseUpProj, Scope::kLayer, "mlp.up_proj.weight", "ffn_up.weight"},
+    {TensorRole::kDenseDownProj, Scope::kLayer, "mlp.down_proj.weight", "ffn_down.weight"},
+    {TensorRole::kRouter, Scope::kLayer, "mlp.gate.weight", "ffn_gate_inp.weight"},
+    {TensorRole::kRouterBias, Scope::kLayer, "mlp.gate.e_score_correction_bias",
+     "exp_probs_b.bias"},
+    {TensorRole::kExpertGateProj, Scope::kExpert, "gate_proj.weight", "ffn_gate_exps.weight"},
+    {TensorRole::kExpertUpProj, Scope::kExpert, "up_proj.weight", "ffn_up_exps.weight"},
+    {TensorRole::kExpertDownProj, Scope::kExpert, "down_proj.weight", "ffn_down_exps.weight"},
+    {TensorRole::kSharedGateProj, Scope::kLayer, "mlp.shared_experts.gate_proj.weight",
+     "ffn_gate_shexp.weight"},
+    {TensorRole::kSharedUpProj, Scope::kLayer, "mlp.shared_experts.up_proj.weight",
+     "ffn_up_shexp.weight"},
+    {TensorRole::kSharedDownProj, Scope::kLayer, "mlp.shared_experts.down_proj.weight",
+     "ffn_down_shexp.weight"},
+    {TensorRole::kNorm, Scope::kModel, "model.norm.weight", "output_norm.weight"},
+    {TensorRole::kHead, Scope::kModel, "lm_head.weight", "output.weight"},
+    {TensorRole::kMtpEmbedding, Scope::kLayer, "embed_tokens.weight", "nextn.embed_tokens.weight"},
+    {TensorRole::kMtpENorm, Scope::kLayer, "enorm.weight", "nextn.enorm.weight"},
+    {TensorRole::kMtpHNorm, Scope::kLayer, "hnorm.weight", "nextn.hnorm.weight"},
+    {TensorRole::kMtpEhProj, Scope::kLayer, "eh_proj.weight", "nextn.eh_proj.weight"},
+    {TensorRole::kMtpHeadNorm, Scope::kLayer, "shared_head.norm.weight",
+     "nextn.shared_head_norm.weight"},
+    {TensorRole::kMtpHead, Scope::kLayer, "shared_head.head.weight",
+     "nextn.shared_head_head.weight"},
+};
+
+constexpr bool rows_follow_the_enum() {
+  for (size_t i = 0; i < std::size(kRoleNames); ++i) {
+    if (size_t(kRoleNames[i].role) != i) return false;
+  }
+  return std::size(kRoleNames) == size_t(TensorRole::kMtpHead) + 1;
+}
+static_assert(rows_follow_the_enum(), "kRoleNames: one row per TensorRole, in its order");
+
+const RoleNames& names_of(TensorRole role) { return kRoleNames[size_t(role)]; }
+
+// llama.cpp's split kv_b (after "blk.L.").
+constexpr std::string_view kGgufKB = "attn_k_b.weight", kGgufVB = "attn_v_b.weight";
+
+// Reads "<prefix>N." off the front of `name`: N, with `name` left after the dot.
+std::optional<int64_t> take_index(std::string_view& name, std::string_view prefix) {
+  if (!name.starts_with(prefix)) return std::nullopt;
+  size_t at = prefix.size();
+  int64_t n = 0;
+  while (at < name.size() && at - prefix.size() < 9 && name[at] >= '0' && name[at] <= '9') {
+    n = n * 10 + (name[at++] - '0');
+  }
+  if (at == prefix.size() || at >= name.size() || name[at] != '.') return std::nullopt;
+  name.remove_prefix(at + 1);
+  return n;
+}
+
 // Absorbed MLA slices kv_b per head at rows h * (nope + v) and h * (nope + v) + nope; q8 / q4
 // slices must start on a tile.
 bool kv_b_slices_on_tiles(const ModelConfig& c) {
@@ -21,24 +108,24 @@ class TableBuilder {
 
   std::vector<TensorEntry> build() {
     const int64_t d = c_.hidden_size;
-    matrix(TensorRole::kEmbedding, "model.embed_tokens", {c_.vocab_size, d});
+    add(TensorRole::kEmbedding, {c_.vocab_size, d});
     for (int64_t l = 0; l < c_.num_hidden_layers; ++l) block(l, c_.is_moe_layer(l));
-    vector(TensorRole::kNorm, "model.norm.weight", d);
-    if (!c_.tie_word_embeddings) matrix(TensorRole::kHead, "lm_head", {c_.vocab_size, d});
+    layer_ = -1;
+    add(TensorRole::kNorm, {d});
+    if (!c_.tie_word_embeddings) add(TensorRole::kHead, {c_.vocab_size, d});
     for (int64_t k = 0; k < c_.num_nextn_predict_layers; ++k) mtp(c_.num_hidden_layers + k);
     return std::move(out_);
   }
 
  private:
-  // A matrix "<name>.weight".
-  void matrix(TensorRole role, const std::string& name, std::vector<int64_t> shape) {
-    add(role, name + ".weight", std::move(shape));
-  }
-  void vector(TensorRole role, const std::string& name, int64_t n) { add(role, name, {n}); }
-
-  void add(TensorRole role, std::string name, std::vector<int64_t> shape) {
-    TensorEntry e{.name = std::move(name), .shape = std::move(shape), .role = role,
-                  .layer = layer_, .expert = expert_, .mtp = mtp_};
+  // The role's tensor in the current layer and expert.
+  void add(TensorRole role, std::vector<int64_t> shape) {
+    TensorEntry e{.name = tensor_name(role, layer_, expert_),
+                  .shape = std::move(shape),
+                  .role = role,
+                  .layer = layer_,
+                  .expert = expert_,
+                  .mtp = mtp_};
     e.fp8_in_release = fp8_in_release(role);
     e.quantizable = quantizable(role);
     out_.push_back(std::move(e));
@@ -129,63 +216,58 @@ class TableBuilder {
     return false;
   }
 
-  void mlp(TensorRole gate, TensorRole up, TensorRole down, const std::string& p, int64_t inter) {
+  void mlp(TensorRole gate, TensorRole up, TensorRole down, int64_t inter) {
     const int64_t d = c_.hidden_size;
-    matrix(gate, p + "gate_proj", {inter, d});
-    matrix(up, p + "up_proj", {inter, d});
-    matrix(down, p + "down_proj", {d, inter});
+    add(gate, {inter, d});
+    add(up, {inter, d});
+    add(down, {d, inter});
   }
 
-  void attention(const std::string& p) {
+  void attention() {
     const int64_t d = c_.hidden_size, h = c_.num_attention_heads;
     if (c_.q_lora_rank > 0) {
-      matrix(TensorRole::kQA, p + "q_a_proj", {c_.q_lora_rank, d});
-      vector(TensorRole::kQNorm, p + "q_a_layernorm.weight", c_.q_lora_rank);
-      matrix(TensorRole::kQB, p + "q_b_proj", {h * c_.qk_head_dim(), c_.q_lora_rank});
+      add(TensorRole::kQA, {c_.q_lora_rank, d});
+      add(TensorRole::kQNorm, {c_.q_lora_rank});
+      add(TensorRole::kQB, {h * c_.qk_head_dim(), c_.q_lora_rank});
     } else {
-      matrix(TensorRole::kQ, p + "q_proj", {h * c_.qk_head_dim(), d});
+      add(TensorRole::kQ, {h * c_.qk_head_dim(), d});
     }
-    matrix(TensorRole::kKvA, p + "kv_a_proj_with_mqa", {c_.kv_cache_width(), d});
-    vector(TensorRole::kKvNorm, p + "kv_a_layernorm.weight", c_.kv_lora_rank);
-    matrix(TensorRole::kKvB, p + "kv_b_proj",
-           {h * (c_.qk_nope_head_dim + c_.v_head_dim), c_.kv_lora_rank});
-    matrix(TensorRole::kO, p + "o_proj", {d, h * c_.v_head_dim});
+    add(TensorRole::kKvA, {c_.kv_cache_width(), d});
+    add(TensorRole::kKvNorm, {c_.kv_lora_rank});
+    add(TensorRole::kKvB, {h * (c_.qk_nope_head_dim + c_.v_head_dim), c_.kv_lora_rank});
+    add(TensorRole::kO, {d, h * c_.v_head_dim});
     if (!c_.has_indexer()) return;
     // DeepSeek-V3.2's lightning indexer.
-    const std::string i = p + "indexer.";
     const int64_t dim = c_.index_head_dim;
-    matrix(TensorRole::kIndexerQB, i + "wq_b", {c_.index_n_heads * dim, c_.q_lora_rank});
-    matrix(TensorRole::kIndexerK, i + "wk", {dim, d});
-    vector(TensorRole::kIndexerKNormWeight, i + "k_norm.weight", dim);
-    vector(TensorRole::kIndexerKNormBias, i + "k_norm.bias", dim);
-    matrix(TensorRole::kIndexerWeightsProj, i + "weights_proj", {c_.index_n_heads, d});
+    add(TensorRole::kIndexerQB, {c_.index_n_heads * dim, c_.q_lora_rank});
+    add(TensorRole::kIndexerK, {dim, d});
+    add(TensorRole::kIndexerKNormWeight, {dim});
+    add(TensorRole::kIndexerKNormBias, {dim});
+    add(TensorRole::kIndexerWeightsProj, {c_.index_n_heads, d});
   }
 
   void block(int64_t layer, bool moe) {
     layer_ = layer;
-    const std::string p = "model.layers." + std::to_string(layer) + ".";
     const int64_t d = c_.hidden_size;
-    vector(TensorRole::kAttnNorm, p + "input_layernorm.weight", d);
-    vector(TensorRole::kFfnNorm, p + "post_attention_layernorm.weight", d);
-    attention(p + "self_attn.");
+    add(TensorRole::kAttnNorm, {d});
+    add(TensorRole::kFfnNorm, {d});
+    attention();
     if (!moe) {
       mlp(TensorRole::kDenseGateProj, TensorRole::kDenseUpProj, TensorRole::kDenseDownProj,
-          p + "mlp.", c_.intermediate_size);
+          c_.intermediate_size);
       return;
     }
-    matrix(TensorRole::kRouter, p + "mlp.gate", {c_.n_routed_experts, d});
-    if (c_.topk_method == TopkMethod::kNoauxTc) {
-      vector(TensorRole::kRouterBias, p + "mlp.gate.e_score_correction_bias", c_.n_routed_experts);
-    }
+    add(TensorRole::kRouter, {c_.n_routed_experts, d});
+    if (c_.topk_method == TopkMethod::kNoauxTc) add(TensorRole::kRouterBias, {c_.n_routed_experts});
     for (int64_t e = 0; e < c_.n_routed_experts; ++e) {
       expert_ = e;
       mlp(TensorRole::kExpertGateProj, TensorRole::kExpertUpProj, TensorRole::kExpertDownProj,
-          p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size);
+          c_.moe_intermediate_size);
     }
     expert_ = -1;
     if (c_.n_shared_experts > 0) {
       mlp(TensorRole::kSharedGateProj, TensorRole::kSharedUpProj, TensorRole::kSharedDownProj,
-          p + "mlp.shared_experts.", c_.n_shared_experts * c_.moe_intermediate_size);
+          c_.n_shared_experts * c_.moe_intermediate_size);
     }
   }
 
@@ -193,15 +275,14 @@ class TableBuilder {
   void mtp(int64_t layer) {
     mtp_ = true;
     layer_ = layer;
-    const std::string p = "model.layers." + std::to_string(layer) + ".";
     const int64_t d = c_.hidden_size;
-    matrix(TensorRole::kMtpEmbedding, p + "embed_tokens", {c_.vocab_size, d});
-    vector(TensorRole::kMtpENorm, p + "enorm.weight", d);
-    vector(TensorRole::kMtpHNorm, p + "hnorm.weight", d);
-    matrix(TensorRole::kMtpEhProj, p + "eh_proj", {d, 2 * d});
+    add(TensorRole::kMtpEmbedding, {c_.vocab_size, d});
+    add(TensorRole::kMtpENorm, {d});
+    add(TensorRole::kMtpHNorm, {d});
+    add(TensorRole::kMtpEhProj, {d, 2 * d});
     block(layer, /*moe=*/true);
-    vector(TensorRole::kMtpHeadNorm, p + "shared_head.norm.weight", d);
-    matrix(TensorRole::kMtpHead, p + "shared_head.head", {c_.vocab_size, d});
+    add(TensorRole::kMtpHeadNorm, {d});
+    add(TensorRole::kMtpHead, {c_.vocab_size, d});
   }
 
   const ModelConfig& c_;
@@ -237,20 +318,67 @@ std::optional<std::string> fp8_scaled_weight_of(std::string_view name) {
 }
 
 std::optional<std::pair<int64_t, int64_t>> routed_expert_of(const std::string& name) {
-  static const std::string kLayers = "model.layers.", kExperts = ".mlp.experts.";
-  if (name.compare(0, kLayers.size(), kLayers) != 0) return std::nullopt;
-  size_t at = kLayers.size();
-  auto number = [&](int64_t& out) {
-    const size_t start = at;
-    out = 0;
-    while (at < name.size() && name[at] >= '0' && name[at] <= '9') out = out * 10 + (name[at++] - '0');
-    return at > start;
-  };
-  int64_t layer = 0, expert = 0;
-  if (!number(layer) || name.compare(at, kExperts.size(), kExperts) != 0) return std::nullopt;
-  at += kExperts.size();
-  if (!number(expert) || at >= name.size() || name[at] != '.') return std::nullopt;
-  return std::pair(layer, expert);
+  std::string_view rest = name;
+  const auto layer = take_index(rest, kHfLayers);
+  if (!layer) return std::nullopt;
+  const auto expert = take_index(rest, kHfExperts);
+  if (!expert) return std::nullopt;
+  return std::pair(*layer, *expert);
+}
+
+std::string tensor_name(TensorRole role, int64_t layer, int64_t expert) {
+  const RoleNames& n = names_of(role);
+  std::string name;
+  if (n.scope != Scope::kModel) name = std::string(kHfLayers) + std::to_string(layer) + ".";
+  if (n.scope == Scope::kExpert) name += std::string(kHfExperts) + std::to_string(expert) + ".";
+  return name + std::string(n.hf);
+}
+
+std::optional<std::string> gguf_tensor_name(TensorRole role, int64_t layer) {
+  const RoleNames& n = names_of(role);
+  if (n.gguf.empty()) return std::nullopt;
+  if (n.scope == Scope::kModel) return std::string(n.gguf);
+  return std::string(kGgufLayers) + std::to_string(layer) + "." + std::string(n.gguf);
+}
+
+std::string gguf_kv_b_half_name(int64_t layer, KvBHalf half) {
+  return std::string(kGgufLayers) + std::to_string(layer) + "." +
+         std::string(half == KvBHalf::kK ? kGgufKB : kGgufVB);
+}
+
+std::optional<TensorNameParts> parse_tensor_name(std::string_view name) {
+  for (const RoleNames& n : kRoleNames) {
+    if (n.scope == Scope::kModel && name == n.hf) return TensorNameParts{.role = n.role};
+  }
+  const auto layer = take_index(name, kHfLayers);
+  if (!layer) return std::nullopt;
+  const auto expert = take_index(name, kHfExperts);
+  const Scope scope = expert ? Scope::kExpert : Scope::kLayer;
+  for (const RoleNames& n : kRoleNames) {
+    if (n.scope == scope && name == n.hf) {
+      return TensorNameParts{.role = n.role, .layer = *layer, .expert = expert.value_or(-1)};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<TensorNameParts> parse_gguf_tensor_name(std::string_view name) {
+  for (const RoleNames& n : kRoleNames) {
+    if (n.scope == Scope::kModel && name == n.gguf) return TensorNameParts{.role = n.role};
+  }
+  const auto layer = take_index(name, kGgufLayers);
+  if (!layer) return std::nullopt;
+  if (name == kGgufKB || name == kGgufVB) {
+    return TensorNameParts{.role = TensorRole::kKvB,
+                           .layer = *layer,
+                           .kv_b_half = name == kGgufKB ? KvBHalf::kK : KvBHalf::kV};
+  }
+  for (const RoleNames& n : kRoleNames) {
+    if (n.scope != Scope::kModel && !n.gguf.empty() && name == n.gguf) {
+      return TensorNameParts{.role = n.role, .layer = *layer};
+    }
+  }
+  return std::nullopt;
 }
 
 ParameterCounts count_parameters(const ModelConfig& c) {

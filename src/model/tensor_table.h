@@ -82,6 +82,35 @@ struct TensorEntry {
 
 bool is_routed_expert(TensorRole role);
 
+// The names of the model's tensors, from one table of roles (tensor_table.cc): the
+// Hugging Face checkpoint's, and llama.cpp's in GGUF files (gguf-py constants.py,
+// MODEL_ARCH.DEEPSEEK2), which stacks a layer's routed experts into one tensor per role and
+// calls layer L "blk.L".
+//
+// "model.embed_tokens.weight", "model.layers.L.self_attn.q_a_proj.weight",
+// "model.layers.L.mlp.experts.E.up_proj.weight": `layer` and `expert` as the role needs them.
+std::string tensor_name(TensorRole role, int64_t layer = -1, int64_t expert = -1);
+// "token_embd.weight", "blk.L.attn_q_a.weight", "blk.L.ffn_up_exps.weight" (all experts);
+// nullopt for the roles llama.cpp has no tensor for (V3.2's indexer).
+std::optional<std::string> gguf_tensor_name(TensorRole role, int64_t layer = -1);
+// llama.cpp may also store kv_b_proj split per head: attn_k_b (k_nope transposed) and
+// attn_v_b.
+enum class KvBHalf { kK, kV };
+std::string gguf_kv_b_half_name(int64_t layer, KvBHalf half);
+
+// A tensor name read back: its role, layer and expert (-1 where the role has none).
+struct TensorNameParts {
+  TensorRole role = TensorRole::kEmbedding;
+  int64_t layer = -1;
+  int64_t expert = -1;
+  std::optional<KvBHalf> kv_b_half;  // GGUF only: one half of a split kv_b
+};
+// The inverse of tensor_name(); nullopt for a name it never gives.
+std::optional<TensorNameParts> parse_tensor_name(std::string_view name);
+// The inverse of gguf_tensor_name() and gguf_kv_b_half_name() (expert -1 for the stacked
+// experts); nullopt for a name they never give.
+std::optional<TensorNameParts> parse_gguf_tensor_name(std::string_view name);
+
 // The table for `c`, in the order above.
 std::vector<TensorEntry> tensor_table(const ModelConfig& c);
 

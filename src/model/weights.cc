@@ -217,8 +217,8 @@ Result<ModelWeights> load_weights(const Checkpoint& ck, const ModelConfig& c, bo
   }
   // Tied embeddings: the head is the embedding, unless the checkpoint has its own anyway.
   if (sel.dense_part && c.tie_word_embeddings) {
-    if (ck.has("lm_head.weight")) {
-      DSV3_TRY(b.matrix("lm_head.weight", c.vocab_size, c.hidden_size, w.head));
+    if (const std::string head = tensor_name(TensorRole::kHead); ck.has(head)) {
+      DSV3_TRY(b.matrix(head, c.vocab_size, c.hidden_size, w.head));
     } else {
       w.head = w.embed;
     }

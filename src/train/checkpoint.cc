@@ -7,6 +7,7 @@
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "model/presets.h"
+#include "model/tensor_table.h"
 
 namespace dsv3::train {
 
@@ -15,10 +16,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxShardBytes = size_t(2) << 30;
-
-std::string bias_name(int64_t layer) {
-  return "model.layers." + std::to_string(layer) + ".mlp.gate.e_score_correction_bias";
-}
 
 // Bytes of n floats in `dtype`, appended to `store` (kept alive until the write).
 std::span<const uint8_t> encode(const float* v, int64_t n, DType dtype,
@@ -66,20 +63,22 @@ Status save_model(const std::string& dir, const ModelFiles& m, const float* para
   for (const ParamInfo& p : m.layout->params) {
     tensors.push_back({p.name, dtype, p.shape, encode(params + p.offset, p.numel, dtype, store)});
   }
-  const ParamInfo* embed = m.layout->find("model.embed_tokens.weight");
-  const ParamInfo* head = m.layout->find("lm_head.weight");
+  const ParamInfo* embed = m.layout->find(tensor_name(TensorRole::kEmbedding));
+  const ParamInfo* head = m.layout->find(tensor_name(TensorRole::kHead));
   for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
-    const std::string p = "model.layers." + std::to_string(c.num_hidden_layers + k) + ".";
-    tensors.push_back({p + "embed_tokens.weight", dtype, embed->shape,
+    const int64_t layer = c.num_hidden_layers + k;
+    tensors.push_back({tensor_name(TensorRole::kMtpEmbedding, layer), dtype, embed->shape,
                        encode(params + embed->offset, embed->numel, dtype, store)});
-    tensors.push_back({p + "shared_head.head.weight", dtype, head->shape,
+    tensors.push_back({tensor_name(TensorRole::kMtpHead, layer), dtype, head->shape,
                        encode(params + head->offset, head->numel, dtype, store)});
   }
   // The bias steers selection by small differences: always float32.
   for (int64_t l = 0; l < int64_t(m.bias->size()); ++l) {
     const std::vector<float>& b = (*m.bias)[l];
     if (b.empty()) continue;
-    tensors.push_back({bias_name(l), DType::kF32, {int64_t(b.size())},
+    tensors.push_back({tensor_name(TensorRole::kRouterBias, l),
+                       DType::kF32,
+                       {int64_t(b.size())},
                        encode(b.data(), int64_t(b.size()), DType::kF32, store)});
   }
   return write_checkpoint(dir, model_config_json(c), tensors, kMaxShardBytes);
@@ -94,7 +93,7 @@ Status load_model(const std::string& dir, const ModelFiles& m, float* params, Ro
   bias = make_router_biases(*m.config);
   for (int64_t l = 0; l < int64_t(bias.size()); ++l) {
     if (bias[l].empty()) continue;
-    DSV3_ASSIGN_OR_RETURN(TensorView t, ck.get(bias_name(l)));
+    DSV3_ASSIGN_OR_RETURN(TensorView t, ck.get(tensor_name(TensorRole::kRouterBias, l)));
     DSV3_TRY(decode(t, {int64_t(bias[l].size())}, bias[l].data()));
   }
   return OkStatus();

@@ -114,9 +114,9 @@ const ParamInfo* ParamLayout::find(const std::string& name) const {
 }
 
 int64_t ParamLayout::mtp_offset(const ModelConfig& c) const {
-  const std::string prefix = "model.layers." + std::to_string(c.num_hidden_layers) + ".";
   for (const auto& p : params) {
-    if (p.name.starts_with(prefix)) return p.offset;
+    const auto part = parse_tensor_name(p.name);
+    if (part && part->layer >= c.num_hidden_layers) return p.offset;
   }
   return total;
 }

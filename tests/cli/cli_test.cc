@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/run_dsv3.h"
+#include "model/config.h"
 #include "support/files.h"
 #include "support/golden.h"
 #include "support/param_names.h"
@@ -83,6 +84,17 @@ TEST(Cli, InfoDescribesTheModel) {
                         "memory to run", "MTP layers            1"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   }
+}
+
+TEST(Cli, InfoListsEveryConfigFieldOnRequest) {
+  auto r = run_dsv3("info --preset v32-tiny --fields");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const size_t at = r.out.find("config.json fields:\n");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  for (const ConfigField& f : config_fields()) {
+    EXPECT_NE(r.out.find("\n" + std::string(f.key) + " ", at), std::string::npos) << f.key;
+  }
+  EXPECT_EQ(run_dsv3("info --preset v32-tiny").out.find("config.json fields:"), std::string::npos);
 }
 
 TEST(Cli, HelpOnEveryCommand) {

@@ -10,12 +10,14 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "engine/logit_comparison.h"
 #include "kernels/kernels.h"
 #include "io/gguf_writer.h"
 #include "model/gguf_convert.h"
 #include "model/gguf_model.h"
+#include "model/tensor_table.h"
 #include "model/transformer.h"
 #include "support/golden.h"
 #include "tensor/dtype.h"
@@ -323,6 +325,62 @@ TEST(GgufModel, KQuantMatricesStayQuantizedAndComputeLikeTheirF32Values) {
   EXPECT_GT(max_abs_diff(a.data(), golden.data(), golden.size()), 1e-3f);
 }
 
+// The checkpoint tensor as float32 (FP8 with its block scales).
+std::vector<float> checkpoint_floats(const Checkpoint &ck, const ModelConfig &c,
+                                     const TensorView &t) {
+  std::vector<float> out(size_t(t.numel()));
+  if (t.dtype == DType::kF8E4M3) {
+    const TensorView s = ck.get(fp8_scales_name(t.name)).value();
+    Matrix m = matrix_view(WeightFormat::kF32, t.shape[0], t.shape[1], t.data);
+    m.format = WeightFormat::kFP8Block;
+    m.block_scales = reinterpret_cast<const float *>(s.data);
+    m.block = c.fp8_block_size;
+    m.scale_cols = s.shape[1];
+    for (int64_t r = 0; r < m.rows; ++r)
+      decode_row(m, r, out.data() + r * m.cols);
+    return out;
+  }
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    uint16_t h = 0;
+    if (t.dtype == DType::kF32) {
+      std::memcpy(&out[size_t(i)], t.data + 4 * i, 4);
+      continue;
+    }
+    std::memcpy(&h, t.data + 2 * i, 2);
+    out[size_t(i)] = t.dtype == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
+  }
+  return out;
+}
+
+// Convert, then load: every tensor of the table comes back under its Hugging
+// Face name, with its shape and the checkpoint's values (F32 file, kv_b split
+// or whole): the GGUF names written and read are the same table's.
+TEST_P(GgufGolden, ConvertThenLoadGivesTheCheckpointsTensors) {
+  GoldenCase g(GetParam());
+  auto ck = Checkpoint::open(g.checkpoint_dir());
+  ASSERT_TRUE(ck.ok()) << ck.error().message;
+  const ModelConfig c = load_model_config(g.checkpoint_dir()).value();
+  const std::vector<TensorEntry> table = tensor_table(c);
+  for (const bool split : {true, false}) {
+    SCOPED_TRACE(split ? "kv_b split" : "kv_b whole");
+    TempFile f(std::string(GetParam()) + (split ? "_split" : "_whole") + ".gguf");
+    ASSERT_EQ(convert(g, f, GgmlType::kF32, split), "");
+    auto gguf = open_gguf_model(f.path);
+    ASSERT_TRUE(gguf.ok()) << gguf.error().message;
+    EXPECT_EQ(gguf->checkpoint.tensors().size(), table.size());
+    for (const TensorEntry &e : table) {
+      auto got = gguf->checkpoint.get(e.name);
+      ASSERT_TRUE(got.ok()) << got.error().message;
+      EXPECT_EQ(got->shape, e.shape) << e.name;
+      const TensorView want = ck->get(e.name).value();
+      const std::vector<float> a = checkpoint_floats(gguf->checkpoint, c, *got);
+      const std::vector<float> b = checkpoint_floats(*ck, c, want);
+      ASSERT_EQ(a.size(), b.size()) << e.name;
+      EXPECT_TRUE(a == b) << e.name;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Golden, GgufGolden,
                          ::testing::Values("v3-tiny", "v2lite-tiny"));
 
@@ -407,6 +465,21 @@ TEST(GgufModel, RefusesWhatIsNotADeepseek2Model) {
     const std::string err = open_error(w, "zero.gguf");
     EXPECT_NE(err.find("num_hidden_layers"), std::string::npos)
         << err; // config validation
+  }
+}
+
+// The metadata keys read and written as one config field each name fields of
+// the config table, each once.
+TEST(GgufModel, ConfigKeysNameFieldsOfTheTable) {
+  std::set<std::string> keys;
+  for (const ConfigField &f : config_fields())
+    keys.insert(std::string(f.key));
+  const std::vector<std::string> fields = gguf_config_key_fields();
+  EXPECT_GE(fields.size(), 19u);
+  std::set<std::string> seen;
+  for (const std::string &f : fields) {
+    EXPECT_TRUE(keys.count(f)) << f;
+    EXPECT_TRUE(seen.insert(f).second) << f;
   }
 }
 

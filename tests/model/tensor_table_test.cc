@@ -150,6 +150,66 @@ TEST(TensorTable, RoutedExpertsCarryTheirLayerAndIndex) {
   EXPECT_EQ(experts, 3 * c.n_routed_experts * moe_layers);
 }
 
+// Every name the table gives reads back as its role, layer and expert, in both namings.
+TEST_P(GoldenTable, NamesReadBackInBothNamings) {
+  const ModelConfig c = load_model_config(golden_dir(GetParam())).value();
+  std::set<std::string> gguf_names;
+  int64_t without_gguf = 0;
+  for (const TensorEntry& e : tensor_table(c)) {
+    const auto hf = parse_tensor_name(e.name);
+    ASSERT_TRUE(hf.has_value()) << e.name;
+    EXPECT_EQ(hf->role, e.role) << e.name;
+    EXPECT_EQ(hf->layer, e.layer) << e.name;
+    EXPECT_EQ(hf->expert, e.expert) << e.name;
+    EXPECT_EQ(tensor_name(e.role, e.layer, e.expert), e.name);
+    const auto gguf = gguf_tensor_name(e.role, e.layer);
+    if (!gguf) {
+      ++without_gguf;
+      continue;
+    }
+    const auto back = parse_gguf_tensor_name(*gguf);
+    ASSERT_TRUE(back.has_value()) << *gguf;
+    EXPECT_EQ(back->role, e.role) << *gguf;
+    EXPECT_EQ(back->layer, e.layer) << *gguf;
+    EXPECT_EQ(back->expert, -1) << *gguf;
+    EXPECT_FALSE(back->kv_b_half.has_value()) << *gguf;
+    // One GGUF tensor per table entry, except a layer's routed experts of one role: stacked.
+    EXPECT_EQ(gguf_names.insert(*gguf).second, !is_routed_expert(e.role) || e.expert == 0) << *gguf;
+  }
+  // Only V3.2's indexer has no llama.cpp name.
+  EXPECT_EQ(without_gguf,
+            c.has_indexer() ? 5 * (c.num_hidden_layers + c.num_nextn_predict_layers) : 0);
+}
+
+TEST(TensorTable, GgufNamesAreLlamaCpps) {
+  EXPECT_EQ(gguf_tensor_name(TensorRole::kEmbedding), "token_embd.weight");
+  EXPECT_EQ(gguf_tensor_name(TensorRole::kHead), "output.weight");
+  EXPECT_EQ(gguf_tensor_name(TensorRole::kKvA, 3), "blk.3.attn_kv_a_mqa.weight");
+  EXPECT_EQ(gguf_tensor_name(TensorRole::kRouterBias, 5), "blk.5.exp_probs_b.bias");
+  EXPECT_EQ(gguf_tensor_name(TensorRole::kExpertDownProj, 2), "blk.2.ffn_down_exps.weight");
+  EXPECT_EQ(gguf_tensor_name(TensorRole::kMtpHead, 61), "blk.61.nextn.shared_head_head.weight");
+  EXPECT_EQ(gguf_tensor_name(TensorRole::kIndexerK, 0), std::nullopt);
+  for (const KvBHalf half : {KvBHalf::kK, KvBHalf::kV}) {
+    const std::string name = gguf_kv_b_half_name(4, half);
+    EXPECT_EQ(name, half == KvBHalf::kK ? "blk.4.attn_k_b.weight" : "blk.4.attn_v_b.weight");
+    const auto part = parse_gguf_tensor_name(name);
+    ASSERT_TRUE(part.has_value()) << name;
+    EXPECT_EQ(part->role, TensorRole::kKvB);
+    EXPECT_EQ(part->layer, 4);
+    EXPECT_EQ(part->kv_b_half, half);
+  }
+  for (const char* name : {"blk.x.attn_q.weight", "blk.0.attn_mystery.weight", "blk.0.",
+                           "blk.0.input_layernorm.weight", "token_embd", "model.norm.weight"}) {
+    EXPECT_FALSE(parse_gguf_tensor_name(name).has_value()) << name;
+  }
+  for (const char* name : {"model.layers.0.self_attn.q_a_proj.weight_scale_inv",
+                           "model.layers.0.mlp.experts.1.gate.weight", "blk.0.attn_norm.weight",
+                           "model.layers.0.model.norm.weight", "model.layers.0.gate_proj.weight",
+                           "token_embd.weight"}) {
+    EXPECT_FALSE(parse_tensor_name(name).has_value()) << name;
+  }
+}
+
 TEST(TensorTable, Fp8ScalesNames) {
   EXPECT_EQ(fp8_scales_name("model.layers.0.self_attn.o_proj.weight"),
             "model.layers.0.self_attn.o_proj.weight_scale_inv");
