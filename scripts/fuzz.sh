@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes one target of fuzz/ for as long as asked, then prints executions and crashes.
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [--keep-going] [-- LIBFUZZER_FLAGS...]
-#   TARGET        safetensors, checkpoint_index, config, tokenizer, template, openai_request
-#                 or http_request (fuzz/<TARGET>_fuzz.cc)
+#   TARGET        safetensors, checkpoint_index, gguf, config, tokenizer, template,
+#                 openai_request or http_request (fuzz/<TARGET>_fuzz.cc; its libFuzzer flags,
+#                 such as -max_len, in fuzz/<TARGET>.options)
 #   SECONDS       how long to fuzz (default 60)
 #   --keep-going  record a crash, timeout or OOM and go on fuzzing for the time left
 #                 (otherwise libFuzzer stops at the first one)
@@ -43,7 +44,9 @@ log="$build/fuzz/${target}.log"
 marker=$(mktemp)
 trap 'rm -f "$marker"' EXIT
 
-flags=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$target-")
+read -ra target_flags <"fuzz/$target.options"
+flags=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${target_flags[@]}"
+       -artifact_prefix="$artifacts/$target-")
 echo "fuzz.sh: fuzzing $target for ${seconds}s (log: $log)" >&2
 : >"$log"
 # libFuzzer stops at the first crash; with --keep-going it is started again (same corpus)

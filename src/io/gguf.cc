@@ -392,9 +392,18 @@ std::vector<int64_t> GgufTensor::torch_shape() const {
 }
 
 Result<GgufFile> GgufFile::open(const std::string &path) {
+  DSV3_ASSIGN_OR_RETURN(MappedFile mapped, MappedFile::open(path));
+  DSV3_ASSIGN_OR_RETURN(GgufFile f,
+                        parse(mapped.data(), mapped.size(), path));
+  f.file_ = std::move(mapped); // the tensors point into the mapping it keeps
+  return f;
+}
+
+Result<GgufFile> GgufFile::parse(const uint8_t *data, size_t size,
+                                 const std::string &origin) {
   GgufFile f;
-  DSV3_ASSIGN_OR_RETURN(f.file_, MappedFile::open(path));
-  GgufParser parser(f.file_.data(), f.file_.size(), path);
+  f.origin_ = origin;
+  GgufParser parser(data, size, origin);
   DSV3_TRY(parser.parse(f));
   return f;
 }
@@ -576,6 +585,25 @@ Status check_split_keys(const GgufFile &part, int index, int count) {
 
 } // namespace
 
+Status GgufModelFiles::add_part(GgufFile part, int index, int count) {
+  DSV3_TRY(check_split_keys(part, index, count));
+  auto owned = std::make_unique<GgufFile>(std::move(part));
+  for (const auto &[name, t] : owned->tensors()) {
+    if (!tensors_.emplace(name, t).second) {
+      return Err(owned->path(), ": tensor '", name,
+                 "' is also in an earlier part");
+    }
+  }
+  parts_.push_back(std::move(owned));
+  return OkStatus();
+}
+
+Result<GgufModelFiles> GgufModelFiles::from_file(GgufFile file) {
+  GgufModelFiles m;
+  DSV3_TRY(m.add_part(std::move(file), 1, 1));
+  return m;
+}
+
 Result<GgufModelFiles> GgufModelFiles::open(const std::string &path) {
   GgufModelFiles m;
   const auto split = parse_gguf_split_name(path);
@@ -584,15 +612,7 @@ Result<GgufModelFiles> GgufModelFiles::open(const std::string &path) {
     const std::string part_path =
         split ? gguf_split_path(split->prefix, i, count) : path;
     DSV3_ASSIGN_OR_RETURN(GgufFile part, GgufFile::open(part_path));
-    DSV3_TRY(check_split_keys(part, i, count));
-    auto owned = std::make_unique<GgufFile>(std::move(part));
-    for (const auto &[name, t] : owned->tensors()) {
-      if (!m.tensors_.emplace(name, t).second) {
-        return Err(part_path, ": tensor '", name,
-                   "' is also in an earlier part");
-      }
-    }
-    m.parts_.push_back(std::move(owned));
+    DSV3_TRY(m.add_part(std::move(part), i, count));
   }
   const GgufMetadata &md = m.metadata();
   if (split && md.has("split.tensors.count")) {

@@ -111,17 +111,23 @@ private:
 class GgufFile {
 public:
   static Result<GgufFile> open(const std::string &path);
+  // The same checks on a file's bytes already in memory (a fuzzer's input):
+  // tensors point into `data`, which must outlive the result; `origin` names it
+  // in errors and mapping() is empty.
+  static Result<GgufFile> parse(const uint8_t *data, size_t size,
+                                const std::string &origin);
 
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
   const GgufMetadata &metadata() const { return metadata_; }
   const std::map<std::string, GgufTensor> &tensors() const { return tensors_; }
-  const std::string &path() const { return file_.path(); }
+  const std::string &path() const { return origin_; }
   MappedFile &mapping() { return file_; }
 
 private:
   friend class GgufParser;
   MappedFile file_;
+  std::string origin_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   GgufMetadata metadata_;
@@ -135,6 +141,9 @@ private:
 class GgufModelFiles {
 public:
   static Result<GgufModelFiles> open(const std::string &path);
+  // A model of one part already opened or parsed (GgufFile::parse); its split.*
+  // keys, when present, must say "part 1 of 1".
+  static Result<GgufModelFiles> from_file(GgufFile file);
 
   const GgufMetadata &metadata() const { return parts_.front()->metadata(); }
   const std::map<std::string, GgufTensor> &tensors() const { return tensors_; }
@@ -145,6 +154,9 @@ public:
   uint64_t total_bytes() const;
 
 private:
+  // Checks part `index` (1-based) of `count` and takes its tensors.
+  Status add_part(GgufFile part, int index, int count);
+
   std::vector<std::unique_ptr<GgufFile>> parts_;
   std::map<std::string, GgufTensor> tensors_;
 };

@@ -109,22 +109,29 @@ Status check_data_layout(const std::string& path, const std::map<std::string, Te
 }  // namespace
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  DSV3_ASSIGN_OR_RETURN(MappedFile mapped, MappedFile::open(path));
+  DSV3_ASSIGN_OR_RETURN(SafetensorsFile st, parse(mapped.data(), mapped.size(), path));
+  st.file_ = std::move(mapped);  // the tensors point into the mapping it keeps
+  return st;
+}
+
+Result<SafetensorsFile> SafetensorsFile::parse(const uint8_t* bytes, size_t size,
+                                               const std::string& path) {
   SafetensorsFile st;
-  DSV3_ASSIGN_OR_RETURN(st.file_, MappedFile::open(path));
-  const uint64_t size = st.file_.size();
+  st.origin_ = path;
   if (size < 8) return Err(path, ": ", size, " bytes, too short for a safetensors header");
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | st.file_.data()[i];
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
   if (header_len > kMaxSafetensorsHeaderBytes || header_len > size - 8) {
     return Err(path, ": header length ", header_len, " is absurd (file is ", size,
                " bytes; at most ", kMaxSafetensorsHeaderBytes, " accepted)");
   }
-  const char* header = reinterpret_cast<const char*>(st.file_.data() + 8);
+  const char* header = reinterpret_cast<const char*>(bytes + 8);
   json j = json::parse(header, header + header_len, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return Err(path, ": header is not a valid JSON object");
   }
-  const uint8_t* data = st.file_.data() + 8 + header_len;
+  const uint8_t* data = bytes + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
   for (const auto& [name, entry] : j.items()) {
     if (name == "__metadata__") {

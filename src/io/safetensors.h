@@ -15,14 +15,19 @@ namespace dsv3 {
 class SafetensorsFile {
  public:
   static Result<SafetensorsFile> open(const std::string& path);
+  // The same checks on a file's bytes already in memory (a fuzzer's input): tensors point
+  // into `data`, which must outlive the result; `origin` names it in errors and mapping() is
+  // empty.
+  static Result<SafetensorsFile> parse(const uint8_t* data, size_t size, const std::string& origin);
 
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
-  const std::string& path() const { return file_.path(); }
+  const std::string& path() const { return origin_; }
   MappedFile& mapping() { return file_; }
 
  private:
   MappedFile file_;
+  std::string origin_;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -147,9 +147,16 @@ Status read_attention(const MetadataReader &r, ordered_json &j) {
   // (MQA) form and the *_mla keys the per-head sizes; older files have only the
   // per-head sizes.
   const bool mla_keys = r.has("attention.key_length_mla");
-  DSV3_ASSIGN_OR_RETURN(int64_t key_len,
-                        r.int_key(mla_keys ? "attention.key_length_mla"
-                                           : "attention.key_length"));
+  const char *key_length =
+      mla_keys ? "attention.key_length_mla" : "attention.key_length";
+  DSV3_ASSIGN_OR_RETURN(int64_t key_len, r.int_key(key_length));
+  // The key is the no-RoPE part and the RoPE part: checked before subtracting
+  // (values from the file can be anything an int64 holds).
+  if (rope < 0 || key_len < rope) {
+    return Err("deepseek2.", key_length, " = ", key_len,
+               " cannot hold deepseek2.rope.dimension_count = ", rope,
+               " (expected 0 <= rope.dimension_count <= key length)");
+  }
   DSV3_ASSIGN_OR_RETURN(j["v_head_dim"],
                         r.int_key(mla_keys ? "attention.value_length_mla"
                                            : "attention.value_length"));
@@ -242,6 +249,10 @@ Result<std::string> gguf_config_json(const GgufModelFiles &f) {
     // main ones).
     DSV3_ASSIGN_OR_RETURN(int64_t nextn,
                           r.int_key_or("nextn_predict_layers", 0));
+    if (nextn < 0 || nextn > blocks) {
+      return Err("deepseek2.nextn_predict_layers = ", nextn,
+                 " is outside 0..deepseek2.block_count (", blocks, ")");
+    }
     j["num_hidden_layers"] = blocks - nextn;
     j["num_nextn_predict_layers"] = nextn;
     DSV3_TRY(read_attention(r, j));

@@ -78,18 +78,28 @@ bool is_python_space(uint32_t cp) {
 
 namespace {
 
-// Strips code points matching `drop` from either end.
+// Strips code points matching `drop` from either end. The left end is decoded only as far as
+// the first code point kept: the lexer strips the whole rest of a template after each '-%}',
+// which must cost the whitespace skipped, not the rest's length.
 template <typename Pred>
 std::string_view strip_if(std::string_view s, bool left, bool right, Pred drop) {
+  size_t begin = 0;
+  while (left && begin < s.size()) {
+    size_t next = begin;
+    if (!drop(next_code_point(s, &next))) break;
+    begin = next;
+  }
+  s.remove_prefix(begin);
+  if (!right) return s;
+  // Code points decode forward only, so from a code point's start the rest decodes as before.
   std::vector<size_t> offsets = utf8_offsets(s);
-  size_t first = 0, last = offsets.size() - 1;  // code point range [first, last)
+  size_t last = offsets.size() - 1;  // keep code points [0, last)
   auto cp_at = [&](size_t i) {
     size_t pos = offsets[i];
     return next_code_point(s, &pos);
   };
-  while (left && first < last && drop(cp_at(first))) ++first;
-  while (right && last > first && drop(cp_at(last - 1))) --last;
-  return s.substr(offsets[first], offsets[last] - offsets[first]);
+  while (last > 0 && drop(cp_at(last - 1))) --last;
+  return s.substr(0, offsets[last]);
 }
 
 bool is_ascii_upper(char c) { return c >= 'A' && c <= 'Z'; }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -480,6 +481,51 @@ TEST(GgufModel, ConfigKeysNameFieldsOfTheTable) {
   for (const std::string &f : fields) {
     EXPECT_TRUE(keys.count(f)) << f;
     EXPECT_TRUE(seen.insert(f).second) << f;
+  }
+}
+
+// Sizes the reader subtracts (block_count - nextn_predict_layers, key length -
+// rope.dimension_count) are checked first: a file can hold any int64 there.
+TEST(GgufModel, RefusesSizesThatDoNotFitTogether) {
+  const auto i64 = [](int64_t v) {
+    GgufValue value;
+    value.type = GgufValueType::kI64;
+    value.scalar = v;
+    return value;
+  };
+  const int64_t min = std::numeric_limits<int64_t>::min();
+  {
+    GgufWriter w = tiny_writer("deepseek2", 1);
+    w.add_uint32("deepseek2.nextn_predict_layers", 2);
+    const std::string err = open_error(w, "nextn.gguf");
+    EXPECT_NE(err.find("deepseek2.nextn_predict_layers = 2 is outside "
+                       "0..deepseek2.block_count (1)"),
+              std::string::npos)
+        << err;
+  }
+  for (const bool min_blocks : {true, false}) {
+    // tiny_writer's keys, with block_count or key_length_mla the smallest int64.
+    GgufWriter w;
+    w.add_string("general.architecture", "deepseek2");
+    const std::string a = "deepseek2.";
+    w.add_value(a + "block_count", i64(min_blocks ? min : 1));
+    w.add_uint32(a + "nextn_predict_layers", 1);
+    w.add_uint32(a + "embedding_length", 32);
+    w.add_uint32(a + "feed_forward_length", 64);
+    w.add_uint32(a + "vocab_size", 16);
+    w.add_uint32(a + "attention.head_count", 2);
+    w.add_uint32(a + "attention.kv_lora_rank", 32);
+    w.add_value(a + "attention.key_length_mla", i64(min_blocks ? 24 : min));
+    w.add_uint32(a + "attention.value_length_mla", 16);
+    w.add_uint32(a + "rope.dimension_count", 8);
+    const std::string err = open_error(w, "min.gguf");
+    const std::string expected =
+        min_blocks ? "deepseek2.nextn_predict_layers = 1 is outside "
+                     "0..deepseek2.block_count (-9223372036854775808)"
+                   : "deepseek2.attention.key_length_mla = "
+                     "-9223372036854775808 cannot hold "
+                     "deepseek2.rope.dimension_count = 8";
+    EXPECT_NE(err.find(expected), std::string::npos) << err;
   }
 }
 

@@ -113,6 +113,40 @@ TEST(GgufReader, RoundTripsMetadataAndTensors) {
   EXPECT_EQ((t.data - f->mapping().data()) % 32, 0);
 }
 
+TEST(GgufReader, ParsesBytesInMemoryAsItReadsFiles) {
+  std::vector<uint8_t> bytes = one_tensor_file();
+  auto f = GgufFile::parse(bytes.data(), bytes.size(), "in-memory.gguf");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->path(), "in-memory.gguf");
+  const GgufTensor &t = f->tensors().at("t");
+  EXPECT_EQ(t.data, bytes.data() + 96); // points into the caller's bytes
+  EXPECT_EQ(reinterpret_cast<const float *>(t.data)[7], 8.0f);
+
+  auto files = GgufModelFiles::from_file(std::move(*f));
+  ASSERT_TRUE(files.ok()) << files.error().message;
+  EXPECT_EQ(files->num_parts(), 1u);
+  EXPECT_EQ(files->path(), "in-memory.gguf");
+  EXPECT_EQ(files->get("t")->nbytes, 32u);
+
+  poke<uint64_t>(bytes, kOffsetAt, 64); // past the data section's 32 bytes
+  auto bad = GgufFile::parse(bytes.data(), bytes.size(), "in-memory.gguf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.rfind("in-memory.gguf: tensor 't'", 0), 0u)
+      << bad.error().message;
+
+  GgufWriter part; // a part of a split model is not a whole model
+  part.add_uint32("split.no", 1);
+  part.add_uint32("split.count", 2);
+  const std::vector<uint8_t> part_bytes = part.serialize();
+  auto one = GgufFile::parse(part_bytes.data(), part_bytes.size(), "part.gguf");
+  ASSERT_TRUE(one.ok()) << one.error().message;
+  auto refused = GgufModelFiles::from_file(std::move(*one));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("split.count = 2, split.no = 1"),
+            std::string::npos)
+      << refused.error().message;
+}
+
 TEST(GgufReader, GettersNameKeyAndTypes) {
   TempDir dir;
   GgufWriter w;

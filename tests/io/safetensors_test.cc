@@ -63,6 +63,23 @@ TEST(Safetensors, RoundTripsWrittenTensors) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(ta.data) % 8, 0u) << "data must stay 8-byte aligned";
 }
 
+TEST(Safetensors, ParsesBytesInMemoryAsItReadsFiles) {
+  const std::string header = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char(header.size() >> (8 * i));
+  bytes += header + std::string(8, '\0');
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  auto st = SafetensorsFile::parse(data, bytes.size(), "in-memory.safetensors");
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(st->path(), "in-memory.safetensors");
+  EXPECT_EQ(st->tensors().at("a").data, data + 8 + header.size());  // into the caller's bytes
+
+  auto short_data = SafetensorsFile::parse(data, bytes.size() - 1, "in-memory.safetensors");
+  ASSERT_FALSE(short_data.ok());
+  EXPECT_EQ(short_data.error().message.rfind("in-memory.safetensors: ", 0), 0u)
+      << short_data.error().message;
+}
+
 TEST(Safetensors, RefusesMissingAndShortFiles) {
   TempDir dir;
   EXPECT_NE(open_error(dir.file("nope.safetensors")).find("cannot open"), std::string::npos);

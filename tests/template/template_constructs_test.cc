@@ -45,6 +45,26 @@ TEST(TemplateWhitespace, RawBlockIsNotInterpreted) {
   EXPECT_EQ(render("{% raw %}{{ x }}{% if %}{% endraw %}"), "{{ x }}{% if %}");
 }
 
+// Python's str.strip / lstrip / rstrip on code points (the lexer's '-' modifiers and the trim
+// filter use them): Unicode spaces count, a truncated sequence is kept as it is.
+TEST(TemplateWhitespace, StripsCodePointsAtEitherEnd) {
+  using jinja::strip_chars;
+  using jinja::strip_space;
+  const std::string spaced = " \t\u3000a b\u2003\n";
+  EXPECT_EQ(strip_space(spaced, true, true), "a b");
+  EXPECT_EQ(strip_space(spaced, true, false), "a b\u2003\n");
+  EXPECT_EQ(strip_space(spaced, false, true), " \t\u3000a b");
+  EXPECT_EQ(strip_space(spaced, false, false), spaced);
+  EXPECT_EQ(strip_space("  a\xE3\x80", true, true), "a\xE3\x80");
+  for (bool left : {false, true}) {
+    EXPECT_EQ(strip_space(" \t\n", left, !left), "");
+    EXPECT_EQ(strip_space("", left, true), "");
+  }
+  EXPECT_EQ(strip_chars("xxaxyx", "xy", true, false), "axyx");
+  EXPECT_EQ(strip_chars("xxaxyx", "xy", false, true), "xxa");
+  EXPECT_EQ(strip_chars("\u00e9\u00e9a\u00e9", "\u00e9", true, true), "a");
+}
+
 TEST(TemplateLoops, LoopVariables) {
   EXPECT_EQ(
       render("{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}"
