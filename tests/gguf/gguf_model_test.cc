@@ -20,6 +20,7 @@
 #include "model/transformer.h"
 #include "support/golden.h"
 #include "tensor/dtype.h"
+#include "tensor/kquant.h"
 #include "tensor/quant.h"
 
 namespace dsv3 {
@@ -347,6 +348,32 @@ TEST(GgufModel, Q2KAndQ3KMatricesStayQuantizedAndComputeLikeTheirF32Values) {
       },
       {{GgmlType::kQ2_K, 3}, {GgmlType::kQ3_K, 10}, {GgmlType::kQ6_K, 1}},
       {"q2_k", "q3_k", "q6_k"});
+}
+
+// What `dsv3 info` reports per tensor: k-quant matrices (and stacked experts)
+// are kept quantized at their tiles' size, k-quant vectors and kv_b halves are
+// decoded to float32.
+TEST(GgufModel, ResidencyOfKQuantTensors) {
+  for (GgmlType type : {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K,
+                        GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    SCOPED_TRACE(std::string(ggml_type_name(type)));
+    GgufTensor t;
+    t.name = "blk.3.ffn_up_exps.weight";
+    t.type = type;
+    t.ne = {512, 20, 4};
+    GgufResidency r = gguf_residency(t);
+    ASSERT_TRUE(kquant_format_of(type));
+    EXPECT_EQ(r.how, GgufHolding::kKeptQuantized);
+    EXPECT_EQ(r.format, *kquant_format_of(type));
+    // 20 rows pad to 2 tiles of 16 in each of the 4 experts.
+    EXPECT_EQ(r.bytes, 4 * 2 * 2 * kquant_block_bytes(r.format));
+    t.ne = {512};
+    EXPECT_EQ(gguf_residency(t).how, GgufHolding::kDecodedF32);
+    t.name = "blk.0.attn_k_b.weight";
+    t.ne = {512, 16};
+    EXPECT_EQ(gguf_residency(t).how, GgufHolding::kDecodedF32);
+  }
+  EXPECT_EQ(gguf_holding_name(GgufHolding::kKeptQuantized), "kept quantized");
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GgufGolden,
