@@ -62,11 +62,11 @@ WeightSet make_weights(WeightFormat format, int64_t rows, int64_t cols, int64_t 
       break;
     case WeightFormat::kQ4K:
     case WeightFormat::kQ5K:
-    case WeightFormat::kQ6K: {
+    case WeightFormat::kQ6K:
+    case WeightFormat::kQ2K:
+    case WeightFormat::kQ3K: {
       // GGUF blocks of the values, repacked as a GGUF file's are at load.
-      const GgmlType type = format == WeightFormat::kQ4K   ? GgmlType::kQ4_K
-                            : format == WeightFormat::kQ5K ? GgmlType::kQ5_K
-                                                           : GgmlType::kQ6_K;
+      const GgmlType type = kquant_source_type(format);
       std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, cols)));
       for (int64_t r = 0; r < rows; ++r) {
         uint8_t* dst = blocks.data() + r * ggml_row_bytes(type, cols);
@@ -166,7 +166,8 @@ void register_all() {
       ->ComputeStatistics("min", fastest);
   for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16,
                          WeightFormat::kFP8Block, WeightFormat::kQ8, WeightFormat::kQ4,
-                         WeightFormat::kQ4K, WeightFormat::kQ5K, WeightFormat::kQ6K}) {
+                         WeightFormat::kQ4K, WeightFormat::kQ5K, WeightFormat::kQ6K,
+                         WeightFormat::kQ2K, WeightFormat::kQ3K}) {
     const std::string name = "Matmul/" + std::string(format_name(f));
     benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, f)
         ->ArgNames({"rows", "cols", "n", "stream"})

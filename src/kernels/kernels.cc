@@ -113,7 +113,9 @@ detail::MatmulInt8Fn int8_kernel(const detail::KernelTable& k, WeightFormat f) {
     case WeightFormat::kFP8Block: return nullptr;
     case WeightFormat::kQ4K:
     case WeightFormat::kQ5K:
-    case WeightFormat::kQ6K: return k.formats[int(f)].matmul_int8;
+    case WeightFormat::kQ6K:
+    case WeightFormat::kQ2K:
+    case WeightFormat::kQ3K: return k.formats[int(f)].matmul_int8;
   }
   return nullptr;
 }

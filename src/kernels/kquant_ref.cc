@@ -51,8 +51,55 @@ float q4k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations&
   return acc;
 }
 
+// The 2-bit code of column c (0..31) of row i in a kQ2K group's bytes q (kQ3K: its low bits).
+int q2_code(const uint8_t* q, int64_t i, int64_t c) {
+  return (q[64 * (c / 16) + 4 * i + c % 4] >> (2 * ((c % 16) / 4))) & 3;
+}
+int q3_code(const uint8_t* q, int64_t i, int64_t c) {
+  const int high = (q[128 + 4 * i + c % 4] >> ((c % 16) / 4 + (c < 16 ? 0 : 4))) & 1;
+  return q2_code(q, i, c) | high << 2;
+}
+
+// Q2_K, Q3_K and Q6_K: scales per half group h (16 columns), half_sums[2 at + h] = sx sum_h(xq).
+float q2k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                    const float* half_sums, int64_t g0, int64_t t) {
+  const float d = load_f16(block + 2 * i), dmin = load_f16(block + kQ2KDmin + 2 * i);
+  float acc = 0;
+  for (int64_t g = 0; g < 8; ++g) {
+    const int64_t at = (g0 + g) * xq.n + t;
+    const int8_t* x = xq.q + at * kQuantGroup;
+    const uint8_t* q = block + kQ2KQuants + kQ2KGroupBytes * g;
+    for (int64_t h = 0; h < 2; ++h) {
+      int32_t dot = 0;
+      for (int64_t c = 16 * h; c < 16 * h + 16; ++c) dot += q2_code(q, i, c) * x[c];
+      const uint8_t sm = block[kQ2KScales + 16 * (2 * g + h) + i];
+      const float dl = d * float(sm & 15), ml = dmin * float(sm >> 4);
+      acc += dl * (xq.scale[at] * float(dot)) - ml * half_sums[2 * at + h];
+    }
+  }
+  return acc;
+}
+
+float q3k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                    const float* half_sums, int64_t g0, int64_t t) {
+  const float d = load_f16(block + 2 * i);
+  float acc = 0;
+  for (int64_t g = 0; g < 8; ++g) {
+    const int64_t at = (g0 + g) * xq.n + t;
+    const int8_t* x = xq.q + at * kQuantGroup;
+    const uint8_t* q = block + kQ3KQuants + kQ3KGroupBytes * g;
+    for (int64_t h = 0; h < 2; ++h) {
+      int32_t dot = 0;
+      for (int64_t c = 16 * h; c < 16 * h + 16; ++c) dot += q3_code(q, i, c) * x[c];
+      const float dl = d * float(int8_t(block[kQ3KScales + 16 * (2 * g + h) + i]));
+      acc += dl * (xq.scale[at] * float(dot) - 4.0f * half_sums[2 * at + h]);
+    }
+  }
+  return acc;
+}
+
 float q6k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
-                    const float* offsets, int64_t g0, int64_t t) {
+                    const float* half_sums, int64_t g0, int64_t t) {
   const float d = load_f16(block + 2 * i);
   float acc = 0;
   for (int64_t g = 0; g < 8; ++g) {
@@ -63,10 +110,20 @@ float q6k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations&
       int32_t dot = 0;
       for (int64_t c = 16 * h; c < 16 * h + 16; ++c) dot += q6_code(q, i, c) * x[c];
       const float dl = d * float(int8_t(block[kQ6KScales + 16 * (2 * g + h) + i]));
-      acc += dl * (xq.scale[at] * float(dot) + offsets[2 * at + h]);
+      acc += dl * (xq.scale[at] * float(dot) - 32.0f * half_sums[2 * at + h]);
     }
   }
   return acc;
+}
+
+float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                const float* half_sums, int64_t g0, int64_t t) {
+  switch (f) {
+    case WeightFormat::kQ2K: return q2k_block_dot(block, i, xq, half_sums, g0, t);
+    case WeightFormat::kQ3K: return q3k_block_dot(block, i, xq, half_sums, g0, t);
+    case WeightFormat::kQ6K: return q6k_block_dot(block, i, xq, half_sums, g0, t);
+    default: return q4k_block_dot(block, i, xq, g0, t, f == WeightFormat::kQ5K);
+  }
 }
 
 // Float32 activations: rows decoded, then dot products / axpys (any table).
@@ -98,8 +155,8 @@ void fallback_cols(const Matrix& w, const float* x, int64_t n, float* y, int64_t
 
 }  // namespace
 
-void detail::kquant_q6_offsets(const QuantizedActivations& xq, int64_t t0, int64_t t1,
-                               float* q6_offsets) {
+void detail::kquant_half_sums(const QuantizedActivations& xq, int64_t t0, int64_t t1,
+                              float* half_sums) {
   for (int64_t g = 0; g < xq.groups; ++g) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t at = g * xq.n + t;
@@ -107,7 +164,7 @@ void detail::kquant_q6_offsets(const QuantizedActivations& xq, int64_t t0, int64
       for (int64_t h = 0; h < 2; ++h) {
         int32_t sum = 0;
         for (int64_t c = 16 * h; c < 16 * h + 16; ++c) sum += x[c];
-        q6_offsets[2 * at + h] = -32.0f * xq.scale[at] * float(sum);
+        half_sums[2 * at + h] = xq.scale[at] * float(sum);
       }
     }
   }
@@ -116,12 +173,8 @@ void detail::kquant_q6_offsets(const QuantizedActivations& xq, int64_t t0, int64
 void ref::kquant_matmul_int8_rows(const Matrix& w, const QuantizedActivations& xq, float* y,
                                   int64_t r0, int64_t r1) {
   DSV3_CHECK(is_kquant(w.format) && xq.cols == w.cols && w.cols % kKQuantSuperBlock == 0);
-  const bool q6k = w.format == WeightFormat::kQ6K;
-  std::vector<float> offsets;
-  if (q6k) {
-    offsets.resize(size_t(2 * xq.groups * xq.n));
-    detail::kquant_q6_offsets(xq, 0, xq.n, offsets.data());
-  }
+  std::vector<float> half_sums(size_t(2 * xq.groups * xq.n));
+  detail::kquant_half_sums(xq, 0, xq.n, half_sums.data());
   const int64_t blocks = w.cols / kKQuantSuperBlock, block_bytes = kquant_block_bytes(w.format);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* tile = w.data + (r / kQuantTileRows) * blocks * block_bytes;
@@ -130,8 +183,7 @@ void ref::kquant_matmul_int8_rows(const Matrix& w, const QuantizedActivations& x
       float acc = 0;
       for (int64_t s = 0; s < blocks; ++s) {
         const uint8_t* block = tile + s * block_bytes;
-        acc += q6k ? q6k_block_dot(block, i, xq, offsets.data(), 8 * s, t)
-                   : q4k_block_dot(block, i, xq, 8 * s, t, w.format == WeightFormat::kQ5K);
+        acc += block_dot(w.format, block, i, xq, half_sums.data(), 8 * s, t);
       }
       y[t * w.rows + r] = acc;
     }
@@ -150,7 +202,7 @@ void ref::kquant_matmul_int8(const Matrix& w, const float* x, int64_t n, float* 
 }
 
 void detail::fill_kquant_fallback(KernelTable& t, bool with_ref_int8) {
-  for (WeightFormat f : {WeightFormat::kQ4K, WeightFormat::kQ5K, WeightFormat::kQ6K}) {
+  for (WeightFormat f : kKQuantFormats) {
     FormatKernels& k = t.formats[int(f)];
     k = {.matmul_rows = &fallback_rows, .matmul_cols = &fallback_cols,
          .dequantize_row = &decode_kquant_row};

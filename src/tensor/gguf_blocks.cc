@@ -158,11 +158,8 @@ void decode_q3_k(const uint8_t *b, float *y) {
   const uint8_t *sc = b + 96;
   const float d = f16_at(b + 108);
   int scale[16];
-  for (int i = 0; i < 16; ++i) {
-    const int low = i < 8 ? (sc[i] & 0xF) : (sc[i - 8] >> 4);
-    const int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
-    scale[i] = (low | (high << 4)) - 32;
-  }
+  for (int i = 0; i < 16; ++i)
+    scale[i] = q3_k_scale(i, sc);
   int sub = 0;
   uint8_t bit = 1;
   for (int half = 0; half < 2; ++half) {
@@ -181,6 +178,12 @@ void decode_q3_k(const uint8_t *b, float *y) {
 }
 
 } // namespace
+
+int q3_k_scale(int i, const uint8_t *sc) {
+  const int low = i < 8 ? (sc[i] & 0xF) : (sc[i - 8] >> 4);
+  const int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
 
 void scale_min_k4(int j, const uint8_t *q, int &scale, int &min) {
   if (j < 4) {
@@ -498,12 +501,83 @@ void encode_q6_k(const float *x, int64_t n, uint8_t *out) {
   }
 }
 
+// Q2_K: per sub-block of 16, x ~ step q - offset with q in 0..3, step and offset as 4-bit
+// multiples of d and dmin.
+void encode_q2_k(const float *x, int64_t n, uint8_t *out) {
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += 84) {
+    float step[16], offset[16], max_step = 0.0f, max_offset = 0.0f;
+    for (int s = 0; s < 16; ++s) {
+      float lo = 0.0f, hi = 0.0f;
+      for (int l = 0; l < 16; ++l) {
+        lo = std::fmin(lo, x[16 * s + l]);
+        hi = std::fmax(hi, x[16 * s + l]);
+      }
+      step[s] = (hi - lo) / 3.0f;
+      offset[s] = -lo;
+      max_step = std::fmax(max_step, step[s]);
+      max_offset = std::fmax(max_offset, offset[s]);
+    }
+    store_f16(out + 80, max_step / 15.0f);
+    store_f16(out + 82, max_offset / 15.0f);
+    const float d = f16_at(out + 80), dmin = f16_at(out + 82);
+    std::memset(out + 16, 0, 64);
+    for (int s = 0; s < 16; ++s) {
+      const int sc = d > 0 ? std::clamp(int(std::lround(step[s] / d)), 0, 15) : 0;
+      const int m = dmin > 0 ? std::clamp(int(std::lround(offset[s] / dmin)), 0, 15) : 0;
+      out[s] = uint8_t(sc | (m << 4));
+      const float dl = d * float(sc), ml = dmin * float(m);
+      for (int l = 0; l < 16; ++l) {
+        const int e = 16 * s + l;
+        const int q = dl > 0 ? std::clamp(int(std::lround((x[e] + ml) / dl)), 0, 3) : 0;
+        // Element e: byte 32 (e / 128) + e % 32 of qs, bits 2 ((e % 128) / 32).
+        out[16 + 32 * (e / 128) + e % 32] |= uint8_t(q << (2 * ((e % 128) / 32)));
+      }
+    }
+  }
+}
+
+// Q3_K: per sub-block of 16, x ~ step v with v in -4..3, step a signed 6-bit multiple of d.
+void encode_q3_k(const float *x, int64_t n, uint8_t *out) {
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += 110) {
+    float step[16], max_step = 0.0f;
+    for (int s = 0; s < 16; ++s) {
+      float amax = 0.0f;
+      for (int l = 0; l < 16; ++l)
+        amax = std::fmax(amax, std::fabs(x[16 * s + l]));
+      step[s] = amax / 4.0f;
+      max_step = std::fmax(max_step, step[s]);
+    }
+    store_f16(out + 108, max_step / 31.0f);
+    const float d = f16_at(out + 108);
+    std::memset(out, 0, 108);
+    uint8_t *hmask = out, *qs = out + 32, *scales = out + 96;
+    for (int s = 0; s < 16; ++s) {
+      const int sc = d > 0 ? std::clamp(int(std::lround(step[s] / d)), -32, 31) : 0;
+      const int biased = sc + 32;
+      scales[s % 8] |= uint8_t((biased & 15) << (s < 8 ? 0 : 4));
+      scales[8 + s % 4] |= uint8_t((biased >> 4) << (2 * (s / 4)));
+      const float dl = d * float(sc);
+      for (int l = 0; l < 16; ++l) {
+        const int e = 16 * s + l;
+        const int v = dl != 0 ? std::clamp(int(std::lround(x[e] / dl)), -4, 3) : 0;
+        const int u = v + 4, shift = (e % 128) / 32;
+        qs[32 * (e / 128) + e % 32] |= uint8_t((u & 3) << (2 * shift));
+        hmask[e % 32] |= uint8_t((u >> 2) << (4 * (e / 128) + shift));
+      }
+    }
+  }
+}
+
 } // namespace
 
 void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
   DSV3_CHECK(n % 256 == 0, "encode_kquant_row: %lld elements",
              static_cast<long long>(n));
   switch (t) {
+  case GgmlType::kQ2_K:
+    return encode_q2_k(x, n, out);
+  case GgmlType::kQ3_K:
+    return encode_q3_k(x, n, out);
   case GgmlType::kQ4_K:
     return encode_q4_or_q5_k(x, n, out, 15);
   case GgmlType::kQ5_K:

@@ -78,12 +78,15 @@ void decode_ggml_row(GgmlType t, const uint8_t *src, int64_t n, float *out);
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block, packed
 // in its 12 scale bytes `q`.
 void scale_min_k4(int j, const uint8_t *q, int &scale, int &min);
+// The scale (-32..31) of sub-block i (0..15) of a Q3_K block, packed in 6 bits
+// in its 12 scale bytes `sc`.
+int q3_k_scale(int i, const uint8_t *sc);
 
 // Writers for the types the converter emits (`dsv3 convert --to gguf`). Q8_0
 // follows ggml's reference quantiser: d = max|x| / 127 stored as f16, q =
 // round(x / d).
 void encode_q8_0_row(const float *x, int64_t n, uint8_t *out);
-// Q4_K, Q5_K or Q6_K (for tests and benchmarks; plain min/max rounding, not
+// Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (for tests and benchmarks; plain min/max rounding, not
 // ggml's search for the best scales): n a multiple of 256.
 void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out);
 

@@ -34,7 +34,14 @@ int q6_k_value(const uint8_t* b, int64_t e) {
   return ((quarter >= 2 ? low >> 4 : low & 15) | (((high >> (2 * quarter)) & 3) << 4));
 }
 
-// Byte and bit of the fifth bit of column c of row i among a kQ5K group's 64 bytes.
+// The 2-bit field (0..3) of element e (0..255) among the 64 qs bytes of a Q2_K / Q3_K block:
+// each half of 128 elements has 32 bytes; quarter q of it (32 elements) is at bits 2q.
+int q23_k_low_bits(const uint8_t* qs, int64_t e) {
+  return (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+}
+
+// Byte and bit of the fifth bit of column c of row i among a kQ5K group's 64 bytes (kQ3K's
+// third bits are placed alike).
 int64_t q5_high_byte(int64_t i, int64_t c) { return 4 * i + c % 4; }
 int q5_high_shift(int64_t c) { return int((c % 16) / 4 + (c < 16 ? 0 : 4)); }
 
@@ -72,17 +79,74 @@ void pack_q6_k(const uint8_t* src, int64_t i, uint8_t* block) {
   }
 }
 
+// Q2_K: scales[16] | qs[64] | d | dmin.
+void pack_q2_k(const uint8_t* src, int64_t i, uint8_t* block) {
+  std::memcpy(block + 2 * i, src + 80, 2);
+  std::memcpy(block + kQ2KDmin + 2 * i, src + 82, 2);
+  for (int s = 0; s < 16; ++s) block[kQ2KScales + 16 * s + i] = src[s];
+  for (int g = 0; g < 8; ++g) {
+    uint8_t* q = block + kQ2KQuants + kQ2KGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      q[q6_high_byte(i, c)] |= uint8_t(q23_k_low_bits(src + 16, 32 * g + c) << q6_high_shift(c));
+    }
+  }
+}
+
+// Q3_K: hmask[32] | qs[64] | scales[12] | d. Bit 4 (e / 128) + (e % 128) / 32 of hmask[e % 32]
+// is element e's third bit (set: the value is the low bits, clear: the low bits minus 4).
+void pack_q3_k(const uint8_t* src, int64_t i, uint8_t* block) {
+  std::memcpy(block + 2 * i, src + 108, 2);
+  for (int s = 0; s < 16; ++s) block[kQ3KScales + 16 * s + i] = uint8_t(int8_t(q3_k_scale(s, src + 96)));
+  for (int g = 0; g < 8; ++g) {
+    uint8_t* q = block + kQ3KQuants + kQ3KGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      const int64_t e = 32 * g + c;
+      const int high = (src[e % 32] >> (4 * (e / 128) + (e % 128) / 32)) & 1;
+      q[q6_high_byte(i, c)] |= uint8_t(q23_k_low_bits(src + 32, e) << q6_high_shift(c));
+      q[128 + q5_high_byte(i, c)] |= uint8_t(high << q5_high_shift(c));
+    }
+  }
+}
+
+// Row i of a super-block tile as floats, the float operations of ggml's decoders in their
+// order.
+void decode_q2_k_block(const uint8_t* block, int64_t i, float* out) {
+  const float d = f16_to_f32(load_u16(block + 2 * i));
+  const float dmin = f16_to_f32(load_u16(block + kQ2KDmin + 2 * i));
+  for (int64_t g = 0; g < 8; ++g) {
+    const uint8_t* q = block + kQ2KQuants + kQ2KGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      const uint8_t sm = block[kQ2KScales + 16 * (2 * g + c / 16) + i];
+      const float dl = d * float(sm & 15), ml = dmin * float(sm >> 4);
+      out[32 * g + c] = dl * float((q[q6_high_byte(i, c)] >> q6_high_shift(c)) & 3) - ml;
+    }
+  }
+}
+
+void decode_q3_k_block(const uint8_t* block, int64_t i, float* out) {
+  const float d = f16_to_f32(load_u16(block + 2 * i));
+  for (int64_t g = 0; g < 8; ++g) {
+    const uint8_t* q = block + kQ3KQuants + kQ3KGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      const int8_t sc = int8_t(block[kQ3KScales + 16 * (2 * g + c / 16) + i]);
+      const int u = ((q[q6_high_byte(i, c)] >> q6_high_shift(c)) & 3) |
+                    (((q[128 + q5_high_byte(i, c)] >> q5_high_shift(c)) & 1) << 2);
+      out[32 * g + c] = (d * float(sc)) * float(u - 4);
+    }
+  }
+}
+
 }  // namespace
 
-bool is_kquant(WeightFormat f) {
-  return f == WeightFormat::kQ4K || f == WeightFormat::kQ5K || f == WeightFormat::kQ6K;
-}
+bool is_kquant(WeightFormat f) { return kquant_block_bytes(f) != 0; }
 
 int64_t kquant_block_bytes(WeightFormat f) {
   switch (f) {
     case WeightFormat::kQ4K: return kQ4KBlockBytes;
     case WeightFormat::kQ5K: return kQ5KBlockBytes;
     case WeightFormat::kQ6K: return kQ6KBlockBytes;
+    case WeightFormat::kQ2K: return kQ2KBlockBytes;
+    case WeightFormat::kQ3K: return kQ3KBlockBytes;
     default: return 0;
   }
 }
@@ -92,8 +156,22 @@ std::optional<WeightFormat> kquant_format_of(GgmlType t) {
     case GgmlType::kQ4_K: return WeightFormat::kQ4K;
     case GgmlType::kQ5_K: return WeightFormat::kQ5K;
     case GgmlType::kQ6_K: return WeightFormat::kQ6K;
+    case GgmlType::kQ2_K: return WeightFormat::kQ2K;
+    case GgmlType::kQ3_K: return WeightFormat::kQ3K;
     default: return std::nullopt;
   }
+}
+
+GgmlType kquant_source_type(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kQ4K: return GgmlType::kQ4_K;
+    case WeightFormat::kQ5K: return GgmlType::kQ5_K;
+    case WeightFormat::kQ6K: return GgmlType::kQ6_K;
+    case WeightFormat::kQ2K: return GgmlType::kQ2_K;
+    case WeightFormat::kQ3K: return GgmlType::kQ3_K;
+    default: DSV3_CHECK(false, "%s is not a k-quant format", format_name(f).data());
+  }
+  return GgmlType::kF32;
 }
 
 std::vector<uint8_t> repack_kquant(GgmlType t, const uint8_t* src, int64_t rows, int64_t cols) {
@@ -108,10 +186,11 @@ std::vector<uint8_t> repack_kquant(GgmlType t, const uint8_t* src, int64_t rows,
     const int64_t i = r % kQuantTileRows;
     for (int64_t s = 0; s < blocks; ++s, src += file_block) {
       uint8_t* block = out.data() + ((r / kQuantTileRows) * blocks + s) * block_bytes;
-      if (*f == WeightFormat::kQ6K) {
-        pack_q6_k(src, i, block);
-      } else {
-        pack_q4_or_q5_k(src, i, *f == WeightFormat::kQ5K, block);
+      switch (*f) {
+        case WeightFormat::kQ6K: pack_q6_k(src, i, block); break;
+        case WeightFormat::kQ2K: pack_q2_k(src, i, block); break;
+        case WeightFormat::kQ3K: pack_q3_k(src, i, block); break;
+        default: pack_q4_or_q5_k(src, i, *f == WeightFormat::kQ5K, block); break;
       }
     }
   }
@@ -125,6 +204,14 @@ void decode_kquant_row(const Matrix& w, int64_t r, float* out) {
   const uint8_t* tile = w.data + (r / kQuantTileRows) * blocks * block_bytes;
   for (int64_t s = 0; s < blocks; ++s, out += kKQuantSuperBlock) {
     const uint8_t* block = tile + s * block_bytes;
+    if (w.format == WeightFormat::kQ2K) {
+      decode_q2_k_block(block, i, out);
+      continue;
+    }
+    if (w.format == WeightFormat::kQ3K) {
+      decode_q3_k_block(block, i, out);
+      continue;
+    }
     const float d = f16_to_f32(load_u16(block + 2 * i));
     for (int64_t g = 0; g < 8; ++g) {
       if (w.format != WeightFormat::kQ6K) {

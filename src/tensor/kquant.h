@@ -1,4 +1,4 @@
-// GGUF k-quant matrices kept quantized in memory: Q4_K, Q5_K and Q6_K rows (ggml's super-blocks of
+// GGUF k-quant matrices kept quantized in memory: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K rows (ggml's super-blocks of
 // 256 weights, tensor/gguf_blocks.h) repacked, losslessly, at load into the 16-row tiles the
 // int8 kernels read (the same row interleaving as our q8 / q4, tensor/matrix.h), so a
 // vpdpbusd on 64 bytes yields 4 columns of 16 rows. Nothing is requantized: every weight
@@ -26,6 +26,21 @@
 //                                 the high 2 bits (128 bytes): byte 64 h + 4 i + j holds,
 //                                 at bits 2k .. 2k+1, those of q[i][16h + 4k + j] (k = 0..3)
 //   W = (d[i] * sc[2g + c / 16][i]) * (q - 32)          (ggml's dequantize_row_q6_K)
+// kQ2K super-block tile, 1344 bytes (2.625 bits per weight, as the file's Q2_K):
+//   uint16 d[16], dmin[16]        f16 super-block scale and min scale of row i
+//   uint8  sm[16][16]             the file's byte of sub-block s (16 columns), row i: low
+//                                 nibble the scale, high nibble the min
+//   uint8  q[8][128]              group g: 2-bit codes as kQ6K's high bits: byte 64 h + 4 i + j
+//                                 holds, at bits 2k .. 2k+1, q[i][16h + 4k + j] (k = 0..3)
+//   W = (d[i] * (sm & 15)) * q - dmin[i] * (sm >> 4)      (ggml's dequantize_row_q2_K)
+// kQ3K super-block tile, 1824 bytes (3.5625 bits per weight; the file's Q3_K: 3.4375):
+//   uint16 d[16]                  f16 super-block scale of row i
+//   int8   sc[16][16]             the 6-bit scale of sub-block s minus 32, row i (unpacked)
+//   group g, 192 bytes:           the low 2 bits of u (0..7) as kQ2K's codes (128 bytes), then
+//                                 the third bits (64 bytes) as kQ5K's fifth bits (byte 4 i + j,
+//                                 bit k: u[i][4k + j], bit 4 + k: u[i][16 + 4k + j]); u is the
+//                                 file's 2 bits plus 4 where its hmask bit is set
+//   W = (d[i] * sc[2g + c / 16][i]) * (u - 4)           (ggml's dequantize_row_q3_K)
 #pragma once
 
 #include <cstdint>
@@ -41,21 +56,27 @@ inline constexpr int64_t kKQuantSuperBlock = 256;
 inline constexpr int64_t kQ4KBlockBytes = 64 + 256 + 8 * 256;
 inline constexpr int64_t kQ5KBlockBytes = 64 + 256 + 8 * 320;
 inline constexpr int64_t kQ6KBlockBytes = 32 + 256 + 8 * 384;
+inline constexpr int64_t kQ2KBlockBytes = 64 + 256 + 8 * 128;
+inline constexpr int64_t kQ3KBlockBytes = 32 + 256 + 8 * 192;
 
-// kQ4K / kQ5K / kQ6K.
+inline constexpr WeightFormat kKQuantFormats[] = {WeightFormat::kQ2K, WeightFormat::kQ3K,
+                                                  WeightFormat::kQ4K, WeightFormat::kQ5K,
+                                                  WeightFormat::kQ6K};
+// One of kKQuantFormats.
 bool is_kquant(WeightFormat f);
 // Bytes of one (tile, super-block) block (0 for other formats).
 int64_t kquant_block_bytes(WeightFormat f);
 
-// The format a GGUF type is held in (kQ4K for Q4_K, kQ5K for Q5_K, kQ6K for Q6_K), or
-// nullopt.
+// The format a GGUF type is held in (kQ2K for Q2_K, ..., kQ6K for Q6_K), or nullopt.
 std::optional<WeightFormat> kquant_format_of(GgmlType t);
+// Its inverse: the GGUF type a k-quant format is repacked from.
+GgmlType kquant_source_type(WeightFormat f);
 
 // Rows [0, rows) of ggml blocks of type t (rows * cols / 256 blocks, row after row) in the tile
 // layout of kquant_format_of(t): format_data_bytes(f, rows, cols) bytes.
 std::vector<uint8_t> repack_kquant(GgmlType t, const uint8_t* src, int64_t rows, int64_t cols);
 
-// out[w.cols] = row r of a kQ4K / kQ5K / kQ6K matrix as float32 (the same floats as the GGUF
+// out[w.cols] = row r of a k-quant matrix as float32 (the same floats as the GGUF
 // decoder gives for the blocks it was packed from).
 void decode_kquant_row(const Matrix& w, int64_t r, float* out);
 
@@ -66,5 +87,9 @@ inline constexpr int64_t kQ4KDmin = 32, kQ4KScales = 64, kQ4KMins = 192, kQ4KQua
 inline constexpr int64_t kQ4KGroupBytes = 256, kQ5KGroupBytes = 320;
 // Offsets inside a kQ6K block; a group's bytes are kQ6KGroupBytes apart.
 inline constexpr int64_t kQ6KScales = 32, kQ6KQuants = 288, kQ6KGroupBytes = 384;
+// Offsets inside a kQ2K block (kQ4K's header, one scale / min byte per 16 columns).
+inline constexpr int64_t kQ2KDmin = 32, kQ2KScales = 64, kQ2KQuants = 320, kQ2KGroupBytes = 128;
+// Offsets inside a kQ3K block (kQ6K's header).
+inline constexpr int64_t kQ3KScales = 32, kQ3KQuants = 288, kQ3KGroupBytes = 192;
 
 }  // namespace dsv3

@@ -22,8 +22,10 @@ enum class WeightFormat : uint8_t {
   kQ4K,
   kQ5K,
   kQ6K,
+  kQ2K,
+  kQ3K,
 };
-inline constexpr int kNumWeightFormats = 9;
+inline constexpr int kNumWeightFormats = 11;
 
 // ---- Quantized formats kQ8 and kQ4 ----------------------------------------------------------
 // Rows are stored in tiles of kQuantTileRows = 16 consecutive rows so that one 64-byte load
@@ -53,7 +55,8 @@ inline constexpr int kNumWeightFormats = 9;
 inline constexpr int64_t kQuantTileRows = 16;
 inline constexpr int64_t kQuantGroup = 32;
 
-// "f32", "f16", "bf16", "fp8", "q8", "q4", "q4_k", "q5_k", "q6_k"; format_from_name is its inverse.
+// "f32", "f16", "bf16", "fp8", "q8", "q4", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k";
+// format_from_name is its inverse.
 std::string_view format_name(WeightFormat f);
 std::optional<WeightFormat> format_from_name(std::string_view name);
 // kQ8 / kQ4.

@@ -259,6 +259,18 @@ struct Q6KCodec : SuperBlockQuantized<Q6KCodec> {
   static constexpr int64_t kBlockBytes = kQ6KBlockBytes;
 };
 
+struct Q2KCodec : SuperBlockQuantized<Q2KCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kQ2K;
+  static constexpr std::string_view kName = "q2_k";
+  static constexpr int64_t kBlockBytes = kQ2KBlockBytes;
+};
+
+struct Q3KCodec : SuperBlockQuantized<Q3KCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kQ3K;
+  static constexpr std::string_view kName = "q3_k";
+  static constexpr int64_t kBlockBytes = kQ3KBlockBytes;
+};
+
 // Codecs of element formats: row r is `cols` values of kValueBytes each, encoded one by one.
 template <typename Codec>
 concept ElementCodec = requires { Codec::kValueBytes; };
@@ -276,6 +288,8 @@ decltype(auto) visit_format(WeightFormat f, Fn&& fn) {
     case WeightFormat::kQ4K: return fn(Q4KCodec{});
     case WeightFormat::kQ5K: return fn(Q5KCodec{});
     case WeightFormat::kQ6K: return fn(Q6KCodec{});
+    case WeightFormat::kQ2K: return fn(Q2KCodec{});
+    case WeightFormat::kQ3K: return fn(Q3KCodec{});
   }
   std::abort();  // not a WeightFormat enumerator: memory was corrupted
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -22,6 +23,7 @@
 #include "model/transformer.h"
 #include "support/golden.h"
 #include "tensor/dtype.h"
+#include "tensor/kquant.h"
 #include "tensor/quant.h"
 
 namespace dsv3 {
@@ -238,13 +240,16 @@ TEST(GgufModel, DecodedBlockTypesComputeLikeTheirF32Values) {
   EXPECT_GT(max_abs_diff(a.data(), want.data(), want.size()), 1e-3f);
 }
 
-// A Q4_K_M-like mix (Q6_K for output and the down projections, Q5_K for
-// kv_a, Q4_K for the other matrices whose rows are whole 256-blocks, the rest
-// F32) and the same file with every block decoded to F32: the k-quant file
-// keeps its k-quant matrices quantized (q4_k / q5_k / q6_k) and computes the same
-// logits: to float rounding with float32 activations, within the int8
-// activations' rounding with them.
-TEST(GgufModel, KQuantMatricesStayQuantizedAndComputeLikeTheirF32Values) {
+// v3-tiny with its matrices whose rows are whole 256-blocks written in the
+// k-quant type type_of(name) gives (the rest F32), and the same file with every
+// block decoded to F32: the k-quant file keeps its k-quant matrices quantized
+// (in the formats `held` names, at least `at_least` matrices of each type) and
+// computes the same logits: to float rounding with float32 activations, within
+// the int8 activations' rounding with them.
+void expect_kquant_mix_computes_like_f32(
+    const std::function<GgmlType(const std::string &)> &type_of,
+    const std::map<GgmlType, int> &at_least,
+    const std::vector<std::string> &held) {
   const GoldenCase g("v3-tiny");
   TempFile f32_file("kq_src.gguf"), kq_file("kq_mix.gguf"),
       ref_file("kq_ref.gguf");
@@ -265,12 +270,7 @@ TEST(GgufModel, KQuantMatricesStayQuantizedAndComputeLikeTheirF32Values) {
       ref.add_tensor(name, t.type, t.ne, std::move(raw));
       continue;
     }
-    const bool q6 = name == "output.weight" ||
-                    name.find("ffn_down") != std::string::npos;
-    const GgmlType type = q6 ? GgmlType::kQ6_K
-                          : name.find("attn_kv_a_mqa") != std::string::npos
-                              ? GgmlType::kQ5_K
-                              : GgmlType::kQ4_K;
+    const GgmlType type = type_of(name);
     const int64_t rows = t.numel() / t.ne[0];
     std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, t.ne[0])));
     std::vector<float> decoded(size_t(t.numel()));
@@ -286,18 +286,17 @@ TEST(GgufModel, KQuantMatricesStayQuantizedAndComputeLikeTheirF32Values) {
     ref.add_tensor(name, GgmlType::kF32, t.ne, std::move(decoded_bytes));
     ++written[type];
   }
-  EXPECT_GE(written[GgmlType::kQ4_K], 10);
-  EXPECT_GE(written[GgmlType::kQ6_K], 2);
-  EXPECT_GE(written[GgmlType::kQ5_K], 2);
+  for (const auto &[type, n] : at_least)
+    EXPECT_GE(written[type], n) << ggml_type_name(type);
   ASSERT_TRUE(kq.write(kq_file.path).ok());
   ASSERT_TRUE(ref.write(ref_file.path).ok());
   auto kq_model = load(kq_file.path), ref_model = load(ref_file.path);
   ASSERT_TRUE(kq_model && ref_model);
   const std::string &formats = kq_model->weights().format_summary;
-  EXPECT_NE(formats.find("q4_k"), std::string::npos) << formats;
-  EXPECT_NE(formats.find("q5_k"), std::string::npos) << formats;
-  EXPECT_NE(formats.find("q6_k"), std::string::npos) << formats;
-  EXPECT_EQ(ref_model->weights().format_summary.find("q4_k"), std::string::npos);
+  for (const std::string &f : held) {
+    EXPECT_NE(formats.find(f), std::string::npos) << formats;
+    EXPECT_EQ(ref_model->weights().format_summary.find(f), std::string::npos);
+  }
   const auto &tokens = g.array("p0.tokens").i32;
   const auto &golden = g.array("p0.logits_prefill").f32;
   float scale = 0;
@@ -380,6 +379,60 @@ TEST_P(GgufGolden, ConvertThenLoadGivesTheCheckpointsTensors) {
       EXPECT_TRUE(a == b) << e.name;
     }
   }
+}
+
+// A Q4_K_M-like mix: Q6_K for output and the down projections, Q5_K for kv_a,
+// Q4_K for the other matrices.
+TEST(GgufModel, KQuantMatricesStayQuantizedAndComputeLikeTheirF32Values) {
+  expect_kquant_mix_computes_like_f32(
+      [](const std::string &name) {
+        if (name == "output.weight" || name.find("ffn_down") != std::string::npos)
+          return GgmlType::kQ6_K;
+        return name.find("attn_kv_a_mqa") != std::string::npos ? GgmlType::kQ5_K
+                                                               : GgmlType::kQ4_K;
+      },
+      {{GgmlType::kQ4_K, 10}, {GgmlType::kQ6_K, 2}, {GgmlType::kQ5_K, 2}},
+      {"q4_k", "q5_k", "q6_k"});
+}
+
+// A "dynamic" Q2_K-like mix: Q2_K for the routed experts, Q6_K for output,
+// Q3_K for the other matrices (attention, shared experts, dense layers).
+TEST(GgufModel, Q2KAndQ3KMatricesStayQuantizedAndComputeLikeTheirF32Values) {
+  expect_kquant_mix_computes_like_f32(
+      [](const std::string &name) {
+        if (name == "output.weight")
+          return GgmlType::kQ6_K;
+        return name.find("_exps") != std::string::npos ? GgmlType::kQ2_K
+                                                       : GgmlType::kQ3_K;
+      },
+      {{GgmlType::kQ2_K, 3}, {GgmlType::kQ3_K, 10}, {GgmlType::kQ6_K, 1}},
+      {"q2_k", "q3_k", "q6_k"});
+}
+
+// What `dsv3 info` reports per tensor: k-quant matrices (and stacked experts)
+// are kept quantized at their tiles' size, k-quant vectors and kv_b halves are
+// decoded to float32.
+TEST(GgufModel, ResidencyOfKQuantTensors) {
+  for (GgmlType type : {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K,
+                        GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    SCOPED_TRACE(std::string(ggml_type_name(type)));
+    GgufTensor t;
+    t.name = "blk.3.ffn_up_exps.weight";
+    t.type = type;
+    t.ne = {512, 20, 4};
+    GgufResidency r = gguf_residency(t);
+    ASSERT_TRUE(kquant_format_of(type));
+    EXPECT_EQ(r.how, GgufHolding::kKeptQuantized);
+    EXPECT_EQ(r.format, *kquant_format_of(type));
+    // 20 rows pad to 2 tiles of 16 in each of the 4 experts.
+    EXPECT_EQ(r.bytes, 4 * 2 * 2 * kquant_block_bytes(r.format));
+    t.ne = {512};
+    EXPECT_EQ(gguf_residency(t).how, GgufHolding::kDecodedF32);
+    t.name = "blk.0.attn_k_b.weight";
+    t.ne = {512, 16};
+    EXPECT_EQ(gguf_residency(t).how, GgufHolding::kDecodedF32);
+  }
+  EXPECT_EQ(gguf_holding_name(GgufHolding::kKeptQuantized), "kept quantized");
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GgufGolden,

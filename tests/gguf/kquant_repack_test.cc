@@ -1,9 +1,10 @@
-// Q4_K / Q5_K / Q6_K kept quantized: the tiles of tensor/kquant.h decode to exactly the floats the
+// Q2_K .. Q6_K kept quantized: the tiles of tensor/kquant.h decode to exactly the floats the
 // GGUF blocks decode to (gguf-py's own fixture blocks and random ones, odd row counts), and
 // the test encoders of gguf_blocks.h write blocks that decode close to their input.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "io/gguf.h"
@@ -15,6 +16,8 @@
 namespace dsv3 {
 namespace {
 
+constexpr GgmlType kTypes[] = {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K,
+                               GgmlType::kQ6_K};
 const std::string kFixture = std::string(DSV3_SOURCE_DIR) + "/tests/data/gguf/blocks.gguf";
 
 // Every row of the repacked matrix equals decode_ggml_row of its blocks, bit for bit.
@@ -42,7 +45,11 @@ std::vector<uint8_t> random_blocks(GgmlType type, int64_t rows, int64_t cols, ui
   // Finite f16 scales (random bits would give NaN / inf now and then, which compare unequal).
   const int64_t bytes = ggml_type_info(type).block_bytes;
   for (size_t at = 0; at < b.size(); at += size_t(bytes)) {
-    for (size_t off : type == GgmlType::kQ6_K ? std::vector<size_t>{208} : std::vector<size_t>{0, 2}) {
+    const std::vector<size_t> scales_at = type == GgmlType::kQ6_K   ? std::vector<size_t>{208}
+                                          : type == GgmlType::kQ3_K ? std::vector<size_t>{108}
+                                          : type == GgmlType::kQ2_K ? std::vector<size_t>{80, 82}
+                                                                    : std::vector<size_t>{0, 2};
+    for (size_t off : scales_at) {
       b[at + off + 1] &= 0x3f;  // exponent below 0x1f: finite
     }
   }
@@ -52,7 +59,7 @@ std::vector<uint8_t> random_blocks(GgmlType type, int64_t rows, int64_t cols, ui
 TEST(KQuantRepack, FixtureBlocksDecodeBitExactly) {
   auto f = GgufFile::open(kFixture);
   ASSERT_TRUE(f.ok()) << f.error().message;
-  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+  for (GgmlType type : kTypes) {
     const GgufTensor& t = f->tensors().at(std::string(ggml_type_name(type)) + ".blocks");
     ASSERT_EQ(t.type, type);
     expect_repack_exact(type, t.data, t.ne[1], t.ne[0]);
@@ -60,7 +67,7 @@ TEST(KQuantRepack, FixtureBlocksDecodeBitExactly) {
 }
 
 TEST(KQuantRepack, RandomBlocksOfOddRowCountsDecodeBitExactly) {
-  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+  for (GgmlType type : kTypes) {
     for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 256}, {15, 512}, {17, 256},
                                      {33, 768}}) {
       SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
@@ -75,9 +82,12 @@ TEST(KQuantRepack, EncodersWriteBlocksThatDecodeCloseToTheirInput) {
   std::normal_distribution<float> dist(0.0f, 0.05f);
   std::vector<float> x(1024);
   for (auto& v : x) v = dist(rng);
-  // Q4_K / Q5_K: 16 / 32 levels over each sub-block's range; Q6_K: 63 over twice its largest
-  // |x|. Half a level, plus the 6-bit rounding of the scales.
-  for (const auto& [type, tol] : {std::pair{GgmlType::kQ4_K, 0.09f}, {GgmlType::kQ5_K, 0.05f},
+  // Q2_K: 4 levels over each sub-block's range (with 0), 4-bit scales; Q4_K / Q5_K: 16 / 32
+  // levels over each sub-block's range; Q6_K: 63 over twice its largest |x|. Half a level,
+  // plus the rounding of the scales. Q3_K: levels -4..3 of a quarter of the largest |x|, so
+  // the positive side stops a level short: one level.
+  for (const auto& [type, tol] : {std::pair{GgmlType::kQ2_K, 0.45f}, {GgmlType::kQ3_K, 0.3f},
+                                  {GgmlType::kQ4_K, 0.09f}, {GgmlType::kQ5_K, 0.05f},
                                   {GgmlType::kQ6_K, 0.025f}}) {
     std::vector<uint8_t> b(size_t(ggml_row_bytes(type, 1024)));
     encode_kquant_row(type, x.data(), 1024, b.data());
@@ -89,6 +99,7 @@ TEST(KQuantRepack, EncodersWriteBlocksThatDecodeCloseToTheirInput) {
       err = std::max(err, std::fabs(x[i] - y[i]));
     }
     EXPECT_LT(err, tol * amax) << ggml_type_name(type);
+    std::printf("%s: max error %.3f of max |x|\n", ggml_type_name(type).data(), err / amax);
     EXPECT_GT(err, 0.0f) << ggml_type_name(type);  // it did quantize
     expect_repack_exact(type, b.data(), 1, 1024);
   }

@@ -1,4 +1,4 @@
-// The GGUF k-quant kernels (kQ4K, kQ5K, kQ6K) on every target against their scalar references:
+// The GGUF k-quant kernels (kQ2K, kQ3K, kQ4K, kQ5K, kQ6K) on every target against their scalar references:
 // the int8-activation product (matrix-vector and matrix-matrix token counts, odd row counts,
 // 1-3 threads), the float32 path, x^T W and row decoding; and the int8 reference against the
 // decoded weights, so both follow the blocks' arithmetic.
@@ -21,7 +21,7 @@ using testing::make_matrix;
 using testing::nan_filled;
 using testing::random_floats;
 
-constexpr WeightFormat kFormats[] = {WeightFormat::kQ4K, WeightFormat::kQ5K, WeightFormat::kQ6K};
+constexpr auto& kFormats = kKQuantFormats;
 struct Shape {
   int64_t rows, cols;
 };

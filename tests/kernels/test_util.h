@@ -33,21 +33,23 @@ inline std::vector<float> nan_filled(int64_t n) {
   return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
 }
 
-// rows x cols (cols a multiple of 256) of random GGUF Q4_K / Q5_K / Q6_K blocks, every bit
-// random but the f16 scales (finite, 1e-3 .. 2e-2), repacked into kQ4K / kQ5K / kQ6K tiles.
+// rows x cols (cols a multiple of 256) of random GGUF k-quant blocks (Q2_K .. Q6_K), every bit
+// random but the f16 scales (finite, 1e-3 .. 2e-2), repacked into f's tiles.
 inline std::vector<uint8_t> random_kquant_bytes(WeightFormat f, int64_t rows, int64_t cols,
                                                 uint32_t seed) {
-  const bool q6k = f == WeightFormat::kQ6K;
-  const GgmlType type = f == WeightFormat::kQ4K ? GgmlType::kQ4_K
-                        : q6k                   ? GgmlType::kQ6_K
-                                                : GgmlType::kQ5_K;
+  const GgmlType type = kquant_source_type(f);
+  // Where each block keeps its f16 scales.
+  const std::vector<int64_t> scales_at = type == GgmlType::kQ6_K   ? std::vector<int64_t>{208}
+                                         : type == GgmlType::kQ3_K ? std::vector<int64_t>{108}
+                                         : type == GgmlType::kQ2_K ? std::vector<int64_t>{80, 82}
+                                                                   : std::vector<int64_t>{0, 2};
   std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, cols)));
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> scale(1e-3f, 2e-2f);
   for (auto& b : blocks) b = uint8_t(rng());
   const int64_t block_bytes = ggml_type_info(type).block_bytes;
   for (size_t b = 0; b < blocks.size(); b += size_t(block_bytes)) {
-    for (int64_t at : q6k ? std::vector<int64_t>{208} : std::vector<int64_t>{0, 2}) {
+    for (int64_t at : scales_at) {
       const uint16_t h = f32_to_f16(scale(rng));
       blocks[b + at] = uint8_t(h);
       blocks[b + at + 1] = uint8_t(h >> 8);
@@ -103,6 +105,8 @@ inline TestMatrix make_matrix(WeightFormat format, int64_t rows, int64_t cols, u
     case WeightFormat::kQ4K:
     case WeightFormat::kQ5K:
     case WeightFormat::kQ6K:
+    case WeightFormat::kQ2K:
+    case WeightFormat::kQ3K:
       t.bytes = random_kquant_bytes(format, rows, cols, seed);
       break;
   }

@@ -1,8 +1,8 @@
-// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ4K / kQ5K / kQ6K (tensor/kquant.h),
+// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K (tensor/kquant.h),
 // the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows in each 64-byte
 // vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast activation bytes
 // gives the 16 rows' partial sums with no horizontal additions. The block scales are applied
-// per group of 32 (Q6_K: per half group) as 16-lane vectors, converted once per group and
+// per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors, converted once per group and
 // shared by every token of the pass.
 #include "kernels/kquant.h"
 
@@ -26,8 +26,8 @@ namespace {
 
 using x86::first_n;
 
-// Tokens per pass over a tile: Q4_K / Q5_K hold 2 kT int and kT float accumulators, Q6_K
-// the same plus the unpacked high bits.
+// Tokens per pass over a tile: Q2_K / Q4_K / Q5_K hold 2 kT int and kT float accumulators,
+// Q3_K / Q6_K the same plus the unpacked high bits.
 constexpr int kMaxTokensQ4K = 8;
 constexpr int kMaxTokensQ6K = 6;
 // How far ahead the tile stream is fetched (~4 KB, as our q4 kernel).
@@ -160,11 +160,11 @@ DSV3_TARGET_AVX512_VNNI inline void q6k_quad(const uint8_t* q, __m512i h0, __m51
   }
 }
 
-// One Q6_K tile (16 rows from row r) times tokens [t0, t0 + kT). offsets: the half groups'
-// -32 sx sum(xq) (detail::kquant_q6_offsets).
+// One Q6_K tile (16 rows from row r) times tokens [t0, t0 + kT). half_sums: the half groups'
+// sx sum(xq) (detail::kquant_half_sums).
 template <int kT>
 DSV3_TARGET_AVX512_VNNI void q6k_tile(const uint8_t* tile, int64_t blocks,
-                                      const QuantizedActivations& xq, const float* offsets,
+                                      const QuantizedActivations& xq, const float* half_sums,
                                       int64_t t0, int64_t r, int64_t rows, float* y) {
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
@@ -189,9 +189,11 @@ DSV3_TARGET_AVX512_VNNI void q6k_tile(const uint8_t* tile, int64_t blocks,
       for (int t = 0; t < kT; ++t) {
         // (d sc_h) (sx dot_h - 32 sx sum_h(xq)) for both halves h
         const __m512 sx = _mm512_set1_ps(xq.scale[at + t]);
-        const float* off = offsets + 2 * (at + t);
-        const __m512 lo = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo_sum[t]), sx, _mm512_set1_ps(off[0]));
-        const __m512 hi = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi_sum[t]), sx, _mm512_set1_ps(off[1]));
+        const float* hs = half_sums + 2 * (at + t);
+        const __m512 lo =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo_sum[t]), sx, _mm512_set1_ps(-32.0f * hs[0]));
+        const __m512 hi =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi_sum[t]), sx, _mm512_set1_ps(-32.0f * hs[1]));
         acc[t] = _mm512_fmadd_ps(lo, scale_lo, acc[t]);
         acc[t] = _mm512_fmadd_ps(hi, scale_hi, acc[t]);
       }
@@ -201,9 +203,112 @@ DSV3_TARGET_AVX512_VNNI void q6k_tile(const uint8_t* tile, int64_t blocks,
   for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
 }
 
-// The half-group sums of every token for Q6_K's zero point, per call (a call covers many
-// tiles, so this costs a few percent of its work at most).
-DSV3_TARGET_AVX512_VNNI void q6_offsets_avx512(const QuantizedActivations& xq, float* out) {
+// The third bit of column quad k (0..3) of a Q3_K group, moved to bit 2 of each byte: for
+// the low half (columns 4k..) from bit k, for the high half (16 + 4k..) from bit 4 + k.
+template <int k>
+DSV3_TARGET_AVX512_VNNI inline __m512i q3_high_low_half(__m512i h) {
+  if constexpr (k < 2) return _mm512_slli_epi16(h, 2 - k);
+  if constexpr (k == 2) return h;
+  return _mm512_srli_epi16(h, 1);
+}
+template <int k>
+DSV3_TARGET_AVX512_VNNI inline __m512i q3_high_high_half(__m512i h) {
+  return _mm512_srli_epi16(h, 2 + k);
+}
+
+// Quad k of a Q2_K / Q3_K group: the 2-bit codes of columns 4k.. (in l0, at bits 2k) and
+// 16 + 4k.. (in l1), with Q3_K's third bits from h.
+template <bool kQ3, int k, int kT>
+DSV3_TARGET_AVX512_VNNI inline void q23k_quad(__m512i l0, __m512i l1, __m512i h, const int8_t* x,
+                                              __m512i* lo_sum, __m512i* hi_sum) {
+  const __m512i low2 = _mm512_set1_epi8(0x03);
+  __m512i lo = _mm512_and_si512(_mm512_srli_epi16(l0, 2 * k), low2);
+  __m512i hi = _mm512_and_si512(_mm512_srli_epi16(l1, 2 * k), low2);
+  if constexpr (kQ3) {
+    const __m512i bit2 = _mm512_set1_epi8(0x04);
+    lo = with_high_bits(lo, q3_high_low_half<k>(h), bit2);
+    hi = with_high_bits(hi, q3_high_high_half<k>(h), bit2);
+  }
+  for (int t = 0; t < kT; ++t) {
+    lo_sum[t] = _mm512_dpbusd_epi32(lo_sum[t], lo, broadcast4(x + t * kQuantGroup + 4 * k));
+    hi_sum[t] = _mm512_dpbusd_epi32(hi_sum[t], hi, broadcast4(x + t * kQuantGroup + 16 + 4 * k));
+  }
+}
+
+// One Q2_K / Q3_K tile (16 rows from row r) times tokens [t0, t0 + kT). half_sums: the half
+// groups' sx sum(xq) (detail::kquant_half_sums).
+template <bool kQ3, int kT>
+DSV3_TARGET_AVX512_VNNI void q23k_tile(const uint8_t* tile, int64_t blocks,
+                                       const QuantizedActivations& xq, const float* half_sums,
+                                       int64_t t0, int64_t r, int64_t rows, float* y) {
+  constexpr int64_t kBlockBytes = kQ3 ? kQ3KBlockBytes : kQ2KBlockBytes;
+  constexpr int64_t kGroupBytes = kQ3 ? kQ3KGroupBytes : kQ2KGroupBytes;
+  constexpr int64_t kQuants = kQ3 ? kQ3KQuants : kQ2KQuants;
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kBlockBytes;
+    prefetch_block(block, kBlockBytes);
+    const __m512 d = load_f16x16(block);
+    for (int64_t g = 0; g < 8; ++g) {
+      // The scales (and Q2_K's mins) of both half groups, 16 rows each.
+      __m512 scale_lo, scale_hi, min_lo, min_hi;
+      if constexpr (kQ3) {
+        scale_lo = _mm512_mul_ps(d, load_i8x16(block + kQ3KScales + 32 * g));
+        scale_hi = _mm512_mul_ps(d, load_i8x16(block + kQ3KScales + 32 * g + 16));
+      } else {
+        const __m512 dmin = load_f16x16(block + kQ2KDmin);
+        const __m512i low4 = _mm512_set1_epi32(15);
+        const uint8_t* sm = block + kQ2KScales + 32 * g;
+        const __m512i sm_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sm)));
+        const __m512i sm_hi =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sm + 16)));
+        scale_lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(sm_lo, low4)));
+        scale_hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(sm_hi, low4)));
+        min_lo = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(sm_lo, 4)));
+        min_hi = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(sm_hi, 4)));
+      }
+      const uint8_t* q = block + kQuants + kGroupBytes * g;
+      const __m512i l0 = _mm512_loadu_si512(q), l1 = _mm512_loadu_si512(q + 64);
+      const __m512i h = kQ3 ? _mm512_loadu_si512(q + 128) : _mm512_setzero_si512();
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      __m512i lo_sum[kT], hi_sum[kT];
+      for (int t = 0; t < kT; ++t) lo_sum[t] = hi_sum[t] = _mm512_setzero_si512();
+      q23k_quad<kQ3, 0, kT>(l0, l1, h, x, lo_sum, hi_sum);
+      q23k_quad<kQ3, 1, kT>(l0, l1, h, x, lo_sum, hi_sum);
+      q23k_quad<kQ3, 2, kT>(l0, l1, h, x, lo_sum, hi_sum);
+      q23k_quad<kQ3, 3, kT>(l0, l1, h, x, lo_sum, hi_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m512 sx = _mm512_set1_ps(xq.scale[at + t]);
+        const float* hs = half_sums + 2 * (at + t);
+        if constexpr (kQ3) {
+          // (d sc_h) (sx dot_h - 4 sx sum_h(xq)) for both halves h
+          const __m512 lo =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo_sum[t]), sx, _mm512_set1_ps(-4.0f * hs[0]));
+          const __m512 hi =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi_sum[t]), sx, _mm512_set1_ps(-4.0f * hs[1]));
+          acc[t] = _mm512_fmadd_ps(lo, scale_lo, acc[t]);
+          acc[t] = _mm512_fmadd_ps(hi, scale_hi, acc[t]);
+        } else {
+          // (d sc_h) (sx dot_h) - (dmin m_h) (sx sum_h(xq)) for both halves h
+          acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(lo_sum[t]), sx), scale_lo, acc[t]);
+          acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(hi_sum[t]), sx), scale_hi, acc[t]);
+          acc[t] = _mm512_fnmadd_ps(min_lo, _mm512_set1_ps(hs[0]), acc[t]);
+          acc[t] = _mm512_fnmadd_ps(min_hi, _mm512_set1_ps(hs[1]), acc[t]);
+        }
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
+// The half-group sums sx sum_h(xq) of every token (the Q2_K mins' and the Q3_K / Q6_K zero
+// points' operand), per call (a call covers many tiles, so this costs a few percent of its
+// work at most).
+DSV3_TARGET_AVX512_VNNI void half_sums_avx512(const QuantizedActivations& xq, float* out) {
   const __m256i bias = _mm256_set1_epi8(char(0x80));
   for (int64_t at = 0; at < xq.groups * xq.n; ++at) {
     // |x + 128| sums of 8 bytes each, minus 8 * 128.
@@ -213,8 +318,8 @@ DSV3_TARGET_AVX512_VNNI void q6_offsets_avx512(const QuantizedActivations& xq, f
     alignas(32) int64_t part[4];
     _mm256_store_si256(reinterpret_cast<__m256i*>(part), sad);
     const float sx = xq.scale[at];
-    out[2 * at] = -32.0f * sx * float(int32_t(part[0] + part[1]) - 16 * 128);
-    out[2 * at + 1] = -32.0f * sx * float(int32_t(part[2] + part[3]) - 16 * 128);
+    out[2 * at] = sx * float(int32_t(part[0] + part[1]) - 16 * 128);
+    out[2 * at + 1] = sx * float(int32_t(part[2] + part[3]) - 16 * 128);
   }
 }
 
@@ -222,17 +327,42 @@ template <WeightFormat kF>
 DSV3_TARGET_AVX512_VNNI void kquant_int8_avx512(const Matrix& w, const QuantizedActivations& xq,
                                                 float* y, int64_t r0, int64_t r1) {
   constexpr bool kQ6 = kF == WeightFormat::kQ6K, kQ5 = kF == WeightFormat::kQ5K;
+  constexpr bool kQ2 = kF == WeightFormat::kQ2K, kQ3 = kF == WeightFormat::kQ3K;
   const int64_t blocks = w.cols / kKQuantSuperBlock;
   const int64_t tile_bytes = blocks * kquant_block_bytes(kF);
-  float* offsets = nullptr;
-  if constexpr (kQ6) {
-    offsets = detail::thread_scratch(3, size_t(2 * xq.groups * xq.n));
-    q6_offsets_avx512(xq, offsets);
+  float* half_sums = nullptr;
+  if constexpr (kQ2 || kQ3 || kQ6) {
+    half_sums = detail::thread_scratch(3, size_t(2 * xq.groups * xq.n));
+    half_sums_avx512(xq, half_sums);
   }
   for (int64_t r = r0; r < r1; r += kQuantTileRows) {
     const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
     for (int64_t t0 = 0; t0 < xq.n;) {
-      if constexpr (!kQ6) {
+      if constexpr (kQ2) {
+        const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
+        switch (n) {
+          case 1: q23k_tile<false, 1>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 2: q23k_tile<false, 2>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 3: q23k_tile<false, 3>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 4: q23k_tile<false, 4>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 5: q23k_tile<false, 5>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 6: q23k_tile<false, 6>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 7: q23k_tile<false, 7>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          default: q23k_tile<false, 8>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+        }
+        t0 += n;
+      } else if constexpr (kQ3) {
+        const int64_t n = std::min<int64_t>(kMaxTokensQ6K, xq.n - t0);
+        switch (n) {
+          case 1: q23k_tile<true, 1>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 2: q23k_tile<true, 2>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 3: q23k_tile<true, 3>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 4: q23k_tile<true, 4>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 5: q23k_tile<true, 5>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          default: q23k_tile<true, 6>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+        }
+        t0 += n;
+      } else if constexpr (!kQ6) {
         const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
         switch (n) {
           case 1: q45k_tile<kQ5, 1>(tile, blocks, xq, t0, r, w.rows, y); break;
@@ -248,12 +378,12 @@ DSV3_TARGET_AVX512_VNNI void kquant_int8_avx512(const Matrix& w, const Quantized
       } else {
         const int64_t n = std::min<int64_t>(kMaxTokensQ6K, xq.n - t0);
         switch (n) {
-          case 1: q6k_tile<1>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
-          case 2: q6k_tile<2>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
-          case 3: q6k_tile<3>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
-          case 4: q6k_tile<4>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
-          case 5: q6k_tile<5>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
-          default: q6k_tile<6>(tile, blocks, xq, offsets, t0, r, w.rows, y); break;
+          case 1: q6k_tile<1>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 2: q6k_tile<2>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 3: q6k_tile<3>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 4: q6k_tile<4>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          case 5: q6k_tile<5>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
+          default: q6k_tile<6>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
         }
         t0 += n;
       }
@@ -268,6 +398,8 @@ std::string detail::fill_x86_kquant(KernelTable& t) {
   t.formats[int(WeightFormat::kQ4K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ4K>;
   t.formats[int(WeightFormat::kQ5K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ5K>;
   t.formats[int(WeightFormat::kQ6K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ6K>;
+  t.formats[int(WeightFormat::kQ2K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ2K>;
+  t.formats[int(WeightFormat::kQ3K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ3K>;
   return " +kquant";
 }
 
