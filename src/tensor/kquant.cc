@@ -20,7 +20,8 @@ uint16_t load_u16(const uint8_t* p) {
 int64_t nibble_byte(int64_t i, int64_t c) { return 64 * ((c % 16) / 4) + 4 * i + c % 4; }
 int nibble_shift(int64_t c) { return c < 16 ? 0 : 4; }
 
-// Byte and bit of the high 2 bits of column c of row i among a kQ6K group's 128 bytes.
+// Byte and bit of the high 2 bits of column c of row i among a kQ6K group's 128 bytes (the
+// 2-bit codes of kQ2K and kQ3K are placed alike).
 int64_t q6_high_byte(int64_t i, int64_t c) { return 64 * (c / 16) + 4 * i + c % 4; }
 int q6_high_shift(int64_t c) { return int(2 * ((c % 16) / 4)); }
 
