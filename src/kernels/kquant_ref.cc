@@ -80,37 +80,23 @@ float q2k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations&
   return acc;
 }
 
-float q3k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
-                    const float* half_sums, int64_t g0, int64_t t) {
+// Q3_K and Q6_K: a signed scale per 16 columns, codes stored with `bias` added (4 or 32) and
+// read by `code` from group g's bytes at quants + g * group_bytes.
+float signed_kquant_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                              const float* half_sums, int64_t g0, int64_t t, int64_t scales,
+                              int64_t quants, int64_t group_bytes,
+                              int (*code)(const uint8_t*, int64_t, int64_t), float bias) {
   const float d = load_f16(block + 2 * i);
   float acc = 0;
   for (int64_t g = 0; g < 8; ++g) {
     const int64_t at = (g0 + g) * xq.n + t;
     const int8_t* x = xq.q + at * kQuantGroup;
-    const uint8_t* q = block + kQ3KQuants + kQ3KGroupBytes * g;
+    const uint8_t* q = block + quants + group_bytes * g;
     for (int64_t h = 0; h < 2; ++h) {
       int32_t dot = 0;
-      for (int64_t c = 16 * h; c < 16 * h + 16; ++c) dot += q3_code(q, i, c) * x[c];
-      const float dl = d * float(int8_t(block[kQ3KScales + 16 * (2 * g + h) + i]));
-      acc += dl * (xq.scale[at] * float(dot) - 4.0f * half_sums[2 * at + h]);
-    }
-  }
-  return acc;
-}
-
-float q6k_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
-                    const float* half_sums, int64_t g0, int64_t t) {
-  const float d = load_f16(block + 2 * i);
-  float acc = 0;
-  for (int64_t g = 0; g < 8; ++g) {
-    const int64_t at = (g0 + g) * xq.n + t;
-    const int8_t* x = xq.q + at * kQuantGroup;
-    const uint8_t* q = block + kQ6KQuants + kQ6KGroupBytes * g;
-    for (int64_t h = 0; h < 2; ++h) {
-      int32_t dot = 0;
-      for (int64_t c = 16 * h; c < 16 * h + 16; ++c) dot += q6_code(q, i, c) * x[c];
-      const float dl = d * float(int8_t(block[kQ6KScales + 16 * (2 * g + h) + i]));
-      acc += dl * (xq.scale[at] * float(dot) - 32.0f * half_sums[2 * at + h]);
+      for (int64_t c = 16 * h; c < 16 * h + 16; ++c) dot += code(q, i, c) * x[c];
+      const float dl = d * float(int8_t(block[scales + 16 * (2 * g + h) + i]));
+      acc += dl * (xq.scale[at] * float(dot) - bias * half_sums[2 * at + h]);
     }
   }
   return acc;
@@ -120,8 +106,12 @@ float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const Quantized
                 const float* half_sums, int64_t g0, int64_t t) {
   switch (f) {
     case WeightFormat::kQ2K: return q2k_block_dot(block, i, xq, half_sums, g0, t);
-    case WeightFormat::kQ3K: return q3k_block_dot(block, i, xq, half_sums, g0, t);
-    case WeightFormat::kQ6K: return q6k_block_dot(block, i, xq, half_sums, g0, t);
+    case WeightFormat::kQ3K:
+      return signed_kquant_block_dot(block, i, xq, half_sums, g0, t, kQ3KScales, kQ3KQuants,
+                                     kQ3KGroupBytes, q3_code, 4.0f);
+    case WeightFormat::kQ6K:
+      return signed_kquant_block_dot(block, i, xq, half_sums, g0, t, kQ6KScales, kQ6KQuants,
+                                     kQ6KGroupBytes, q6_code, 32.0f);
     default: return q4k_block_dot(block, i, xq, g0, t, f == WeightFormat::kQ5K);
   }
 }
