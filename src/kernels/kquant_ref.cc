@@ -1,6 +1,7 @@
 // Scalar references of the k-quant kernels (kernels/kquant.h): plain loops over the tile
 // layout of tensor/kquant.h, the yardstick of kernels/x86/kquant.cc.
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/kquant.h"
@@ -112,8 +113,13 @@ float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const Quantized
     case WeightFormat::kQ6K:
       return signed_kquant_block_dot(block, i, xq, half_sums, g0, t, kQ6KScales, kQ6KQuants,
                                      kQ6KGroupBytes, q6_code, 32.0f);
-    default: return q4k_block_dot(block, i, xq, g0, t, f == WeightFormat::kQ5K);
+    case WeightFormat::kQ4K:
+    case WeightFormat::kQ5K: return q4k_block_dot(block, i, xq, g0, t, f == WeightFormat::kQ5K);
+    default: break;
   }
+  DSV3_CHECK(false, "k-quant block product of %s, which is not a k-quant format",
+             std::string(format_name(f)).c_str());
+  return 0;
 }
 
 // Float32 activations: rows decoded, then dot products / axpys (any table).
