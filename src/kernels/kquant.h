@@ -1,4 +1,4 @@
-// Kernels of the GGUF k-quant formats kQ2K .. kQ6K (tensor/kquant.h): the scalar references
+// Kernels of the GGUF k-quant formats kQ2K .. kQ6K and kIQ4XS (tensor/kquant.h): the scalar references
 // (kernels/kquant_ref.cc) and the table fillers (the float fallback every table gets, the
 // AVX-512 VNNI kernels of kernels/x86/kquant.cc).
 //
@@ -9,6 +9,7 @@
 //   Q2_K: y += (d sc_h) (sx dot_h) - (dmin m_h) (sx sum_h(xq))
 //   Q3_K: y += (d sc_h) (sx dot_h - 4 sx sum_h(xq))     (dot of the codes u = value + 4)
 //   Q6_K: y += (d sc_h) (sx dot_h - 32 sx sum_h(xq))   for both halves h of the group
+//   IQ4_XS: y += (d sc) (sx dot)                          (dot of the levels, not the codes)
 #pragma once
 
 #include <cstdint>

@@ -103,6 +103,23 @@ float signed_kquant_block_dot(const uint8_t* block, int64_t i, const QuantizedAc
   return acc;
 }
 
+// IQ4_XS: the codes' levels, a signed scale per group.
+float iq4xs_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq, int64_t g0,
+                      int64_t t) {
+  const float d = load_f16(block + 2 * i);
+  float acc = 0;
+  for (int64_t g = 0; g < 8; ++g) {
+    const int64_t at = (g0 + g) * xq.n + t;
+    const int8_t* x = xq.q + at * kQuantGroup;
+    const uint8_t* q = block + kIQ4XSQuants + kIQ4XSGroupBytes * g;
+    int32_t dot = 0;
+    for (int64_t c = 0; c < kQuantGroup; ++c) dot += kIq4nlValues[nibble(q, i, c)] * x[c];
+    const float dl = d * float(int8_t(block[kIQ4XSScales + 16 * g + i]));
+    acc += dl * (xq.scale[at] * float(dot));
+  }
+  return acc;
+}
+
 float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const QuantizedActivations& xq,
                 const float* half_sums, int64_t g0, int64_t t) {
   switch (f) {
@@ -115,6 +132,7 @@ float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const Quantized
                                      kQ6KGroupBytes, q6_code, 32.0f);
     case WeightFormat::kQ4K:
     case WeightFormat::kQ5K: return q4k_block_dot(block, i, xq, g0, t, f == WeightFormat::kQ5K);
+    case WeightFormat::kIQ4XS: return iq4xs_block_dot(block, i, xq, g0, t);
     default: break;
   }
   DSV3_CHECK(false, "k-quant block product of %s, which is not a k-quant format",

@@ -179,6 +179,13 @@ void decode_q3_k(const uint8_t *b, float *y) {
 
 } // namespace
 
+int iq4_xs_scale(int j, const uint8_t *b) {
+  uint16_t scales_h;
+  std::memcpy(&scales_h, b + 2, 2);
+  const int low = (b[4 + j / 2] >> (4 * (j % 2))) & 0xF;
+  return (low | (((scales_h >> (2 * j)) & 3) << 4)) - 32;
+}
+
 int q3_k_scale(int i, const uint8_t *sc) {
   const int low = i < 8 ? (sc[i] & 0xF) : (sc[i - 8] >> 4);
   const int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
@@ -261,10 +268,6 @@ void decode_q6_k(const uint8_t *b, float *y) {
   }
 }
 
-// The 16 non-linear levels of IQ4_NL / IQ4_XS (ggml-common.h kvalues_iq4nl).
-constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                     1,    13,   25,  38,  53,  69,  89,  113};
-
 // IQ4_NL: f16 d | 16 bytes of nibbles indexing kIq4nlValues (layout of Q4_0).
 void decode_iq4_nl(const uint8_t *b, float *y) {
   const float d = f16_at(b);
@@ -278,14 +281,9 @@ void decode_iq4_nl(const uint8_t *b, float *y) {
 // a 6-bit scale (4 low bits in scales_l, 2 high in scales_h) biased by 32.
 void decode_iq4_xs(const uint8_t *b, float *y) {
   const float d = f16_at(b);
-  uint16_t scales_h;
-  std::memcpy(&scales_h, b + 2, 2);
-  const uint8_t *scales_l = b + 4;
   const uint8_t *qs = b + 8;
   for (int ib = 0; ib < 8; ++ib, qs += 16, y += 32) {
-    const int ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
-                   (((scales_h >> (2 * ib)) & 3) << 4);
-    const float dl = d * float(ls - 32);
+    const float dl = d * float(iq4_xs_scale(ib, b));
     for (int j = 0; j < 16; ++j) {
       y[j] = dl * float(kIq4nlValues[qs[j] & 0xF]);
       y[j + 16] = dl * float(kIq4nlValues[qs[j] >> 4]);
@@ -568,6 +566,44 @@ void encode_q3_k(const float *x, int64_t n, uint8_t *out) {
   }
 }
 
+// IQ4_XS: per sub-block of 32, x ~ step kIq4nlValues[u], step a signed 6-bit multiple of d
+// whose sign puts the sub-block's largest |x| on the level -127 (the widest side).
+void encode_iq4_xs(const float *x, int64_t n, uint8_t *out) {
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += 136) {
+    float step[8], max_step = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      float extreme = 0.0f;
+      for (int l = 0; l < 32; ++l) {
+        if (std::fabs(x[32 * j + l]) > std::fabs(extreme))
+          extreme = x[32 * j + l];
+      }
+      step[j] = -extreme / 127.0f;
+      max_step = std::fmax(max_step, std::fabs(step[j]));
+    }
+    store_f16(out, max_step / 32.0f);
+    const float d = f16_at(out);
+    std::memset(out + 2, 0, 134);
+    uint16_t scales_h = 0;
+    for (int j = 0; j < 8; ++j) {
+      const int sc = d > 0 ? std::clamp(int(std::lround(step[j] / d)), -32, 31) : 0;
+      out[4 + j / 2] |= uint8_t(((sc + 32) & 15) << (4 * (j % 2)));
+      scales_h |= uint16_t(((sc + 32) >> 4) << (2 * j));
+      const float dl = d * float(sc);
+      for (int l = 0; l < 32; ++l) {
+        // The nearest level; element l of the sub-block is a low nibble, l + 16 a high one.
+        int best = 0;
+        for (int u = 1; u < 16; ++u) {
+          if (std::fabs(x[32 * j + l] - dl * float(kIq4nlValues[u])) <
+              std::fabs(x[32 * j + l] - dl * float(kIq4nlValues[best])))
+            best = u;
+        }
+        out[8 + 16 * j + l % 16] |= uint8_t(best << (l < 16 ? 0 : 4));
+      }
+    }
+    std::memcpy(out + 2, &scales_h, 2);
+  }
+}
+
 } // namespace
 
 void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
@@ -584,6 +620,8 @@ void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
     return encode_q4_or_q5_k(x, n, out, 31);
   case GgmlType::kQ6_K:
     return encode_q6_k(x, n, out);
+  case GgmlType::kIQ4_XS:
+    return encode_iq4_xs(x, n, out);
   default:
     DSV3_CHECK(false, "encode_kquant_row of %s", ggml_type_name(t).data());
   }

@@ -81,13 +81,21 @@ void scale_min_k4(int j, const uint8_t *q, int &scale, int &min);
 // The scale (-32..31) of sub-block i (0..15) of a Q3_K block, packed in 6 bits
 // in its 12 scale bytes `sc`.
 int q3_k_scale(int i, const uint8_t *sc);
+// The 16 non-linear levels a 4-bit IQ4_NL / IQ4_XS code stands for (ggml-common.h's
+// kvalues_iq4nl).
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+// The scale (-32..31) of sub-block j (0..7) of the IQ4_XS block at b (f16 d | u16
+// scales_h | scales_l[4] | qs[128]): 6 bits, the low 4 the nibble j % 2 of
+// scales_l[j / 2], the high 2 bits 2j of scales_h, minus 32.
+int iq4_xs_scale(int j, const uint8_t *b);
 
 // Writers for the types the converter emits (`dsv3 convert --to gguf`). Q8_0
 // follows ggml's reference quantiser: d = max|x| / 127 stored as f16, q =
 // round(x / d).
 void encode_q8_0_row(const float *x, int64_t n, uint8_t *out);
-// Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (for tests and benchmarks; plain min/max rounding, not
-// ggml's search for the best scales): n a multiple of 256.
+// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K or IQ4_XS (for tests and benchmarks; plain min/max
+// rounding, nearest level, not ggml's search for the best scales): n a multiple of 256.
 void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out);
 
 } // namespace dsv3

@@ -109,6 +109,20 @@ void pack_q3_k(const uint8_t* src, int64_t i, uint8_t* block) {
   }
 }
 
+// IQ4_XS: d | scales_h | scales_l[4] | qs[128]; sub-block g's 16 bytes hold columns c (low
+// nibble) and 16 + c (high nibble), as Q4_0's.
+void pack_iq4_xs(const uint8_t* src, int64_t i, uint8_t* block) {
+  std::memcpy(block + 2 * i, src, 2);
+  for (int g = 0; g < 8; ++g) {
+    block[kIQ4XSScales + 16 * g + i] = uint8_t(int8_t(iq4_xs_scale(g, src)));
+    uint8_t* q = block + kIQ4XSQuants + kIQ4XSGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      const uint8_t byte = src[8 + 16 * g + c % 16];
+      q[nibble_byte(i, c)] |= uint8_t((c < 16 ? byte & 15 : byte >> 4) << nibble_shift(c));
+    }
+  }
+}
+
 // Row i of a super-block tile as floats, the float operations of ggml's decoders in their
 // order.
 void decode_q2_k_block(const uint8_t* block, int64_t i, float* out) {
@@ -137,6 +151,17 @@ void decode_q3_k_block(const uint8_t* block, int64_t i, float* out) {
   }
 }
 
+void decode_iq4_xs_block(const uint8_t* block, int64_t i, float* out) {
+  const float d = f16_to_f32(load_u16(block + 2 * i));
+  for (int64_t g = 0; g < 8; ++g) {
+    const float dl = d * float(int8_t(block[kIQ4XSScales + 16 * g + i]));
+    const uint8_t* q = block + kIQ4XSQuants + kIQ4XSGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      out[32 * g + c] = dl * float(kIq4nlValues[(q[nibble_byte(i, c)] >> nibble_shift(c)) & 15]);
+    }
+  }
+}
+
 }  // namespace
 
 bool is_kquant(WeightFormat f) { return kquant_block_bytes(f) != 0; }
@@ -148,6 +173,7 @@ int64_t kquant_block_bytes(WeightFormat f) {
     case WeightFormat::kQ6K: return kQ6KBlockBytes;
     case WeightFormat::kQ2K: return kQ2KBlockBytes;
     case WeightFormat::kQ3K: return kQ3KBlockBytes;
+    case WeightFormat::kIQ4XS: return kIQ4XSBlockBytes;
     default: return 0;
   }
 }
@@ -159,6 +185,7 @@ std::optional<WeightFormat> kquant_format_of(GgmlType t) {
     case GgmlType::kQ6_K: return WeightFormat::kQ6K;
     case GgmlType::kQ2_K: return WeightFormat::kQ2K;
     case GgmlType::kQ3_K: return WeightFormat::kQ3K;
+    case GgmlType::kIQ4_XS: return WeightFormat::kIQ4XS;
     default: return std::nullopt;
   }
 }
@@ -170,6 +197,7 @@ GgmlType kquant_source_type(WeightFormat f) {
     case WeightFormat::kQ6K: return GgmlType::kQ6_K;
     case WeightFormat::kQ2K: return GgmlType::kQ2_K;
     case WeightFormat::kQ3K: return GgmlType::kQ3_K;
+    case WeightFormat::kIQ4XS: return GgmlType::kIQ4_XS;
     default: DSV3_CHECK(false, "%s is not a k-quant format", format_name(f).data());
   }
   return GgmlType::kF32;
@@ -191,6 +219,7 @@ std::vector<uint8_t> repack_kquant(GgmlType t, const uint8_t* src, int64_t rows,
         case WeightFormat::kQ6K: pack_q6_k(src, i, block); break;
         case WeightFormat::kQ2K: pack_q2_k(src, i, block); break;
         case WeightFormat::kQ3K: pack_q3_k(src, i, block); break;
+        case WeightFormat::kIQ4XS: pack_iq4_xs(src, i, block); break;
         default: pack_q4_or_q5_k(src, i, *f == WeightFormat::kQ5K, block); break;
       }
     }
@@ -211,6 +240,10 @@ void decode_kquant_row(const Matrix& w, int64_t r, float* out) {
     }
     if (w.format == WeightFormat::kQ3K) {
       decode_q3_k_block(block, i, out);
+      continue;
+    }
+    if (w.format == WeightFormat::kIQ4XS) {
+      decode_iq4_xs_block(block, i, out);
       continue;
     }
     const float d = f16_to_f32(load_u16(block + 2 * i));

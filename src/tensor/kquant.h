@@ -1,5 +1,5 @@
 // GGUF k-quant matrices kept quantized in memory: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K rows (ggml's super-blocks of
-// 256 weights, tensor/gguf_blocks.h) repacked, losslessly, at load into the 16-row tiles the
+// 256 weights, tensor/gguf_blocks.h), and IQ4_XS rows (super-blocks of 256 too), repacked, losslessly, at load into the 16-row tiles the
 // int8 kernels read (the same row interleaving as our q8 / q4, tensor/matrix.h), so a
 // vpdpbusd on 64 bytes yields 4 columns of 16 rows. Nothing is requantized: every weight
 // decodes to the float the GGUF block decodes to, bit for bit.
@@ -41,6 +41,12 @@
 //                                 bit k: u[i][4k + j], bit 4 + k: u[i][16 + 4k + j]); u is the
 //                                 file's 2 bits plus 4 where its hmask bit is set
 //   W = (d[i] * sc[2g + c / 16][i]) * (u - 4)           (ggml's dequantize_row_q3_K)
+// kIQ4XS super-block tile, 2208 bytes (4.3125 bits per weight; the file's IQ4_XS: 4.25):
+//   uint16 d[16]                  f16 super-block scale of row i
+//   int8   sc[8][16]              the 6-bit scale of group g minus 32, row i (unpacked)
+//   uint8  q[8][4][16][4]         group g: the 4-bit level codes u as kQ4K's nibbles (the
+//                                 file's nibble order: low nibbles columns 0..15, high 16..31)
+//   W = (d[i] * sc[g][i]) * kIq4nlValues[u]             (ggml's dequantize_row_iq4_xs)
 #pragma once
 
 #include <cstdint>
@@ -58,16 +64,18 @@ inline constexpr int64_t kQ5KBlockBytes = 64 + 256 + 8 * 320;
 inline constexpr int64_t kQ6KBlockBytes = 32 + 256 + 8 * 384;
 inline constexpr int64_t kQ2KBlockBytes = 64 + 256 + 8 * 128;
 inline constexpr int64_t kQ3KBlockBytes = 32 + 256 + 8 * 192;
+inline constexpr int64_t kIQ4XSBlockBytes = 32 + 128 + 8 * 256;
 
 inline constexpr WeightFormat kKQuantFormats[] = {WeightFormat::kQ2K, WeightFormat::kQ3K,
                                                   WeightFormat::kQ4K, WeightFormat::kQ5K,
-                                                  WeightFormat::kQ6K};
+                                                  WeightFormat::kQ6K, WeightFormat::kIQ4XS};
 // One of kKQuantFormats.
 bool is_kquant(WeightFormat f);
 // Bytes of one (tile, super-block) block (0 for other formats).
 int64_t kquant_block_bytes(WeightFormat f);
 
-// The format a GGUF type is held in (kQ2K for Q2_K, ..., kQ6K for Q6_K), or nullopt.
+// The format a GGUF type is held in (kQ2K for Q2_K, ..., kQ6K for Q6_K, kIQ4XS for IQ4_XS),
+// or nullopt.
 std::optional<WeightFormat> kquant_format_of(GgmlType t);
 // Its inverse: the GGUF type a k-quant format is repacked from.
 GgmlType kquant_source_type(WeightFormat f);
@@ -91,5 +99,7 @@ inline constexpr int64_t kQ6KScales = 32, kQ6KQuants = 288, kQ6KGroupBytes = 384
 inline constexpr int64_t kQ2KDmin = 32, kQ2KScales = 64, kQ2KQuants = 320, kQ2KGroupBytes = 128;
 // Offsets inside a kQ3K block (kQ6K's header).
 inline constexpr int64_t kQ3KScales = 32, kQ3KQuants = 288, kQ3KGroupBytes = 192;
+// Offsets inside a kIQ4XS block (d, one signed scale byte per group, kQ4K's nibble groups).
+inline constexpr int64_t kIQ4XSScales = 32, kIQ4XSQuants = 160, kIQ4XSGroupBytes = 256;
 
 }  // namespace dsv3

@@ -230,7 +230,7 @@ struct Q4Codec : GroupQuantized<Q4Codec> {
   }
 };
 
-// ---- GGUF k-quants kept quantized at load (layouts in tensor/kquant.h): decoded and
+// ---- GGUF k-quants and IQ4_XS kept quantized at load (layouts in tensor/kquant.h): decoded and
 // multiplied by their own kernels, never written by `dsv3 quantize`. ---------------------------
 template <typename Codec>
 struct SuperBlockQuantized {
@@ -271,6 +271,12 @@ struct Q3KCodec : SuperBlockQuantized<Q3KCodec> {
   static constexpr int64_t kBlockBytes = kQ3KBlockBytes;
 };
 
+struct IQ4XSCodec : SuperBlockQuantized<IQ4XSCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kIQ4XS;
+  static constexpr std::string_view kName = "iq4_xs";
+  static constexpr int64_t kBlockBytes = kIQ4XSBlockBytes;
+};
+
 // Codecs of element formats: row r is `cols` values of kValueBytes each, encoded one by one.
 template <typename Codec>
 concept ElementCodec = requires { Codec::kValueBytes; };
@@ -290,6 +296,7 @@ decltype(auto) visit_format(WeightFormat f, Fn&& fn) {
     case WeightFormat::kQ6K: return fn(Q6KCodec{});
     case WeightFormat::kQ2K: return fn(Q2KCodec{});
     case WeightFormat::kQ3K: return fn(Q3KCodec{});
+    case WeightFormat::kIQ4XS: return fn(IQ4XSCodec{});
   }
   std::abort();  // not a WeightFormat enumerator: memory was corrupted
 }

@@ -409,12 +409,21 @@ TEST(GgufModel, Q2KAndQ3KMatricesStayQuantizedAndComputeLikeTheirF32Values) {
       {"q2_k", "q3_k", "q6_k"});
 }
 
-// What `dsv3 info` reports per tensor: k-quant matrices (and stacked experts)
-// are kept quantized at their tiles' size, k-quant vectors and kv_b halves are
-// decoded to float32.
+// An IQ4_XS mix: IQ4_XS for every matrix but output (Q6_K).
+TEST(GgufModel, IQ4XSMatricesStayQuantizedAndComputeLikeTheirF32Values) {
+  expect_kquant_mix_computes_like_f32(
+      [](const std::string &name) {
+        return name == "output.weight" ? GgmlType::kQ6_K : GgmlType::kIQ4_XS;
+      },
+      {{GgmlType::kIQ4_XS, 13}, {GgmlType::kQ6_K, 1}}, {"iq4_xs", "q6_k"});
+}
+
+// What `dsv3 info` reports per tensor: k-quant and IQ4_XS matrices (and stacked
+// experts) are kept quantized at their tiles' size, their vectors and kv_b
+// halves are decoded to float32.
 TEST(GgufModel, ResidencyOfKQuantTensors) {
   for (GgmlType type : {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K,
-                        GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+                        GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS}) {
     SCOPED_TRACE(std::string(ggml_type_name(type)));
     GgufTensor t;
     t.name = "blk.3.ffn_up_exps.weight";

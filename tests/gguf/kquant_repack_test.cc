@@ -1,4 +1,4 @@
-// Q2_K .. Q6_K kept quantized: the tiles of tensor/kquant.h decode to exactly the floats the
+// Q2_K .. Q6_K and IQ4_XS kept quantized: the tiles of tensor/kquant.h decode to exactly the floats the
 // GGUF blocks decode to (gguf-py's own fixture blocks and random ones, odd row counts), and
 // the test encoders of gguf_blocks.h write blocks that decode close to their input.
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@ namespace dsv3 {
 namespace {
 
 constexpr GgmlType kTypes[] = {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K,
-                               GgmlType::kQ6_K};
+                               GgmlType::kQ6_K, GgmlType::kIQ4_XS};
 const std::string kFixture = std::string(DSV3_SOURCE_DIR) + "/tests/data/gguf/blocks.gguf";
 
 // Every row of the repacked matrix equals decode_ggml_row of its blocks, bit for bit.
@@ -48,6 +48,7 @@ std::vector<uint8_t> random_blocks(GgmlType type, int64_t rows, int64_t cols, ui
     const std::vector<size_t> scales_at = type == GgmlType::kQ6_K   ? std::vector<size_t>{208}
                                           : type == GgmlType::kQ3_K ? std::vector<size_t>{108}
                                           : type == GgmlType::kQ2_K ? std::vector<size_t>{80, 82}
+                                          : type == GgmlType::kIQ4_XS ? std::vector<size_t>{0}
                                                                     : std::vector<size_t>{0, 2};
     for (size_t off : scales_at) {
       b[at + off + 1] &= 0x3f;  // exponent below 0x1f: finite
@@ -85,10 +86,11 @@ TEST(KQuantRepack, EncodersWriteBlocksThatDecodeCloseToTheirInput) {
   // Q2_K: 4 levels over each sub-block's range (with 0), 4-bit scales; Q4_K / Q5_K: 16 / 32
   // levels over each sub-block's range; Q6_K: 63 over twice its largest |x|. Half a level,
   // plus the rounding of the scales. Q3_K: levels -4..3 of a quarter of the largest |x|, so
-  // the positive side stops a level short: one level.
+  // the positive side stops a level short: one level. IQ4_XS: the largest |x| on the level
+  // -127, so the other side stops at 113 (14 / 127 short), and half its widest gap (23 / 127).
   for (const auto& [type, tol] : {std::pair{GgmlType::kQ2_K, 0.45f}, {GgmlType::kQ3_K, 0.3f},
                                   {GgmlType::kQ4_K, 0.09f}, {GgmlType::kQ5_K, 0.05f},
-                                  {GgmlType::kQ6_K, 0.025f}}) {
+                                  {GgmlType::kQ6_K, 0.025f}, {GgmlType::kIQ4_XS, 0.13f}}) {
     std::vector<uint8_t> b(size_t(ggml_row_bytes(type, 1024)));
     encode_kquant_row(type, x.data(), 1024, b.data());
     std::vector<float> y(1024);

@@ -1,7 +1,7 @@
-// The GGUF k-quant kernels (kQ2K, kQ3K, kQ4K, kQ5K, kQ6K) on every target against their scalar references:
-// the int8-activation product (matrix-vector and matrix-matrix token counts, odd row counts,
-// 1-3 threads), the float32 path, x^T W and row decoding; and the int8 reference against the
-// decoded weights, so both follow the blocks' arithmetic.
+// The GGUF k-quant kernels (kQ2K .. kQ6K) and kIQ4XS's on every target against their scalar
+// references: the int8-activation product (matrix-vector and matrix-matrix token counts, odd
+// row counts, 1-3 threads), the float32 path, x^T W and row decoding; and the int8 reference
+// against the decoded weights, so both follow the blocks' arithmetic.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,9 +1,10 @@
-// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K (tensor/kquant.h),
-// the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows in each 64-byte
-// vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast activation bytes
-// gives the 16 rows' partial sums with no horizontal additions. The block scales are applied
-// per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors, converted once per group and
-// shared by every token of the pass.
+// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K and of kIQ4XS
+// (tensor/kquant.h), the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows in
+// each 64-byte vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast
+// activation bytes gives the 16 rows' partial sums with no horizontal additions. The block
+// scales are applied per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors,
+// converted once per group and shared by every token of the pass. IQ4_XS codes become their
+// levels (plus 128) through a vpshufb table.
 #include "kernels/kquant.h"
 
 #if defined(__x86_64__)
@@ -26,8 +27,8 @@ namespace {
 
 using x86::first_n;
 
-// Tokens per pass over a tile: Q2_K / Q4_K / Q5_K hold 2 kT int and kT float accumulators,
-// Q3_K / Q6_K the same plus the unpacked high bits.
+// Tokens per pass over a tile: Q2_K / Q4_K / Q5_K / IQ4_XS hold 2 kT int and kT float
+// accumulators, Q3_K / Q6_K the same plus the unpacked high bits.
 constexpr int kMaxTokensQ4K = 8;
 constexpr int kMaxTokensQ6K = 6;
 // How far ahead the tile stream is fetched (~4 KB, as our q4 kernel).
@@ -305,6 +306,66 @@ DSV3_TARGET_AVX512_VNNI void q23k_tile(const uint8_t* tile, int64_t blocks,
   for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
 }
 
+// The IQ4_XS levels plus 128 (1..241: unsigned, vpdpbusd's weight operand) in every 128-bit
+// lane, so vpshufb turns 4-bit codes into them.
+DSV3_TARGET_AVX512_VNNI inline __m512i iq4xs_biased_levels() {
+  alignas(16) uint8_t levels[16];
+  for (int u = 0; u < 16; ++u) levels[u] = uint8_t(kIq4nlValues[u] + 128);
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(levels)));
+}
+
+// Quad k of an IQ4_XS group: the biased levels of columns 4k.. (lo) and 16 + 4k.. (hi).
+template <int k, int kT>
+DSV3_TARGET_AVX512_VNNI inline void iq4xs_quad(const uint8_t* q, __m512i levels, const int8_t* x,
+                                               __m512i* lo_sum, __m512i* hi_sum) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i v = _mm512_loadu_si512(q + 64 * k);
+  const __m512i lo = _mm512_shuffle_epi8(levels, _mm512_and_si512(v, low4));
+  const __m512i hi = _mm512_shuffle_epi8(levels, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+  for (int t = 0; t < kT; ++t) {
+    lo_sum[t] = _mm512_dpbusd_epi32(lo_sum[t], lo, broadcast4(x + t * kQuantGroup + 4 * k));
+    hi_sum[t] = _mm512_dpbusd_epi32(hi_sum[t], hi, broadcast4(x + t * kQuantGroup + 16 + 4 * k));
+  }
+}
+
+// One IQ4_XS tile (16 rows from row r) times tokens [t0, t0 + kT). The dot of the biased
+// levels is the levels' plus 128 sum(xq), which xq.q8_offset (-128 sx sum(xq)) takes off.
+template <int kT>
+DSV3_TARGET_AVX512_VNNI void iq4xs_tile(const uint8_t* tile, int64_t blocks,
+                                        const QuantizedActivations& xq, int64_t t0, int64_t r,
+                                        int64_t rows, float* y) {
+  const __m512i levels = iq4xs_biased_levels();
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kIQ4XSBlockBytes;
+    prefetch_block(block, kIQ4XSBlockBytes);
+    const __m512 d = load_f16x16(block);
+    for (int64_t g = 0; g < 8; ++g) {
+      const __m512 scale = _mm512_mul_ps(d, load_i8x16(block + kIQ4XSScales + 16 * g));
+      const uint8_t* q = block + kIQ4XSQuants + kIQ4XSGroupBytes * g;
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      __m512i lo_sum[kT], hi_sum[kT];
+      for (int t = 0; t < kT; ++t) lo_sum[t] = hi_sum[t] = _mm512_setzero_si512();
+      iq4xs_quad<0, kT>(q, levels, x, lo_sum, hi_sum);
+      iq4xs_quad<1, kT>(q, levels, x, lo_sum, hi_sum);
+      iq4xs_quad<2, kT>(q, levels, x, lo_sum, hi_sum);
+      iq4xs_quad<3, kT>(q, levels, x, lo_sum, hi_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(lo_sum[t], hi_sum[t]));
+        // (d sc) (sx dot_biased - 128 sx sum(xq))
+        const __m512 sum = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[at + t]),
+                                           _mm512_set1_ps(xq.q8_offset[at + t]));
+        acc[t] = _mm512_fmadd_ps(sum, scale, acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
 // The half-group sums sx sum_h(xq) of every token (the Q2_K mins' and the Q3_K / Q6_K zero
 // points' operand), per call (a call covers many tiles, so this costs a few percent of its
 // work at most).
@@ -328,6 +389,7 @@ DSV3_TARGET_AVX512_VNNI void kquant_int8_avx512(const Matrix& w, const Quantized
                                                 float* y, int64_t r0, int64_t r1) {
   constexpr bool kQ6 = kF == WeightFormat::kQ6K, kQ5 = kF == WeightFormat::kQ5K;
   constexpr bool kQ2 = kF == WeightFormat::kQ2K, kQ3 = kF == WeightFormat::kQ3K;
+  constexpr bool kIQ4 = kF == WeightFormat::kIQ4XS;
   const int64_t blocks = w.cols / kKQuantSuperBlock;
   const int64_t tile_bytes = blocks * kquant_block_bytes(kF);
   float* half_sums = nullptr;
@@ -338,7 +400,20 @@ DSV3_TARGET_AVX512_VNNI void kquant_int8_avx512(const Matrix& w, const Quantized
   for (int64_t r = r0; r < r1; r += kQuantTileRows) {
     const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
     for (int64_t t0 = 0; t0 < xq.n;) {
-      if constexpr (kQ2) {
+      if constexpr (kIQ4) {
+        const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
+        switch (n) {
+          case 1: iq4xs_tile<1>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 2: iq4xs_tile<2>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 3: iq4xs_tile<3>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 4: iq4xs_tile<4>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 5: iq4xs_tile<5>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 6: iq4xs_tile<6>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 7: iq4xs_tile<7>(tile, blocks, xq, t0, r, w.rows, y); break;
+          default: iq4xs_tile<8>(tile, blocks, xq, t0, r, w.rows, y); break;
+        }
+        t0 += n;
+      } else if constexpr (kQ2) {
         const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
         switch (n) {
           case 1: q23k_tile<false, 1>(tile, blocks, xq, half_sums, t0, r, w.rows, y); break;
@@ -400,6 +475,7 @@ std::string detail::fill_x86_kquant(KernelTable& t) {
   t.formats[int(WeightFormat::kQ6K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ6K>;
   t.formats[int(WeightFormat::kQ2K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ2K>;
   t.formats[int(WeightFormat::kQ3K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ3K>;
+  t.formats[int(WeightFormat::kIQ4XS)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kIQ4XS>;
   return " +kquant";
 }
 
