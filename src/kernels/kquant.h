@@ -1,6 +1,6 @@
-// Kernels of the GGUF k-quant formats kQ2K .. kQ6K and kIQ4XS (tensor/kquant.h): the scalar references
-// (kernels/kquant_ref.cc) and the table fillers (the float fallback every table gets, the
-// AVX-512 VNNI kernels of kernels/x86/kquant.cc).
+// Kernels of the GGUF k-quant formats kQ2K .. kQ6K and of kIQ4XS (tensor/kquant.h): the scalar
+// references (kernels/kquant_ref.cc) and the table fillers (the float fallback every table gets,
+// the AVX-512 VNNI kernels of kernels/x86/kquant.cc).
 //
 // The int8 product is the one of our q4 (kernels.h, QuantizedActivations): activations
 // quantized per group of 32, an integer dot product per group (Q2_K, Q3_K, Q6_K: per half

@@ -1,7 +1,8 @@
-// GGUF k-quant matrices kept quantized in memory: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K rows (ggml's super-blocks of
-// 256 weights, tensor/gguf_blocks.h), and IQ4_XS rows (super-blocks of 256 too), repacked, losslessly, at load into the 16-row tiles the
-// int8 kernels read (the same row interleaving as our q8 / q4, tensor/matrix.h), so a
-// vpdpbusd on 64 bytes yields 4 columns of 16 rows. Nothing is requantized: every weight
+// GGUF k-quant matrices kept quantized in memory: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K rows (ggml's
+// super-blocks of 256 weights, tensor/gguf_blocks.h), and IQ4_XS rows (super-blocks of 256
+// too), repacked, losslessly, at load into the 16-row tiles the int8 kernels read (the same row
+// interleaving as our q8 / q4, tensor/matrix.h), so a vpdpbusd on 64 bytes yields 4 columns of
+// 16 rows. Nothing is requantized: every weight
 // decodes to the float the GGUF block decodes to, bit for bit.
 //
 // Rows are stored in tiles of 16 (kQuantTileRows), padded with zero rows; columns in

@@ -1,6 +1,6 @@
-// Q2_K .. Q6_K and IQ4_XS kept quantized: the tiles of tensor/kquant.h decode to exactly the floats the
-// GGUF blocks decode to (gguf-py's own fixture blocks and random ones, odd row counts), and
-// the test encoders of gguf_blocks.h write blocks that decode close to their input.
+// Q2_K .. Q6_K and IQ4_XS kept quantized: the tiles of tensor/kquant.h decode to exactly the floats
+// the GGUF blocks decode to (gguf-py's own fixture blocks and random ones, odd row counts), and the
+// test encoders of gguf_blocks.h write blocks that decode close to their input.
 #include <gtest/gtest.h>
 
 #include <cmath>
