@@ -497,10 +497,15 @@ void latent_attention_rows(const Matrix& keys, std::span<const int32_t> ids, con
   float* p = parts.data();
   auto part = [&](int64_t task) {
     const int64_t i0 = n * task / tasks, i1 = n * (task + 1) / tasks;
-    thread_local std::vector<uint8_t> buffer;
-    const Matrix rows = gather_rows(keys, ids.subspan(size_t(i0), size_t(i1 - i0)), buffer);
     float* out = p + task * part_floats;
     const detail::LatentAttentionPart result{.max = out, .sum = out + heads, .o = out + 2 * heads};
+    if (k.latent_attention_rows) {
+      k.latent_attention_rows(keys, k.formats[int(keys.format)].dequantize_row, ids.data(), q,
+                              heads, scale, value_cols, i0, i1, &result);
+      return;
+    }
+    thread_local std::vector<uint8_t> buffer;
+    const Matrix rows = gather_rows(keys, ids.subspan(size_t(i0), size_t(i1 - i0)), buffer);
     k.latent_attention(rows, k.formats[int(rows.format)].dequantize_row, q, 1, heads, scale,
                        value_cols, 0, rows.rows, rows.rows, &result);
   };
