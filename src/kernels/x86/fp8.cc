@@ -137,31 +137,80 @@ DSV3_TARGET_AVX512_VBMI void fp8_rows(const Decoder& d, const Matrix& w, int64_t
   for (; r < r1; ++r) fp8_tile<1, kT>(d, w, r, xs, y);
 }
 
+// xs[t][c] = x[t][c] * scale of column c, in decode64's order inside whole 64-chunks, for the
+// scale row `scales`. The general form: any block width.
+void scale_tokens_any_block(const Matrix& w, const float* x, int64_t n, const float* scales,
+                            float* column_scale, float* xs) {
+  const int64_t K = w.cols;
+  for (int64_t c0 = 0; c0 < K; c0 += w.block) {
+    std::fill(column_scale + c0, column_scale + std::min(K, c0 + w.block), scales[c0 / w.block]);
+  }
+  const int32_t* order = fp8_bytes().order;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xt = x + t * K;
+    float* out = xs + t * K;
+    int64_t c = 0;
+    for (; c + kChunk <= K; c += kChunk) {
+      for (int64_t j = 0; j < kChunk; ++j) out[c + j] = xt[c + order[j]] * column_scale[c + order[j]];
+    }
+    for (; c < K; ++c) out[c] = xt[c] * column_scale[c];
+  }
+}
+
+// x[t] in decode64's order inside whole 64-chunks (the rest as it is), once per call.
+void order_tokens(const float* x, int64_t n, int64_t K, float* ordered) {
+  const int32_t* order = fp8_bytes().order;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xt = x + t * K;
+    float* out = ordered + t * K;
+    int64_t c = 0;
+    for (; c + kChunk <= K; c += kChunk) {
+      for (int64_t j = 0; j < kChunk; ++j) out[c + j] = xt[c + order[j]];
+    }
+    std::copy(xt + c, xt + K, out + c);
+  }
+}
+
+// The same as scale_tokens_any_block (the same products, so the same values) when blocks
+// are whole 64-chunks (the checkpoints' 128): every chunk has one scale, so the tokens put in
+// order once per call (`ordered`) are only multiplied here, a vector at a time, instead of
+// being reordered again for every scale row.
+DSV3_TARGET_AVX512_VBMI void scale_ordered_tokens(const Matrix& w, const float* ordered,
+                                                  int64_t n, const float* scales, float* xs) {
+  const int64_t K = w.cols;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* in = ordered + t * K;
+    float* out = xs + t * K;
+    int64_t c = 0;
+    for (; c + kChunk <= K; c += kChunk) {
+      const __m512 s = _mm512_set1_ps(scales[c / w.block]);
+      for (int64_t j = 0; j < kChunk; j += 16) {
+        _mm512_storeu_ps(out + c + j, _mm512_mul_ps(_mm512_loadu_ps(in + c + j), s));
+      }
+    }
+    for (; c < K; ++c) out[c] = in[c] * scales[c / w.block];
+  }
+}
+
 // Rows [r0, r1) for n <= kMatvecMaxTokens.
 DSV3_TARGET_AVX512_VBMI void fp8_matvec(const Matrix& w, const float* x, int64_t n, float* y,
                                         int64_t r0, int64_t r1) {
   const Decoder d = make_decoder();
   const int64_t K = w.cols;
   float* xs = detail::thread_scratch(0, size_t(n * K));
-  float* column_scale = detail::thread_scratch(1, size_t(K));
+  const bool whole_chunks = w.block % kChunk == 0;
+  float* column_scale = whole_chunks ? nullptr : detail::thread_scratch(1, size_t(K));
+  float* ordered = whole_chunks ? detail::thread_scratch(2, size_t(n * K)) : nullptr;
+  if (whole_chunks) order_tokens(x, n, K, ordered);
   for (int64_t r = r0; r < r1;) {
     // Rows up to the end of this scale row (a block of `block` stored rows).
     const int64_t block_row = (w.row0 + r) / w.block;
     const int64_t end = std::min(r1, (block_row + 1) * w.block - w.row0);
     const float* scales = w.block_scales + block_row * w.scale_cols;
-    // xs[t][c] = x[t][c] * scale of column c, in decode64's order inside whole 64-chunks.
-    for (int64_t c0 = 0; c0 < K; c0 += w.block) {
-      std::fill(column_scale + c0, column_scale + std::min(K, c0 + w.block), scales[c0 / w.block]);
-    }
-    const int32_t* order = fp8_bytes().order;
-    for (int64_t t = 0; t < n; ++t) {
-      const float* xt = x + t * K;
-      float* out = xs + t * K;
-      int64_t c = 0;
-      for (; c + kChunk <= K; c += kChunk) {
-        for (int64_t j = 0; j < kChunk; ++j) out[c + j] = xt[c + order[j]] * column_scale[c + order[j]];
-      }
-      for (; c < K; ++c) out[c] = xt[c] * column_scale[c];
+    if (whole_chunks) {
+      scale_ordered_tokens(w, ordered, n, scales, xs);
+    } else {
+      scale_tokens_any_block(w, x, n, scales, column_scale, xs);
     }
     switch (n) {
       case 1: fp8_rows<1>(d, w, r, end, xs, y); break;
