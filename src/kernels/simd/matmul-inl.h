@@ -575,16 +575,21 @@ HWY_INLINE void TransposedScaledColsBlock(const Matrix& w, const float* x, float
   constexpr int64_t kRowsAhead = 8;  // as in TransposedColsBlock
   const int64_t row_bytes = format_row_bytes(w.format, w.cols), value_bytes = row_bytes / w.cols;
   const int64_t line_vectors = std::max<int64_t>(1, 64 / (L * value_bytes));
-  for (int64_t r = 0; r < w.rows; ++r) {
-    const uint8_t* row = w.row_data(r);
-    const auto vscale = hn::Set(d, BlockScale<Dec>(w, r, c) * Dec::kVecFactor);
-    hn::Vec<decltype(d)> xr[N];
-    for (int64_t t = 0; t < N; ++t) xr[t] = hn::Set(d, x[t * w.rows + r]);
-    for (int64_t v = 0; v < kVecs; ++v) {
-      if (v % line_vectors == 0) hwy::Prefetch(row + kRowsAhead * row_bytes + (c + v * L) * value_bytes);
-      const auto wv = hn::Mul(Dec::Load(d, row, c + v * L), vscale);
-      for (int64_t t = 0; t < N; ++t) acc[t][v] = hn::MulAdd(xr[t], wv, acc[t][v]);
+  // Rows [r0, r1) share one scale: a block of stored rows.
+  for (int64_t r0 = 0; r0 < w.rows;) {
+    const int64_t r1 = std::min(w.rows, ((w.row0 + r0) / w.block + 1) * w.block - w.row0);
+    const auto vscale = hn::Set(d, BlockScale<Dec>(w, r0, c) * Dec::kVecFactor);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w.data + r * row_bytes;
+      hn::Vec<decltype(d)> xr[N];
+      for (int64_t t = 0; t < N; ++t) xr[t] = hn::Set(d, x[t * w.rows + r]);
+      for (int64_t v = 0; v < kVecs; ++v) {
+        if (v % line_vectors == 0) hwy::Prefetch(row + kRowsAhead * row_bytes + (c + v * L) * value_bytes);
+        const auto wv = hn::Mul(Dec::Load(d, row, c + v * L), vscale);
+        for (int64_t t = 0; t < N; ++t) acc[t][v] = hn::MulAdd(xr[t], wv, acc[t][v]);
+      }
     }
+    r0 = r1;
   }
   for (int64_t t = 0; t < N; ++t) {
     for (int64_t v = 0; v < kVecs; ++v) hn::StoreU(acc[t][v], d, y + t * w.cols + c + v * L);

@@ -222,6 +222,97 @@ DSV3_TARGET_AVX512_VBMI void fp8_matvec(const Matrix& w, const float* x, int64_t
   }
 }
 
+// ---- x^T W for few tokens (the absorbed attention's W_uk^T q, per head) ----------------------
+// The Highway entry this one replaces: more tokens, other block widths, columns left over.
+detail::MatmulColsFn g_cols_fallback = nullptr;
+
+// Rows fetched ahead of the one being read. A head's slice (128 rows of 512 bytes) is read
+// in 64-column passes; the first pass fetches whole rows (every column of the call) this far
+// ahead, so the later passes find them in L2.
+constexpr int64_t kColsRowsAhead = 8;
+
+// Columns [c, c + 64) of y[t] = sum over rows r of x[t][r] * w[r] for kT tokens, the chunk
+// inside one block of scales. Per row the decoded weights are multiplied by the block scale,
+// then multiply-added, as the panel path (simd/matmul-inl.h, TransposedCols) does with its
+// decoded values (which are these divided by 256, their scale times 256: the same products),
+// so the results are bit for bit that path's. fetch_from/fetch_bytes: the part of the row
+// kColsRowsAhead on to fetch (none when fetch_bytes is 0).
+template <int kT>
+DSV3_TARGET_AVX512_VBMI void fp8_cols_chunk(const Decoder& d, const Matrix& w, const float* x,
+                                            float* y, int64_t c, int64_t fetch_from,
+                                            int64_t fetch_bytes) {
+  __m512 acc[kT][4];
+  for (int t = 0; t < kT; ++t) {
+    for (int j = 0; j < 4; ++j) acc[t][j] = _mm512_setzero_ps();
+  }
+  const int64_t scale_col = c / w.block;
+  const int64_t row_bytes = format_row_bytes(w.format, w.cols);
+  // Rows [r0, r1) share one scale: a block of stored rows.
+  for (int64_t r0 = 0; r0 < w.rows;) {
+    const int64_t block_row = (w.row0 + r0) / w.block;
+    const int64_t r1 = std::min(w.rows, (block_row + 1) * w.block - w.row0);
+    const __m512 scale = _mm512_set1_ps(w.block_scales[block_row * w.scale_cols + scale_col]);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w.data + r * row_bytes;
+      if (fetch_bytes > 0 && r + kColsRowsAhead < w.rows) {
+        const uint8_t* ahead = row + kColsRowsAhead * row_bytes + fetch_from;
+        for (int64_t b = 0; b < fetch_bytes; b += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
+        }
+      }
+      const Chunk ch = decode64(d, row + c);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512 wv = _mm512_mul_ps(ch.v[j], scale);
+#pragma GCC unroll 4
+        for (int t = 0; t < kT; ++t) {
+          acc[t][j] = _mm512_fmadd_ps(_mm512_set1_ps(x[t * w.rows + r]), wv, acc[t][j]);
+        }
+      }
+    }
+    r0 = r1;
+  }
+  // Back to column order.
+  const int32_t* order = fp8_bytes().order;
+  alignas(64) float lanes[kChunk];
+  for (int t = 0; t < kT; ++t) {
+    for (int j = 0; j < 4; ++j) _mm512_store_ps(lanes + 16 * j, acc[t][j]);
+    float* out = y + t * w.cols + c;
+    for (int64_t j = 0; j < kChunk; ++j) out[order[j]] = lanes[j];
+  }
+}
+
+template <int kT>
+DSV3_TARGET_AVX512_VBMI void fp8_cols_tokens(const Matrix& w, const float* x, float* y,
+                                             int64_t c0, int64_t c1) {
+  const Decoder d = make_decoder();
+  // The first rows, which no earlier row fetches.
+  for (int64_t r = 0; r < std::min(kColsRowsAhead, w.rows); ++r) {
+    for (int64_t b = c0; b < c1; b += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(w.row_data(r) + b), _MM_HINT_T0);
+    }
+  }
+  int64_t c = c0;
+  for (; c + kChunk <= c1 && c % w.block + kChunk <= w.block; c += kChunk) {
+    const bool first = c == c0;
+    fp8_cols_chunk<kT>(d, w, x, y, c, c0, first ? c1 - c0 : 0);
+  }
+  if (c < c1) g_cols_fallback(w, x, kT, y, c, c1);
+}
+
+// Columns [c0, c1) of y[n, w.cols] = x[n, w.rows] w.
+DSV3_TARGET_AVX512_VBMI void fp8_matvec_cols(const Matrix& w, const float* x, int64_t n,
+                                             float* y, int64_t c0, int64_t c1) {
+  if (w.block % kChunk != 0) return g_cols_fallback(w, x, n, y, c0, c1);
+  switch (n) {
+    case 1: return fp8_cols_tokens<1>(w, x, y, c0, c1);
+    case 2: return fp8_cols_tokens<2>(w, x, y, c0, c1);
+    case 3: return fp8_cols_tokens<3>(w, x, y, c0, c1);
+    case 4: return fp8_cols_tokens<4>(w, x, y, c0, c1);
+    default: return g_cols_fallback(w, x, n, y, c0, c1);
+  }
+}
+
 }  // namespace
 
 std::string detail::fill_x86_fp8(KernelTable& t) {
@@ -229,7 +320,12 @@ std::string detail::fill_x86_fp8(KernelTable& t) {
     return "";
   }
   static_assert(kMatvecMaxTokens == 4, "fp8_matvec handles up to 4 tokens");
-  t.formats[int(WeightFormat::kFP8Block)].matvec_rows = &fp8_matvec;
+  FormatKernels& fp8 = t.formats[int(WeightFormat::kFP8Block)];
+  fp8.matvec_rows = &fp8_matvec;
+  if (fp8.matmul_cols != &fp8_matvec_cols) {
+    g_cols_fallback = fp8.matmul_cols;
+    fp8.matmul_cols = &fp8_matvec_cols;
+  }
   return " +avx512vbmi-fp8";
 }
 
