@@ -227,31 +227,40 @@ DSV3_TARGET_AVX512_VBMI void fp8_matvec(const Matrix& w, const float* x, int64_t
 detail::MatmulColsFn g_cols_fallback = nullptr;
 
 // Rows fetched ahead of the one being read. A head's slice (128 rows of 512 bytes) is read
-// in 64-column passes; the first pass fetches whole rows (every column of the call) this far
-// ahead, so the later passes find them in L2.
-constexpr int64_t kColsRowsAhead = 8;
+// in passes over a few 64-column chunks; the first pass fetches whole rows (every column of
+// the call) this far ahead, so the later passes find them in L2. A pass spends only tens of
+// cycles on a row: the rows must be asked for well before, a memory latency or more.
+constexpr int64_t kColsRowsAhead = 16;
 
-// Columns [c, c + 64) of y[t] = sum over rows r of x[t][r] * w[r] for kT tokens, the chunk
-// inside one block of scales. Per row the decoded weights are multiplied by the block scale,
-// then multiply-added, as the panel path (simd/matmul-inl.h, TransposedCols) does with its
-// decoded values (which are these divided by 256, their scale times 256: the same products),
-// so the results are bit for bit that path's. fetch_from/fetch_bytes: the part of the row
-// kColsRowsAhead on to fetch (none when fetch_bytes is 0).
+// Chunks of 64 columns per pass for kT tokens: kT x kC x 4 accumulators, half the registers
+// or so beside the decoder's tables and the scales.
 template <int kT>
-DSV3_TARGET_AVX512_VBMI void fp8_cols_chunk(const Decoder& d, const Matrix& w, const float* x,
-                                            float* y, int64_t c, int64_t fetch_from,
-                                            int64_t fetch_bytes) {
-  __m512 acc[kT][4];
+inline constexpr int kColsChunks = kT == 1 ? 4 : kT == 2 ? 2 : 1;
+
+// Columns [c, c + 64 kC) of y[t] = sum over rows r of x[t][r] * w[r] for kT tokens, every
+// chunk inside one block of scales. Per row the decoded weights are multiplied by their block
+// scale, then multiply-added, as the panel path (simd/matmul-inl.h, TransposedCols) does with
+// its decoded values (which are these divided by 256, their scale times 256: the same
+// products), so the results are bit for bit that path's. fetch_from/fetch_bytes: the part of
+// the row kColsRowsAhead on to fetch (none when fetch_bytes is 0).
+template <int kT, int kC>
+DSV3_TARGET_AVX512_VBMI void fp8_cols_pass(const Decoder& d, const Matrix& w, const float* x,
+                                           float* y, int64_t c, int64_t fetch_from,
+                                           int64_t fetch_bytes) {
+  __m512 acc[kT][kC][4];
   for (int t = 0; t < kT; ++t) {
-    for (int j = 0; j < 4; ++j) acc[t][j] = _mm512_setzero_ps();
+    for (int k = 0; k < kC; ++k) {
+      for (int j = 0; j < 4; ++j) acc[t][k][j] = _mm512_setzero_ps();
+    }
   }
-  const int64_t scale_col = c / w.block;
   const int64_t row_bytes = format_row_bytes(w.format, w.cols);
-  // Rows [r0, r1) share one scale: a block of stored rows.
+  // Rows [r0, r1) share their scales: a block of stored rows.
   for (int64_t r0 = 0; r0 < w.rows;) {
     const int64_t block_row = (w.row0 + r0) / w.block;
     const int64_t r1 = std::min(w.rows, (block_row + 1) * w.block - w.row0);
-    const __m512 scale = _mm512_set1_ps(w.block_scales[block_row * w.scale_cols + scale_col]);
+    const float* scales = w.block_scales + block_row * w.scale_cols;
+    __m512 scale[kC];
+    for (int k = 0; k < kC; ++k) scale[k] = _mm512_set1_ps(scales[(c + kChunk * k) / w.block]);
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = w.data + r * row_bytes;
       if (fetch_bytes > 0 && r + kColsRowsAhead < w.rows) {
@@ -260,13 +269,16 @@ DSV3_TARGET_AVX512_VBMI void fp8_cols_chunk(const Decoder& d, const Matrix& w, c
           _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
         }
       }
-      const Chunk ch = decode64(d, row + c);
+      __m512 xr[kT];
+      for (int t = 0; t < kT; ++t) xr[t] = _mm512_set1_ps(x[t * w.rows + r]);
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m512 wv = _mm512_mul_ps(ch.v[j], scale);
+      for (int k = 0; k < kC; ++k) {
+        const Chunk ch = decode64(d, row + c + kChunk * k);
 #pragma GCC unroll 4
-        for (int t = 0; t < kT; ++t) {
-          acc[t][j] = _mm512_fmadd_ps(_mm512_set1_ps(x[t * w.rows + r]), wv, acc[t][j]);
+        for (int j = 0; j < 4; ++j) {
+          const __m512 wv = _mm512_mul_ps(ch.v[j], scale[k]);
+#pragma GCC unroll 4
+          for (int t = 0; t < kT; ++t) acc[t][k][j] = _mm512_fmadd_ps(xr[t], wv, acc[t][k][j]);
         }
       }
     }
@@ -276,9 +288,11 @@ DSV3_TARGET_AVX512_VBMI void fp8_cols_chunk(const Decoder& d, const Matrix& w, c
   const int32_t* order = fp8_bytes().order;
   alignas(64) float lanes[kChunk];
   for (int t = 0; t < kT; ++t) {
-    for (int j = 0; j < 4; ++j) _mm512_store_ps(lanes + 16 * j, acc[t][j]);
-    float* out = y + t * w.cols + c;
-    for (int64_t j = 0; j < kChunk; ++j) out[order[j]] = lanes[j];
+    for (int k = 0; k < kC; ++k) {
+      for (int j = 0; j < 4; ++j) _mm512_store_ps(lanes + 16 * j, acc[t][k][j]);
+      float* out = y + t * w.cols + c + kChunk * k;
+      for (int64_t j = 0; j < kChunk; ++j) out[order[j]] = lanes[j];
+    }
   }
 }
 
@@ -292,10 +306,13 @@ DSV3_TARGET_AVX512_VBMI void fp8_cols_tokens(const Matrix& w, const float* x, fl
       _mm_prefetch(reinterpret_cast<const char*>(w.row_data(r) + b), _MM_HINT_T0);
     }
   }
+  constexpr int kC = kColsChunks<kT>;
   int64_t c = c0;
-  for (; c + kChunk <= c1 && c % w.block + kChunk <= w.block; c += kChunk) {
-    const bool first = c == c0;
-    fp8_cols_chunk<kT>(d, w, x, y, c, c0, first ? c1 - c0 : 0);
+  for (; c + kC * kChunk <= c1; c += kC * kChunk) {
+    fp8_cols_pass<kT, kC>(d, w, x, y, c, c0, c == c0 ? c1 - c0 : 0);
+  }
+  for (; c + kChunk <= c1; c += kChunk) {
+    fp8_cols_pass<kT, 1>(d, w, x, y, c, c0, c == c0 ? c1 - c0 : 0);
   }
   if (c < c1) g_cols_fallback(w, x, kT, y, c, c1);
 }
