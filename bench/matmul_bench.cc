@@ -152,7 +152,8 @@ void BM_ReadBandwidth(benchmark::State& state) {
 double fastest(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 
 void register_all() {
-  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8}) {
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kFP8Block,
+                         WeightFormat::kQ8}) {
     const std::string name = "MatmulTransposed/" + std::string(format_name(f));
     benchmark::RegisterBenchmark(name.c_str(), BM_MatmulTransposed, f)
         ->ArgNames({"rows", "cols", "n"})

@@ -63,6 +63,12 @@ using LatentAttentionFn = void (*)(const Matrix& keys, DequantizeRowFn decode_ro
                                    int64_t tokens, int64_t heads, float scale, int64_t value_cols,
                                    int64_t s0, int64_t s1, int64_t visible,
                                    const LatentAttentionPart* out);
+// The same for one token over positions [s0, s1) of a list of selected rows (position s is
+// row ids[s] of keys), all of them seen, each read where the cache stores it.
+using LatentAttentionRowsFn = void (*)(const Matrix& keys, DequantizeRowFn decode_row,
+                                       const int32_t* ids, const float* q, int64_t heads,
+                                       float scale, int64_t value_cols, int64_t s0, int64_t s1,
+                                       const LatentAttentionPart* out);
 
 // Token counts up to this take FormatKernels::matvec_rows when a table has one.
 inline constexpr int64_t kMatvecMaxTokens = 4;
@@ -105,6 +111,9 @@ struct KernelTable {
   void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
   void (*topk)(const float* x, int64_t n, int64_t k, int32_t* indices) = nullptr;
   LatentAttentionFn latent_attention = nullptr;
+  // Optional: without it, kernels::latent_attention_rows copies the selected rows together
+  // (as float32 where rows are not self-contained) and runs latent_attention over the copy.
+  LatentAttentionRowsFn latent_attention_rows = nullptr;
   // Optional: kernels::index_scores whole (it lays the queries out once per call and splits
   // the keys over the threads itself), from kernels/x86/indexer_avx512.cc.
   void (*index_scores)(const IndexScoreArgs& a) = nullptr;

@@ -42,11 +42,17 @@ PoolState& pool_state() {
 std::atomic<bool> g_int8_activations{true};
 
 // Runs body over [0, total) items in tasks of whole `unit`s (16-row tiles, 128-column blocks),
-// on the pool when `work` (multiply-adds) is worth waking it.
+// on the pool when `work` (multiply-adds) is worth waking it. Inside a task of the pool (the
+// absorbed attention's per-head products) the tasks would run one after the other on this
+// thread: one call over everything does the same work without cutting the kernel's streams
+// short (and its per-call setup, like the FP8 kernels' token reordering, is paid once).
 void split(int64_t total, int64_t unit, int64_t work, FunctionRef<void(int64_t, int64_t)> body) {
   ThreadPool& pool = thread_pool();
   const int64_t units = (total + unit - 1) / unit;
-  if (pool.num_threads() == 1 || work < kMinParallelWork || units <= 1) return body(0, total);
+  if (pool.num_threads() == 1 || work < kMinParallelWork || units <= 1 ||
+      ThreadPool::inside_task()) {
+    return body(0, total);
+  }
   const int64_t tasks = std::min<int64_t>(units, pool.num_threads() * kTasksPerThread);
   const int64_t grain = (units + tasks - 1) / tasks;
   pool.parallel_for(units, grain, [&](int64_t b, int64_t e) {
@@ -498,10 +504,15 @@ void latent_attention_rows(const Matrix& keys, std::span<const int32_t> ids, con
   float* p = parts.data();
   auto part = [&](int64_t task) {
     const int64_t i0 = n * task / tasks, i1 = n * (task + 1) / tasks;
-    thread_local std::vector<uint8_t> buffer;
-    const Matrix rows = gather_rows(keys, ids.subspan(size_t(i0), size_t(i1 - i0)), buffer);
     float* out = p + task * part_floats;
     const detail::LatentAttentionPart result{.max = out, .sum = out + heads, .o = out + 2 * heads};
+    if (k.latent_attention_rows) {
+      k.latent_attention_rows(keys, k.formats[int(keys.format)].dequantize_row, ids.data(), q,
+                              heads, scale, value_cols, i0, i1, &result);
+      return;
+    }
+    thread_local std::vector<uint8_t> buffer;
+    const Matrix rows = gather_rows(keys, ids.subspan(size_t(i0), size_t(i1 - i0)), buffer);
     k.latent_attention(rows, k.formats[int(rows.format)].dequantize_row, q, 1, heads, scale,
                        value_cols, 0, rows.rows, rows.rows, &result);
   };

@@ -87,8 +87,9 @@ void latent_attention(const Matrix& keys, const float* q, int64_t tokens, int64_
 
 // latent_attention of one token over the rows `ids` of keys alone (V3.2's selected positions,
 // each < keys.rows, in any order): q[heads, width], o[heads, value_cols]. The threads split
-// the ids (unless called from a task of the pool); each copies its rows together (f32, bf16
-// and f16 rows as they are, other formats as float32) and attends over them.
+// the ids (unless called from a task of the pool); each attends over its share, reading the
+// rows where they are stored (targets without that kernel copy them together first: f32,
+// bf16 and f16 rows as they are, other formats as float32).
 void latent_attention_rows(const Matrix& keys, std::span<const int32_t> ids, const float* q,
                            int64_t heads, float scale, int64_t value_cols, float* o);
 

@@ -135,20 +135,12 @@ void select_sequence(const LayerContext& ctx, const IndexDims& d, const float* q
 
 }  // namespace
 
-void index_select(const LayerContext& ctx, const IndexerWeights& w, const float* x,
-                  const float* qr, int64_t rows, std::span<const SequenceSlice> seqs,
-                  const TokenSelection& out) {
+void index_select(const LayerContext& ctx, const IndexerWeights& w, const IndexerProjections& p,
+                  int64_t rows, std::span<const SequenceSlice> seqs, const TokenSelection& out) {
   const IndexDims d(*ctx.config);
-  Arena::Mark mark(*ctx.arena);
-  float* q = ctx.arena->floats(rows * d.heads * d.dim);
-  float* k = ctx.arena->floats(rows * d.dim);
-  float* weights = ctx.arena->floats(rows * d.heads);
-  {
-    PhaseScope phase(ctx.phases, "indexer projections");
-    kernels::matmul(w.wq_b, qr, rows, q);
-    kernels::matmul(w.wk, x, rows, k);
-    kernels::matmul(w.weights_proj, x, rows, weights);
-  }
+  float* q = p.q;
+  float* k = p.k;
+  float* weights = p.weights;
   for (const SequenceSlice& s : seqs) {
     {
       PhaseScope phase(ctx.phases, "indexer rope + fp8");

@@ -22,15 +22,23 @@ struct TokenSelection {
   bool dense(int64_t r, int64_t visible) const { return counts[r] >= visible; }
 };
 
-// For the `rows` new tokens of `seqs`: computes their indexer keys into each sequence's cache
-// (layer ctx.layer), then scores every visible cached token for each row and fills `out`
-// (its arrays sized by the caller from ctx.arena). x [rows, hidden] is MLA's input, qr
-// [rows, q_lora_rank] MLA's q latent after q_a_layernorm.
+// The indexer's projections of a batch's rows, which the caller computes in the same batches
+// of products as MLA's own (mla_forward): q = wq_b qr [rows, heads * head_dim] on MLA's q
+// latent after q_a_layernorm, k = wk x [rows, head_dim] and weights = weights_proj x
+// [rows, heads] on MLA's input x. index_select rotates and quantizes them in place.
+struct IndexerProjections {
+  float* q = nullptr;
+  float* k = nullptr;
+  float* weights = nullptr;
+};
+
+// For the `rows` new tokens of `seqs`: writes their indexer keys (from p.k) into each
+// sequence's cache (layer ctx.layer), then scores every visible cached token for each row and
+// fills `out` (its arrays sized by the caller from ctx.arena).
 // Traces "index_ids" [rows, slots] (-1 padded), and per sequence "index_head_weights"
 // [count, heads] and, when it drops tokens, "index_scores" [count, start_pos + count] (-inf
 // above the diagonal; rows of query chunks that keep every token are not scored: -inf too).
-void index_select(const LayerContext& ctx, const IndexerWeights& w, const float* x,
-                  const float* qr, int64_t rows, std::span<const SequenceSlice> seqs,
-                  const TokenSelection& out);
+void index_select(const LayerContext& ctx, const IndexerWeights& w, const IndexerProjections& p,
+                  int64_t rows, std::span<const SequenceSlice> seqs, const TokenSelection& out);
 
 }  // namespace dsv3

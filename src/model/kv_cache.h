@@ -15,6 +15,7 @@
 
 #include "tensor/matrix.h"
 #include "util/check.h"
+#include "util/huge_pages.h"
 
 namespace dsv3 {
 
@@ -76,7 +77,8 @@ class KvCache {
 
   int64_t n_layers_ = 0, width_ = 0, capacity_ = 0, length_ = 0, row_bytes_ = 0;
   WeightFormat format_ = WeightFormat::kF32;
-  std::vector<uint8_t> data_;
+  // Huge pages: sparse attention reads 2048 rows scattered over the whole cache per token.
+  std::vector<uint8_t, HugePageAllocator<uint8_t>> data_;
   std::vector<float> fp8_scales_;  // FP8: the block scales of rows(), all 1
   int64_t index_dim_ = 0;
   std::vector<uint8_t> index_codes_;   // [layer, capacity, index_dim]

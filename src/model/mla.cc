@@ -20,23 +20,37 @@ struct Dims {
         v(c.v_head_dim), lora(c.kv_lora_rank), qk(c.qk_head_dim()), width(c.kv_cache_width()) {}
 };
 
-// q [T, H*(nope+rope)], before RoPE; qa [T, q_lora_rank] receives the q latent after
-// q_a_layernorm (the lightning indexer's input), or is scratch when null.
-void project_queries(const LayerContext& ctx, const AttentionWeights& w, const float* x,
-                     int64_t T, float* q, float* qa = nullptr) {
+// The input projections of T rows of x: q [T, H*(nope+rope)] before RoPE, kv [T, width] (the
+// kv_a projection), and with an indexer its projections (see IndexerProjections). Products
+// with the same input run as one batch: those of x (wq_a or wq, wkv_a, the indexer's wk and
+// weights_proj), then those of the q latent after q_a_layernorm (wq_b, the indexer's wq_b).
+// One split of all their rows over the threads per batch, not a barrier after each product;
+// each product's results are those of kernels::matmul.
+void project_inputs(const LayerContext& ctx, const AttentionWeights& w, const float* x,
+                    int64_t T, float* q, float* kv, const IndexerProjections* indexer) {
   const ModelConfig& c = *ctx.config;
-  if (w.wq_a.empty()) {
-    kernels::matmul(w.wq, x, T, q);
-  } else {
-    Arena::Mark mark(*ctx.arena);
-    if (!qa) qa = ctx.arena->floats(T * c.q_lora_rank);
-    kernels::matmul(w.wq_a, x, T, qa);
-    for (int64_t t = 0; t < T; ++t) {
-      float* row = qa + t * c.q_lora_rank;
-      kernels::rmsnorm(row, w.q_norm.data(), c.q_lora_rank, float(c.rms_norm_eps), row);
-    }
-    kernels::matmul(w.wq_b, qa, T, q);
+  const bool lora = !w.wq_a.empty();
+  Arena::Mark mark(*ctx.arena);
+  float* qa = lora ? ctx.arena->floats(T * c.q_lora_rank) : nullptr;
+  std::array<kernels::MatmulJob, 4> jobs;
+  size_t n = 0;
+  jobs[n++] = lora ? kernels::MatmulJob{.w = &w.wq_a, .x = x, .n = T, .y = qa}
+                   : kernels::MatmulJob{.w = &w.wq, .x = x, .n = T, .y = q};
+  jobs[n++] = {.w = &w.wkv_a, .x = x, .n = T, .y = kv};
+  if (indexer) {
+    jobs[n++] = {.w = &w.indexer.wk, .x = x, .n = T, .y = indexer->k};
+    jobs[n++] = {.w = &w.indexer.weights_proj, .x = x, .n = T, .y = indexer->weights};
   }
+  kernels::matmul_batch(std::span(jobs.data(), n));
+  if (!lora) return;
+  for (int64_t t = 0; t < T; ++t) {
+    float* row = qa + t * c.q_lora_rank;
+    kernels::rmsnorm(row, w.q_norm.data(), c.q_lora_rank, float(c.rms_norm_eps), row);
+  }
+  n = 0;
+  jobs[n++] = {.w = &w.wq_b, .x = qa, .n = T, .y = q};
+  if (indexer) jobs[n++] = {.w = &w.indexer.wq_b, .x = qa, .n = T, .y = indexer->q};
+  kernels::matmul_batch(std::span(jobs.data(), n));
 }
 
 // RoPE on each head's rope part of q [T, H*(nope+rope)] at positions start_pos + t.
@@ -231,17 +245,21 @@ void mla_forward(const LayerContext& ctx, const AttentionWeights& w, const float
   float* o = ctx.arena->floats(rows * d.heads * d.v);
   float* kv = ctx.arena->floats(rows * d.width);
   const ModelConfig& c = *ctx.config;
-  float* qr = w.has_indexer ? ctx.arena->floats(rows * c.q_lora_rank) : nullptr;
+  IndexerProjections indexer;
+  if (w.has_indexer) {
+    indexer = {.q = ctx.arena->floats(rows * c.index_n_heads * c.index_head_dim),
+               .k = ctx.arena->floats(rows * c.index_head_dim),
+               .weights = ctx.arena->floats(rows * c.index_n_heads)};
+  }
   {
-    PhaseScope phase(ctx.phases, "attention in-proj");
-    project_queries(ctx, w, x, rows, q, qr);
-    kernels::matmul(w.wkv_a, x, rows, kv);
+    PhaseScope phase(ctx.phases, "attention in-proj");  // with the indexer's projections
+    project_inputs(ctx, w, x, rows, q, kv, w.has_indexer ? &indexer : nullptr);
   }
   TokenSelection selection;
   if (w.has_indexer) {
     selection = {.slots = c.index_topk, .ids = ctx.arena->ints(rows * c.index_topk),
                  .counts = ctx.arena->ints(rows)};
-    index_select(ctx, w.indexer, x, qr, rows, seqs, selection);
+    index_select(ctx, w.indexer, indexer, rows, seqs, selection);
   }
   for (const SequenceSlice& s : seqs) {
     DSV3_CHECK(s.start_pos + s.count <= s.cache->capacity(), "KV cache of %ld positions is full",

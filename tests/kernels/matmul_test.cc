@@ -132,6 +132,44 @@ TEST_P(MatmulTest, Fp8EdgeBlocksAndRowSlices) {
   }
 }
 
+// x^T W of FP8 on row slices (the absorbed attention's per-head W_uk) and block sizes that do
+// and do not hold whole vectors, against the reference; and the few-token path, which streams
+// the rows through registers, rounds exactly as the panel path of more tokens: each token's
+// outputs of a 5-token product are those of its product alone.
+TEST_P(MatmulTest, Fp8TransposedRowSlicesAndFewTokens) {
+  for (int64_t block : {128, 48}) {
+    const auto w = make_matrix(WeightFormat::kFP8Block, 300, 257, 17, block);
+    for (const Matrix& m : {w.m, w.m.row_slice(100, 150), w.m.row_slice(256, 44)}) {
+      for (int64_t n : {1, 2, 3, 4, 5}) {
+        const std::vector<float> x = random_floats(n * m.rows, uint32_t(n + 5));
+        std::vector<float> y = nan_filled(n * m.cols), want(n * m.cols);
+        kernels::matmul_transposed(m, x.data(), n, y.data());
+        kernels::ref::matmul_transposed(m, x.data(), n, want.data());
+        std::vector<float> sums(n * m.cols, 0.0f), row(m.cols);
+        for (int64_t r = 0; r < m.rows; ++r) {
+          kernels::ref::dequantize_row(m, r, row.data());
+          for (int64_t t = 0; t < n; ++t) {
+            for (int64_t c = 0; c < m.cols; ++c) sums[t * m.cols + c] += std::fabs(row[c] * x[t * m.rows + r]);
+          }
+        }
+        expect_close(y, want, sums, kMatmulTol, kMatmulAbsTol, "fp8 transposed " + label(m, n, 1));
+      }
+    }
+  }
+  const auto w = make_matrix(WeightFormat::kFP8Block, 256, 512, 19);
+  const Matrix head = w.m.row_slice(128, 128);
+  const int64_t n = 5;
+  const std::vector<float> x = random_floats(n * head.rows, 23);
+  std::vector<float> all(n * head.cols), one(head.cols);
+  kernels::matmul_transposed(head, x.data(), n, all.data());
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::matmul_transposed(head, x.data() + t * head.rows, 1, one.data());
+    for (int64_t c = 0; c < head.cols; ++c) {
+      ASSERT_EQ(one[c], all[t * head.cols + c]) << "token " << t << " column " << c;
+    }
+  }
+}
+
 TEST_P(MatmulTest, Fp8NanCodesDecodeToNan) {
   auto w = make_matrix(WeightFormat::kFP8Block, 2, 40, 5);
   w.bytes[3] = 0x7f;

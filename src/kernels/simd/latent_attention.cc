@@ -59,12 +59,12 @@ struct TokenState {
 };
 
 // scores[t][i] = sum_c row[i][c] * qt_t[c] for rows i < kR (rows past the block's end repeat
-// its last row; the caller ignores them). Meanwhile the next rows, `ahead` (kR rows of `width`
-// floats, back to back), are fetched a line at a time: rows read side by side are streams the
-// hardware prefetcher would not follow in time.
+// its last row; the caller ignores them). Meanwhile the next block's rows, ahead[i] (kR rows
+// of `width` floats), are fetched a line at a time: rows read side by side are streams the
+// hardware prefetcher would not follow in time (and selected rows are no stream at all).
 template <int64_t kR, int64_t kT>
 HWY_INLINE void ScoreBlock(const float* const* row, const TokenState* tok, int64_t width,
-                           const float* ahead, VF (*scores)[kR]) {
+                           const float* const* ahead, VF (*scores)[kR]) {
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));
   constexpr int64_t kLineFloats = 16;
@@ -74,7 +74,7 @@ HWY_INLINE void ScoreBlock(const float* const* row, const TokenState* tok, int64
   }
   for (int64_t c = 0; c < width; ++c) {
     if (ahead && c % kLineFloats == 0) {
-      for (int64_t i = 0; i < kR; ++i) hwy::Prefetch(ahead + i * width + c);
+      for (int64_t i = 0; i < kR; ++i) hwy::Prefetch(ahead[i] + c);
     }
     VF q[kT];
     for (int64_t t = 0; t < kT; ++t) q[t] = hn::LoadU(d, tok[t].qt + c * L);
@@ -120,7 +120,7 @@ HWY_INLINE void AccumulateValues(const float* const* row, const float* p, int64_
 // rows added to its outputs. Token t sees the rows below visible[t]; the others get weight 0.
 template <int64_t kT>
 HWY_INLINE void AttendBlock(const float* const* row, int64_t n, int64_t b, const int64_t* visible,
-                            int64_t width, int64_t value_cols, const float* ahead, float* p,
+                            int64_t width, int64_t value_cols, const float* const* ahead, float* p,
                             const TokenState* tok) {
   constexpr int64_t kR = kBlockRows<kT>;
   const DF d;
@@ -173,10 +173,13 @@ HWY_INLINE void TransposeQuery(const float* q, int64_t heads, int64_t width, flo
   }
 }
 
+// Position s is row s of keys, or row ids[s] when there is a list of selected rows: those
+// are read where they are stored, like a range.
 template <int64_t kT>
 void LatentAttentionTokens(const Matrix& keys, detail::DequantizeRowFn decode_row, const float* q,
                            int64_t heads, float scale, int64_t value_cols, int64_t s0, int64_t s1,
-                           int64_t visible, const detail::LatentAttentionPart* out) {
+                           int64_t visible, const int32_t* ids,
+                           const detail::LatentAttentionPart* out) {
   constexpr int64_t kR = kBlockRows<kT>;
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d)), width = keys.cols;
@@ -201,22 +204,27 @@ void LatentAttentionTokens(const Matrix& keys, detail::DequantizeRowFn decode_ro
       std::fill_n(og + (value_cols + 1) * L, L, 0.0f);
     }
   }
+  auto row_of = [&](int64_t s) { return ids ? int64_t(ids[s]) : s; };
+  auto f32_row = [&](int64_t s) { return reinterpret_cast<const float*>(keys.row_data(row_of(s))); };
   const float* row[kR];
+  const float* ahead_rows[kR];
   for (int64_t b = s0; b < s1; b += kR) {
     const int64_t n = std::min(kR, s1 - b);
     for (int64_t i = 0; i < kR; ++i) {
       const int64_t s = b + std::min(i, n - 1);
       if (f32) {
-        row[i] = reinterpret_cast<const float*>(keys.row_data(s));
+        row[i] = f32_row(s);
       } else {
-        if (i < n) decode_row(keys, s, decoded + i * width);
+        if (i < n) decode_row(keys, row_of(s), decoded + i * width);
         row[i] = decoded + std::min(i, n - 1) * width;
       }
     }
     // Float32 rows are read in place: the first group of heads fetches the next block's.
-    const float* ahead = f32 && b + 2 * kR <= s1
-                             ? reinterpret_cast<const float*>(keys.row_data(b + kR))
-                             : nullptr;
+    const bool fetch = f32 && b + 2 * kR <= s1;
+    if (fetch) {
+      for (int64_t i = 0; i < kR; ++i) ahead_rows[i] = f32_row(b + kR + i);
+    }
+    const float* const* ahead = fetch ? ahead_rows : nullptr;
     for (int64_t g = 0; g < groups; ++g) {
       TokenState tok[kT];
       for (int64_t t = 0; t < kT; ++t) {
@@ -250,12 +258,23 @@ void LatentAttention(const Matrix& keys, detail::DequantizeRowFn decode_row, con
                      int64_t s1, int64_t visible, const detail::LatentAttentionPart* out) {
   if (tokens == 2) {
     return LatentAttentionTokens<2>(keys, decode_row, q, heads, scale, value_cols, s0, s1,
-                                    visible, out);
+                                    visible, nullptr, out);
   }
-  LatentAttentionTokens<1>(keys, decode_row, q, heads, scale, value_cols, s0, s1, visible, out);
+  LatentAttentionTokens<1>(keys, decode_row, q, heads, scale, value_cols, s0, s1, visible,
+                           nullptr, out);
 }
 
-void FillLatentAttention(detail::KernelTable& t) { t.latent_attention = &LatentAttention; }
+void LatentAttentionRows(const Matrix& keys, detail::DequantizeRowFn decode_row,
+                         const int32_t* ids, const float* q, int64_t heads, float scale,
+                         int64_t value_cols, int64_t s0, int64_t s1,
+                         const detail::LatentAttentionPart* out) {
+  LatentAttentionTokens<1>(keys, decode_row, q, heads, scale, value_cols, s0, s1, s1, ids, out);
+}
+
+void FillLatentAttention(detail::KernelTable& t) {
+  t.latent_attention = &LatentAttention;
+  t.latent_attention_rows = &LatentAttentionRows;
+}
 
 }  // namespace dsv3::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();

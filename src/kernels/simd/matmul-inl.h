@@ -9,8 +9,9 @@
 //    to float32 a block at a time, row by row, and reuses them for 64 tokens; the micro-kernel
 //    broadcasts one weight and multiplies it with vectors of tokens, so no horizontal sums are
 //    needed.
-//  - x^T W: few tokens (TransposedCols) decode a panel of rows and axpy it into every token's
-//    output; many tokens (GemmColsT) use the blocked product with rows and columns swapped.
+//  - x^T W: few tokens stream the rows through output accumulators in registers
+//    (TransposedColsFused, TransposedScaledColsFused for block scales); many tokens (GemmColsT)
+//    use the blocked product with rows and columns swapped.
 
 #if defined(DSV3_KERNELS_SIMD_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef DSV3_KERNELS_SIMD_MATMUL_INL_H_
@@ -557,15 +558,84 @@ void TransposedColsFused(const Matrix& w, const float* x, float* y, int64_t c0, 
   }
 }
 
+// Columns [c, c + kVecs lanes) of y[N, cols] = x[N, rows] w for a format with block scales,
+// the columns inside one block of scales. Each row's weights are scaled, then multiply-added
+// into the outputs, as DecodePanel and Axpy do in TransposedCols: the same operations in the
+// same order, so the same results, without writing the decoded panel and reading it back
+// (the absorbed attention's W_uk^T q runs this per head on every decode step).
+template <class Dec, int64_t N, int64_t kVecs>
+HWY_INLINE void TransposedScaledColsBlock(const Matrix& w, const float* x, float* y, int64_t c) {
+  static_assert(Dec::kScaled);
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  hn::Vec<decltype(d)> acc[N][kVecs];
+  for (auto& token : acc) {
+    for (auto& a : token) a = hn::Zero(d);
+  }
+  constexpr int64_t kRowsAhead = 8;  // as in TransposedColsBlock
+  const int64_t row_bytes = format_row_bytes(w.format, w.cols), value_bytes = row_bytes / w.cols;
+  const int64_t line_vectors = std::max<int64_t>(1, 64 / (L * value_bytes));
+  // Rows [r0, r1) share one scale: a block of stored rows.
+  for (int64_t r0 = 0; r0 < w.rows;) {
+    const int64_t r1 = std::min(w.rows, ((w.row0 + r0) / w.block + 1) * w.block - w.row0);
+    const auto vscale = hn::Set(d, BlockScale<Dec>(w, r0, c) * Dec::kVecFactor);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w.data + r * row_bytes;
+      hn::Vec<decltype(d)> xr[N];
+      for (int64_t t = 0; t < N; ++t) xr[t] = hn::Set(d, x[t * w.rows + r]);
+      for (int64_t v = 0; v < kVecs; ++v) {
+        if (v % line_vectors == 0) hwy::Prefetch(row + kRowsAhead * row_bytes + (c + v * L) * value_bytes);
+        const auto wv = hn::Mul(Dec::Load(d, row, c + v * L), vscale);
+        for (int64_t t = 0; t < N; ++t) acc[t][v] = hn::MulAdd(xr[t], wv, acc[t][v]);
+      }
+    }
+    r0 = r1;
+  }
+  for (int64_t t = 0; t < N; ++t) {
+    for (int64_t v = 0; v < kVecs; ++v) hn::StoreU(acc[t][v], d, y + t * w.cols + c + v * L);
+  }
+}
+
+// x^T W for N (few) tokens of a format with block scales: per block of scales, column blocks
+// of kWide vectors (N x kWide accumulators fill about half the registers), then single
+// vectors; columns left over (a block not a whole number of vectors) go through TransposedCols.
+template <class Dec, int64_t N>
+void TransposedScaledColsFused(const Matrix& w, const float* x, float* y, int64_t c0,
+                               int64_t c1) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  constexpr int64_t kWide = N <= 2 ? 8 : 4;
+#else
+  constexpr int64_t kWide = N == 1 ? 8 : N == 2 ? 4 : 2;
+#endif
+  const int64_t L = int64_t(hn::Lanes(hn::ScalableTag<float>()));
+  for (int64_t c = c0; c < c1;) {
+    const int64_t end = std::min(c1, (c / w.block + 1) * w.block);
+    for (; c + kWide * L <= end; c += kWide * L) TransposedScaledColsBlock<Dec, N, kWide>(w, x, y, c);
+    for (; c + L <= end; c += L) TransposedScaledColsBlock<Dec, N, 1>(w, x, y, c);
+    if (c < end) TransposedCols(w, x, N, y, c, end, &DecodePanel<Dec>);
+    c = end;
+  }
+}
+
 template <class Dec>
 void MatmulColsFused(const Matrix& w, const float* x, int64_t n, float* y, int64_t c0,
                      int64_t c1) {
-  switch (n) {
-    case 1: return TransposedColsFused<Dec, 1>(w, x, y, c0, c1);
-    case 2: return TransposedColsFused<Dec, 2>(w, x, y, c0, c1);
-    case 3: return TransposedColsFused<Dec, 3>(w, x, y, c0, c1);
-    case 4: return TransposedColsFused<Dec, 4>(w, x, y, c0, c1);
-    default: return MatmulCols<&DecodePanel<Dec>>(w, x, n, y, c0, c1);
+  if constexpr (Dec::kScaled) {
+    switch (n) {
+      case 1: return TransposedScaledColsFused<Dec, 1>(w, x, y, c0, c1);
+      case 2: return TransposedScaledColsFused<Dec, 2>(w, x, y, c0, c1);
+      case 3: return TransposedScaledColsFused<Dec, 3>(w, x, y, c0, c1);
+      case 4: return TransposedScaledColsFused<Dec, 4>(w, x, y, c0, c1);
+      default: return MatmulCols<&DecodePanel<Dec>>(w, x, n, y, c0, c1);
+    }
+  } else {
+    switch (n) {
+      case 1: return TransposedColsFused<Dec, 1>(w, x, y, c0, c1);
+      case 2: return TransposedColsFused<Dec, 2>(w, x, y, c0, c1);
+      case 3: return TransposedColsFused<Dec, 3>(w, x, y, c0, c1);
+      case 4: return TransposedColsFused<Dec, 4>(w, x, y, c0, c1);
+      default: return MatmulCols<&DecodePanel<Dec>>(w, x, n, y, c0, c1);
+    }
   }
 }
 
@@ -578,7 +648,7 @@ template <class Dec>
 detail::FormatKernels RowFormatKernels() {
   return {.matmul_rows = &MatmulRows<Dec>,
           .gemm_rows = &GemmRowsFor<&DecodePanel<Dec>>,
-          .matmul_cols = Dec::kScaled ? &MatmulCols<&DecodePanel<Dec>> : &MatmulColsFused<Dec>,
+          .matmul_cols = &MatmulColsFused<Dec>,
           .gemm_cols = &GemmColsFor<&DecodePanel<Dec>>,
           .dequantize_row = &DequantizeRow<&DecodePanel<Dec>>};
 }
