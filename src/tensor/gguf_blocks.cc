@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tensor/dtype.h"
+#include "tensor/gguf_iq_grids.h"
 #include "tensor/gguf_iquants.h"
 #include "util/check.h"
 
@@ -604,6 +605,67 @@ void encode_iq4_xs(const float *x, int64_t n, uint8_t *out) {
   }
 }
 
+// IQ2_XXS: per sub-block of 32, the step d (0.5 + ls) / 4 puts its largest |x| on the grid's
+// largest value (43); each 8 weights take the grid entry nearest their magnitudes, signs as
+// x's, except that the stored patterns need an even number of minus signs: where x has an odd
+// number, the one sign whose flip costs least is flipped.
+void encode_iq2_xxs(const float *x, int64_t n, uint8_t *out) {
+  const auto &grid = iq_tables::kIq2xxsGrid;
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += 66) {
+    float step[8], max_step = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      float amax = 0.0f;
+      for (int l = 0; l < 32; ++l)
+        amax = std::fmax(amax, std::fabs(x[32 * j + l]));
+      step[j] = amax / 43.0f;
+      max_step = std::fmax(max_step, step[j]);
+    }
+    store_f16(out, max_step / (15.5f * 0.25f));
+    const float d = f16_at(out);
+    for (int j = 0; j < 8; ++j) {
+      const int ls =
+          d > 0 ? std::clamp(int(std::lround(step[j] / (d * 0.25f) - 0.5f)), 0, 15) : 0;
+      const float db = d * (0.5f + float(ls)) * 0.25f;
+      uint8_t *sub = out + 2 + 8 * j;
+      uint32_t aux = uint32_t(ls) << 28;
+      for (int l = 0; l < 4; ++l) {
+        const float *v = x + 32 * j + 8 * l;
+        float a[8];
+        int negatives = 0;
+        for (int k = 0; k < 8; ++k) {
+          a[k] = db > 0 ? std::fabs(v[k]) / db : 0.0f;
+          negatives += v[k] < 0;
+        }
+        int best = 0, best_flip = -1;
+        float best_err = INFINITY;
+        for (int e = 0; e < 256; ++e) {
+          float err = 0.0f, flip_cost = INFINITY;
+          int flip = -1;
+          for (int k = 0; k < 8; ++k) {
+            err += (a[k] - grid[e][k]) * (a[k] - grid[e][k]);
+            if (4.0f * a[k] * grid[e][k] < flip_cost) {
+              flip_cost = 4.0f * a[k] * grid[e][k];
+              flip = k;
+            }
+          }
+          if (negatives % 2) err += flip_cost;
+          if (err < best_err) {
+            best_err = err;
+            best = e;
+            best_flip = negatives % 2 ? flip : -1;
+          }
+        }
+        uint32_t signs = 0;
+        for (int k = 0; k < 7; ++k)
+          signs |= uint32_t((v[k] < 0) != (k == best_flip)) << k;
+        sub[l] = uint8_t(best);
+        aux |= signs << (7 * l);
+      }
+      std::memcpy(sub + 4, &aux, 4);
+    }
+  }
+}
+
 } // namespace
 
 void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
@@ -622,6 +684,8 @@ void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
     return encode_q6_k(x, n, out);
   case GgmlType::kIQ4_XS:
     return encode_iq4_xs(x, n, out);
+  case GgmlType::kIQ2_XXS:
+    return encode_iq2_xxs(x, n, out);
   default:
     DSV3_CHECK(false, "encode_kquant_row of %s", ggml_type_name(t).data());
   }

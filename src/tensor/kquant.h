@@ -1,9 +1,9 @@
 // GGUF k-quant matrices kept quantized in memory: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K rows (ggml's
-// super-blocks of 256 weights, tensor/gguf_blocks.h), and IQ4_XS rows (super-blocks of 256
-// too), repacked, losslessly, at load into the 16-row tiles the int8 kernels read (the same row
-// interleaving as our q8 / q4, tensor/matrix.h), so a vpdpbusd on 64 bytes yields 4 columns of
-// 16 rows. Nothing is requantized: every weight
-// decodes to the float the GGUF block decodes to, bit for bit.
+// super-blocks of 256 weights, tensor/gguf_blocks.h), and IQ4_XS and IQ2_XXS rows (super-blocks
+// of 256 too), repacked, losslessly, at load into the 16-row tiles the int8 kernels read (the
+// same row interleaving as our q8 / q4, tensor/matrix.h), so a vpdpbusd on 64 bytes yields 4
+// columns of 16 rows. Nothing is requantized: every weight decodes to the float the GGUF block
+// decodes to, bit for bit.
 //
 // Rows are stored in tiles of 16 (kQuantTileRows), padded with zero rows; columns in
 // super-blocks of 256 (cols must be a multiple of 256, as GGUF requires of these types).
@@ -48,6 +48,19 @@
 //   uint8  q[8][4][16][4]         group g: the 4-bit level codes u as kQ4K's nibbles (the
 //                                 file's nibble order: low nibbles columns 0..15, high 16..31)
 //   W = (d[i] * sc[g][i]) * kIq4nlValues[u]             (ggml's dequantize_row_iq4_xs)
+// kIQ2XXS super-block tile, 1184 bytes (2.3125 bits per weight; the file's IQ2_XXS: 2.0625):
+//   uint16 d[16]                  f16 super-block scale of row i
+//   uint8  ls[8][16]              the 4-bit scale of group g, row i
+//   group g, 128 bytes:           the grid indices (64 bytes): byte 16 l + i indexes
+//                                 kIq2xxsGrid for columns 8l .. 8l + 7 of row i (l = 0..3);
+//                                 then the signs, one bit per weight (64 bytes): the 8 bytes
+//                                 at 64 + 8 k are a little-endian mask of 4 columns of 16 rows
+//                                 (bit 4 i + j: column 4k + j of row i is negative), the
+//                                 file's 7-bit patterns expanded by their parity bit
+//   W = (d[i] * (0.5 + ls) * 0.25) * grid[c % 8] * (sign ? -1 : 1)
+//                                                         (ggml's dequantize_row_iq2_xxs)
+//   The kernels expand indices through the grid (values 8, 25, 43) with a gather of 16 rows'
+//   4 values, so one kmask of the signs covers the same 64 bytes.
 #pragma once
 
 #include <cstdint>
@@ -66,17 +79,19 @@ inline constexpr int64_t kQ6KBlockBytes = 32 + 256 + 8 * 384;
 inline constexpr int64_t kQ2KBlockBytes = 64 + 256 + 8 * 128;
 inline constexpr int64_t kQ3KBlockBytes = 32 + 256 + 8 * 192;
 inline constexpr int64_t kIQ4XSBlockBytes = 32 + 128 + 8 * 256;
+inline constexpr int64_t kIQ2XXSBlockBytes = 32 + 128 + 8 * 128;
 
 inline constexpr WeightFormat kKQuantFormats[] = {WeightFormat::kQ2K, WeightFormat::kQ3K,
                                                   WeightFormat::kQ4K, WeightFormat::kQ5K,
-                                                  WeightFormat::kQ6K, WeightFormat::kIQ4XS};
+                                                  WeightFormat::kQ6K, WeightFormat::kIQ4XS,
+                                                  WeightFormat::kIQ2XXS};
 // One of kKQuantFormats.
 bool is_kquant(WeightFormat f);
 // Bytes of one (tile, super-block) block (0 for other formats).
 int64_t kquant_block_bytes(WeightFormat f);
 
-// The format a GGUF type is held in (kQ2K for Q2_K, ..., kQ6K for Q6_K, kIQ4XS for IQ4_XS),
-// or nullopt.
+// The format a GGUF type is held in (kQ2K for Q2_K, ..., kQ6K for Q6_K, kIQ4XS for IQ4_XS,
+// kIQ2XXS for IQ2_XXS), or nullopt.
 std::optional<WeightFormat> kquant_format_of(GgmlType t);
 // Its inverse: the GGUF type a k-quant format is repacked from.
 GgmlType kquant_source_type(WeightFormat f);
@@ -102,5 +117,9 @@ inline constexpr int64_t kQ2KDmin = 32, kQ2KScales = 64, kQ2KQuants = 320, kQ2KG
 inline constexpr int64_t kQ3KScales = 32, kQ3KQuants = 288, kQ3KGroupBytes = 192;
 // Offsets inside a kIQ4XS block (d, one signed scale byte per group, kQ4K's nibble groups).
 inline constexpr int64_t kIQ4XSScales = 32, kIQ4XSQuants = 160, kIQ4XSGroupBytes = 256;
+// Offsets inside a kIQ2XXS block (d, one scale byte per group, then per group the grid
+// indices and, kIQ2XXSSigns after them, the sign masks).
+inline constexpr int64_t kIQ2XXSScales = 32, kIQ2XXSQuants = 160, kIQ2XXSGroupBytes = 128;
+inline constexpr int64_t kIQ2XXSSigns = 64;
 
 }  // namespace dsv3

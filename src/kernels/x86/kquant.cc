@@ -1,10 +1,11 @@
-// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K and of kIQ4XS
-// (tensor/kquant.h), the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows in
-// each 64-byte vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast
+// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K and of kIQ4XS,
+// kIQ2XXS (tensor/kquant.h), the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16
+// rows in each 64-byte vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast
 // activation bytes gives the 16 rows' partial sums with no horizontal additions. The block
 // scales are applied per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors,
 // converted once per group and shared by every token of the pass. IQ4_XS codes become their
-// levels (plus 128) through a vpshufb table.
+// levels (plus 128) through a vpshufb table, IQ2_XXS grid indices into grid values through a
+// gather of 16 rows' 4 values, their signs applied by a kmask.
 #include "kernels/kquant.h"
 
 #if defined(__x86_64__)
@@ -15,6 +16,7 @@
 
 #include "kernels/x86/cpu.h"
 #include "kernels/x86/tile_lanes.h"
+#include "tensor/gguf_iq_grids.h"
 #include "tensor/kquant.h"
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wmaybe-uninitialized
@@ -27,7 +29,7 @@ namespace {
 
 using x86::first_n;
 
-// Tokens per pass over a tile: Q2_K / Q4_K / Q5_K / IQ4_XS hold 2 kT int and kT float
+// Tokens per pass over a tile: Q2_K / Q4_K / Q5_K / IQ4_XS / IQ2_XXS hold 2 kT int and kT float
 // accumulators, Q3_K / Q6_K the same plus the unpacked high bits.
 constexpr int kMaxTokensQ4K = 8;
 constexpr int kMaxTokensQ6K = 6;
@@ -366,6 +368,70 @@ DSV3_TARGET_AVX512_VNNI void iq4xs_tile(const uint8_t* tile, int64_t blocks,
   for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
 }
 
+// Quad k (0..7, columns 4k .. 4k + 3) of an IQ2_XXS group: the grid values of 16 rows, one
+// gathered dword each (half k % 2 of row i's 8-byte grid entry), turned into signed values
+// plus 128 (85..171, unsigned) by one kmask of their signs; into even (k even) or odd sums.
+template <int k, int kT>
+DSV3_TARGET_AVX512_VNNI inline void iq2xxs_quad(const uint8_t* q, const int8_t* x,
+                                                __m512i* even_sum, __m512i* odd_sum) {
+  const __m512i bias = _mm512_set1_epi8(char(0x80));
+  const __m512i index =
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * (k / 2))));
+  const __m512i grid = _mm512_i32gather_epi32(index, &iq_tables::kIq2xxsGrid[0][4 * (k % 2)], 8);
+  uint64_t sign_bits;
+  std::memcpy(&sign_bits, q + kIQ2XXSSigns + 8 * k, 8);
+  // 128 + v, or 128 - v where the sign bit is set.
+  const __m512i w = _mm512_mask_sub_epi8(_mm512_add_epi8(grid, bias), _cvtu64_mask64(sign_bits),
+                                         bias, grid);
+  __m512i* sum = k % 2 ? odd_sum : even_sum;
+  for (int t = 0; t < kT; ++t) {
+    sum[t] = _mm512_dpbusd_epi32(sum[t], w, broadcast4(x + t * kQuantGroup + 4 * k));
+  }
+}
+
+// One IQ2_XXS tile (16 rows from row r) times tokens [t0, t0 + kT); q8_offset takes the bias
+// of 128 off, as for IQ4_XS.
+template <int kT>
+DSV3_TARGET_AVX512_VNNI void iq2xxs_tile(const uint8_t* tile, int64_t blocks,
+                                         const QuantizedActivations& xq, int64_t t0, int64_t r,
+                                         int64_t rows, float* y) {
+  const __m512 half = _mm512_set1_ps(0.5f), quarter = _mm512_set1_ps(0.25f);
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kIQ2XXSBlockBytes;
+    prefetch_block(block, kIQ2XXSBlockBytes);
+    const __m512 d = load_f16x16(block);
+    for (int64_t g = 0; g < 8; ++g) {
+      // d (0.5 + ls) 0.25, in the decoder's order.
+      const __m512 ls = load_u8x16(block + kIQ2XXSScales + 16 * g);
+      const __m512 scale = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_add_ps(half, ls)), quarter);
+      const uint8_t* q = block + kIQ2XXSQuants + kIQ2XXSGroupBytes * g;
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      __m512i even_sum[kT], odd_sum[kT];
+      for (int t = 0; t < kT; ++t) even_sum[t] = odd_sum[t] = _mm512_setzero_si512();
+      iq2xxs_quad<0, kT>(q, x, even_sum, odd_sum);
+      iq2xxs_quad<1, kT>(q, x, even_sum, odd_sum);
+      iq2xxs_quad<2, kT>(q, x, even_sum, odd_sum);
+      iq2xxs_quad<3, kT>(q, x, even_sum, odd_sum);
+      iq2xxs_quad<4, kT>(q, x, even_sum, odd_sum);
+      iq2xxs_quad<5, kT>(q, x, even_sum, odd_sum);
+      iq2xxs_quad<6, kT>(q, x, even_sum, odd_sum);
+      iq2xxs_quad<7, kT>(q, x, even_sum, odd_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even_sum[t], odd_sum[t]));
+        const __m512 sum = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[at + t]),
+                                           _mm512_set1_ps(xq.q8_offset[at + t]));
+        acc[t] = _mm512_fmadd_ps(sum, scale, acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
 // The half-group sums sx sum_h(xq) of every token (the Q2_K mins' and the Q3_K / Q6_K zero
 // points' operand), per call (a call covers many tiles, so this costs a few percent of its
 // work at most).
@@ -389,7 +455,7 @@ DSV3_TARGET_AVX512_VNNI void kquant_int8_avx512(const Matrix& w, const Quantized
                                                 float* y, int64_t r0, int64_t r1) {
   constexpr bool kQ6 = kF == WeightFormat::kQ6K, kQ5 = kF == WeightFormat::kQ5K;
   constexpr bool kQ2 = kF == WeightFormat::kQ2K, kQ3 = kF == WeightFormat::kQ3K;
-  constexpr bool kIQ4 = kF == WeightFormat::kIQ4XS;
+  constexpr bool kIQ4 = kF == WeightFormat::kIQ4XS, kIQ2 = kF == WeightFormat::kIQ2XXS;
   const int64_t blocks = w.cols / kKQuantSuperBlock;
   const int64_t tile_bytes = blocks * kquant_block_bytes(kF);
   float* half_sums = nullptr;
@@ -400,7 +466,20 @@ DSV3_TARGET_AVX512_VNNI void kquant_int8_avx512(const Matrix& w, const Quantized
   for (int64_t r = r0; r < r1; r += kQuantTileRows) {
     const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
     for (int64_t t0 = 0; t0 < xq.n;) {
-      if constexpr (kIQ4) {
+      if constexpr (kIQ2) {
+        const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
+        switch (n) {
+          case 1: iq2xxs_tile<1>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 2: iq2xxs_tile<2>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 3: iq2xxs_tile<3>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 4: iq2xxs_tile<4>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 5: iq2xxs_tile<5>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 6: iq2xxs_tile<6>(tile, blocks, xq, t0, r, w.rows, y); break;
+          case 7: iq2xxs_tile<7>(tile, blocks, xq, t0, r, w.rows, y); break;
+          default: iq2xxs_tile<8>(tile, blocks, xq, t0, r, w.rows, y); break;
+        }
+        t0 += n;
+      } else if constexpr (kIQ4) {
         const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
         switch (n) {
           case 1: iq4xs_tile<1>(tile, blocks, xq, t0, r, w.rows, y); break;
@@ -476,6 +555,7 @@ std::string detail::fill_x86_kquant(KernelTable& t) {
   t.formats[int(WeightFormat::kQ2K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ2K>;
   t.formats[int(WeightFormat::kQ3K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ3K>;
   t.formats[int(WeightFormat::kIQ4XS)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kIQ4XS>;
+  t.formats[int(WeightFormat::kIQ2XXS)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kIQ2XXS>;
   return " +kquant";
 }
 
