@@ -59,8 +59,8 @@
 //                                 file's 7-bit patterns expanded by their parity bit
 //   W = (d[i] * (0.5 + ls) * 0.25) * grid[c % 8] * (sign ? -1 : 1)
 //                                                         (ggml's dequantize_row_iq2_xxs)
-//   The kernels expand indices through the grid (values 8, 25, 43) with a gather of 16 rows'
-//   4 values, so one kmask of the signs covers the same 64 bytes.
+//   The kernel turns 16 rows' indices into their 4 values of a quad (the magnitudes 8, 25, 43)
+//   as one 64-byte operand, which one 64-bit kmask of the signs covers.
 #pragma once
 
 #include <cstdint>
