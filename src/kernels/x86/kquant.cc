@@ -1,12 +1,13 @@
-// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K and of kIQ4XS,
-// kIQ2XXS (tensor/kquant.h), the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16
-// rows in each 64-byte vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast
-// activation bytes gives the 16 rows' partial sums with no horizontal additions. The block
-// scales are applied per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors,
-// converted once per group and shared by every token of the pass. IQ4_XS codes become their
-// levels (plus 128) through a vpshufb table; IQ2_XXS grid indices become 2-bit codes of their
-// 8 values through a register table (vpermi2w), spread into bytes by vpmultishiftqb and into
-// magnitudes by vpshufb, their signs applied by a kmask.
+// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K and of kIQ4XS, kIQ2XXS,
+// kIQ1S (tensor/kquant.h), the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows
+// in each 64-byte vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast
+// activation bytes gives the 16 rows' partial sums with no horizontal additions. The block scales
+// are applied per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors, converted once
+// per group and shared by every token of the pass. IQ4_XS codes become their levels (plus 128)
+// through a vpshufb table; IQ2_XXS grid indices become 2-bit codes of their 8 values through a
+// register table (vpermi2w), spread into bytes by vpmultishiftqb and into magnitudes by vpshufb,
+// their signs applied by a kmask; IQ1_S indices become codes through a table in memory, spread the
+// same way.
 #include "kernels/kquant.h"
 
 #if defined(__x86_64__)
@@ -369,7 +370,8 @@ DSV3_TARGET_AVX512_VNNI void iq4xs_tile(const uint8_t* tile, int64_t blocks,
   for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
 }
 
-// IQ2_XXS needs VBMI too (vpmultishiftqb spreads a row's 2-bit grid codes into bytes).
+// IQ2_XXS and IQ1_S need VBMI too (vpmultishiftqb spreads a row's 2-bit grid codes into
+// bytes).
 #define DSV3_TARGET_AVX512_VNNI_VBMI \
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,fma")))
 
@@ -502,25 +504,127 @@ DSV3_TARGET_AVX512_VNNI_VBMI void iq2xxs_tile(const uint8_t* tile, int64_t block
   for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
 }
 
-// The IQ2_XXS product: kquant_int8_avx512's loop, compiled with VBMI.
-DSV3_TARGET_AVX512_VNNI_VBMI void iq2xxs_int8_avx512(const Matrix& w,
-                                                     const QuantizedActivations& xq, float* y,
-                                                     int64_t r0, int64_t r1) {
+// The IQ1_S grid as 16-bit codes: bits 2k .. 2k + 1 of entry e hold value k of kIq1sGrid[e]
+// plus 1 (0, 1, 2: unsigned, vpdpbusd's weight operand). 4 KB, too big for registers: the
+// kernel looks codes up one index at a time (from L1; gathers are slower on this hardware
+// class).
+struct Iq1sCodes {
+  uint16_t code[2048];
+};
+constexpr Iq1sCodes iq1s_codes() {
+  Iq1sCodes t{};
+  for (int e = 0; e < 2048; ++e) {
+    for (int k = 0; k < 8; ++k) t.code[e] |= uint16_t((iq_tables::kIq1sGrid[e][k] + 1) << (2 * k));
+  }
+  return t;
+}
+constexpr Iq1sCodes kIq1sCodes = iq1s_codes();
+
+// Quad k (columns 4k .. 4k + 3) of an IQ1_S group from its chunk's codes (row i's in dword i):
+// the grid values plus 1, into even (k even) or odd sums.
+template <int k, int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI inline void iq1s_quad(__m512i codes, __m512i spread,
+                                                   const int8_t* x, __m512i* even_sum,
+                                                   __m512i* odd_sum) {
+  const __m512i w = _mm512_and_si512(_mm512_multishift_epi64_epi8(spread, codes),
+                                     _mm512_set1_epi8(3));
+  __m512i* sum = k % 2 ? odd_sum : even_sum;
+  for (int t = 0; t < kT; ++t) {
+    sum[t] = _mm512_dpbusd_epi32(sum[t], w, broadcast4(x + t * kQuantGroup + 4 * k));
+  }
+}
+
+// Chunk l (columns 8l .. 8l + 7) of an IQ1_S group: its two quads.
+template <int l, int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI inline void iq1s_chunk(const uint16_t* chunk_codes,
+                                                    const __m512i* spread, const int8_t* x,
+                                                    __m512i* even_sum, __m512i* odd_sum) {
+  const __m512i codes = _mm512_cvtepu16_epi32(
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk_codes + 16 * l)));
+  iq1s_quad<2 * l, kT>(codes, spread[0], x, even_sum, odd_sum);
+  iq1s_quad<2 * l + 1, kT>(codes, spread[1], x, even_sum, odd_sum);
+}
+
+// One IQ1_S tile (16 rows from row r) times tokens [t0, t0 + kT). The dot of the values plus
+// 1 is the values' plus sum(xq), so the group adds dl (delta - 1) sx sum(xq).
+template <int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI void iq1s_tile(const uint8_t* tile, int64_t blocks,
+                                            const QuantizedActivations& xq, int64_t t0,
+                                            int64_t r, int64_t rows, float* y) {
+  const __m512i spread[2] = {iq2xxs_spread(0), iq2xxs_spread(1)};
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  alignas(64) uint16_t codes[64];
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kIQ1SBlockBytes;
+    prefetch_block(block, kIQ1SBlockBytes);
+    const __m512 d = load_f16x16(block);
+    for (int64_t g = 0; g < 8; ++g) {
+      const __m512i sd = _mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kIQ1SScales + 16 * g)));
+      // d (2 s + 1), and delta - 1 (-7/8, or -9/8 where the delta is negative).
+      const __m512i odd = _mm512_add_epi32(
+          _mm512_slli_epi32(_mm512_and_si512(sd, _mm512_set1_epi32(7)), 1), _mm512_set1_epi32(1));
+      const __m512 dl = _mm512_mul_ps(d, _mm512_cvtepi32_ps(odd));
+      const __m512 offset =
+          _mm512_mask_blend_ps(_mm512_test_epi32_mask(sd, _mm512_set1_epi32(8)),
+                               _mm512_set1_ps(-0.875f), _mm512_set1_ps(-1.125f));
+      const uint8_t* q = block + kIQ1SQuants + kIQ1SGroupBytes * g;
+      for (int l = 0; l < 4; ++l) {
+        for (int i = 0; i < 16; ++i) {
+          const int high = (q[kIQ1SHigh + 16 * (l / 2) + i] >> (4 * (l % 2))) & 7;
+          codes[16 * l + i] = kIq1sCodes.code[q[16 * l + i] | high << 8];
+        }
+      }
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      __m512i even_sum[kT], odd_sum[kT];
+      for (int t = 0; t < kT; ++t) even_sum[t] = odd_sum[t] = _mm512_setzero_si512();
+      iq1s_chunk<0, kT>(codes, spread, x, even_sum, odd_sum);
+      iq1s_chunk<1, kT>(codes, spread, x, even_sum, odd_sum);
+      iq1s_chunk<2, kT>(codes, spread, x, even_sum, odd_sum);
+      iq1s_chunk<3, kT>(codes, spread, x, even_sum, odd_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even_sum[t], odd_sum[t]));
+        // sx dot_biased + (delta - 1) sx sum(xq)
+        const __m512 sum = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[at + t]),
+                                           _mm512_mul_ps(offset,
+                                                         _mm512_set1_ps(xq.scaled_sum[at + t])));
+        acc[t] = _mm512_fmadd_ps(sum, dl, acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
+// The IQ2_XXS / IQ1_S products: kquant_int8_avx512's loop, compiled with VBMI.
+template <bool kIQ1>
+DSV3_TARGET_AVX512_VNNI_VBMI void iq_int8_avx512(const Matrix& w, const QuantizedActivations& xq,
+                                                 float* y, int64_t r0, int64_t r1) {
   const int64_t blocks = w.cols / kKQuantSuperBlock;
-  const int64_t tile_bytes = blocks * kIQ2XXSBlockBytes;
+  const int64_t tile_bytes = blocks * (kIQ1 ? kIQ1SBlockBytes : kIQ2XXSBlockBytes);
   for (int64_t r = r0; r < r1; r += kQuantTileRows) {
     const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
     for (int64_t t0 = 0; t0 < xq.n;) {
       const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
+      auto pass = [&]<int kT>() {
+        if constexpr (kIQ1) {
+          iq1s_tile<kT>(tile, blocks, xq, t0, r, w.rows, y);
+        } else {
+          iq2xxs_tile<kT>(tile, blocks, xq, t0, r, w.rows, y);
+        }
+      };
       switch (n) {
-        case 1: iq2xxs_tile<1>(tile, blocks, xq, t0, r, w.rows, y); break;
-        case 2: iq2xxs_tile<2>(tile, blocks, xq, t0, r, w.rows, y); break;
-        case 3: iq2xxs_tile<3>(tile, blocks, xq, t0, r, w.rows, y); break;
-        case 4: iq2xxs_tile<4>(tile, blocks, xq, t0, r, w.rows, y); break;
-        case 5: iq2xxs_tile<5>(tile, blocks, xq, t0, r, w.rows, y); break;
-        case 6: iq2xxs_tile<6>(tile, blocks, xq, t0, r, w.rows, y); break;
-        case 7: iq2xxs_tile<7>(tile, blocks, xq, t0, r, w.rows, y); break;
-        default: iq2xxs_tile<8>(tile, blocks, xq, t0, r, w.rows, y); break;
+        case 1: pass.template operator()<1>(); break;
+        case 2: pass.template operator()<2>(); break;
+        case 3: pass.template operator()<3>(); break;
+        case 4: pass.template operator()<4>(); break;
+        case 5: pass.template operator()<5>(); break;
+        case 6: pass.template operator()<6>(); break;
+        case 7: pass.template operator()<7>(); break;
+        default: pass.template operator()<8>(); break;
       }
       t0 += n;
     }
@@ -637,9 +741,10 @@ std::string detail::fill_x86_kquant(KernelTable& t) {
   t.formats[int(WeightFormat::kQ2K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ2K>;
   t.formats[int(WeightFormat::kQ3K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ3K>;
   t.formats[int(WeightFormat::kIQ4XS)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kIQ4XS>;
-  // Without VBMI (Cascade Lake) IQ2_XXS takes the float path.
+  // Without VBMI (Cascade Lake) IQ2_XXS and IQ1_S take the float path.
   if (__builtin_cpu_supports("avx512vbmi")) {
-    t.formats[int(WeightFormat::kIQ2XXS)].matmul_int8 = &iq2xxs_int8_avx512;
+    t.formats[int(WeightFormat::kIQ2XXS)].matmul_int8 = &iq_int8_avx512<false>;
+    t.formats[int(WeightFormat::kIQ1S)].matmul_int8 = &iq_int8_avx512<true>;
   }
   return " +kquant";
 }
