@@ -506,10 +506,10 @@ DSV3_TARGET_AVX512_VNNI_VBMI void iq2xxs_tile(const uint8_t* tile, int64_t block
 
 // The IQ1_S grid as 16-bit codes: bits 2k .. 2k + 1 of entry e hold value k of kIq1sGrid[e]
 // plus 1 (0, 1, 2: unsigned, vpdpbusd's weight operand). 4 KB, too big for registers: the
-// kernel looks codes up one index at a time (from L1; gathers are slower on this hardware
-// class).
+// kernel gathers a dword at each code (its upper half the next code, which the spreading
+// never reads), hence the padding.
 struct Iq1sCodes {
-  uint16_t code[2048];
+  uint16_t code[2048 + 2];
 };
 constexpr Iq1sCodes iq1s_codes() {
   Iq1sCodes t{};
@@ -534,13 +534,20 @@ DSV3_TARGET_AVX512_VNNI_VBMI inline void iq1s_quad(__m512i codes, __m512i spread
   }
 }
 
-// Chunk l (columns 8l .. 8l + 7) of an IQ1_S group: its two quads.
+// Chunk l (columns 8l .. 8l + 7) of an IQ1_S group: the 16 rows' grid indices (low byte, high
+// 3 bits from a nibble), their codes gathered into dwords, and its two quads.
 template <int l, int kT>
-DSV3_TARGET_AVX512_VNNI_VBMI inline void iq1s_chunk(const uint16_t* chunk_codes,
-                                                    const __m512i* spread, const int8_t* x,
-                                                    __m512i* even_sum, __m512i* odd_sum) {
-  const __m512i codes = _mm512_cvtepu16_epi32(
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk_codes + 16 * l)));
+DSV3_TARGET_AVX512_VNNI_VBMI inline void iq1s_chunk(const uint8_t* q, const __m512i* spread,
+                                                    const int8_t* x, __m512i* even_sum,
+                                                    __m512i* odd_sum) {
+  const __m512i low = _mm512_cvtepu8_epi32(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * l)));
+  const __m512i high = _mm512_cvtepu8_epi32(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kIQ1SHigh + 16 * (l / 2))));
+  const __m512i index = _mm512_or_si512(
+      low, _mm512_slli_epi32(
+               _mm512_and_si512(_mm512_srli_epi32(high, 4 * (l % 2)), _mm512_set1_epi32(7)), 8));
+  const __m512i codes = _mm512_i32gather_epi32(index, kIq1sCodes.code, 2);
   iq1s_quad<2 * l, kT>(codes, spread[0], x, even_sum, odd_sum);
   iq1s_quad<2 * l + 1, kT>(codes, spread[1], x, even_sum, odd_sum);
 }
@@ -554,7 +561,6 @@ DSV3_TARGET_AVX512_VNNI_VBMI void iq1s_tile(const uint8_t* tile, int64_t blocks,
   const __m512i spread[2] = {iq2xxs_spread(0), iq2xxs_spread(1)};
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
-  alignas(64) uint16_t codes[64];
   for (int64_t s = 0; s < blocks; ++s) {
     const uint8_t* block = tile + s * kIQ1SBlockBytes;
     prefetch_block(block, kIQ1SBlockBytes);
@@ -570,20 +576,14 @@ DSV3_TARGET_AVX512_VNNI_VBMI void iq1s_tile(const uint8_t* tile, int64_t blocks,
           _mm512_mask_blend_ps(_mm512_test_epi32_mask(sd, _mm512_set1_epi32(8)),
                                _mm512_set1_ps(-0.875f), _mm512_set1_ps(-1.125f));
       const uint8_t* q = block + kIQ1SQuants + kIQ1SGroupBytes * g;
-      for (int l = 0; l < 4; ++l) {
-        for (int i = 0; i < 16; ++i) {
-          const int high = (q[kIQ1SHigh + 16 * (l / 2) + i] >> (4 * (l % 2))) & 7;
-          codes[16 * l + i] = kIq1sCodes.code[q[16 * l + i] | high << 8];
-        }
-      }
       const int64_t at = (8 * s + g) * xq.n + t0;
       const int8_t* x = xq.q + at * kQuantGroup;
       __m512i even_sum[kT], odd_sum[kT];
       for (int t = 0; t < kT; ++t) even_sum[t] = odd_sum[t] = _mm512_setzero_si512();
-      iq1s_chunk<0, kT>(codes, spread, x, even_sum, odd_sum);
-      iq1s_chunk<1, kT>(codes, spread, x, even_sum, odd_sum);
-      iq1s_chunk<2, kT>(codes, spread, x, even_sum, odd_sum);
-      iq1s_chunk<3, kT>(codes, spread, x, even_sum, odd_sum);
+      iq1s_chunk<0, kT>(q, spread, x, even_sum, odd_sum);
+      iq1s_chunk<1, kT>(q, spread, x, even_sum, odd_sum);
+      iq1s_chunk<2, kT>(q, spread, x, even_sum, odd_sum);
+      iq1s_chunk<3, kT>(q, spread, x, even_sum, odd_sum);
 #pragma GCC unroll 8
       for (int t = 0; t < kT; ++t) {
         const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even_sum[t], odd_sum[t]));
