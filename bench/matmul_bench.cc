@@ -65,7 +65,9 @@ WeightSet make_weights(WeightFormat format, int64_t rows, int64_t cols, int64_t 
     case WeightFormat::kQ6K:
     case WeightFormat::kQ2K:
     case WeightFormat::kQ3K:
-    case WeightFormat::kIQ4XS: {
+    case WeightFormat::kIQ4XS:
+    case WeightFormat::kIQ2XXS:
+    case WeightFormat::kIQ1S: {
       // GGUF blocks of the values, repacked as a GGUF file's are at load.
       const GgmlType type = kquant_source_type(format);
       std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, cols)));
@@ -169,7 +171,8 @@ void register_all() {
   for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16,
                          WeightFormat::kFP8Block, WeightFormat::kQ8, WeightFormat::kQ4,
                          WeightFormat::kQ4K, WeightFormat::kQ5K, WeightFormat::kQ6K,
-                         WeightFormat::kQ2K, WeightFormat::kQ3K, WeightFormat::kIQ4XS}) {
+                         WeightFormat::kQ2K, WeightFormat::kQ3K, WeightFormat::kIQ4XS,
+                         WeightFormat::kIQ2XXS, WeightFormat::kIQ1S}) {
     const std::string name = "Matmul/" + std::string(format_name(f));
     benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, f)
         ->ArgNames({"rows", "cols", "n", "stream"})

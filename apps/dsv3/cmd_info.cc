@@ -108,8 +108,8 @@ void print_gguf_summary(const std::string& path) {
               path.c_str(), files.num_parts(), files.tensors().size(),
               human_bytes(double(files.total_bytes())).c_str(), list.c_str());
   std::printf("GGUF loading          F32/F16/BF16 mapped, Q8_0 matrices repacked into q8, Q2_K/Q3_K/"
-              "Q4_K/Q5_K/Q6_K/IQ4_XS matrices kept quantized (q2_k/q3_k/q4_k/q5_k/q6_k/iq4_xs), "
-              "other types decoded to f32 at load\n");
+              "Q4_K/Q5_K/Q6_K/IQ4_XS/IQ2_XXS/IQ1_S matrices kept quantized (q2_k/q3_k/q4_k/q5_k/"
+              "q6_k/iq4_xs/iq2_xxs/iq1_s), other types decoded to f32 at load\n");
   for (const auto& [key, value] : held) {
     std::printf("GGUF held             %-8s %4d tensors %s, %s resident\n", key.first.c_str(),
                 value.first, key.second.c_str(), human_bytes(double(value.second)).c_str());

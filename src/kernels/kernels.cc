@@ -122,7 +122,9 @@ detail::MatmulInt8Fn int8_kernel(const detail::KernelTable& k, WeightFormat f) {
     case WeightFormat::kQ6K:
     case WeightFormat::kQ2K:
     case WeightFormat::kQ3K:
-    case WeightFormat::kIQ4XS: return k.formats[int(f)].matmul_int8;
+    case WeightFormat::kIQ4XS:
+    case WeightFormat::kIQ2XXS:
+    case WeightFormat::kIQ1S: return k.formats[int(f)].matmul_int8;
   }
   return nullptr;
 }

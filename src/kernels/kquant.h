@@ -1,6 +1,6 @@
-// Kernels of the GGUF k-quant formats kQ2K .. kQ6K and of kIQ4XS (tensor/kquant.h): the scalar
-// references (kernels/kquant_ref.cc) and the table fillers (the float fallback every table gets,
-// the AVX-512 VNNI kernels of kernels/x86/kquant.cc).
+// Kernels of the GGUF k-quant formats kQ2K .. kQ6K and of kIQ4XS, kIQ2XXS, kIQ1S
+// (tensor/kquant.h): the scalar references (kernels/kquant_ref.cc) and the table fillers (the
+// float fallback every table gets, the AVX-512 VNNI kernels of kernels/x86/kquant.cc).
 //
 // The int8 product is the one of our q4 (kernels.h, QuantizedActivations): activations
 // quantized per group of 32, an integer dot product per group (Q2_K, Q3_K, Q6_K: per half
@@ -10,6 +10,8 @@
 //   Q3_K: y += (d sc_h) (sx dot_h - 4 sx sum_h(xq))     (dot of the codes u = value + 4)
 //   Q6_K: y += (d sc_h) (sx dot_h - 32 sx sum_h(xq))   for both halves h of the group
 //   IQ4_XS: y += (d sc) (sx dot)                          (dot of the levels, not the codes)
+//   IQ2_XXS: y += (d (0.5 + ls) 0.25) (sx dot)            (dot of the signed grid values)
+//   IQ1_S: y += (d (2 s + 1)) (sx dot + delta sx sum(xq)) (dot of the grid values -1, 0, 1)
 #pragma once
 
 #include <cstdint>

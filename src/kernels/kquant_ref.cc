@@ -7,6 +7,7 @@
 #include "kernels/kquant.h"
 #include "kernels/ref.h"
 #include "tensor/dtype.h"
+#include "tensor/gguf_iq_grids.h"
 #include "tensor/kquant.h"
 #include "util/check.h"
 
@@ -120,6 +121,52 @@ float iq4xs_block_dot(const uint8_t* block, int64_t i, const QuantizedActivation
   return acc;
 }
 
+// IQ2_XXS: grid values with their signs (small integers), a scale per group.
+int iq2xxs_value(const uint8_t* q, int64_t i, int64_t c) {
+  const int64_t bit = 64 * (c / 4) + 4 * i + c % 4;
+  const int value = iq_tables::kIq2xxsGrid[q[16 * (c / 8) + i]][c % 8];
+  return (q[kIQ2XXSSigns + bit / 8] >> (bit % 8)) & 1 ? -value : value;
+}
+
+float iq2xxs_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                       int64_t g0, int64_t t) {
+  const float d = load_f16(block + 2 * i);
+  float acc = 0;
+  for (int64_t g = 0; g < 8; ++g) {
+    const int64_t at = (g0 + g) * xq.n + t;
+    const int8_t* x = xq.q + at * kQuantGroup;
+    const uint8_t* q = block + kIQ2XXSQuants + kIQ2XXSGroupBytes * g;
+    int32_t dot = 0;
+    for (int64_t c = 0; c < kQuantGroup; ++c) dot += iq2xxs_value(q, i, c) * x[c];
+    const float db = d * (0.5f + float(block[kIQ2XXSScales + 16 * g + i])) * 0.25f;
+    acc += db * (xq.scale[at] * float(dot));
+  }
+  return acc;
+}
+
+// IQ1_S: grid values -1, 0, 1 and a delta of +-1/8 per group: dl (sx dot + delta sx sum(xq)).
+float iq1s_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
+                     int64_t g0, int64_t t) {
+  const float d = load_f16(block + 2 * i);
+  float acc = 0;
+  for (int64_t g = 0; g < 8; ++g) {
+    const int64_t at = (g0 + g) * xq.n + t;
+    const int8_t* x = xq.q + at * kQuantGroup;
+    const uint8_t* q = block + kIQ1SQuants + kIQ1SGroupBytes * g;
+    int32_t dot = 0;
+    for (int64_t c = 0; c < kQuantGroup; ++c) {
+      const int64_t l = c / 8;
+      const int index =
+          q[16 * l + i] | (((q[kIQ1SHigh + 16 * (l / 2) + i] >> (4 * (l % 2))) & 7) << 8);
+      dot += iq_tables::kIq1sGrid[index][c % 8] * x[c];
+    }
+    const uint8_t sd = block[kIQ1SScales + 16 * g + i];
+    const float dl = d * float(2 * (sd & 7) + 1), delta = sd & 8 ? -0.125f : 0.125f;
+    acc += dl * (xq.scale[at] * float(dot) + delta * xq.scaled_sum[at]);
+  }
+  return acc;
+}
+
 float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const QuantizedActivations& xq,
                 const float* half_sums, int64_t g0, int64_t t) {
   switch (f) {
@@ -133,6 +180,8 @@ float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const Quantized
     case WeightFormat::kQ4K:
     case WeightFormat::kQ5K: return q4k_block_dot(block, i, xq, g0, t, f == WeightFormat::kQ5K);
     case WeightFormat::kIQ4XS: return iq4xs_block_dot(block, i, xq, g0, t);
+    case WeightFormat::kIQ2XXS: return iq2xxs_block_dot(block, i, xq, g0, t);
+    case WeightFormat::kIQ1S: return iq1s_block_dot(block, i, xq, g0, t);
     default: break;
   }
   DSV3_CHECK(false, "k-quant block product of %s, which is not a k-quant format",

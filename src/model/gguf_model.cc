@@ -73,7 +73,7 @@ public:
       v.data = data;
       v.nbytes = size_t(rows * ggml_row_bytes(t.type, ne0));
     } else if (held.how == GgufHolding::kKeptQuantized && v.shape.size() == 2) {
-      // Q2_K .. Q6_K, IQ4_XS: the same blocks in the int8 kernels' tiles (tensor/kquant.h).
+      // Q2_K .. Q6_K, IQ4_XS, IQ2_XXS, IQ1_S: the same blocks in the int8 kernels' tiles (tensor/kquant.h).
       std::vector<uint8_t> packed = repack_kquant(t.type, data, rows, ne0);
       v.dtype = DType::kU8;
       v.packed_format = held.format;

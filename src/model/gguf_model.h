@@ -17,10 +17,10 @@
 // weights do.
 //
 // F32, F16 and BF16 tensors are pointed into (the file is mapped). Q8_0,
-// Q2_K .. Q6_K and IQ4_XS matrices are repacked, exactly, into tiles the int8
-// kernels read (gguf_residency below). Every other type dsv3 can decode (Q4_0/1,
-// Q5_0/1, IQ4_NL, IQ2_XXS/XS/S, IQ3_XXS/S, IQ1_S/M) is decoded to float32 at
-// load: exact, but four bytes per weight in memory. Types without a decoder are
+// Q2_K .. Q6_K, IQ4_XS, IQ2_XXS and IQ1_S matrices are repacked, exactly, into
+// tiles the int8 kernels read (gguf_residency below). Every other type dsv3 can
+// decode (Q4_0/1, Q5_0/1, IQ4_NL, IQ2_XS/S, IQ3_XXS/S, IQ1_M) is decoded to
+// float32 at load: exact, but four bytes per weight in memory. Types without a decoder are
 // refused by name.
 #pragma once
 
@@ -37,10 +37,10 @@
 namespace dsv3 {
 
 // How a GGUF tensor is held in memory once loaded: F32/F16/BF16 mapped as they
-// are, Q8_0 matrices repacked into dsv3's q8, Q2_K .. Q6_K and IQ4_XS matrices
-// repacked (losslessly) into q2_k .. q6_k / iq4_xs tiles (tensor/kquant.h) and
-// run by their own int8 kernels, everything else (and llama.cpp's split
-// attn_k_b / attn_v_b) decoded to float32.
+// are, Q8_0 matrices repacked into dsv3's q8, Q2_K .. Q6_K, IQ4_XS, IQ2_XXS and
+// IQ1_S matrices repacked (losslessly) into q2_k .. q6_k / iq4_xs / iq2_xxs /
+// iq1_s tiles (tensor/kquant.h) and run by their own int8 kernels, everything
+// else (and llama.cpp's split attn_k_b / attn_v_b) decoded to float32.
 enum class GgufHolding { kMapped, kRepackedQ8, kKeptQuantized, kDecodedF32 };
 std::string_view gguf_holding_name(GgufHolding h);
 struct GgufResidency {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tensor/dtype.h"
+#include "tensor/gguf_iq_grids.h"
 #include "tensor/gguf_iquants.h"
 #include "util/check.h"
 
@@ -604,6 +605,145 @@ void encode_iq4_xs(const float *x, int64_t n, uint8_t *out) {
   }
 }
 
+// IQ2_XXS: per sub-block of 32, the step d (0.5 + ls) / 4 puts its largest |x| on the grid's
+// largest value (43); each 8 weights take the grid entry nearest their magnitudes, signs as
+// x's, except that the stored patterns need an even number of minus signs: where x has an odd
+// number, the one sign whose flip costs least is flipped.
+void encode_iq2_xxs(const float *x, int64_t n, uint8_t *out) {
+  const auto &grid = iq_tables::kIq2xxsGrid;
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += 66) {
+    float step[8], max_step = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      float amax = 0.0f;
+      for (int l = 0; l < 32; ++l)
+        amax = std::fmax(amax, std::fabs(x[32 * j + l]));
+      step[j] = amax / 43.0f;
+      max_step = std::fmax(max_step, step[j]);
+    }
+    store_f16(out, max_step / (15.5f * 0.25f));
+    const float d = f16_at(out);
+    for (int j = 0; j < 8; ++j) {
+      const int ls =
+          d > 0 ? std::clamp(int(std::lround(step[j] / (d * 0.25f) - 0.5f)), 0, 15) : 0;
+      const float db = d * (0.5f + float(ls)) * 0.25f;
+      uint8_t *sub = out + 2 + 8 * j;
+      uint32_t aux = uint32_t(ls) << 28;
+      for (int l = 0; l < 4; ++l) {
+        const float *v = x + 32 * j + 8 * l;
+        float a[8];
+        int negatives = 0;
+        for (int k = 0; k < 8; ++k) {
+          a[k] = db > 0 ? std::fabs(v[k]) / db : 0.0f;
+          negatives += v[k] < 0;
+        }
+        int best = 0, best_flip = -1;
+        float best_err = INFINITY;
+        for (int e = 0; e < 256; ++e) {
+          float err = 0.0f, flip_cost = INFINITY;
+          int flip = -1;
+          for (int k = 0; k < 8; ++k) {
+            err += (a[k] - grid[e][k]) * (a[k] - grid[e][k]);
+            if (4.0f * a[k] * grid[e][k] < flip_cost) {
+              flip_cost = 4.0f * a[k] * grid[e][k];
+              flip = k;
+            }
+          }
+          if (negatives % 2) err += flip_cost;
+          if (err < best_err) {
+            best_err = err;
+            best = e;
+            best_flip = negatives % 2 ? flip : -1;
+          }
+        }
+        uint32_t signs = 0;
+        for (int k = 0; k < 7; ++k)
+          signs |= uint32_t((v[k] < 0) != (k == best_flip)) << k;
+        sub[l] = uint8_t(best);
+        aux |= signs << (7 * l);
+      }
+      std::memcpy(sub + 4, &aux, 4);
+    }
+  }
+}
+
+// The IQ1_S grid entry of each pattern of 8 values -1, 0, 1 (pattern sum 3^k (v_k + 1)), or
+// -1 where the grid lacks it.
+const std::array<int16_t, 6561> &iq1_s_entry_of_pattern() {
+  static const std::array<int16_t, 6561> table = [] {
+    std::array<int16_t, 6561> t;
+    t.fill(-1);
+    for (int e = 0; e < 2048; ++e) {
+      int pattern = 0;
+      for (int k = 7; k >= 0; --k)
+        pattern = 3 * pattern + iq_tables::kIq1sGrid[e][k] + 1;
+      t[size_t(pattern)] = int16_t(e);
+    }
+    return t;
+  }();
+  return table;
+}
+
+// The grid entry nearest target[0..7]: the values rounded one by one where the grid has that
+// pattern, else by search (leaving an entry as soon as its error passes the best's).
+int iq1_s_nearest(const float *target) {
+  const auto &grid = iq_tables::kIq1sGrid;
+  int pattern = 0;
+  for (int k = 7; k >= 0; --k)
+    pattern = 3 * pattern + std::clamp(int(std::lround(target[k])), -1, 1) + 1;
+  if (const int e = iq1_s_entry_of_pattern()[size_t(pattern)]; e >= 0)
+    return e;
+  int best = 0;
+  float best_err = INFINITY;
+  for (int e = 0; e < 2048; ++e) {
+    float err = 0.0f;
+    for (int k = 0; k < 8 && err < best_err; ++k)
+      err += (target[k] - grid[e][k]) * (target[k] - grid[e][k]);
+    if (err < best_err) {
+      best_err = err;
+      best = e;
+    }
+  }
+  return best;
+}
+
+// IQ1_S: per sub-block of 32, the step d (2 s + 1) puts its largest |x| on 1; the delta's sign
+// is the sub-block mean's; each 8 weights take the grid entry (values -1, 0, 1) nearest
+// x / step - delta.
+void encode_iq1_s(const float *x, int64_t n, uint8_t *out) {
+  for (int64_t i = 0; i < n; i += 256, x += 256, out += 50) {
+    float step[8], max_step = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      float amax = 0.0f;
+      for (int l = 0; l < 32; ++l)
+        amax = std::fmax(amax, std::fabs(x[32 * j + l]));
+      step[j] = amax;
+      max_step = std::fmax(max_step, step[j]);
+    }
+    store_f16(out, max_step / 15.0f);
+    const float d = f16_at(out);
+    for (int j = 0; j < 8; ++j) {
+      const int s =
+          d > 0 ? std::clamp(int(std::lround((step[j] / d - 1.0f) / 2.0f)), 0, 7) : 0;
+      const float dl = d * float(2 * s + 1);
+      float mean = 0.0f;
+      for (int l = 0; l < 32; ++l)
+        mean += x[32 * j + l];
+      const bool negative = mean < 0;
+      const float delta = negative ? -0.125f : 0.125f;
+      uint16_t qh = uint16_t(s << 12 | (negative ? 0x8000 : 0));
+      for (int l = 0; l < 4; ++l) {
+        float target[8];
+        for (int k = 0; k < 8; ++k)
+          target[k] = dl > 0 ? x[32 * j + 8 * l + k] / dl - delta : 0.0f;
+        const int best = iq1_s_nearest(target);
+        out[2 + 4 * j + l] = uint8_t(best);
+        qh |= uint16_t((best >> 8) << (3 * l));
+      }
+      std::memcpy(out + 34 + 2 * j, &qh, 2);
+    }
+  }
+}
+
 } // namespace
 
 void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
@@ -622,6 +762,10 @@ void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out) {
     return encode_q6_k(x, n, out);
   case GgmlType::kIQ4_XS:
     return encode_iq4_xs(x, n, out);
+  case GgmlType::kIQ2_XXS:
+    return encode_iq2_xxs(x, n, out);
+  case GgmlType::kIQ1_S:
+    return encode_iq1_s(x, n, out);
   default:
     DSV3_CHECK(false, "encode_kquant_row of %s", ggml_type_name(t).data());
   }

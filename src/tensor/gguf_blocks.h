@@ -94,8 +94,9 @@ int iq4_xs_scale(int j, const uint8_t *b);
 // follows ggml's reference quantiser: d = max|x| / 127 stored as f16, q =
 // round(x / d).
 void encode_q8_0_row(const float *x, int64_t n, uint8_t *out);
-// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K or IQ4_XS (for tests and benchmarks; plain min/max
-// rounding, nearest level, not ggml's search for the best scales): n a multiple of 256.
+// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS, IQ2_XXS or IQ1_S (for tests and benchmarks; plain
+// min/max rounding, nearest level or grid entry, not ggml's search for the best
+// scales): n a multiple of 256.
 void encode_kquant_row(GgmlType t, const float *x, int64_t n, uint8_t *out);
 
 } // namespace dsv3

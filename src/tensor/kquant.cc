@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "tensor/dtype.h"
+#include "tensor/gguf_iq_grids.h"
 #include "util/check.h"
 
 namespace dsv3 {
@@ -123,6 +124,43 @@ void pack_iq4_xs(const uint8_t* src, int64_t i, uint8_t* block) {
   }
 }
 
+// IQ2_XXS: d | per sub-block g, 4 grid index bytes and a u32 of four 7-bit sign patterns and
+// the 4-bit scale (bits 28..31).
+void pack_iq2_xxs(const uint8_t* src, int64_t i, uint8_t* block) {
+  std::memcpy(block + 2 * i, src, 2);
+  for (int g = 0; g < 8; ++g) {
+    const uint8_t* sub = src + 2 + 8 * g;
+    uint32_t aux;
+    std::memcpy(&aux, sub + 4, 4);
+    block[kIQ2XXSScales + 16 * g + i] = uint8_t(aux >> 28);
+    uint8_t* q = block + kIQ2XXSQuants + kIQ2XXSGroupBytes * g;
+    for (int l = 0; l < 4; ++l) {
+      q[16 * l + i] = sub[l];
+      const uint8_t signs = iq_tables::kSignPatterns[(aux >> (7 * l)) & 127];
+      for (int64_t c = 8 * l; c < 8 * l + 8; ++c) {
+        const int64_t bit = 64 * (c / 4) + 4 * i + c % 4;
+        q[kIQ2XXSSigns + bit / 8] |= uint8_t(((signs >> (c % 8)) & 1) << (bit % 8));
+      }
+    }
+  }
+}
+
+// IQ1_S: d | qs[32] (low 8 index bits, 4 per sub-block) | u16 qh[8]: per sub-block g, 4 x 3
+// high index bits, then the scale (bits 12..14) and the delta's sign (bit 15).
+void pack_iq1_s(const uint8_t* src, int64_t i, uint8_t* block) {
+  std::memcpy(block + 2 * i, src, 2);
+  for (int g = 0; g < 8; ++g) {
+    uint16_t qh;
+    std::memcpy(&qh, src + 34 + 2 * g, 2);
+    block[kIQ1SScales + 16 * g + i] = uint8_t(qh >> 12);
+    uint8_t* q = block + kIQ1SQuants + kIQ1SGroupBytes * g;
+    for (int l = 0; l < 4; ++l) {
+      q[16 * l + i] = src[2 + 4 * g + l];
+      q[kIQ1SHigh + 16 * (l / 2) + i] |= uint8_t(((qh >> (3 * l)) & 7) << (4 * (l % 2)));
+    }
+  }
+}
+
 // Row i of a super-block tile as floats, the float operations of ggml's decoders in their
 // order.
 void decode_q2_k_block(const uint8_t* block, int64_t i, float* out) {
@@ -162,6 +200,39 @@ void decode_iq4_xs_block(const uint8_t* block, int64_t i, float* out) {
   }
 }
 
+void decode_iq2_xxs_block(const uint8_t* block, int64_t i, float* out) {
+  const float d = f16_to_f32(load_u16(block + 2 * i));
+  for (int64_t g = 0; g < 8; ++g) {
+    const float db = d * (0.5f + float(block[kIQ2XXSScales + 16 * g + i])) * 0.25f;
+    const uint8_t* q = block + kIQ2XXSQuants + kIQ2XXSGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      const int64_t bit = 64 * (c / 4) + 4 * i + c % 4;
+      const bool negative = (q[kIQ2XXSSigns + bit / 8] >> (bit % 8)) & 1;
+      const int8_t value = iq_tables::kIq2xxsGrid[q[16 * (c / 8) + i]][c % 8];
+      out[32 * g + c] = db * float(value) * (negative ? -1.0f : 1.0f);
+    }
+  }
+}
+
+// The grid index of columns 8l .. 8l + 7 of row i among a kIQ1S group's bytes q.
+int iq1_s_index(const uint8_t* q, int64_t i, int64_t l) {
+  return q[16 * l + i] | (((q[kIQ1SHigh + 16 * (l / 2) + i] >> (4 * (l % 2))) & 7) << 8);
+}
+
+void decode_iq1_s_block(const uint8_t* block, int64_t i, float* out) {
+  const float d = f16_to_f32(load_u16(block + 2 * i));
+  for (int64_t g = 0; g < 8; ++g) {
+    const uint8_t sd = block[kIQ1SScales + 16 * g + i];
+    const float dl = d * float(2 * (sd & 7) + 1);
+    const float delta = sd & 8 ? -0.125f : 0.125f;
+    const uint8_t* q = block + kIQ1SQuants + kIQ1SGroupBytes * g;
+    for (int64_t c = 0; c < 32; ++c) {
+      const int8_t value = iq_tables::kIq1sGrid[iq1_s_index(q, i, c / 8)][c % 8];
+      out[32 * g + c] = dl * (float(value) + delta);
+    }
+  }
+}
+
 }  // namespace
 
 bool is_kquant(WeightFormat f) { return kquant_block_bytes(f) != 0; }
@@ -174,6 +245,8 @@ int64_t kquant_block_bytes(WeightFormat f) {
     case WeightFormat::kQ2K: return kQ2KBlockBytes;
     case WeightFormat::kQ3K: return kQ3KBlockBytes;
     case WeightFormat::kIQ4XS: return kIQ4XSBlockBytes;
+    case WeightFormat::kIQ2XXS: return kIQ2XXSBlockBytes;
+    case WeightFormat::kIQ1S: return kIQ1SBlockBytes;
     default: return 0;
   }
 }
@@ -186,6 +259,8 @@ std::optional<WeightFormat> kquant_format_of(GgmlType t) {
     case GgmlType::kQ2_K: return WeightFormat::kQ2K;
     case GgmlType::kQ3_K: return WeightFormat::kQ3K;
     case GgmlType::kIQ4_XS: return WeightFormat::kIQ4XS;
+    case GgmlType::kIQ2_XXS: return WeightFormat::kIQ2XXS;
+    case GgmlType::kIQ1_S: return WeightFormat::kIQ1S;
     default: return std::nullopt;
   }
 }
@@ -198,6 +273,8 @@ GgmlType kquant_source_type(WeightFormat f) {
     case WeightFormat::kQ2K: return GgmlType::kQ2_K;
     case WeightFormat::kQ3K: return GgmlType::kQ3_K;
     case WeightFormat::kIQ4XS: return GgmlType::kIQ4_XS;
+    case WeightFormat::kIQ2XXS: return GgmlType::kIQ2_XXS;
+    case WeightFormat::kIQ1S: return GgmlType::kIQ1_S;
     default: DSV3_CHECK(false, "%s is not a k-quant format", format_name(f).data());
   }
   return GgmlType::kF32;
@@ -220,6 +297,8 @@ std::vector<uint8_t> repack_kquant(GgmlType t, const uint8_t* src, int64_t rows,
         case WeightFormat::kQ2K: pack_q2_k(src, i, block); break;
         case WeightFormat::kQ3K: pack_q3_k(src, i, block); break;
         case WeightFormat::kIQ4XS: pack_iq4_xs(src, i, block); break;
+        case WeightFormat::kIQ2XXS: pack_iq2_xxs(src, i, block); break;
+        case WeightFormat::kIQ1S: pack_iq1_s(src, i, block); break;
         default: pack_q4_or_q5_k(src, i, *f == WeightFormat::kQ5K, block); break;
       }
     }
@@ -244,6 +323,14 @@ void decode_kquant_row(const Matrix& w, int64_t r, float* out) {
     }
     if (w.format == WeightFormat::kIQ4XS) {
       decode_iq4_xs_block(block, i, out);
+      continue;
+    }
+    if (w.format == WeightFormat::kIQ2XXS) {
+      decode_iq2_xxs_block(block, i, out);
+      continue;
+    }
+    if (w.format == WeightFormat::kIQ1S) {
+      decode_iq1_s_block(block, i, out);
       continue;
     }
     const float d = f16_to_f32(load_u16(block + 2 * i));

@@ -25,8 +25,10 @@ enum class WeightFormat : uint8_t {
   kQ2K,
   kQ3K,
   kIQ4XS,
+  kIQ2XXS,
+  kIQ1S,
 };
-inline constexpr int kNumWeightFormats = 12;
+inline constexpr int kNumWeightFormats = 14;
 
 // ---- Quantized formats kQ8 and kQ4 ----------------------------------------------------------
 // Rows are stored in tiles of kQuantTileRows = 16 consecutive rows so that one 64-byte load
@@ -56,7 +58,8 @@ inline constexpr int kNumWeightFormats = 12;
 inline constexpr int64_t kQuantTileRows = 16;
 inline constexpr int64_t kQuantGroup = 32;
 
-// "f32", "f16", "bf16", "fp8", "q8", "q4", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k", "iq4_xs";
+// "f32", "f16", "bf16", "fp8", "q8", "q4", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k", "iq4_xs",
+// "iq2_xxs", "iq1_s";
 // format_from_name is its inverse.
 std::string_view format_name(WeightFormat f);
 std::optional<WeightFormat> format_from_name(std::string_view name);

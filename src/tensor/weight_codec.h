@@ -230,8 +230,9 @@ struct Q4Codec : GroupQuantized<Q4Codec> {
   }
 };
 
-// ---- GGUF k-quants and IQ4_XS kept quantized at load (layouts in tensor/kquant.h): decoded and
-// multiplied by their own kernels, never written by `dsv3 quantize`. ---------------------------
+// ---- GGUF k-quants, IQ4_XS, IQ2_XXS and IQ1_S kept quantized at load (layouts in
+// tensor/kquant.h): decoded and multiplied by their own kernels, never written by
+// `dsv3 quantize`. ---------------------------------------------------------------------------
 template <typename Codec>
 struct SuperBlockQuantized {
   static constexpr bool kGroupQuantized = false;
@@ -277,6 +278,18 @@ struct IQ4XSCodec : SuperBlockQuantized<IQ4XSCodec> {
   static constexpr int64_t kBlockBytes = kIQ4XSBlockBytes;
 };
 
+struct IQ2XXSCodec : SuperBlockQuantized<IQ2XXSCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kIQ2XXS;
+  static constexpr std::string_view kName = "iq2_xxs";
+  static constexpr int64_t kBlockBytes = kIQ2XXSBlockBytes;
+};
+
+struct IQ1SCodec : SuperBlockQuantized<IQ1SCodec> {
+  static constexpr WeightFormat kFormat = WeightFormat::kIQ1S;
+  static constexpr std::string_view kName = "iq1_s";
+  static constexpr int64_t kBlockBytes = kIQ1SBlockBytes;
+};
+
 // Codecs of element formats: row r is `cols` values of kValueBytes each, encoded one by one.
 template <typename Codec>
 concept ElementCodec = requires { Codec::kValueBytes; };
@@ -297,6 +310,8 @@ decltype(auto) visit_format(WeightFormat f, Fn&& fn) {
     case WeightFormat::kQ2K: return fn(Q2KCodec{});
     case WeightFormat::kQ3K: return fn(Q3KCodec{});
     case WeightFormat::kIQ4XS: return fn(IQ4XSCodec{});
+    case WeightFormat::kIQ2XXS: return fn(IQ2XXSCodec{});
+    case WeightFormat::kIQ1S: return fn(IQ1SCodec{});
   }
   std::abort();  // not a WeightFormat enumerator: memory was corrupted
 }

@@ -418,12 +418,31 @@ TEST(GgufModel, IQ4XSMatricesStayQuantizedAndComputeLikeTheirF32Values) {
       {{GgmlType::kIQ4_XS, 13}, {GgmlType::kQ6_K, 1}}, {"iq4_xs", "q6_k"});
 }
 
-// What `dsv3 info` reports per tensor: k-quant and IQ4_XS matrices (and stacked
-// experts) are kept quantized at their tiles' size, their vectors and kv_b
-// halves are decoded to float32.
+// An IQ2_XXS mix: IQ2_XXS for every matrix but output (Q6_K).
+TEST(GgufModel, IQ2XXSMatricesStayQuantizedAndComputeLikeTheirF32Values) {
+  expect_kquant_mix_computes_like_f32(
+      [](const std::string &name) {
+        return name == "output.weight" ? GgmlType::kQ6_K : GgmlType::kIQ2_XXS;
+      },
+      {{GgmlType::kIQ2_XXS, 13}, {GgmlType::kQ6_K, 1}}, {"iq2_xxs", "q6_k"});
+}
+
+// An IQ1_S mix: IQ1_S for every matrix but output (Q6_K).
+TEST(GgufModel, IQ1SMatricesStayQuantizedAndComputeLikeTheirF32Values) {
+  expect_kquant_mix_computes_like_f32(
+      [](const std::string &name) {
+        return name == "output.weight" ? GgmlType::kQ6_K : GgmlType::kIQ1_S;
+      },
+      {{GgmlType::kIQ1_S, 13}, {GgmlType::kQ6_K, 1}}, {"iq1_s", "q6_k"});
+}
+
+// What `dsv3 info` reports per tensor: k-quant, IQ4_XS, IQ2_XXS and IQ1_S
+// matrices (and stacked experts) are kept quantized at their tiles' size, their vectors and
+// kv_b halves are decoded to float32.
 TEST(GgufModel, ResidencyOfKQuantTensors) {
   for (GgmlType type : {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K,
-                        GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS}) {
+                        GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_XS,
+                        GgmlType::kIQ2_XXS, GgmlType::kIQ1_S}) {
     SCOPED_TRACE(std::string(ggml_type_name(type)));
     GgufTensor t;
     t.name = "blk.3.ffn_up_exps.weight";

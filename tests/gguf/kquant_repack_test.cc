@@ -1,5 +1,5 @@
-// Q2_K .. Q6_K and IQ4_XS kept quantized: the tiles of tensor/kquant.h decode to exactly the floats
-// the GGUF blocks decode to (gguf-py's own fixture blocks and random ones, odd row counts), and the
+// Q2_K .. Q6_K, IQ4_XS, IQ2_XXS and IQ1_S kept quantized: the tiles of tensor/kquant.h decode to exactly
+// the floats the GGUF blocks decode to (gguf-py's own fixture blocks and random ones, odd row counts), and the
 // test encoders of gguf_blocks.h write blocks that decode close to their input.
 #include <gtest/gtest.h>
 
@@ -17,7 +17,8 @@ namespace dsv3 {
 namespace {
 
 constexpr GgmlType kTypes[] = {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K,
-                               GgmlType::kQ6_K, GgmlType::kIQ4_XS};
+                               GgmlType::kQ6_K, GgmlType::kIQ4_XS, GgmlType::kIQ2_XXS,
+                               GgmlType::kIQ1_S};
 const std::string kFixture = std::string(DSV3_SOURCE_DIR) + "/tests/data/gguf/blocks.gguf";
 
 // Every row of the repacked matrix equals decode_ggml_row of its blocks, bit for bit.
@@ -49,6 +50,8 @@ std::vector<uint8_t> random_blocks(GgmlType type, int64_t rows, int64_t cols, ui
                                           : type == GgmlType::kQ3_K ? std::vector<size_t>{108}
                                           : type == GgmlType::kQ2_K ? std::vector<size_t>{80, 82}
                                           : type == GgmlType::kIQ4_XS ? std::vector<size_t>{0}
+                                          : type == GgmlType::kIQ2_XXS ? std::vector<size_t>{0}
+                                          : type == GgmlType::kIQ1_S ? std::vector<size_t>{0}
                                                                     : std::vector<size_t>{0, 2};
     for (size_t off : scales_at) {
       b[at + off + 1] &= 0x3f;  // exponent below 0x1f: finite
@@ -88,9 +91,15 @@ TEST(KQuantRepack, EncodersWriteBlocksThatDecodeCloseToTheirInput) {
   // plus the rounding of the scales. Q3_K: levels -4..3 of a quarter of the largest |x|, so
   // the positive side stops a level short: one level. IQ4_XS: the largest |x| on the level
   // -127, so the other side stops at 113 (14 / 127 short), and half its widest gap (23 / 127).
+  // IQ2_XXS: magnitudes 8, 25, 43 of a step putting the largest |x| on 43, only 256 patterns
+  // of 8 allowed, and an even number of minus signs: where x has an odd number, the cheapest
+  // sign is flipped (0.41 of the largest |x| for this input). IQ1_S: levels -1, 0, 1 of a step
+  // putting the largest |x| on 1, shifted by 1/8 of it the same way for 32 weights, and 2048 of
+  // the 6561 patterns of 8 allowed (0.57 for this input).
   for (const auto& [type, tol] : {std::pair{GgmlType::kQ2_K, 0.45f}, {GgmlType::kQ3_K, 0.3f},
                                   {GgmlType::kQ4_K, 0.09f}, {GgmlType::kQ5_K, 0.05f},
-                                  {GgmlType::kQ6_K, 0.025f}, {GgmlType::kIQ4_XS, 0.13f}}) {
+                                  {GgmlType::kQ6_K, 0.025f}, {GgmlType::kIQ4_XS, 0.13f},
+                                  {GgmlType::kIQ2_XXS, 0.5f}, {GgmlType::kIQ1_S, 0.7f}}) {
     std::vector<uint8_t> b(size_t(ggml_row_bytes(type, 1024)));
     encode_kquant_row(type, x.data(), 1024, b.data());
     std::vector<float> y(1024);

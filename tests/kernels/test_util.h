@@ -33,8 +33,8 @@ inline std::vector<float> nan_filled(int64_t n) {
   return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
 }
 
-// rows x cols (cols a multiple of 256) of random GGUF k-quant or IQ4_XS blocks, every bit
-// random but the f16 scales (finite, 1e-3 .. 2e-2), repacked into f's tiles.
+// rows x cols (cols a multiple of 256) of random GGUF k-quant, IQ4_XS, IQ2_XXS or IQ1_S
+// blocks, every bit random but the f16 scales (finite, 1e-3 .. 2e-2), repacked into f's tiles.
 inline std::vector<uint8_t> random_kquant_bytes(WeightFormat f, int64_t rows, int64_t cols,
                                                 uint32_t seed) {
   const GgmlType type = kquant_source_type(f);
@@ -43,6 +43,8 @@ inline std::vector<uint8_t> random_kquant_bytes(WeightFormat f, int64_t rows, in
                                          : type == GgmlType::kQ3_K ? std::vector<int64_t>{108}
                                          : type == GgmlType::kQ2_K ? std::vector<int64_t>{80, 82}
                                          : type == GgmlType::kIQ4_XS ? std::vector<int64_t>{0}
+                                         : type == GgmlType::kIQ2_XXS ? std::vector<int64_t>{0}
+                                         : type == GgmlType::kIQ1_S ? std::vector<int64_t>{0}
                                                                    : std::vector<int64_t>{0, 2};
   std::vector<uint8_t> blocks(size_t(rows * ggml_row_bytes(type, cols)));
   std::mt19937 rng(seed);
@@ -109,6 +111,8 @@ inline TestMatrix make_matrix(WeightFormat format, int64_t rows, int64_t cols, u
     case WeightFormat::kQ2K:
     case WeightFormat::kQ3K:
     case WeightFormat::kIQ4XS:
+    case WeightFormat::kIQ2XXS:
+    case WeightFormat::kIQ1S:
       t.bytes = random_kquant_bytes(format, rows, cols, seed);
       break;
   }

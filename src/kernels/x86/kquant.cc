@@ -1,10 +1,13 @@
-// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K and of kIQ4XS
-// (tensor/kquant.h), the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows in
-// each 64-byte vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast
-// activation bytes gives the 16 rows' partial sums with no horizontal additions. The block
-// scales are applied per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors,
-// converted once per group and shared by every token of the pass. IQ4_XS codes become their
-// levels (plus 128) through a vpshufb table.
+// AVX-512 VNNI int8-activation products of the GGUF k-quants kQ2K .. kQ6K and of kIQ4XS, kIQ2XXS,
+// kIQ1S (tensor/kquant.h), the arithmetic of kernels/kquant.h. The tiles put 4 columns of 16 rows
+// in each 64-byte vector, as our q4's do (kernels/x86/vnni.cc): vpdpbusd with 4 broadcast
+// activation bytes gives the 16 rows' partial sums with no horizontal additions. The block scales
+// are applied per group of 32 (Q2_K, Q3_K, Q6_K: per half group) as 16-lane vectors, converted once
+// per group and shared by every token of the pass. IQ4_XS codes become their levels (plus 128)
+// through a vpshufb table; IQ2_XXS grid indices become 2-bit codes of their 8 values through a
+// register table (vpermi2w), spread into bytes by vpmultishiftqb and into magnitudes by vpshufb,
+// their signs applied by a kmask; IQ1_S indices become codes through a table in memory, spread the
+// same way.
 #include "kernels/kquant.h"
 
 #if defined(__x86_64__)
@@ -15,6 +18,7 @@
 
 #include "kernels/x86/cpu.h"
 #include "kernels/x86/tile_lanes.h"
+#include "tensor/gguf_iq_grids.h"
 #include "tensor/kquant.h"
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wmaybe-uninitialized
@@ -27,7 +31,7 @@ namespace {
 
 using x86::first_n;
 
-// Tokens per pass over a tile: Q2_K / Q4_K / Q5_K / IQ4_XS hold 2 kT int and kT float
+// Tokens per pass over a tile: Q2_K / Q4_K / Q5_K / IQ4_XS / IQ2_XXS hold 2 kT int and kT float
 // accumulators, Q3_K / Q6_K the same plus the unpacked high bits.
 constexpr int kMaxTokensQ4K = 8;
 constexpr int kMaxTokensQ6K = 6;
@@ -366,6 +370,267 @@ DSV3_TARGET_AVX512_VNNI void iq4xs_tile(const uint8_t* tile, int64_t blocks,
   for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
 }
 
+// IQ2_XXS and IQ1_S need VBMI too (vpmultishiftqb spreads a row's 2-bit grid codes into
+// bytes).
+#define DSV3_TARGET_AVX512_VNNI_VBMI \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,fma")))
+
+// The IQ2_XXS grid as 16-bit codes: bits 2k .. 2k + 1 of entry e say which of the magnitudes
+// 8, 25, 43 (0, 1, 2) value k of kIq2xxsGrid[e] is. 512 bytes: eight registers, so indices
+// become codes by vpermi2w instead of gathers from memory (slow on this hardware class).
+struct Iq2xxsCodes {
+  alignas(64) uint16_t code[256];
+};
+constexpr Iq2xxsCodes iq2xxs_codes() {
+  Iq2xxsCodes t{};
+  for (int e = 0; e < 256; ++e) {
+    for (int k = 0; k < 8; ++k) {
+      const int v = iq_tables::kIq2xxsGrid[e][k];
+      t.code[e] |= uint16_t((v == 8 ? 0 : v == 25 ? 1 : 2) << (2 * k));
+    }
+  }
+  return t;
+}
+constexpr Iq2xxsCodes kIq2xxsCodes = iq2xxs_codes();
+
+// The code table in registers: part[p] holds entries 32p .. 32p + 31.
+struct Iq2xxsTable {
+  __m512i part[8];
+};
+DSV3_TARGET_AVX512_VNNI_VBMI inline Iq2xxsTable iq2xxs_table() {
+  Iq2xxsTable t;
+  for (int p = 0; p < 8; ++p) t.part[p] = _mm512_load_si512(kIq2xxsCodes.code + 32 * p);
+  return t;
+}
+
+// The codes of 32 grid indices (16-bit lanes, 0..255): one vpermi2w per 64 entries, then
+// index bits 6 and 7 pick among the four.
+DSV3_TARGET_AVX512_VNNI_VBMI inline __m512i iq2xxs_lookup(const Iq2xxsTable& t, __m512i index) {
+  const __m512i r0 = _mm512_permutex2var_epi16(t.part[0], index, t.part[1]);
+  const __m512i r1 = _mm512_permutex2var_epi16(t.part[2], index, t.part[3]);
+  const __m512i r2 = _mm512_permutex2var_epi16(t.part[4], index, t.part[5]);
+  const __m512i r3 = _mm512_permutex2var_epi16(t.part[6], index, t.part[7]);
+  const __mmask32 bit6 = _mm512_test_epi16_mask(index, _mm512_set1_epi16(0x40));
+  const __mmask32 bit7 = _mm512_test_epi16_mask(index, _mm512_set1_epi16(0x80));
+  return _mm512_mask_blend_epi16(bit7, _mm512_mask_blend_epi16(bit6, r0, r1),
+                                 _mm512_mask_blend_epi16(bit6, r2, r3));
+}
+
+// vpmultishiftqb control for half h of an 8-column chunk: byte 4 i' + j of each qword (rows
+// 2q + i', whose codes sit at bits 32 i' of it) takes the code of column 4h + j.
+DSV3_TARGET_AVX512_VNNI_VBMI inline __m512i iq2xxs_spread(int h) {
+  uint64_t control = 0;
+  for (int b = 0; b < 8; ++b) control |= uint64_t(32 * (b / 4) + 2 * (4 * h + b % 4)) << (8 * b);
+  return _mm512_set1_epi64(int64_t(control));
+}
+
+// Quad k (columns 4k .. 4k + 3) of an IQ2_XXS group from its chunk's codes (row i's in dword
+// i): the magnitudes plus 128, or 128 minus them where the sign bit is set (85..171, unsigned),
+// into even (k even) or odd sums.
+template <int k, int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI inline void iq2xxs_quad(const uint8_t* q, __m512i codes,
+                                                     __m512i spread, const int8_t* x,
+                                                     __m512i* even_sum, __m512i* odd_sum) {
+  // 128 + 8, 128 + 25, 128 + 43 in every 128-bit lane.
+  const __m512i magnitudes = _mm512_set4_epi32(0, 0, 0, 0x00ab9988);
+  const __m512i code = _mm512_and_si512(_mm512_multishift_epi64_epi8(spread, codes),
+                                        _mm512_set1_epi8(3));
+  const __m512i positive = _mm512_shuffle_epi8(magnitudes, code);
+  uint64_t sign_bits;
+  std::memcpy(&sign_bits, q + kIQ2XXSSigns + 8 * k, 8);
+  // 256 - (128 + v) = 128 - v where the sign bit is set.
+  const __m512i w = _mm512_mask_sub_epi8(positive, _cvtu64_mask64(sign_bits),
+                                         _mm512_setzero_si512(), positive);
+  __m512i* sum = k % 2 ? odd_sum : even_sum;
+  for (int t = 0; t < kT; ++t) {
+    sum[t] = _mm512_dpbusd_epi32(sum[t], w, broadcast4(x + t * kQuantGroup + 4 * k));
+  }
+}
+
+// Chunk l (columns 8l .. 8l + 7) of an IQ2_XXS group: its two quads.
+template <int l, int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI inline void iq2xxs_chunk(const uint8_t* q, __m256i chunk_codes,
+                                                      const __m512i* spread, const int8_t* x,
+                                                      __m512i* even_sum, __m512i* odd_sum) {
+  const __m512i codes = _mm512_cvtepu16_epi32(chunk_codes);
+  iq2xxs_quad<2 * l, kT>(q, codes, spread[0], x, even_sum, odd_sum);
+  iq2xxs_quad<2 * l + 1, kT>(q, codes, spread[1], x, even_sum, odd_sum);
+}
+
+// One IQ2_XXS tile (16 rows from row r) times tokens [t0, t0 + kT); q8_offset takes the bias
+// of 128 off, as for IQ4_XS.
+template <int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI void iq2xxs_tile(const uint8_t* tile, int64_t blocks,
+                                              const QuantizedActivations& xq, int64_t t0,
+                                              int64_t r, int64_t rows, float* y) {
+  const Iq2xxsTable table = iq2xxs_table();
+  const __m512i spread[2] = {iq2xxs_spread(0), iq2xxs_spread(1)};
+  const __m512 half = _mm512_set1_ps(0.5f), quarter = _mm512_set1_ps(0.25f);
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kIQ2XXSBlockBytes;
+    prefetch_block(block, kIQ2XXSBlockBytes);
+    const __m512 d = load_f16x16(block);
+    for (int64_t g = 0; g < 8; ++g) {
+      // d (0.5 + ls) 0.25, in the decoder's order.
+      const __m512 ls = load_u8x16(block + kIQ2XXSScales + 16 * g);
+      const __m512 scale = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_add_ps(half, ls)), quarter);
+      const uint8_t* q = block + kIQ2XXSQuants + kIQ2XXSGroupBytes * g;
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      // Codes of chunks 0, 1 (words 0..15, 16..31) and 2, 3.
+      const __m512i codes01 = iq2xxs_lookup(
+          table, _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))));
+      const __m512i codes23 = iq2xxs_lookup(
+          table,
+          _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32))));
+      __m512i even_sum[kT], odd_sum[kT];
+      for (int t = 0; t < kT; ++t) even_sum[t] = odd_sum[t] = _mm512_setzero_si512();
+      iq2xxs_chunk<0, kT>(q, _mm512_castsi512_si256(codes01), spread, x, even_sum, odd_sum);
+      iq2xxs_chunk<1, kT>(q, _mm512_extracti64x4_epi64(codes01, 1), spread, x, even_sum, odd_sum);
+      iq2xxs_chunk<2, kT>(q, _mm512_castsi512_si256(codes23), spread, x, even_sum, odd_sum);
+      iq2xxs_chunk<3, kT>(q, _mm512_extracti64x4_epi64(codes23, 1), spread, x, even_sum, odd_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even_sum[t], odd_sum[t]));
+        const __m512 sum = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[at + t]),
+                                           _mm512_set1_ps(xq.q8_offset[at + t]));
+        acc[t] = _mm512_fmadd_ps(sum, scale, acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
+// The IQ1_S grid as 16-bit codes: bits 2k .. 2k + 1 of entry e hold value k of kIq1sGrid[e]
+// plus 1 (0, 1, 2: unsigned, vpdpbusd's weight operand). 4 KB, too big for registers: the
+// kernel gathers a dword at each code (its upper half the next code, which the spreading
+// never reads), hence the padding.
+struct Iq1sCodes {
+  uint16_t code[2048 + 2];
+};
+constexpr Iq1sCodes iq1s_codes() {
+  Iq1sCodes t{};
+  for (int e = 0; e < 2048; ++e) {
+    for (int k = 0; k < 8; ++k) t.code[e] |= uint16_t((iq_tables::kIq1sGrid[e][k] + 1) << (2 * k));
+  }
+  return t;
+}
+constexpr Iq1sCodes kIq1sCodes = iq1s_codes();
+
+// Quad k (columns 4k .. 4k + 3) of an IQ1_S group from its chunk's codes (row i's in dword i):
+// the grid values plus 1, into even (k even) or odd sums.
+template <int k, int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI inline void iq1s_quad(__m512i codes, __m512i spread,
+                                                   const int8_t* x, __m512i* even_sum,
+                                                   __m512i* odd_sum) {
+  const __m512i w = _mm512_and_si512(_mm512_multishift_epi64_epi8(spread, codes),
+                                     _mm512_set1_epi8(3));
+  __m512i* sum = k % 2 ? odd_sum : even_sum;
+  for (int t = 0; t < kT; ++t) {
+    sum[t] = _mm512_dpbusd_epi32(sum[t], w, broadcast4(x + t * kQuantGroup + 4 * k));
+  }
+}
+
+// Chunk l (columns 8l .. 8l + 7) of an IQ1_S group: the 16 rows' grid indices (low byte, high
+// 3 bits from a nibble), their codes gathered into dwords, and its two quads.
+template <int l, int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI inline void iq1s_chunk(const uint8_t* q, const __m512i* spread,
+                                                    const int8_t* x, __m512i* even_sum,
+                                                    __m512i* odd_sum) {
+  const __m512i low = _mm512_cvtepu8_epi32(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * l)));
+  const __m512i high = _mm512_cvtepu8_epi32(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kIQ1SHigh + 16 * (l / 2))));
+  const __m512i index = _mm512_or_si512(
+      low, _mm512_slli_epi32(
+               _mm512_and_si512(_mm512_srli_epi32(high, 4 * (l % 2)), _mm512_set1_epi32(7)), 8));
+  const __m512i codes = _mm512_i32gather_epi32(index, kIq1sCodes.code, 2);
+  iq1s_quad<2 * l, kT>(codes, spread[0], x, even_sum, odd_sum);
+  iq1s_quad<2 * l + 1, kT>(codes, spread[1], x, even_sum, odd_sum);
+}
+
+// One IQ1_S tile (16 rows from row r) times tokens [t0, t0 + kT). The dot of the values plus
+// 1 is the values' plus sum(xq), so the group adds dl (delta - 1) sx sum(xq).
+template <int kT>
+DSV3_TARGET_AVX512_VNNI_VBMI void iq1s_tile(const uint8_t* tile, int64_t blocks,
+                                            const QuantizedActivations& xq, int64_t t0,
+                                            int64_t r, int64_t rows, float* y) {
+  const __m512i spread[2] = {iq2xxs_spread(0), iq2xxs_spread(1)};
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < blocks; ++s) {
+    const uint8_t* block = tile + s * kIQ1SBlockBytes;
+    prefetch_block(block, kIQ1SBlockBytes);
+    const __m512 d = load_f16x16(block);
+    for (int64_t g = 0; g < 8; ++g) {
+      const __m512i sd = _mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kIQ1SScales + 16 * g)));
+      // d (2 s + 1), and delta - 1 (-7/8, or -9/8 where the delta is negative).
+      const __m512i odd = _mm512_add_epi32(
+          _mm512_slli_epi32(_mm512_and_si512(sd, _mm512_set1_epi32(7)), 1), _mm512_set1_epi32(1));
+      const __m512 dl = _mm512_mul_ps(d, _mm512_cvtepi32_ps(odd));
+      const __m512 offset =
+          _mm512_mask_blend_ps(_mm512_test_epi32_mask(sd, _mm512_set1_epi32(8)),
+                               _mm512_set1_ps(-0.875f), _mm512_set1_ps(-1.125f));
+      const uint8_t* q = block + kIQ1SQuants + kIQ1SGroupBytes * g;
+      const int64_t at = (8 * s + g) * xq.n + t0;
+      const int8_t* x = xq.q + at * kQuantGroup;
+      __m512i even_sum[kT], odd_sum[kT];
+      for (int t = 0; t < kT; ++t) even_sum[t] = odd_sum[t] = _mm512_setzero_si512();
+      iq1s_chunk<0, kT>(q, spread, x, even_sum, odd_sum);
+      iq1s_chunk<1, kT>(q, spread, x, even_sum, odd_sum);
+      iq1s_chunk<2, kT>(q, spread, x, even_sum, odd_sum);
+      iq1s_chunk<3, kT>(q, spread, x, even_sum, odd_sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even_sum[t], odd_sum[t]));
+        // sx dot_biased + (delta - 1) sx sum(xq)
+        const __m512 sum = _mm512_fmadd_ps(dot, _mm512_set1_ps(xq.scale[at + t]),
+                                           _mm512_mul_ps(offset,
+                                                         _mm512_set1_ps(xq.scaled_sum[at + t])));
+        acc[t] = _mm512_fmadd_ps(sum, dl, acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = first_n(rows - r);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * rows + r, valid, acc[t]);
+}
+
+// The IQ2_XXS / IQ1_S products: kquant_int8_avx512's loop, compiled with VBMI.
+template <bool kIQ1>
+DSV3_TARGET_AVX512_VNNI_VBMI void iq_int8_avx512(const Matrix& w, const QuantizedActivations& xq,
+                                                 float* y, int64_t r0, int64_t r1) {
+  const int64_t blocks = w.cols / kKQuantSuperBlock;
+  const int64_t tile_bytes = blocks * (kIQ1 ? kIQ1SBlockBytes : kIQ2XXSBlockBytes);
+  for (int64_t r = r0; r < r1; r += kQuantTileRows) {
+    const uint8_t* tile = w.data + (r / kQuantTileRows) * tile_bytes;
+    for (int64_t t0 = 0; t0 < xq.n;) {
+      const int64_t n = std::min<int64_t>(kMaxTokensQ4K, xq.n - t0);
+      auto pass = [&]<int kT>() {
+        if constexpr (kIQ1) {
+          iq1s_tile<kT>(tile, blocks, xq, t0, r, w.rows, y);
+        } else {
+          iq2xxs_tile<kT>(tile, blocks, xq, t0, r, w.rows, y);
+        }
+      };
+      switch (n) {
+        case 1: pass.template operator()<1>(); break;
+        case 2: pass.template operator()<2>(); break;
+        case 3: pass.template operator()<3>(); break;
+        case 4: pass.template operator()<4>(); break;
+        case 5: pass.template operator()<5>(); break;
+        case 6: pass.template operator()<6>(); break;
+        case 7: pass.template operator()<7>(); break;
+        default: pass.template operator()<8>(); break;
+      }
+      t0 += n;
+    }
+  }
+}
+
 // The half-group sums sx sum_h(xq) of every token (the Q2_K mins' and the Q3_K / Q6_K zero
 // points' operand), per call (a call covers many tiles, so this costs a few percent of its
 // work at most).
@@ -476,6 +741,11 @@ std::string detail::fill_x86_kquant(KernelTable& t) {
   t.formats[int(WeightFormat::kQ2K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ2K>;
   t.formats[int(WeightFormat::kQ3K)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kQ3K>;
   t.formats[int(WeightFormat::kIQ4XS)].matmul_int8 = &kquant_int8_avx512<WeightFormat::kIQ4XS>;
+  // Without VBMI (Cascade Lake) IQ2_XXS and IQ1_S take the float path.
+  if (__builtin_cpu_supports("avx512vbmi")) {
+    t.formats[int(WeightFormat::kIQ2XXS)].matmul_int8 = &iq_int8_avx512<false>;
+    t.formats[int(WeightFormat::kIQ1S)].matmul_int8 = &iq_int8_avx512<true>;
+  }
   return " +kquant";
 }
 
