@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds dsv3 under a sanitizer and runs its tests. Slow (a Debug ASan build, or a TSan
-# build, of everything): a documented check to run by hand or nightly, not part of
+# Builds dsv3 under a sanitizer and runs its tests. Slow (an ASan build at -O1 with asserts,
+# or a TSan build, of everything): a documented check to run by hand or nightly, not part of
 # scripts/test.sh.
 # Usage: scripts/sanitize.sh asan|tsan [AREA[:GTEST_FILTER]]...
 #   asan   AddressSanitizer + UndefinedBehaviorSanitizer (the `asan` preset)
