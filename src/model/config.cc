@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <type_traits>
 #include <sstream>
 
 namespace dsv3 {
@@ -147,6 +148,20 @@ void read_rope_scaling_type(Reader& r, const json& j, ModelConfig& c) {
   c.rope_scaling.enabled = true;
 }
 
+// quantization_config.`key` when it is a string (or an integer, for int64_t), `fallback` when
+// it is missing; a value of another type is a problem named by its key (json's value() would
+// throw, ending the process on a config file).
+template <typename T>
+T quantization_field(Reader& r, const json& q, const char* key, T fallback) {
+  const auto it = q.find(key);
+  if (it == q.end()) return fallback;
+  constexpr bool kString = std::is_same_v<T, std::string>;
+  if (kString ? it->is_string() : it->is_number_integer()) return it->template get<T>();
+  r.problem(std::string("quantization_config.") + key + " = " + it->dump() + ": expected " +
+            (kString ? "a string" : "an integer"));
+  return fallback;
+}
+
 // The FP8 block size of quantization_config.weight_block_size (default 128 x 128).
 void read_fp8_block(Reader& r, const json& q, ModelConfig& c) {
   const json block = q.value("weight_block_size", json::array({128, 128}));
@@ -163,14 +178,14 @@ void read_fp8_block(Reader& r, const json& q, ModelConfig& c) {
 // in the tile layout of tensor/matrix.h, whose constants the config restates so a checkpoint
 // from a build with other constants is refused rather than misread.
 void read_group_quantization(Reader& r, const json& q, ModelConfig& c) {
-  const std::string fmt = q.value("fmt", "");
+  const std::string fmt = quantization_field<std::string>(r, q, "fmt", "");
   const std::optional<WeightFormat> f = format_from_name(fmt);
   if (!f || !is_quantized(*f)) {
     r.problem("quantization_config.fmt '" + fmt + "' is not supported (expected 'q8' or 'q4')");
     return;
   }
-  if (q.value("group_size", int64_t{0}) != kQuantGroup ||
-      q.value("tile_rows", int64_t{0}) != kQuantTileRows) {
+  if (quantization_field<int64_t>(r, q, "group_size", 0) != kQuantGroup ||
+      quantization_field<int64_t>(r, q, "tile_rows", 0) != kQuantTileRows) {
     r.problem("quantization_config " + q.dump() + ": expected group_size " +
               std::to_string(kQuantGroup) + " and tile_rows " + std::to_string(kQuantTileRows));
     return;
@@ -188,10 +203,10 @@ void read_quantization(Reader& r, ModelConfig& c) {
     r.problem("quantization_config must be an object, got " + q.dump());
     return;
   }
-  const std::string method = q.value("quant_method", "");
+  const std::string method = quantization_field<std::string>(r, q, "quant_method", "");
   if (method == "dsv3") return read_group_quantization(r, q, c);
-  const std::string fmt = q.value("fmt", "e4m3");
-  const std::string scale_fmt = q.value("scale_fmt", "");
+  const std::string fmt = quantization_field<std::string>(r, q, "fmt", "e4m3");
+  const std::string scale_fmt = quantization_field<std::string>(r, q, "scale_fmt", "");
   if (!scale_fmt.empty() && scale_fmt != "ue8m0") {
     r.problem("quantization_config.scale_fmt '" + scale_fmt +
               "' is not supported (expected 'ue8m0' or none)");

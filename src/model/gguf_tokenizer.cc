@@ -64,7 +64,7 @@ Result<Vocab> read_vocab(const json &tok, const std::string &path) {
                    " lacks an integer id or string content");
       }
       by_id[a["id"].get<int64_t>()] = {a["content"].get<std::string>(),
-                                       a.value("special", false)
+                                       a.value("special", json(false)) == json(true)
                                            ? kGgufTokenControl
                                            : kGgufTokenUserDefined};
     }

@@ -243,8 +243,10 @@ class Generator {
   std::vector<float> pending_scales_;
 };
 
+// Compared as JSON values: value() with a string default would throw on a non-string field.
 bool is_fp8_quantization(const ordered_json& q) {
-  return q.is_object() && q.value("quant_method", "") == "fp8" && q.value("fmt", "e4m3") == "e4m3";
+  return q.is_object() && q.value("quant_method", ordered_json()) == "fp8" &&
+         q.value("fmt", ordered_json("e4m3")) == "e4m3";
 }
 
 }  // namespace

@@ -78,6 +78,19 @@ TEST(Config, RefusesInconsistentValues) {
   j = nlohmann::json::parse(golden_config("v3-tiny"));
   j["quantization_config"]["fmt"] = "e5m2";
   EXPECT_NE(parse_error(j).find("quantization_config"), std::string::npos);
+  // Fields of quantization_config of the wrong type are refused by name, not thrown past the
+  // parser (a fuzzer found "fmt": [128, 128] ending the process).
+  for (const char* key : {"fmt", "quant_method", "scale_fmt"}) {
+    j = nlohmann::json::parse(golden_config("v3-tiny"));
+    j["quantization_config"][key] = nlohmann::json::array({128, 128});
+    EXPECT_NE(parse_error(j).find(std::string("quantization_config.") + key + " = [128,128]"),
+              std::string::npos)
+        << key;
+  }
+  j = nlohmann::json::parse(golden_config("v3-tiny"));
+  j["quantization_config"] = {{"quant_method", "dsv3"}, {"fmt", "q8"}, {"group_size", "32"}};
+  EXPECT_NE(parse_error(j).find("quantization_config.group_size = \"32\": expected an integer"),
+            std::string::npos);
   EXPECT_NE(parse_model_config("{not json", "x").error().message.find("not a valid JSON"),
             std::string::npos);
 }
