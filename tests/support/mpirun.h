@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
 
 #include "cli/run_dsv3.h"
 
@@ -30,9 +31,33 @@ using MpiRunResult = RunResult;
 // Under the asan preset, LeakSanitizer would fail every rank on Open MPI's own allocations
 // that it never frees (hwloc, op tables): leak checking is off for MPI jobs, the rest of
 // AddressSanitizer stays on.
+// Open MPI keeps each job's session files under <base>/ompi.<host>.<uid>/ and removes that
+// folder when a job ends; with the default base (/tmp) shared by every job, one test's job
+// could remove it while another's was creating its own subfolder ("orte_session_dir failed"
+// under ctest -j). Each test process therefore gives its jobs a base of their own.
+class MpiSessionBase {
+ public:
+  MpiSessionBase() {
+    char name[] = "/tmp/dsv3-mpi-XXXXXX";
+    if (::mkdtemp(name)) path_ = name;
+  }
+  ~MpiSessionBase() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 inline std::string mpirun_prefix(int ranks) {
-  return std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 ") +
-         DSV3_MPIEXEC + " -np " + std::to_string(ranks) +
+  static const MpiSessionBase session_base;
+  const std::string base = session_base.path().empty()
+                               ? std::string()
+                               : "OMPI_MCA_orte_tmpdir_base=" + session_base.path() + " ";
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 " +
+         base + DSV3_MPIEXEC + " -np " + std::to_string(ranks) +
          " --oversubscribe --bind-to none --mca plm isolated --mca pml ob1"
          " --mca btl self,vader --mca btl_vader_single_copy_mechanism none";
 }
