@@ -104,21 +104,35 @@ float signed_kquant_block_dot(const uint8_t* block, int64_t i, const QuantizedAc
   return acc;
 }
 
-// IQ4_XS: the codes' levels, a signed scale per group.
-float iq4xs_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq, int64_t g0,
-                      int64_t t) {
-  const float d = load_f16(block + 2 * i);
+// The i-quants' shared shape: per group g of the super-block row, the integer dot of the
+// codes' values value(g, c) with the int8 activations, turned into floats by term(g, at, dot).
+template <typename Value, typename Term>
+float grouped_block_dot(const QuantizedActivations& xq, int64_t g0, int64_t t, Value value,
+                        Term term) {
   float acc = 0;
   for (int64_t g = 0; g < 8; ++g) {
     const int64_t at = (g0 + g) * xq.n + t;
     const int8_t* x = xq.q + at * kQuantGroup;
-    const uint8_t* q = block + kIQ4XSQuants + kIQ4XSGroupBytes * g;
     int32_t dot = 0;
-    for (int64_t c = 0; c < kQuantGroup; ++c) dot += kIq4nlValues[nibble(q, i, c)] * x[c];
-    const float dl = d * float(int8_t(block[kIQ4XSScales + 16 * g + i]));
-    acc += dl * (xq.scale[at] * float(dot));
+    for (int64_t c = 0; c < kQuantGroup; ++c) dot += value(g, c) * x[c];
+    acc += term(g, at, dot);
   }
   return acc;
+}
+
+// IQ4_XS: the codes' levels, a signed scale per group.
+float iq4xs_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq, int64_t g0,
+                      int64_t t) {
+  const float d = load_f16(block + 2 * i);
+  return grouped_block_dot(
+      xq, g0, t,
+      [&](int64_t g, int64_t c) {
+        return int(kIq4nlValues[nibble(block + kIQ4XSQuants + kIQ4XSGroupBytes * g, i, c)]);
+      },
+      [&](int64_t g, int64_t at, int32_t dot) {
+        const float dl = d * float(int8_t(block[kIQ4XSScales + 16 * g + i]));
+        return dl * (xq.scale[at] * float(dot));
+      });
 }
 
 // IQ2_XXS: grid values with their signs (small integers), a scale per group.
@@ -131,40 +145,38 @@ int iq2xxs_value(const uint8_t* q, int64_t i, int64_t c) {
 float iq2xxs_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
                        int64_t g0, int64_t t) {
   const float d = load_f16(block + 2 * i);
-  float acc = 0;
-  for (int64_t g = 0; g < 8; ++g) {
-    const int64_t at = (g0 + g) * xq.n + t;
-    const int8_t* x = xq.q + at * kQuantGroup;
-    const uint8_t* q = block + kIQ2XXSQuants + kIQ2XXSGroupBytes * g;
-    int32_t dot = 0;
-    for (int64_t c = 0; c < kQuantGroup; ++c) dot += iq2xxs_value(q, i, c) * x[c];
-    const float db = d * (0.5f + float(block[kIQ2XXSScales + 16 * g + i])) * 0.25f;
-    acc += db * (xq.scale[at] * float(dot));
-  }
-  return acc;
+  return grouped_block_dot(
+      xq, g0, t,
+      [&](int64_t g, int64_t c) {
+        return iq2xxs_value(block + kIQ2XXSQuants + kIQ2XXSGroupBytes * g, i, c);
+      },
+      [&](int64_t g, int64_t at, int32_t dot) {
+        const float db = d * (0.5f + float(block[kIQ2XXSScales + 16 * g + i])) * 0.25f;
+        return db * (xq.scale[at] * float(dot));
+      });
 }
 
 // IQ1_S: grid values -1, 0, 1 and a delta of +-1/8 per group: dl (sx dot + delta sx sum(xq)).
+int iq1s_value(const uint8_t* q, int64_t i, int64_t c) {
+  const int64_t l = c / 8;
+  const int index =
+      q[16 * l + i] | (((q[kIQ1SHigh + 16 * (l / 2) + i] >> (4 * (l % 2))) & 7) << 8);
+  return iq_tables::kIq1sGrid[index][c % 8];
+}
+
 float iq1s_block_dot(const uint8_t* block, int64_t i, const QuantizedActivations& xq,
                      int64_t g0, int64_t t) {
   const float d = load_f16(block + 2 * i);
-  float acc = 0;
-  for (int64_t g = 0; g < 8; ++g) {
-    const int64_t at = (g0 + g) * xq.n + t;
-    const int8_t* x = xq.q + at * kQuantGroup;
-    const uint8_t* q = block + kIQ1SQuants + kIQ1SGroupBytes * g;
-    int32_t dot = 0;
-    for (int64_t c = 0; c < kQuantGroup; ++c) {
-      const int64_t l = c / 8;
-      const int index =
-          q[16 * l + i] | (((q[kIQ1SHigh + 16 * (l / 2) + i] >> (4 * (l % 2))) & 7) << 8);
-      dot += iq_tables::kIq1sGrid[index][c % 8] * x[c];
-    }
-    const uint8_t sd = block[kIQ1SScales + 16 * g + i];
-    const float dl = d * float(2 * (sd & 7) + 1), delta = sd & 8 ? -0.125f : 0.125f;
-    acc += dl * (xq.scale[at] * float(dot) + delta * xq.scaled_sum[at]);
-  }
-  return acc;
+  return grouped_block_dot(
+      xq, g0, t,
+      [&](int64_t g, int64_t c) {
+        return iq1s_value(block + kIQ1SQuants + kIQ1SGroupBytes * g, i, c);
+      },
+      [&](int64_t g, int64_t at, int32_t dot) {
+        const uint8_t sd = block[kIQ1SScales + 16 * g + i];
+        const float dl = d * float(2 * (sd & 7) + 1), delta = sd & 8 ? -0.125f : 0.125f;
+        return dl * (xq.scale[at] * float(dot) + delta * xq.scaled_sum[at]);
+      });
 }
 
 float block_dot(WeightFormat f, const uint8_t* block, int64_t i, const QuantizedActivations& xq,
